@@ -1,0 +1,7 @@
+"""Allow ``python -m popview``."""
+
+from __future__ import annotations
+
+from popview.cli import main
+
+raise SystemExit(main())
