@@ -1,0 +1,105 @@
+"""``popview --demo``: a generated sample mailbox served on a loopback port.
+
+The demo needs no configuration and no network: :func:`start_demo` starts the
+embedded POP3 server (:mod:`popview.server`) in its own thread on a random
+127.0.0.1 port with :func:`sample_mailbox`, and returns the account and the
+password the app logs in with. Deletions really happen on the embedded server
+and last until the process exits.
+
+The demo connection is plain POP3 on loopback (``tls="none"``): a throwaway
+certificate would need a non-stdlib package at run time. The UI shows its
+persistent UNENCRYPTED badge, as for any ``tls="none"`` account.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from types import TracebackType
+
+from popview.config import Account
+from popview.demo.sample import BASE_DATE, SAMPLE_COUNT, sample_messages
+from popview.server import MemoryMailbox, Pop3Server, ServerThread
+
+__all__ = [
+    "BASE_DATE",
+    "DEMO_USER",
+    "SAMPLE_COUNT",
+    "DemoServer",
+    "sample_mailbox",
+    "sample_messages",
+    "start_demo",
+]
+
+#: The user name the demo server accepts.
+DEMO_USER = "demo"
+
+
+def sample_mailbox(count: int = SAMPLE_COUNT) -> MemoryMailbox:
+    """Return a fresh in-memory mailbox holding the sample mail.
+
+    Args:
+        count: How many messages to generate.
+
+    Returns:
+        A :class:`MemoryMailbox`; the same content on every call.
+    """
+    return MemoryMailbox(sample_messages(count))
+
+
+@dataclass
+class DemoServer:
+    """A running demo server and how to log in to it.
+
+    Attributes:
+        thread: The server thread; stop it with :meth:`stop`.
+        server: The embedded server (its transcript is useful in tests).
+        account: An account pointing at the server (plain POP3 on loopback).
+        password: The random password the server accepts for the account.
+    """
+
+    thread: ServerThread
+    server: Pop3Server
+    account: Account
+    password: str
+
+    def stop(self) -> None:
+        """Stop the server thread (idempotent)."""
+        self.thread.__exit__(None, None, None)
+
+    def __enter__(self) -> DemoServer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def start_demo(count: int = SAMPLE_COUNT) -> DemoServer:
+    """Start the embedded server with the sample mailbox on a random loopback port.
+
+    One mailbox is shared by every login, so marks committed with ``$`` stay
+    committed when the app reconnects.
+
+    Args:
+        count: How many sample messages to serve.
+
+    Returns:
+        A :class:`DemoServer`; call :meth:`DemoServer.stop` when done.
+    """
+    password = secrets.token_urlsafe(12)
+    server = Pop3Server(sample_mailbox(count), users={DEMO_USER: password}, host="127.0.0.1")
+    thread = ServerThread(server)
+    thread.__enter__()
+    account = Account(
+        name="demo",
+        host="127.0.0.1",
+        port=thread.port,
+        tls="none",
+        user=DEMO_USER,
+    )
+    return DemoServer(thread=thread, server=server, account=account, password=password)
