@@ -1,0 +1,159 @@
+"""The deletion journal: every mark, recorded by UIDL before ``DELE`` is sent.
+
+RFC 1939 §5–6: ``DELE`` only marks a message; the server removes it when the
+session ends with ``QUIT``, and forgets every mark if the connection drops.
+So the intent lives here, keyed by (account, UIDL), and survives a dropped
+connection or a crash: after a reconnect the session re-resolves each entry
+to the new message number by UIDL and sends ``DELE`` again. A message number
+is never stored, so a stale one cannot be sent (HARDENING E.45).
+
+States, in the order an entry moves through them:
+
+``pending``
+    Recorded; ``DELE`` not yet acknowledged in the current connection.
+``sent``
+    ``DELE`` answered ``+OK`` in the current connection.
+``committed``
+    ``QUIT`` answered ``+OK``: the server said it removed the message. The
+    next connection's UIDL confirms it, then the entry is forgotten.
+``unknown``
+    ``QUIT`` was sent but no reply came (or ``-ERR``): whether the message was
+    removed is learnt from the next connection's UIDL (HARDENING E.46).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from popview.store.db import Database
+
+__all__ = ["DeletionJournal", "JournalEntry", "JournalState"]
+
+
+class JournalState(StrEnum):
+    """Where a recorded mark stands (see the module docstring)."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    COMMITTED = "committed"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One recorded deletion mark."""
+
+    account: str
+    """The account key, ``"user@host:port"``."""
+    uid: str
+    """The UIDL of the marked message."""
+    marked_at: float
+    """When the user marked it (seconds since the epoch)."""
+    state: JournalState
+    """Where the mark stands."""
+
+
+class DeletionJournal:
+    """The persistent record of deletion marks.
+
+    Args:
+        database: The open database.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    def mark(self, account: str, uid: str) -> None:
+        """Record a mark as ``pending`` (call this *before* sending ``DELE``).
+
+        Marking an already marked message keeps its original time and sets it
+        back to ``pending``.
+        """
+        with self._db.transaction() as connection:
+            connection.execute(
+                "INSERT INTO journal (account, uid, marked_at, state) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (account, uid) DO UPDATE SET state = excluded.state",
+                (account, uid, time.time(), JournalState.PENDING.value),
+            )
+
+    def unmark(self, account: str, uid: str) -> bool:
+        """Forget the mark on ``uid``. Returns whether there was one."""
+        with self._db.transaction() as connection:
+            cursor = connection.execute(
+                "DELETE FROM journal WHERE account = ? AND uid = ?", (account, uid)
+            )
+            return cursor.rowcount > 0
+
+    def unmark_all(self, account: str) -> int:
+        """Forget every ``pending`` or ``sent`` mark of ``account``. Returns how many.
+
+        Entries already ``committed`` or ``unknown`` stay: they describe a
+        ``QUIT`` that was sent and must be checked against the server.
+        """
+        with self._db.transaction() as connection:
+            cursor = connection.execute(
+                "DELETE FROM journal WHERE account = ? AND state IN (?, ?)",
+                (account, JournalState.PENDING.value, JournalState.SENT.value),
+            )
+            return cursor.rowcount
+
+    def set_state(self, account: str, uids: Iterable[str], state: JournalState) -> None:
+        """Move the entries of ``uids`` to ``state`` (unknown UIDs are ignored)."""
+        rows = [(JournalState(state).value, account, uid) for uid in uids]
+        with self._db.transaction() as connection:
+            connection.executemany(
+                "UPDATE journal SET state = ? WHERE account = ? AND uid = ?", rows
+            )
+
+    def reset_sent(self, account: str) -> int:
+        """Set every ``sent`` entry back to ``pending`` (the connection was lost).
+
+        Returns:
+            How many entries were reset.
+        """
+        with self._db.transaction() as connection:
+            cursor = connection.execute(
+                "UPDATE journal SET state = ? WHERE account = ? AND state = ?",
+                (JournalState.PENDING.value, account, JournalState.SENT.value),
+            )
+            return cursor.rowcount
+
+    def forget(self, account: str, uids: Iterable[str]) -> None:
+        """Remove the entries of ``uids`` whatever their state (they are resolved)."""
+        keys = [(account, uid) for uid in uids]
+        with self._db.transaction() as connection:
+            connection.executemany("DELETE FROM journal WHERE account = ? AND uid = ?", keys)
+
+    def entries(
+        self, account: str, states: Iterable[JournalState] | None = None
+    ) -> list[JournalEntry]:
+        """Return the entries of ``account``, oldest mark first.
+
+        Args:
+            account: The account key.
+            states: Only entries in these states (all when ``None``).
+        """
+        rows = self._db.fetch(
+            "SELECT account, uid, marked_at, state FROM journal WHERE account = ?"
+            " ORDER BY marked_at, uid",
+            (account,),
+        )
+        wanted = None if states is None else {JournalState(s) for s in states}
+        found = [
+            JournalEntry(acct, uid, marked_at, JournalState(state))
+            for acct, uid, marked_at, state in rows
+        ]
+        return [e for e in found if wanted is None or e.state in wanted]
+
+    def marked_uids(self, account: str) -> frozenset[str]:
+        """Return the UIDs the user has marked and not yet committed (pending or sent)."""
+        return frozenset(
+            e.uid for e in self.entries(account, (JournalState.PENDING, JournalState.SENT))
+        )
+
+    def accounts(self) -> list[str]:
+        """Return every account with journal entries (to offer recovery at start-up)."""
+        return [acct for (acct,) in self._db.fetch("SELECT DISTINCT account FROM journal")]
