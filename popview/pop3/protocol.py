@@ -465,14 +465,14 @@ class Pop3Connection:
 
         Raises:
             Pop3ProtocolError: The connection already failed.
-            LocalProtocolError: Data fed after EOF.
+            LocalProtocolError: Bytes fed after EOF (repeating EOF is fine).
         """
         self._check_usable()
-        if self._eof:
-            raise LocalProtocolError("data received after EOF")
         if not data:
             self._eof = True
             return
+        if self._eof:
+            raise LocalProtocolError("data received after EOF")
         if self._pos:
             # Compact once per chunk: only the unread tail is copied.
             del self._buf[: self._pos]

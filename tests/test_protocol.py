@@ -1,0 +1,840 @@
+"""Tests for the sans-IO POP3 core (popview.pop3.protocol), from its public API.
+
+Every reply shape is fed whole, one byte at a time, and split at every
+position; framing errors must kill the connection for good.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from popview.errors import Pop3ConnectionError, Pop3ProtocolError
+from popview.pop3 import protocol as p
+from popview.pop3.protocol import (
+    NEED_DATA,
+    Command,
+    ConnectionState,
+    Continuation,
+    DataLines,
+    EndOfData,
+    ErrReply,
+    Event,
+    Greeting,
+    Limits,
+    ListEntry,
+    LocalProtocolError,
+    OkReply,
+    Pop3Connection,
+    UidlEntry,
+)
+
+GREETING = b"+OK POP3 ready <1896.697170952@dbc.mtview.ca.us>\r\n"
+
+
+def drain(conn: Pop3Connection) -> list[Event]:
+    """Pull events until NEED_DATA, merging consecutive DataLines batches."""
+    events: list[Event] = []
+    while (event := conn.next_event()) is not NEED_DATA:
+        assert not isinstance(event, p._NeedData)
+        if isinstance(event, DataLines) and events and isinstance(events[-1], DataLines):
+            events[-1] = DataLines(events[-1].lines + event.lines)
+        else:
+            events.append(event)
+    return events
+
+
+def run(chunks: list[bytes], *commands: Command, limits: Limits | None = None) -> list[Event]:
+    """Send ``commands`` up front, feed ``chunks`` one by one, collect events."""
+    conn = Pop3Connection(limits)
+    for command in commands:
+        conn.send(command)
+    events: list[Event] = []
+    for chunk in chunks:
+        conn.receive_data(chunk)
+        events.extend(drain(conn))
+    merged: list[Event] = []
+    for event in events:
+        if isinstance(event, DataLines) and merged and isinstance(merged[-1], DataLines):
+            merged[-1] = DataLines(merged[-1].lines + event.lines)
+        else:
+            merged.append(event)
+    return merged
+
+
+def bytewise(data: bytes) -> list[bytes]:
+    return [data[i : i + 1] for i in range(len(data))]
+
+
+def greeted(limits: Limits | None = None) -> Pop3Connection:
+    conn = Pop3Connection(limits)
+    conn.receive_data(GREETING)
+    assert isinstance(conn.next_event(), Greeting)
+    return conn
+
+
+STUFFED_BODY = b"a\r\n..\r\n...\r\n.. x\r\n..x\r\n\r\nlast\r\n.\r\n"
+UNSTUFFED = (b"a", b".", b"..", b". x", b".x", b"", b"last")
+
+
+class TestCommands:
+    """Command constructors produce exact bytes and refuse injection (B.30)."""
+
+    @pytest.mark.parametrize(
+        ("command", "wire"),
+        [
+            (p.stat(), b"STAT\r\n"),
+            (p.list_(), b"LIST\r\n"),
+            (p.list_(3), b"LIST 3\r\n"),
+            (p.uidl(), b"UIDL\r\n"),
+            (p.uidl(7), b"UIDL 7\r\n"),
+            (p.top(2, 0), b"TOP 2 0\r\n"),
+            (p.retr(1), b"RETR 1\r\n"),
+            (p.dele(4), b"DELE 4\r\n"),
+            (p.rset(), b"RSET\r\n"),
+            (p.noop(), b"NOOP\r\n"),
+            (p.quit(), b"QUIT\r\n"),
+            (p.capa(), b"CAPA\r\n"),
+            (p.stls(), b"STLS\r\n"),
+            (p.utf8(), b"UTF8\r\n"),
+            (p.user("bob"), b"USER bob\r\n"),
+            (p.pass_("p w"), b"PASS p w\r\n"),
+            (p.pass_(""), b"PASS \r\n"),
+            (
+                p.apop("bob", "c4c9334bac560ecc979e58001b3e22fb"),
+                b"APOP bob c4c9334bac560ecc979e58001b3e22fb\r\n",
+            ),
+            (p.auth("plain"), b"AUTH PLAIN\r\n"),
+            (p.auth("PLAIN", "AGJvYgBwdw=="), b"AUTH PLAIN AGJvYgBwdw==\r\n"),
+            (p.user("jos\u00e9"), "USER jos\u00e9\r\n".encode()),
+        ],
+    )
+    def test_wire_bytes(self, command: Command, wire: bytes) -> None:
+        """What goes on the wire is the verb, its arguments and CRLF."""
+        assert greeted().send(command) == wire
+
+    def test_multiline_flags(self) -> None:
+        """Only the block-returning forms await a dot-terminated block."""
+        assert [c.multiline for c in (p.list_(), p.list_(1), p.uidl(), p.uidl(1))] == [
+            True,
+            False,
+            True,
+            False,
+        ]
+        assert p.retr(1).multiline and p.top(1, 0).multiline and p.capa().multiline
+        assert not p.stat().multiline
+        assert p.retr(1, max_bytes=10).max_bytes == 10
+
+    @pytest.mark.parametrize("bad", ["bob\r\nDELE 1", "bob\n", "bob\r", "b\0b"])
+    def test_injection_rejected(self, bad: str) -> None:
+        """CR, LF or NUL in any argument raise ValueError before bytes exist."""
+        for make in (
+            lambda: p.user(bad),
+            lambda: p.pass_(bad),
+            lambda: p.apop(bad, "d"),
+            lambda: p.apop("bob", bad),
+            lambda: p.auth(bad),
+            lambda: p.auth("PLAIN", bad),
+            lambda: p.sasl_response(bad),
+        ):
+            with pytest.raises(ValueError, match="CR, LF or NUL"):
+                make()
+
+    def test_hand_built_command_checked_at_send(self) -> None:
+        """A Command built by hand with a CRLF is refused by send()."""
+        conn = greeted()
+        with pytest.raises(ValueError):
+            conn.send(Command("USER", ("a\r\nDELE 1",)))
+        assert conn.pending == ()
+
+    @pytest.mark.parametrize("n", [0, -1])
+    def test_non_positive_numbers(self, n: int) -> None:
+        """Message numbers start at 1 (RFC 1939 §4)."""
+        for make in (p.retr, p.dele, p.list_, p.uidl):
+            with pytest.raises(ValueError):
+                make(n)
+        with pytest.raises(ValueError):
+            p.top(n, 1)
+
+    def test_number_types(self) -> None:
+        """Only real ints are message numbers; TOP's line count may be 0 not -1."""
+        with pytest.raises(TypeError):
+            p.retr(True)
+        with pytest.raises(TypeError):
+            p.retr("1")  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            p.user(b"bob")  # type: ignore[arg-type]
+        with pytest.raises(ValueError):
+            p.top(1, -1)
+
+    def test_empty_names(self) -> None:
+        """An empty user name or a mechanism with a space is refused."""
+        with pytest.raises(ValueError):
+            p.user("")
+        with pytest.raises(ValueError):
+            p.apop("", "d")
+        with pytest.raises(ValueError):
+            p.auth("")
+        with pytest.raises(ValueError):
+            p.auth("PLAIN X")
+
+    def test_trace_masks_secrets(self) -> None:
+        """Traces never carry a password, digest or SASL response (C.35)."""
+        assert p.pass_("hunter2").trace() == "PASS ***"
+        assert p.apop("bob", "abcdef").trace() == "APOP bob ***"
+        assert p.auth("PLAIN", "c2VjcmV0").trace() == "AUTH PLAIN ***"
+        assert p.auth("LOGIN").trace() == "AUTH LOGIN"
+        assert p.sasl_response("c2VjcmV0").trace() == "***"
+        assert p.sasl_cancel().trace() == "*"
+        assert p.user("bob").trace() == "USER bob"
+        assert p.retr(3).trace() == "RETR 3"
+        assert Command("", (), raw=True).line() == ""
+
+
+class TestGreeting:
+    """The greeting comes first; -ERR refuses the session (A.2)."""
+
+    def test_ok_greeting_with_timestamp(self) -> None:
+        """The APOP timestamp is extracted from a valid msg-id."""
+        assert run([GREETING]) == [
+            Greeting(
+                "POP3 ready <1896.697170952@dbc.mtview.ca.us>",
+                "<1896.697170952@dbc.mtview.ca.us>",
+            )
+        ]
+
+    def test_lowercase_and_bare(self) -> None:
+        """``+ok`` in any case, and a bare ``+OK``, are greetings."""
+        assert run([b"+ok hi\r\n"]) == [Greeting("hi")]
+        assert run([b"+Ok\n"]) == [Greeting("")]
+
+    def test_err_greeting(self) -> None:
+        """-ERR with a code is an ErrReply; nothing may be sent afterwards."""
+        conn = Pop3Connection()
+        conn.receive_data(b"-ERR [SYS/TEMP] Permission denied\r\n")
+        assert conn.next_event() == ErrReply("Permission denied", "SYS/TEMP")
+        assert conn.their_state is ConnectionState.CLOSED
+        with pytest.raises(Pop3ConnectionError):
+            conn.send(p.user("bob"))
+        conn.receive_data(b"junk\r\n")
+        assert conn.next_event() is NEED_DATA
+
+    def test_commands_sent_before_greeting(self) -> None:
+        """A command queued early is answered after the greeting."""
+        assert run([GREETING + b"+OK 1 2\r\n"], p.stat())[1:] == [OkReply("1 2")]
+
+    def test_garbage_greeting(self) -> None:
+        """A greeting that is not +OK/-ERR is a framing error."""
+        conn = Pop3Connection()
+        conn.receive_data(b"HTTP/1.1 400 Bad\r\n")
+        with pytest.raises(Pop3ProtocolError, match="greeting"):
+            conn.next_event()
+        assert conn.state is ConnectionState.ERROR
+
+    def test_huge_greeting_without_newline(self) -> None:
+        """A 1 MB greeting with no CRLF fails once the cap is crossed (A.1)."""
+        conn = Pop3Connection()
+        sent = 0
+        with pytest.raises(Pop3ProtocolError, match="longer than"):
+            while sent < 1024 * 1024:
+                conn.receive_data(b"+OK " + b"x" * 4096)
+                sent += 4100
+                conn.next_event()
+        assert sent <= Limits().max_status_line + 8192
+
+    def test_eof_before_greeting(self) -> None:
+        """EOF before any greeting says the server closed the connection."""
+        conn = Pop3Connection()
+        conn.receive_data(b"+OK hal")
+        conn.receive_data(b"")
+        with pytest.raises(Pop3ProtocolError, match="closed the connection"):
+            conn.next_event()
+
+    @pytest.mark.parametrize(
+        ("text", "stamp"),
+        [
+            ("<a@b>", "<a@b>"),
+            ("x <a.b.c@d.e> y", "<a.b.c@d.e>"),
+            ("<no-at> <ok@host>", "<ok@host>"),
+            ("<a@[127.0.0.1]>", "<a@[127.0.0.1]>"),
+            ("<<<a@b>", "<a@b>"),
+            ("<a@b", None),
+            ("<@b>", None),
+            ("<a@>", None),
+            ("<a..b@c>", None),
+            ("<a b@c>", None),
+            ("<a@b@c>", None),
+            ("<a@[x\\]>", None),
+            ("<a@[x]y>", None),
+            ("<\u00e9@b>", None),
+            ("a@b>", None),
+            ("", None),
+        ],
+    )
+    def test_timestamp_syntax(self, text: str, stamp: str | None) -> None:
+        """Only an RFC 5322 msg-id counts as an APOP timestamp (RFC 1939 §7)."""
+        assert p.parse_timestamp(text) == stamp
+
+    @pytest.mark.parametrize(
+        "hostile", ["<" * 1_000_000, "<a@" * 200_000, "<a@" * 200_000 + ">", ">" * 500_000]
+    )
+    def test_hostile_timestamps_bounded(self, hostile: str) -> None:
+        """Pathological greetings parse (linear scan, no regex backtracking; B.28)."""
+        assert p.parse_timestamp(hostile) is None
+
+    def test_hostile_greeting_through_connection(self) -> None:
+        """A long hostile greeting within a raised cap still parses."""
+        conn = Pop3Connection(Limits(max_status_line=2_000_000))
+        conn.receive_data(b"+OK " + b"<" * 1_000_000 + b"<x@y>\r\n")
+        assert conn.next_event() == Greeting("<" * 1_000_000 + "<x@y>", "<x@y>")
+
+
+class TestSingleLineReplies:
+    """+OK/-ERR status lines, RESP-CODES (RFC 2449 §8) and pipelining."""
+
+    @pytest.mark.parametrize(
+        ("line", "event"),
+        [
+            (b"+OK 2 320\r\n", OkReply("2 320")),
+            (b"+ok\r\n", OkReply("")),
+            (b"+OK\tx\r\n", OkReply("x")),
+            (b"-ERR no such message\r\n", ErrReply("no such message")),
+            (b"-err\n", ErrReply("")),
+            (b"-ERR [IN-USE] locked\r\n", ErrReply("locked", "IN-USE")),
+            (b"-ERR [LOGIN-DELAY] wait\r\n", ErrReply("wait", "LOGIN-DELAY")),
+            (b"-ERR [SYS/TEMP] later\r\n", ErrReply("later", "SYS/TEMP")),
+            (b"-ERR [SYS/PERM] never\r\n", ErrReply("never", "SYS/PERM")),
+            (b"-ERR [AUTH] bad password\r\n", ErrReply("bad password", "AUTH")),
+            (b"-ERR [UTF8] needs UTF8\r\n", ErrReply("needs UTF8", "UTF8")),
+            (b"-ERR [auth]\r\n", ErrReply("", "AUTH")),
+            (b"+OK [X/Y/Z] fine\r\n", OkReply("fine", "X/Y/Z")),
+            (b"-ERR [unterminated\r\n", ErrReply("[unterminated")),
+            (b"-ERR [] empty\r\n", ErrReply("[] empty")),
+            (b"-ERR [A//B] x\r\n", ErrReply("[A//B] x")),
+            (b"-ERR [A B] x\r\n", ErrReply("[A B] x")),
+            (b"-ERR [A[B] x\r\n", ErrReply("[A[B] x")),
+            (b"-ERR \xff\x00bad\r\n", ErrReply("\ufffd\x00bad")),
+        ],
+    )
+    def test_status_line(self, line: bytes, event: Event) -> None:
+        """Each status line gives one event, whole or byte by byte."""
+        assert run([GREETING + line], p.noop())[1:] == [event]
+        assert run(bytewise(GREETING + line), p.noop())[1:] == [event]
+
+    def test_pipelined_replies(self) -> None:
+        """Replies are matched to commands in order, single and multi-line mixed."""
+        conn = greeted()
+        conn.send(p.dele(1))
+        conn.send(p.uidl())
+        conn.send(p.dele(2))
+        assert [c.verb for c in conn.pending] == ["DELE", "UIDL", "DELE"]
+        conn.receive_data(b"+OK 1\r\n+OK\r\n1 a\r\n.\r\n-ERR [SYS/TEMP] no\r\n")
+        assert drain(conn) == [
+            OkReply("1"),
+            OkReply(""),
+            DataLines((b"1 a",)),
+            EndOfData(1, 5),
+            ErrReply("no", "SYS/TEMP"),
+        ]
+        assert conn.their_state is ConnectionState.IDLE
+        assert conn.pending == ()
+
+    def test_err_to_multiline_has_no_data(self) -> None:
+        """-ERR to RETR is one ErrReply; the next reply is a status line again."""
+        conn = greeted()
+        conn.send(p.retr(9))
+        conn.send(p.noop())
+        conn.receive_data(b"-ERR no such message\r\n+OK\r\n")
+        assert drain(conn) == [ErrReply("no such message"), OkReply("")]
+
+
+class TestMultiLine:
+    """Dot-terminated blocks (RFC 1939 §3), whatever the segmentation (A.9)."""
+
+    RETR = GREETING + b"+OK 120 octets\r\n" + STUFFED_BODY
+
+    def expected(self) -> list[Event]:
+        size = sum(len(line) + 2 for line in UNSTUFFED)
+        return [
+            Greeting(
+                "POP3 ready <1896.697170952@dbc.mtview.ca.us>",
+                "<1896.697170952@dbc.mtview.ca.us>",
+            ),
+            OkReply("120 octets"),
+            DataLines(UNSTUFFED),
+            EndOfData(len(UNSTUFFED), size),
+        ]
+
+    def test_whole(self) -> None:
+        """Fed at once: one DataLines batch holding every line, unstuffed."""
+        conn = Pop3Connection()
+        conn.send(p.retr(1))
+        conn.receive_data(self.RETR)
+        events = [conn.next_event() for _ in range(5)]
+        assert events == [*self.expected(), NEED_DATA]
+
+    def test_one_byte_at_a_time(self) -> None:
+        """Fed one byte per call, the same lines come out."""
+        assert run(bytewise(self.RETR), p.retr(1)) == self.expected()
+
+    @pytest.mark.parametrize("offset", range(6))
+    def test_split_inside_terminator(self, offset: int) -> None:
+        """A split at every position of ``\\r\\n.\\r\\n`` changes nothing."""
+        cut = len(self.RETR) - 5 + offset
+        assert run([self.RETR[:cut], self.RETR[cut:]], p.retr(1)) == self.expected()
+
+    @pytest.mark.parametrize(
+        ("wire", "line"),
+        [(b"..", b"."), (b"...", b".."), (b".. x", b". x"), (b"..x", b".x"), (b".x", b"x")],
+    )
+    def test_dot_unstuffing(self, wire: bytes, line: bytes) -> None:
+        """One leading dot is removed from every dotted line."""
+        events = run([GREETING, b"+OK\r\n" + wire + b"\r\n.\r\n"], p.top(1, 0))
+        assert events[2] == DataLines((line,))
+
+    def test_empty_block(self) -> None:
+        """A block holding just the terminator has no DataLines."""
+        assert run([GREETING + b"+OK\r\n.\r\n"], p.list_())[1:] == [OkReply(""), EndOfData(0, 0)]
+
+    def test_line_endings_and_nul(self) -> None:
+        """Bare LF, CR-only and NUL lines are data, kept intact (A.11)."""
+        body = b"+OK\nbare lf\nmixed\r\ncr\ronly\r\n\r\r\nnul\x00byte\r\n\n.\n"
+        assert run([GREETING, body], p.retr(1))[2] == DataLines(
+            (b"bare lf", b"mixed", b"cr\ronly", b"\r", b"nul\x00byte", b"")
+        )
+
+    def test_long_lines_within_cap(self) -> None:
+        """A 200,000-byte body line passes intact (A.5)."""
+        long = b"x" * 200_000
+        events = run([GREETING, b"+OK\r\n", long[:70_000], long[70_000:] + b"\r\n.\r\n"], p.retr(1))
+        assert events[2] == DataLines((long,))
+
+    def test_data_lines_stream_per_chunk(self) -> None:
+        """Each chunk's complete lines come out as they arrive (streaming)."""
+        conn = greeted()
+        conn.send(p.retr(1))
+        conn.receive_data(b"+OK\r\none\r\ntw")
+        assert conn.next_event() == OkReply("")
+        assert conn.next_event() == DataLines((b"one",))
+        assert conn.next_event() is NEED_DATA
+        assert conn.their_state is ConnectionState.DATA
+        assert conn.pending == (p.retr(1),)
+        conn.receive_data(b"o\r\n.\r\n")
+        assert conn.has_buffered_data
+        assert conn.next_event() == DataLines((b"two",))
+        assert conn.has_buffered_data  # the EndOfData is still to be pulled
+        assert conn.next_event() == EndOfData(2, 10)
+        assert not conn.has_buffered_data
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.lists(st.integers(min_value=0, max_value=200), max_size=12))
+    def test_any_split_same_events(self, cuts: list[int]) -> None:
+        """Property: any segmentation of a valid stream yields the same events."""
+        stream = (
+            GREETING
+            + b"+OK [X] caps\r\nTOP\r\nSASL PLAIN\r\n.\r\n"
+            + b"+ \r\n+OK in\r\n"
+            + b"+OK\r\n"
+            + STUFFED_BODY
+            + b"-ERR [SYS/TEMP] x\r\n"
+        )
+        commands = (p.capa(), p.auth("PLAIN"), p.retr(1), p.dele(1))
+        reference = run([stream], *commands)
+        points = sorted({c % (len(stream) + 1) for c in cuts})
+        chunks = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)], strict=True)]
+        assert run([c for c in chunks if c], *commands) == reference
+        assert Continuation("") in reference
+
+
+class TestSasl:
+    """SASL continuations only while AUTH is pending (RFC 5034 §4)."""
+
+    def test_exchange(self) -> None:
+        """Challenges come as Continuation; AUTH stays pending until +OK."""
+        conn = greeted()
+        assert conn.send(p.auth("CRAM-MD5")) == b"AUTH CRAM-MD5\r\n"
+        conn.receive_data(b"+ PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2U+\r\n")
+        assert conn.next_event() == Continuation("PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2U+")
+        assert conn.send(p.sasl_response("dGltIGI5MTNh")) == b"dGltIGI5MTNh\r\n"
+        assert [c.verb for c in conn.pending] == ["AUTH"]
+        conn.receive_data(b"+\r\n")
+        assert conn.next_event() == Continuation("")
+        assert conn.send(p.sasl_cancel()) == b"*\r\n"
+        conn.receive_data(b"-ERR [AUTH] cancelled\r\n")
+        assert conn.next_event() == ErrReply("cancelled", "AUTH")
+        assert conn.pending == ()
+
+    def test_continuation_without_auth(self) -> None:
+        """A ``+ `` line outside AUTH is a framing error."""
+        conn = greeted()
+        conn.send(p.user("bob"))
+        conn.receive_data(b"+ abc\r\n")
+        with pytest.raises(Pop3ProtocolError, match="not \\+OK or -ERR"):
+            conn.next_event()
+
+    def test_response_without_auth(self) -> None:
+        """Sending a SASL response with no AUTH pending is a caller bug."""
+        conn = greeted()
+        with pytest.raises(LocalProtocolError):
+            conn.send(p.sasl_response("abc"))
+
+
+class TestStlsInjection:
+    """Plaintext queued behind the STLS +OK is visible to the caller (B.24)."""
+
+    def test_injected_line_detected(self) -> None:
+        """``+OK Begin TLS\\r\\n+OK injected`` in one segment leaves bytes buffered."""
+        conn = greeted()
+        conn.send(p.stls())
+        conn.receive_data(b"+OK Begin TLS\r\n+OK injected\r\n")
+        assert conn.next_event() == OkReply("Begin TLS")
+        assert conn.has_buffered_data
+
+    def test_clean_stls(self) -> None:
+        """Nothing buffered after a clean +OK."""
+        conn = greeted()
+        conn.send(p.stls())
+        conn.receive_data(b"+OK Begin TLS\r\n")
+        assert conn.next_event() == OkReply("Begin TLS")
+        assert not conn.has_buffered_data
+
+
+class TestFramingErrors:
+    """Every framing error raises Pop3ProtocolError and poisons the connection."""
+
+    def assert_dead(self, conn: Pop3Connection) -> None:
+        assert conn.their_state is ConnectionState.ERROR
+        with pytest.raises(Pop3ProtocolError, match="already failed"):
+            conn.next_event()
+        with pytest.raises(Pop3ProtocolError):
+            conn.send(p.noop())
+        with pytest.raises(Pop3ProtocolError):
+            conn.receive_data(b"+OK\r\n")
+
+    def test_lone_dot_then_more_lines(self) -> None:
+        """A RETR ended early by a lone dot, then more lines, is caught (A.10)."""
+        conn = greeted()
+        conn.send(p.retr(1))
+        conn.receive_data(b"+OK\r\nbody\r\n.\r\nrest of mail\r\n.\r\n")
+        assert drain_until_error(conn) == [OkReply(""), DataLines((b"body",)), EndOfData(1, 6)]
+        self.assert_dead(conn)
+
+    def test_unsolicited_bytes_when_idle(self) -> None:
+        """Even a partial line with no command pending is refused."""
+        conn = greeted()
+        conn.receive_data(b"+")
+        with pytest.raises(Pop3ProtocolError, match="no command was pending"):
+            conn.next_event()
+        self.assert_dead(conn)
+
+    def test_status_line_not_ok_or_err(self) -> None:
+        """A reply that is not +OK/-ERR (e.g. ``+OKAY``) is refused."""
+        for line in (b"OK\r\n", b"+OKAY\r\n", b"-ERROR\r\n", b"\r\n", b"+x\r\n"):
+            conn = greeted()
+            conn.send(p.noop())
+            conn.receive_data(line)
+            with pytest.raises(Pop3ProtocolError):
+                conn.next_event()
+            self.assert_dead(conn)
+
+    def test_long_data_line_without_newline(self) -> None:
+        """Crossing max_line mid-RETR fails before any newline arrives (A.6)."""
+        conn = greeted(Limits(max_line=100))
+        conn.send(p.retr(1))
+        conn.receive_data(b"+OK\r\n" + b"x" * 101)
+        assert conn.next_event() == OkReply("")
+        assert conn.next_event() is NEED_DATA  # 101 bytes may still end in CR
+        conn.receive_data(b"x+OK fake\r\n")
+        with pytest.raises(Pop3ProtocolError, match="longer than 100"):
+            conn.next_event()
+        self.assert_dead(conn)
+
+    def test_long_complete_line(self) -> None:
+        """A complete line over the cap is refused; exactly the cap passes."""
+        assert run(
+            [GREETING, b"+OK\r\n" + b"y" * 100 + b"\r\n.\r\n"],
+            p.retr(1),
+            limits=Limits(max_line=100),
+        )[2] == DataLines((b"y" * 100,))
+        conn = greeted(Limits(max_line=100))
+        conn.send(p.retr(1))
+        conn.receive_data(b"+OK\r\n" + b"y" * 101 + b"\n")
+        with pytest.raises(Pop3ProtocolError, match="longer than 100"):
+            drain(conn)
+
+    def test_long_status_line(self) -> None:
+        """Status lines have their own, smaller cap."""
+        conn = Pop3Connection(Limits(max_status_line=10))
+        conn.send(p.noop())
+        conn.receive_data(b"+OK hi\r\n+OK 12345678\r\n")
+        assert conn.next_event() == Greeting("hi")
+        with pytest.raises(Pop3ProtocolError, match="longer than 10"):
+            conn.next_event()
+
+    def test_reply_line_cap(self) -> None:
+        """An endless LIST is cut at the line cap (A.7)."""
+        conn = greeted(Limits(max_response_lines=3))
+        conn.send(p.list_())
+        conn.receive_data(b"+OK\r\n1 1\r\n2 2\r\n3 3\r\n4 4\r\n")
+        with pytest.raises(Pop3ProtocolError, match="longer than 3 lines"):
+            drain(conn)
+        self.assert_dead(conn)
+
+    def test_reply_byte_cap(self) -> None:
+        """A reply over the byte cap is cut, default or per command (A.7)."""
+        conn = greeted(Limits(max_response_bytes=10))
+        conn.send(p.uidl())
+        conn.receive_data(b"+OK\r\n1 abcdefgh\r\n")
+        with pytest.raises(Pop3ProtocolError, match="larger than 10 bytes"):
+            drain(conn)
+        conn = greeted()
+        conn.send(p.retr(1, max_bytes=5))
+        conn.receive_data(b"+OK\r\n1234\r\n")
+        with pytest.raises(Pop3ProtocolError, match="RETR reply larger than 5"):
+            drain(conn)
+
+    @pytest.mark.parametrize(
+        "partial",
+        [b"", b"+O", b"+OK\r\n", b"+OK\r\n1 a\r\n", b"+OK\r\n1 a\r\n.", b"+OK\r\n1 a\r\n.\r"],
+    )
+    def test_eof_mid_reply(self, partial: bytes) -> None:
+        """EOF before the reply completes: "server closed the connection" (A.8)."""
+        conn = greeted()
+        conn.send(p.uidl())
+        conn.receive_data(partial)
+        conn.receive_data(b"")
+        with pytest.raises(Pop3ProtocolError, match="closed the connection") as info:
+            drain(conn)
+        assert info.value.title == "Connection lost"
+        self.assert_dead(conn)
+
+    def test_eof_with_more_pending(self) -> None:
+        """A complete reply then EOF while another command waits is an error."""
+        conn = greeted()
+        conn.send(p.noop())
+        conn.send(p.noop())
+        conn.receive_data(b"+OK\r\n")
+        conn.receive_data(b"")
+        assert conn.next_event() == OkReply("")
+        with pytest.raises(Pop3ProtocolError, match="closed the connection"):
+            conn.next_event()
+
+    def test_clean_eof_when_idle(self) -> None:
+        """EOF after QUIT's +OK closes cleanly; nothing more may be sent or fed."""
+        conn = greeted()
+        conn.send(p.quit())
+        conn.receive_data(b"+OK bye\r\n")
+        conn.receive_data(b"")
+        assert conn.next_event() == OkReply("bye")
+        assert conn.next_event() is NEED_DATA
+        assert conn.their_state is ConnectionState.CLOSED
+        with pytest.raises(LocalProtocolError):
+            conn.receive_data(b"x")
+        with pytest.raises(Pop3ConnectionError):
+            conn.send(p.noop())
+
+
+def drain_until_error(conn: Pop3Connection) -> list[Event]:
+    """Collect events until a Pop3ProtocolError (which must come)."""
+    events: list[Event] = []
+    with pytest.raises(Pop3ProtocolError):
+        while True:
+            event = conn.next_event()
+            assert event is not NEED_DATA, "expected a framing error"
+            assert not isinstance(event, p._NeedData)
+            events.append(event)
+    return events
+
+
+class TestStatAndSingleRows:
+    """STAT, ``LIST n`` and ``UIDL n`` reply texts."""
+
+    def test_stat(self) -> None:
+        """``count size`` and optional trailing text (RFC 1939 §5)."""
+        assert p.parse_stat("2 320") == (2, 320)
+        assert p.parse_stat("0 0 messages") == (0, 0)
+
+    @pytest.mark.parametrize(
+        "text", ["", "2", "a 3", "2 -3", "2 3x", "1 99999999999999999999", "\u0662 1"]
+    )
+    def test_stat_junk(self, text: str) -> None:
+        """Anything but two ASCII numbers is a protocol error, sanitized."""
+        with pytest.raises(Pop3ProtocolError, match="malformed STAT"):
+            p.parse_stat(text)
+
+    def test_single_rows(self) -> None:
+        """``LIST n`` and ``UIDL n`` parse; junk raises."""
+        assert p.parse_list_line("3 120") == ListEntry(3, 120)
+        assert p.parse_uidl_line("3 QhdPYR:00WBw1Ph7x7") == UidlEntry(3, "QhdPYR:00WBw1Ph7x7")
+        assert p.parse_uidl_line("3 a b") == UidlEntry(3, "a b", stable=False)
+        with pytest.raises(Pop3ProtocolError, match="malformed LIST"):
+            p.parse_list_line("0 10")
+        with pytest.raises(Pop3ProtocolError, match="malformed UIDL"):
+            p.parse_uidl_line("x")
+
+
+class TestListing:
+    """Junk LIST/UIDL rows are rejected, the rest kept (A.12, A.13)."""
+
+    def test_list_junk_rows(self) -> None:
+        """Every junk row lands in ``rejected``; good rows stay in order."""
+        lines = [
+            b"1 100",
+            b"abc 1",
+            b"1",
+            b"2 -5",
+            b"3 99999999999999999999",
+            b"0 10",
+            b"1 200",
+            b"4 10,",
+            b"5 10 ",
+            b"6\t10",
+            b"7 300 extra info",
+            b"8 10  x",
+            b"9 1\x1b[2J",
+            "10 5",
+            b"",
+        ]
+        result = p.parse_list(lines)
+        assert result.entries == (ListEntry(1, 100), ListEntry(7, 300), ListEntry(10, 5))
+        assert result.rejected == (
+            "abc 1",
+            "1",
+            "2 -5",
+            "3 99999999999999999999",
+            "0 10",
+            "1 200",
+            "4 10,",
+            "5 10 ",
+            "6\\x0910",
+            "8 10  x",
+            "9 1\\x1b[2J",
+            "",
+        )
+
+    def test_list_max_number(self) -> None:
+        """Numbers above the STAT count are rejected."""
+        result = p.parse_list(["1 1", "3 3"], max_number=2)
+        assert result.entries == (ListEntry(1, 1),)
+        assert result.rejected == ("3 3",)
+
+    def test_uidl_stability(self) -> None:
+        """Bad or duplicated ids are kept but flagged unstable (A.13)."""
+        lines = [
+            b"1 good-id",
+            b"2 " + b"x" * 70,
+            b"3 " + b"x" * 71,
+            b"4 ",
+            b"5 dup",
+            b"6 dup",
+            b"7 caf\xc3\xa9",
+            b"8 a\x00b",
+            b"9 ../../x",
+            b"10 a/b",
+            b"abc 1",
+            b"1 again",
+            b"11",
+            b"12 sp ace",
+        ]
+        result = p.parse_uidl(lines, max_number=11)
+        assert [(e.number, e.stable) for e in result.entries] == [
+            (1, True),
+            (2, True),
+            (3, False),
+            (4, False),
+            (5, False),
+            (6, False),
+            (7, False),
+            (8, False),
+            (9, True),
+            (10, True),
+        ]
+        assert result.entries[6].uid == "caf\u00e9"
+        assert result.rejected == ("abc 1", "1 again", "11", "12 sp ace")
+
+
+class TestCapa:
+    """RFC 2449 capabilities, capped and junk-tolerant (A.18)."""
+
+    def test_every_capability(self) -> None:
+        """Each standard capability maps to its field."""
+        caps = p.parse_capa(
+            [
+                b"TOP",
+                b"user",
+                b"UIDL",
+                b"PIPELINING",
+                b"RESP-CODES",
+                b"AUTH-RESP-CODE",
+                b"STLS",
+                b"UTF8 USER",
+                b"SASL SCRAM-SHA-256 plain XOAUTH2 PLAIN",
+                b"LOGIN-DELAY 900",
+                b"EXPIRE 60 USER",
+                b"IMPLEMENTATION Shlemazle Mail v1",
+                b"X-UNKNOWN yes",
+            ]
+        )
+        assert (caps.top, caps.user, caps.uidl, caps.pipelining) == (True, True, True, True)
+        assert (caps.resp_codes, caps.auth_resp_code, caps.stls) == (True, True, True)
+        assert (caps.utf8, caps.utf8_user) == (True, True)
+        assert caps.sasl == ("SCRAM-SHA-256", "PLAIN", "XOAUTH2")
+        assert (caps.login_delay, caps.login_delay_user) == (900, False)
+        assert (caps.expire, caps.expire_user) == (60, True)
+        assert caps.implementation == "Shlemazle Mail v1"
+        assert caps.raw[-1] == "X-UNKNOWN yes"
+        assert caps.rejected == ()
+
+    def test_defaults_and_variants(self) -> None:
+        """Absent capabilities stay off; EXPIRE NEVER is -1; bare UTF8."""
+        caps = p.parse_capa(["EXPIRE NEVER", "UTF8", "LOGIN-DELAY 0 USER", "IMPLEMENTATION"])
+        assert (caps.expire, caps.utf8, caps.utf8_user) == (-1, True, False)
+        assert (caps.login_delay, caps.login_delay_user) == (0, True)
+        assert caps.implementation == ""
+        empty = p.parse_capa([])
+        assert empty == p.Capabilities()
+        assert empty.sasl == () and empty.expire is None and not empty.top
+
+    @pytest.mark.parametrize(
+        "line",
+        [
+            "LOGIN-DELAY",
+            "LOGIN-DELAY soon",
+            "LOGIN-DELAY NEVER",
+            "LOGIN-DELAY 1 2",
+            "EXPIRE 1 USER X",
+            "EXPIRE -1",
+            "",
+            "   ",
+            "\x1b[2J",
+            "TOP" + "x" * 2000,
+        ],
+    )
+    def test_junk_lines(self, line: str) -> None:
+        """Garbage is rejected (sanitized) and changes nothing else."""
+        caps = p.parse_capa(["TOP", line])
+        assert caps.top
+        assert caps.login_delay is None and caps.expire is None
+        assert len(caps.rejected) == 1
+        assert "\x1b" not in caps.rejected[0]
+
+    def test_bad_sasl_mechanisms_dropped(self) -> None:
+        """Mechanism names outside RFC 4422 syntax are dropped, the line noted."""
+        caps = p.parse_capa(["SASL PLAIN BAD/MECH " + "X" * 21 + " LOGIN"])
+        assert caps.sasl == ("PLAIN", "LOGIN")
+        assert len(caps.rejected) == 1
+
+    def test_capped(self) -> None:
+        """10,000 CAPA lines: only the first N are read."""
+        caps = p.parse_capa((f"X-CAP-{i}" for i in range(10_000)), max_lines=100)
+        assert len(caps.raw) == 100
+        assert caps.rejected == ("(more than 100 lines ignored)",)
+
+    def test_capa_through_connection(self) -> None:
+        """CAPA's own caps end an endless CAPA (10,000 lines)."""
+        conn = greeted()
+        conn.send(p.capa())
+        conn.receive_data(b"+OK\r\n" + b"X\r\n" * 10_001)
+        with pytest.raises(Pop3ProtocolError, match="CAPA reply longer than 10000 lines"):
+            drain(conn)
