@@ -1,0 +1,39 @@
+"""Untrusted mail bytes to safe display data (UI-free).
+
+The public surface, each in its own module:
+
+* :func:`popview.mail.envelope.parse_envelope` - a ``TOP n 0`` header block
+  to an :class:`~popview.mail.envelope.Envelope` for the listing;
+* :func:`popview.mail.message.parse_message` - ``RETR`` bytes to a
+  :class:`~popview.mail.model.ParsedMessage`;
+* :func:`popview.mail.render.render_body` - the body as sanitized lines;
+* :mod:`popview.mail.sanitize` - what every string passes through;
+* :mod:`popview.mail.save` - attachments and messages to disk, 0600.
+"""
+
+from __future__ import annotations
+
+from popview.mail.envelope import Envelope, parse_envelope, parse_envelopes
+from popview.mail.headers import Address
+from popview.mail.message import parse_message
+from popview.mail.model import Attachment, BodySegment, HeaderField, ParsedMessage, TextPart
+from popview.mail.render import RenderedBody, render_body
+from popview.mail.sanitize import sanitize_filename, sanitize_header, sanitize_text
+
+__all__ = [
+    "Address",
+    "Attachment",
+    "BodySegment",
+    "Envelope",
+    "HeaderField",
+    "ParsedMessage",
+    "RenderedBody",
+    "TextPart",
+    "parse_envelope",
+    "parse_envelopes",
+    "parse_message",
+    "render_body",
+    "sanitize_filename",
+    "sanitize_header",
+    "sanitize_text",
+]

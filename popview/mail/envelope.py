@@ -1,0 +1,167 @@
+"""The mailbox listing's view of a message: a lean header-block parser.
+
+The listing parses one header block (the answer to ``TOP n 0``) per message,
+10,000 of them for a large maildrop, so this does not build an
+``email.message.Message``: it finds the end of the header section, picks the
+few headers the list shows with one regular expression over the bytes,
+unfolds them (RFC 5322 §2.2.3) and decodes them (RFC 2047). Every value is
+capped (see :mod:`popview.mail.headers`), so a 1 MB Subject or a To with
+200,000 ``;`` costs about as much as an ordinary one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from popview.mail.headers import (
+    Address,
+    decode_header_bytes,
+    decode_words,
+    parse_addresses,
+    parse_date,
+)
+from popview.mail.sanitize import sanitize_header
+
+__all__ = ["Envelope", "parse_envelope", "parse_envelopes"]
+
+SUBJECT_MAX_LEN = 998  # RFC 5322 §2.1.1: a line is at most 998 characters
+_ID_MAX_LEN = 998
+_MAX_REFERENCES = 100
+_HEADER_BLOCK_CAP = 1 << 20  # look at the first 1 MiB of a header block
+
+_WANTED = b"from|to|cc|subject|date|message-id|in-reply-to|references|content-type"
+# A wanted field name at the start of a line, then its value with any folded
+# continuation lines (RFC 5322 §2.2.3: a continuation starts with SP or HTAB).
+_FIELD = re.compile(
+    rb"^(" + _WANTED + rb")[ \t]*:([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)",
+    re.IGNORECASE | re.MULTILINE,
+)
+_END_OF_HEADER = re.compile(rb"\r?\n\r?\n")
+_FOLD = re.compile(rb"\r?\n(?=[ \t])")
+_MSG_ID = re.compile(r"<[^<>\s]{1,250}>")
+_MULTIPART_HINTS = ("multipart/mixed", "multipart/report", "application/", "image/", "audio/")
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One row of the mailbox list. Every string is decoded and sanitized.
+
+    Attributes:
+        number: Message number in this POP3 session (RFC 1939 §5).
+        uid: The UIDL value, or ``None`` when the server gave none.
+        size: Size in octets as the server listed it.
+        from_name: Display name of the first From address ("" if none).
+        from_addr: Address of the first From address ("" if none).
+        to: The To addresses (capped).
+        cc: The Cc addresses (capped).
+        subject: Subject, one line, capped.
+        date: The Date header as an aware datetime, ``None`` if unparsable.
+        date_text: The Date header as written (sanitized).
+        message_id: Message-ID ("" if none).
+        in_reply_to: In-Reply-To ("" if none).
+        references: Message-IDs from References (capped).
+        has_attachment: Hint from the top-level Content-Type.
+    """
+
+    number: int
+    uid: str | None
+    size: int
+    from_name: str = ""
+    from_addr: str = ""
+    to: tuple[Address, ...] = ()
+    cc: tuple[Address, ...] = ()
+    subject: str = ""
+    date: datetime | None = None
+    date_text: str = ""
+    message_id: str = ""
+    in_reply_to: str = ""
+    references: tuple[str, ...] = ()
+    has_attachment: bool = False
+
+    @property
+    def sender(self) -> str:
+        """The From column: name and address, so a name cannot pose as one."""
+        return Address(self.from_name, self.from_addr).display
+
+
+def _header_section(block: bytes) -> bytes:
+    block = block[:_HEADER_BLOCK_CAP]
+    if b"\n" not in block and b"\r" in block:
+        block = block.replace(b"\r", b"\n")  # CR-only line ends
+    if block.startswith((b"\n", b"\r\n")):
+        return b""  # RFC 5322 §2.1: an empty line first means no header fields
+    end = _END_OF_HEADER.search(block)
+    return block if end is None else block[: end.start()]
+
+
+def _raw_fields(section: bytes) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for match in _FIELD.finditer(section):
+        name = match.group(1).lower().decode("ascii")
+        if name not in fields:  # the first occurrence wins, as in email.message
+            value = _FOLD.sub(b"", match.group(2))
+            fields[name] = decode_header_bytes(value).strip()
+    return fields
+
+
+def _ids(value: str, limit: int) -> tuple[str, ...]:
+    found: list[str] = []
+    for match in _MSG_ID.finditer(value):
+        found.append(sanitize_header(match.group(), max_len=_ID_MAX_LEN))
+        if len(found) >= limit:
+            break
+    return tuple(found)
+
+
+def parse_envelope(header_bytes: bytes, *, number: int, uid: str | None, size: int) -> Envelope:
+    """Parse a header block into an :class:`Envelope`; never raises.
+
+    Args:
+        header_bytes: The header section (a body after the empty line is
+            ignored), any line endings, any bytes.
+        number: The message number in this session.
+        uid: The UIDL, or ``None``.
+        size: The listed size in octets.
+
+    Returns:
+        The envelope; missing or unparsable fields are empty.
+    """
+    try:
+        fields = _raw_fields(_header_section(header_bytes))
+    except Exception:  # defensive: a parser bug must not lose the row
+        fields = {}
+    senders = parse_addresses(fields.get("from", ""), max_count=1)
+    sender = senders[0] if senders else Address("", "")
+    date_text = fields.get("date", "")
+    first_id = _ids(fields.get("message-id", ""), 1)
+    reply_id = _ids(fields.get("in-reply-to", ""), 1)
+    content_type = fields.get("content-type", "").lower().lstrip()
+    return Envelope(
+        number=number,
+        uid=uid,
+        size=size,
+        from_name=sender.name,
+        from_addr=sender.addr,
+        to=parse_addresses(fields.get("to", "")),
+        cc=parse_addresses(fields.get("cc", "")),
+        subject=sanitize_header(decode_words(fields.get("subject", "")), max_len=SUBJECT_MAX_LEN),
+        date=parse_date(date_text),
+        date_text=sanitize_header(date_text, max_len=200),
+        message_id=first_id[0] if first_id else "",
+        in_reply_to=reply_id[0] if reply_id else "",
+        references=_ids(fields.get("references", ""), _MAX_REFERENCES),
+        has_attachment=content_type.startswith(_MULTIPART_HINTS),
+    )
+
+
+def parse_envelopes(
+    blocks: Iterable[tuple[bytes, int, str | None, int]],
+) -> list[Envelope]:
+    """Parse a batch of ``(header_bytes, number, uid, size)`` tuples."""
+    return [
+        parse_envelope(block, number=number, uid=uid, size=size)
+        for block, number, uid, size in blocks
+    ]
