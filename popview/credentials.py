@@ -1,0 +1,213 @@
+"""Where the password comes from, in order, and how each source can fail.
+
+1. the ``POPVIEW_PASSWORD`` environment variable;
+2. the account's ``password`` (discouraged; :mod:`popview.config` refuses a
+   file holding one that others can read);
+3. the account's ``password_command``: run as an argv list with no shell,
+   stdin closed, a timeout; the first line of its output is the password.
+   Its failure is an error, not a fall-through: a configured source that
+   fails must be fixed, not silently bypassed (HARDENING C.33);
+4. the system keyring, when ``keyring = true`` and the optional ``keyring``
+   package is installed; a missing, locked or failing backend falls through
+   to the prompt, and popview never writes a password anywhere (C.34);
+5. the interactive prompt the caller passes (``getpass`` for the CLI, a
+   dialog for the TUI).
+
+The password is never logged and never put in an error message, and neither
+is anything the password command wrote to stderr, which may contain it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from popview.config import Account
+from popview.errors import CredentialError, printable
+
+__all__ = [
+    "COMMAND_TIMEOUT",
+    "KEYRING_SERVICE",
+    "PASSWORD_ENV",
+    "get_password",
+    "run_password_command",
+]
+
+log = logging.getLogger(__name__)
+
+PASSWORD_ENV = "POPVIEW_PASSWORD"  # noqa: S105 - the variable's name, not a password
+"""Environment variable holding the password (for scripts and tests)."""
+
+KEYRING_SERVICE = "popview"
+"""Keyring service name; the keyring user name is the account key ``user@host:port``."""
+
+COMMAND_TIMEOUT = 30.0
+"""Seconds a password command may take (a GPG agent may ask for a passphrase)."""
+
+Prompt = Callable[[str], str]
+"""Asks the user; receives the prompt text, returns what was typed."""
+
+
+def get_password(
+    account: Account,
+    *,
+    prompt: Prompt | None = None,
+    environ: Mapping[str, str] | None = None,
+    timeout: float = COMMAND_TIMEOUT,
+) -> str:
+    """Return the password for ``account`` from the first source that has one.
+
+    Args:
+        account: The account to log in to.
+        prompt: Asks the user interactively; ``None`` when nobody can answer
+            (a script), in which case having no other source is an error.
+        environ: The environment to read ``POPVIEW_PASSWORD`` from
+            (``os.environ`` by default).
+        timeout: Seconds allowed for ``password_command``.
+
+    Returns:
+        The password (never empty, never containing a line break).
+
+    Raises:
+        CredentialError: The password command failed, or no source gave a
+            password. The message says what to fix and never contains the
+            password or the command's stderr.
+    """
+    env = os.environ if environ is None else environ
+    where = f"account {account.name!r}"
+    from_env = env.get(PASSWORD_ENV)
+    if from_env:
+        log.debug("%s: password from $%s", where, PASSWORD_ENV)
+        return _checked(from_env, f"${PASSWORD_ENV}")
+    if account.password is not None:
+        log.debug("%s: password from the config file", where)
+        return _checked(account.password, f"{where} password")
+    if account.password_command is not None:
+        log.debug("%s: password from password_command", where)
+        return run_password_command(account.password_command, timeout=timeout, account=where)
+    if account.keyring:
+        found = _from_keyring(account)
+        if found is not None:
+            log.debug("%s: password from the keyring", where)
+            return _checked(found, "the keyring")
+    if prompt is None:
+        raise CredentialError(
+            f"No password for {where}: set {PASSWORD_ENV}, password_command or "
+            "keyring = true in the config, or run popview interactively."
+        )
+    try:
+        typed = prompt(f"Password for {account.user}@{account.host}: ")
+    except EOFError as exc:
+        raise CredentialError(f"No password entered for {where}.") from exc
+    if not typed:
+        raise CredentialError(f"No password entered for {where}.")
+    return _checked(typed, "the password entered")
+
+
+def run_password_command(
+    argv: tuple[str, ...] | list[str],
+    *,
+    timeout: float = COMMAND_TIMEOUT,
+    account: str = "this account",
+) -> str:
+    """Run a password command and return the first line of its output.
+
+    The command runs as ``argv`` (no shell), with stdin closed and in its own
+    process group, so that on timeout it and anything it started are killed.
+
+    Args:
+        argv: Program and arguments.
+        timeout: Seconds allowed.
+        account: How to name the account in error messages.
+
+    Returns:
+        The first line of standard output, without its line ending.
+
+    Raises:
+        CredentialError: The program is missing or not executable, exits
+            non-zero, prints nothing, prints non-UTF-8, or times out.
+    """
+    program = str(Path(argv[0]).expanduser())
+    name = f"password_command of {account} ({printable(program, 120)})"
+    try:
+        process = subprocess.Popen(  # noqa: S603 - argv from the user's own config, no shell
+            [program, *argv[1:]],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except FileNotFoundError as exc:
+        raise CredentialError(f"The {name} was not found. Fix the path in the config.") from exc
+    except OSError as exc:
+        raise CredentialError(
+            f"The {name} could not be started ({exc.strerror or type(exc).__name__}). "
+            "Check that it is executable."
+        ) from exc
+    try:
+        stdout, _stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        raise CredentialError(
+            f"The {name} did not finish within {timeout:g} s and was stopped. "
+            "Run it yourself to see what it waits for."
+        ) from None
+    # _stderr is dropped unread: it may echo the secret (C.33).
+    if process.returncode != 0:
+        raise CredentialError(
+            f"The {name} failed (exit status {process.returncode}). Its error output is "
+            "not shown, as it may hold the password: run the command yourself to see it."
+        )
+    first = stdout.split(b"\n", 1)[0].removesuffix(b"\r")
+    if not first:
+        raise CredentialError(f"The {name} printed no password (its first output line is empty).")
+    try:
+        text = first.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CredentialError(f"The {name} printed something that is not UTF-8 text.") from None
+    return _checked(text, f"the {name}")
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """Kill the command and everything it started, then reap it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        # The group is dead, so its pipes close; this only collects the exit.
+        process.communicate(timeout=5)
+
+
+def _from_keyring(account: Account) -> str | None:
+    """Look the password up in the keyring; ``None`` if unavailable for any reason."""
+    try:
+        import keyring
+    except ImportError:
+        log.info("keyring = true but the keyring package is not installed; prompting")
+        return None
+    try:
+        found = keyring.get_password(KEYRING_SERVICE, account.key)
+    except Exception as exc:
+        # Any backend failure means "ask the user".
+        # Locked, no backend, D-Bus down... The exception text is the
+        # backend's, never the secret; only its type is logged.
+        log.info("keyring unavailable (%s); prompting", type(exc).__name__)
+        return None
+    if not isinstance(found, str) or not found:
+        log.info("no password for %s in the keyring; prompting", account.key)
+        return None
+    return found
+
+
+def _checked(password: str, source: str) -> str:
+    """Refuse a password that would inject a command (HARDENING B.30)."""
+    if any(c in password for c in "\r\n\x00"):
+        raise CredentialError(
+            f"The password from {source} contains a line break or NUL, which POP3 "
+            "cannot send. Fix the source."
+        )
+    return password
