@@ -18,9 +18,11 @@ from popview.pop3.auth import (
     CramMd5,
     InvalidCredentialError,
     Login,
+    Mechanism,
     OAuthBearer,
     Plain,
     SaslError,
+    SaslMechanism,
     ScramSha1,
     ScramSha256,
     XOAuth2,
@@ -113,6 +115,20 @@ class TestBase64:
 class TestSimpleMechanisms:
     """PLAIN, LOGIN and CRAM-MD5."""
 
+    def test_sasl_error_is_value_error(self) -> None:
+        """Callers catching ValueError to cancel with ``*`` also catch SaslError."""
+        with pytest.raises(ValueError):
+            CramMd5("a", "b").step(b"")
+        with pytest.raises(ValueError):
+            decode_challenge("%%%")
+        assert Mechanism is SaslMechanism
+        assert isinstance(Plain("a", "b"), Mechanism)
+
+    def test_lazy_start(self) -> None:
+        """``step`` without ``initial_response`` first still sends the held message."""
+        assert XOAuth2("a", "t").step(b"") == b"user=a\x01auth=Bearer t\x01\x01"
+        assert Plain("a", "b").step(b"") == b"\0a\0b"
+
     def test_plain(self) -> None:
         """PLAIN sends authzid NUL user NUL password inline; no further step."""
         mech = Plain("tim", "tanstaaf")
@@ -126,9 +142,10 @@ class TestSimpleMechanisms:
         """An initial response over 255 octets waits for the empty challenge."""
         mech = Plain("tim", "p" * 300)
         assert mech.start() is None
-        assert mech.respond(b"") == b"\0tim\0" + b"p" * 300
-        with pytest.raises(RuntimeError):
-            mech.start()
+        assert mech.initial_response() is None  # asking again changes nothing
+        assert mech.step(b"") == b"\0tim\0" + b"p" * 300
+        with pytest.raises(SaslError):
+            mech.step(b"")
 
     def test_login(self) -> None:
         """LOGIN answers user name then password, whatever the prompts say."""
@@ -274,6 +291,7 @@ class TestOAuth:
     def test_xoauth2_two_steps(self) -> None:
         """XOAUTH2 never rides on the AUTH line (Outlook refuses it inline)."""
         mech = XOAuth2("bob@example.com", "ya29.token")
+        assert mech.initial_response() is None
         assert mech.start() is None
         assert mech.respond(b"") == b"user=bob@example.com\x01auth=Bearer ya29.token\x01\x01"
         assert mech.respond(b'{"status":"401"}') == b""
@@ -365,6 +383,14 @@ class TestChooseMechanism:
         assert choose_mechanism(["XOAUTH2", "PLAIN"], True, have_token=True) == "XOAUTH2"
         assert choose_mechanism(["PLAIN"], True, have_token=True) == "PLAIN"
 
+    def test_keyword_aliases(self) -> None:
+        """``preferred``/``has_oauth_token``/``user_command`` alias the main names."""
+        assert choose_mechanism(["PLAIN"], preferred="plain") == "PLAIN"
+        assert choose_mechanism(["XOAUTH2", "PLAIN"], has_oauth_token=True) == "XOAUTH2"
+        assert choose_mechanism([], user_command=True) == "USER"
+        with pytest.raises(AuthError):
+            choose_mechanism([], user_command=False)
+
     def test_nothing_usable(self) -> None:
         with pytest.raises(AuthError, match="no login method"):
             choose_mechanism(["GSSAPI"], False)
@@ -392,11 +418,8 @@ class TestChooseMechanism:
 class TestExchangeOnTheWire:
     """A SASL exchange driven through Pop3Connection: what the server receives."""
 
-    def drive(self, mech: object, server: list[bytes]) -> tuple[list[bytes], list[str]]:
+    def drive(self, mech: SaslMechanism, server: list[bytes]) -> tuple[list[bytes], list[str]]:
         """Run the client loop from the module docstring against scripted replies."""
-        from popview.pop3.auth import SaslMechanism
-
-        assert isinstance(mech, SaslMechanism)
         conn = p.Pop3Connection()
         conn.receive_data(b"+OK ready\r\n")
         conn.next_event()

@@ -2,16 +2,17 @@
 
 No I/O here. The client drives a SASL exchange like this (RFC 5034 §4)::
 
-    mech = create_mechanism(choose_mechanism(caps.sasl, caps.user), user, password)
-    send(protocol.auth(mech.name, mech.start()))
+    name = choose_mechanism(caps.sasl, caps.user, configured, have_token)
+    mech = create_mechanism(name, user, password, token)
+    send(protocol.auth(mech.name, mech.start()))   # base64 IR or None
     on Continuation(data):
         try:
-            answer = mech.respond(decode_challenge(data.data))
-        except SaslError:
-            send(protocol.sasl_cancel())          # "*" (HARDENING B.29)
+            answer = mech.step(decode_challenge(data.data))
+        except SaslError:                          # also a ValueError
+            send(protocol.sasl_cancel())           # "*" (HARDENING B.29)
         else:
             send(protocol.sasl_response(encode_response(answer)))
-    on OkReply:  mech.check_success()            # SCRAM: server proved itself
+    on OkReply:  mech.check_success()   # SCRAM: raises unless the server proved itself
     on ErrReply: login failed
 
 Challenges and responses are raw bytes here; :func:`decode_challenge` and
@@ -27,6 +28,7 @@ import hmac
 import secrets
 import stringprep
 import unicodedata
+from collections.abc import Iterable
 from typing import ClassVar, Final
 
 from popview.errors import AuthError, ConfigError, printable
@@ -38,6 +40,7 @@ __all__ = [
     "CramMd5",
     "InvalidCredentialError",
     "Login",
+    "Mechanism",
     "OAuthBearer",
     "Plain",
     "SaslError",
@@ -74,8 +77,8 @@ class InvalidCredentialError(AuthError, ValueError):
     title = "Unusable credentials"
 
 
-class SaslError(AuthError):
-    """The SASL exchange cannot go on: cancel it with ``*`` and drop the login."""
+class SaslError(AuthError, ValueError):
+    """The SASL exchange cannot go on: cancel it with ``*`` (also a ValueError)."""
 
 
 # --------------------------------------------------------------------------- checks
@@ -191,10 +194,14 @@ def encode_response(data: bytes) -> str:
 class SaslMechanism:
     """One client-side SASL exchange. Subclasses implement the mechanism.
 
+    Call :meth:`initial_response` once (before sending ``AUTH``), then
+    :meth:`step` for each ``+ `` challenge, and :meth:`check_success` on
+    ``+OK``.
+
     Attributes:
         name: The SASL name sent in ``AUTH``.
-        send_initial_in_command: Whether the initial response may ride on the
-            AUTH line (when it fits in 255 octets).
+        send_initial_in_command: Whether the client-first message may ride on
+            the AUTH line at all (XOAUTH2: no, Outlook refuses it).
         error_detail: A sanitized server error sent as a final challenge
             (OAuth mechanisms), for the error message.
     """
@@ -202,59 +209,76 @@ class SaslMechanism:
     name: ClassVar[str] = ""
     send_initial_in_command: ClassVar[bool] = True
 
-    def __init__(self) -> None:
+    def __init__(self, max_line: int = MAX_AUTH_LINE) -> None:
+        self._max_line = max_line
         self._initial: bytes | None = None
         self._initial_pending = False
         self._started = False
         self.error_detail: str | None = None
 
     def initial_response(self) -> bytes | None:
-        """Return the client-first message, or None if the server speaks first."""
+        """Return the initial response to put on the AUTH line, or None.
+
+        RFC 5034 §4: it rides on the line only if ``AUTH <name> <base64>\r\n``
+        fits in 255 octets; otherwise (and always for XOAUTH2) None is
+        returned and :meth:`step` sends it after the first, empty, challenge.
+        Repeated calls return the same answer.
+        """
+        if self._started:
+            return None if self._initial_pending else self._initial
+        self._started = True
+        first = self._first_message()
+        if first is None:
+            return None
+        line = f"AUTH {self.name} {encode_response(first) or '='}\r\n"
+        if self.send_initial_in_command and len(line) <= self._max_line:
+            self._initial = first
+            return first
+        self._initial, self._initial_pending = first, True
         return None
+
+    def start(self) -> str | None:
+        """Return :meth:`initial_response` as base64 for :func:`protocol.auth`
+        (``"="`` for an empty one), or None."""
+        first = self.initial_response()
+        return None if first is None else encode_response(first) or "="
 
     def step(self, challenge: bytes) -> bytes:
         """Answer one server challenge (raw bytes, not base64).
 
         Raises:
-            SaslError: The challenge is wrong; cancel the exchange.
+            SaslError: The challenge is wrong; cancel the exchange with ``*``.
         """
-        raise SaslError(f"The server sent an unexpected {self.name} challenge.")
+        if not self._started:
+            # initial_response() was never asked for, so AUTH went without it.
+            self._started = True
+            self._initial = self._first_message()
+            self._initial_pending = self._initial is not None
+        if self._initial_pending:
+            self._initial_pending = False
+            assert self._initial is not None
+            return self._initial
+        return self._step(challenge)
+
+    respond = step
 
     def check_success(self) -> None:
-        """Call on ``+OK``: raise if the mechanism expected more (e.g. SCRAM's proof).
+        """Call on ``+OK``: raise if the mechanism expected more (SCRAM's proof).
 
         Raises:
             SaslError: The server accepted without proving itself.
         """
 
-    def start(self, max_line: int = MAX_AUTH_LINE) -> str | None:
-        """Return the base64 initial response for the AUTH line, or None.
-
-        The initial response is sent inline only if ``AUTH <name> <b64>\\r\\n``
-        fits in ``max_line`` octets (RFC 5034 §4); otherwise it is sent after
-        the first (empty) ``+ `` challenge by :meth:`respond`.
-        """
-        if self._started:
-            raise RuntimeError("SASL exchange already started")
-        self._started = True
-        self._initial = self.initial_response()
-        if self._initial is None:
-            return None
-        inline = encode_response(self._initial) or "="
-        if self.send_initial_in_command and len(f"AUTH {self.name} {inline}\r\n") <= max_line:
-            return inline
-        self._initial_pending = True
+    def _first_message(self) -> bytes | None:
+        """The client-first message, or None if the server speaks first."""
         return None
 
-    def respond(self, challenge: bytes) -> bytes:
-        """Answer a challenge, sending a held-back initial response first."""
-        if not self._started:
-            self.start()
-        if self._initial_pending:
-            self._initial_pending = False
-            assert self._initial is not None
-            return self._initial
-        return self.step(challenge)
+    def _step(self, challenge: bytes) -> bytes:
+        raise SaslError(f"The server sent an unexpected {self.name} challenge.")
+
+
+Mechanism = SaslMechanism
+"""Alias of :class:`SaslMechanism`."""
 
 
 class Plain(SaslMechanism):
@@ -266,7 +290,7 @@ class Plain(SaslMechanism):
         super().__init__()
         self._message = "\0".join((authzid, username, password)).encode("utf-8")
 
-    def initial_response(self) -> bytes:
+    def _first_message(self) -> bytes:
         return self._message
 
 
@@ -279,11 +303,11 @@ class Login(SaslMechanism):
         super().__init__()
         self._answers = [username.encode("utf-8"), password.encode("utf-8")]
 
-    def step(self, challenge: bytes) -> bytes:
+    def _step(self, challenge: bytes) -> bytes:
         # The prompts ("Username:", "Password:") vary between servers; only
         # their order matters.
         if not self._answers:
-            return super().step(challenge)
+            return super()._step(challenge)
         return self._answers.pop(0)
 
 
@@ -298,9 +322,9 @@ class CramMd5(SaslMechanism):
         self._password = password.encode("utf-8")
         self._done = False
 
-    def step(self, challenge: bytes) -> bytes:
+    def _step(self, challenge: bytes) -> bytes:
         if self._done or not challenge:
-            return super().step(challenge)
+            return super()._step(challenge)
         self._done = True
         digest = hmac.new(self._password, challenge, "md5").hexdigest()
         return f"{self._username} {digest}".encode()
@@ -322,18 +346,18 @@ class _Scram(SaslMechanism):
         self._server_signature: bytes | None = None
         self._verified = False
 
-    def initial_response(self) -> bytes:
+    def _first_message(self) -> bytes:
         return ("n,," + self._client_first_bare).encode("utf-8")
 
     def _hmac(self, key: bytes, data: bytes) -> bytes:
         return hmac.new(key, data, self.hash_name).digest()
 
-    def step(self, challenge: bytes) -> bytes:
+    def _step(self, challenge: bytes) -> bytes:
         if self._server_signature is None:
             return self._client_final(challenge)
         if not self._verified:
             return self._verify(challenge)
-        return super().step(challenge)
+        return super()._step(challenge)
 
     def _client_final(self, challenge: bytes) -> bytes:
         server_first = challenge.decode("utf-8", "replace")
@@ -414,9 +438,9 @@ class _OAuth(SaslMechanism):
         self._username = username
         self._token = token
 
-    def step(self, challenge: bytes) -> bytes:
+    def _step(self, challenge: bytes) -> bytes:
         if self.error_detail is not None:
-            return super().step(challenge)
+            return super()._step(challenge)
         self.error_detail = printable(challenge.decode("utf-8", "replace"), 200)
         return self.error_ack
 
@@ -427,7 +451,7 @@ class XOAuth2(_OAuth):
     name = "XOAUTH2"
     send_initial_in_command = False
 
-    def initial_response(self) -> bytes:
+    def _first_message(self) -> bytes:
         return f"user={self._username}\x01auth=Bearer {self._token}\x01\x01".encode()
 
 
@@ -437,7 +461,7 @@ class OAuthBearer(_OAuth):
     name = "OAUTHBEARER"
     error_ack = b"\x01"
 
-    def initial_response(self) -> bytes:
+    def _first_message(self) -> bytes:
         # RFC 7628 §3.1: gs2-header, then kvpairs separated by %x01.
         user = self._username.replace("=", "=3D").replace(",", "=2C")
         return f"n,a={user},\x01auth=Bearer {self._token}\x01\x01".encode()
@@ -484,10 +508,14 @@ def create_mechanism(
 
 
 def choose_mechanism(
-    server_sasl: tuple[str, ...] | list[str],
-    has_user_cmd: bool,
+    server_sasl: Iterable[str],
+    has_user_cmd: bool | None = None,
     configured: str | None = None,
     have_token: bool = False,
+    *,
+    preferred: str | None = None,
+    has_oauth_token: bool | None = None,
+    user_command: bool | None = None,
 ) -> str:
     """Pick how to log in: a SASL name, ``"USER"`` (USER/PASS) or ``"APOP"``.
 
@@ -501,11 +529,17 @@ def choose_mechanism(
         has_user_cmd: Whether USER/PASS is available (CAPA ``USER``).
         configured: The mechanism the user configured, if any.
         have_token: Whether an OAuth bearer token is available.
+        preferred: Alias of ``configured``.
+        has_oauth_token: Alias of ``have_token``.
+        user_command: Alias of ``has_user_cmd``.
 
     Raises:
         ConfigError: ``configured`` is a method popview does not know.
         AuthError: The server offers nothing usable, or not ``configured``.
     """
+    has_user_cmd = bool(user_command) if has_user_cmd is None else has_user_cmd
+    configured = configured if configured is not None else preferred
+    have_token = have_token or bool(has_oauth_token)
     offered = {m.upper() for m in server_sasl}
     if configured is not None:
         wanted = configured.upper()
