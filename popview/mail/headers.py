@@ -42,6 +42,11 @@ _ADDRESS_VALUE_CAP = 8_192
 # (charset may carry an RFC 2231 §5 "*language" suffix).
 _ENCODED_WORD = re.compile(r"=\?([^?\s]{1,75})\?([bBqQ])\?([^?\s]*)\?=")
 _NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+# One mailbox in the commonest form, 'Name <addr>' (RFC 5322 §3.4 name-addr).
+# Parsed directly so that a name with specials ("[bold]", ";") is shown as
+# written instead of being split into several bogus addresses.
+_NAME_ADDR = re.compile(r"\s*(.*?)\s*<([^<>]*)>\s*", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +140,13 @@ def decode_words(value: str, *, max_words: int = MAX_ENCODED_WORDS) -> str:
     return "".join(out)
 
 
+def _getaddresses(value: str) -> list[tuple[str, str]]:
+    try:
+        return email.utils.getaddresses([value])
+    except Exception:  # the stdlib parser has raised on odd input before
+        return [("", value)]
+
+
 def parse_addresses(value: str, *, max_count: int = MAX_ADDRESSES) -> tuple[Address, ...]:
     """Parse an address-list header (raw, unfolded) into display addresses.
 
@@ -147,10 +159,14 @@ def parse_addresses(value: str, *, max_count: int = MAX_ADDRESSES) -> tuple[Addr
         Up to ``max_count`` addresses, empty entries dropped.
     """
     value = value[:_ADDRESS_VALUE_CAP]
-    try:
-        pairs = email.utils.getaddresses([value])
-    except Exception:  # the stdlib parser has raised on odd input before
-        pairs = [("", value)]
+    single = _NAME_ADDR.fullmatch(value)
+    if single is not None and not set(",<") & set(_QUOTED.sub("", single.group(1))):
+        name = single.group(1)
+        if len(name) >= 2 and name[0] == name[-1] == '"':
+            name = re.sub(r"\\(.)", r"\1", name[1:-1])
+        pairs = [(name, single.group(2).strip())]
+    else:
+        pairs = _getaddresses(value)
     result: list[Address] = []
     for name, addr in pairs:
         if len(result) >= max_count:

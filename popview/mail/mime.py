@@ -165,6 +165,7 @@ class MimeWalker:
             data = data[:MAX_TEXT_BYTES]
         charset = _safe(part.get_content_charset, None)
         text, clean = decode_bytes(data, charset)
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
         if not clean:
             self._note("Some text was not in its declared charset; it may show wrongly.")
         if ctype == "text/html":
@@ -263,18 +264,33 @@ class MimeWalker:
 
 
 def _unflow(text: str, *, delsp: bool) -> str:
-    """Join RFC 3676 format=flowed soft line breaks (lines ending in a space)."""
+    """Join RFC 3676 format=flowed lines (a line ending in a space continues).
+
+    Quote marks are taken off before joining and put back once (§4.5), and
+    space-stuffing is undone (§4.4). The signature separator "-- " is fixed.
+    """
     out: list[str] = []
-    current = ""
+    current: list[str] = []
+    depth = -1
+
+    def flush() -> None:
+        nonlocal current, depth
+        if depth >= 0:
+            prefix = ">" * depth + (" " if depth else "")
+            out.append(prefix + "".join(current))
+        current, depth = [], -1
+
     for line in text.split("\n"):
-        line = line.rstrip("\r")
-        if line.startswith(" "):
-            line = line[1:]  # RFC 3676 §4.4: space-stuffing
-        if line.endswith(" ") and line != "-- ":
-            current += line[:-1] if delsp else line
-            continue
-        out.append(current + line)
-        current = ""
-    if current:
-        out.append(current)
+        quotes = len(line) - len(line.lstrip(">"))
+        content = line[quotes:]
+        if content.startswith(" "):
+            content = content[1:]
+        if depth not in (-1, quotes):
+            flush()
+        depth = quotes
+        flowed = content.endswith(" ") and content != "-- "
+        current.append(content[:-1] if flowed and delsp else content)
+        if not flowed:
+            flush()
+    flush()
     return "\n".join(out)
