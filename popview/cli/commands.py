@@ -1,0 +1,248 @@
+"""The headless subcommands ``list``, ``show``, ``delete`` and ``info``.
+
+Each runs one :class:`~popview.session.MailboxSession` under ``asyncio.run`` and
+closes it without ``QUIT`` - except ``delete``, whose whole point is the ``QUIT``
+that applies the marks (RFC 1939 §6). Everything printed that came from a server
+or a mail goes through :func:`popview.mail.sanitize.sanitize_text` first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from popview.cli import open_store, password_source
+from popview.errors import PopviewError, printable
+from popview.mail.envelope import Envelope
+from popview.mail.sanitize import sanitize_text
+from popview.session import FetchedMessage, MailboxSession, is_session_key
+
+__all__ = ["run_command", "safe_terminal_text"]
+
+
+def safe_terminal_text(text: str) -> str:
+    """Return multi-line text with every control/bidi/format character made visible."""
+    return sanitize_text(text, multiline=True, max_len=len(text) + 1)
+
+
+def _out(text: str = "") -> None:
+    sys.stdout.write(safe_terminal_text(text) + "\n")
+
+
+async def run_command(
+    command: str,
+    args: argparse.Namespace,
+    config: Any,
+    account: Any,
+    trace: Callable[[str], None] | None,
+) -> int:
+    """Run one headless command against ``account``; return the exit status."""
+    no_cache = bool(getattr(args, "no_cache", False))
+    store = open_store(config, enabled=not no_cache)
+    session = MailboxSession(
+        account,
+        password_source(account),
+        store=store,
+        use_journal=False,  # a script's marks never outlive its run, nor pick up others'
+        trace=trace,
+    )
+    try:
+        await session.open()
+        if command == "list":
+            return await _list(session, args)
+        if command == "show":
+            return await _show(session, args)
+        if command == "delete":
+            return await _delete(session, args)
+        return _info(session)
+    finally:
+        await session.close()  # no QUIT: nothing is deleted on this path
+        if store is not None:
+            store.close()
+
+
+def _resolve(session: MailboxSession, text: str) -> str:
+    """A MESSAGE argument (a UIDL, or ``#N``) to a session key."""
+    if text.startswith("#") and text[1:].isdigit():
+        key = session.key_for_number(int(text[1:]))
+        if key is None:
+            raise PopviewError(
+                f"There is no message number {text[1:]} on the server.", title="No such message"
+            )
+        return key
+    if session.ref(text) is None:
+        raise PopviewError(
+            f"No message has the UIDL {printable(text, 80)!r} on the server "
+            "(use `popview list` to see them, or #N for a message number).",
+            title="No such message",
+        )
+    return text
+
+
+def _json_row(envelope: Envelope, marks: frozenset[str]) -> dict[str, Any]:
+    key = envelope.uid or ""
+    return {
+        "number": envelope.number,
+        "uid": None if is_session_key(key) or not key else key,
+        "size": envelope.size,
+        "from": envelope.sender,
+        "subject": envelope.subject,
+        "date": envelope.date.isoformat() if envelope.date is not None else None,
+        "attachments": envelope.has_attachment,
+        "marked": key in marks,
+    }
+
+
+async def _list(session: MailboxSession, args: argparse.Namespace) -> int:
+    if args.limit is not None and args.limit < 0:
+        raise PopviewError("--limit must be 0 or more.", title="Bad argument")
+    envelopes: list[Envelope] = []
+    notices: list[str] = []
+    async for update in session.list_messages(limit=args.limit):
+        envelopes.extend(update.envelopes)
+        if update.rejected:
+            notices.append(f"{len(update.rejected)} malformed LIST/UIDL line(s) were ignored.")
+    envelopes.sort(key=lambda env: env.number)
+    for notice in [*session.degraded, *notices]:
+        print(f"popview: note: {safe_terminal_text(notice)}", file=sys.stderr)
+    if args.json:
+        rows = [_json_row(env, session.marks) for env in envelopes]
+        # ensure_ascii: any character left is \u-escaped, so the JSON is safe on a terminal.
+        sys.stdout.write(json.dumps(rows, ensure_ascii=True, indent=1) + "\n")
+        return 0
+    for env in envelopes:
+        date = env.date.strftime("%Y-%m-%d %H:%M") if env.date is not None else "-" * 16
+        uid = "" if is_session_key(env.uid or "") else (env.uid or "")
+        _out(
+            f"#{env.number:<5} {date}  {env.sender[:30]:<30}  {env.subject[:60]}  "
+            f"({env.size} B) {uid}".rstrip()
+        )
+    return 0
+
+
+async def _show(session: MailboxSession, args: argparse.Namespace) -> int:
+    key = _resolve(session, args.message)
+    message = await session.fetch(key)
+    if args.raw:
+        _write_raw(message.raw)
+    else:
+        _print_message(message)
+    return 0
+
+
+def _write_raw(raw: bytes) -> None:
+    if sys.stdout.isatty():
+        # A terminal interprets ESC sequences: show them escaped, never raw.
+        text = raw.decode("utf-8", "replace").replace("\r\n", "\n")
+        sys.stdout.write(safe_terminal_text(text))
+        sys.stdout.flush()
+        return
+    sys.stdout.flush()
+    sys.stdout.buffer.write(raw)
+    sys.stdout.buffer.flush()
+
+
+def _print_message(message: FetchedMessage) -> None:
+    from popview.mail.render import render_body
+
+    parsed = message.parsed
+    headers = [
+        ("From", ", ".join(a.display for a in parsed.from_)),
+        ("To", ", ".join(a.display for a in parsed.to)),
+        ("Cc", ", ".join(a.display for a in parsed.cc)),
+        ("Date", parsed.date_text),
+        ("Subject", parsed.subject),
+    ]
+    for name, value in headers:
+        if value:
+            _out(f"{name}: {value}")
+    body = render_body(parsed)
+    for line in body.banner:
+        _out(f"[!] {line}")
+    _out()
+    _out(body.text())
+    if parsed.attachments:
+        _out()
+        for part in parsed.attachments:
+            _out(f"[attachment] {part.filename} ({part.content_type}, {part.size} B)")
+
+
+async def _delete(session: MailboxSession, args: argparse.Namespace) -> int:
+    keys = list(dict.fromkeys(_resolve(session, text) for text in args.messages))
+    if not args.yes:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            raise PopviewError(
+                "Refusing to delete without confirmation: stdin is not a terminal. "
+                "Add --yes to delete from a script.",
+                title="Not confirmed",
+            )
+        for key in keys:
+            ref = session.ref(key)
+            _out(f"  #{ref.number if ref else '?'}  {key}")
+        answer = input(f"Delete {len(keys)} message(s) from the server? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("Nothing was deleted.", file=sys.stderr)
+            return 1
+    for key in keys:
+        await session.mark(key)
+    result = await session.commit(reconnect=False)
+    if result.status == "unknown":
+        result = await session.verify_commit(result)
+    for key in result.deleted:
+        _out(f"deleted {key}")
+    if result.status == "unknown" and not result.verified:
+        raise PopviewError(
+            "The server did not confirm the deletion, and checking again failed "
+            f"({result.reconnect_error or 'no connection'}). Run `popview list` to see "
+            "what is left.",
+            title="Deletion status unknown",
+        )
+    if result.remaining:
+        raise PopviewError(
+            f"{len(result.remaining)} message(s) were not deleted: " + ", ".join(result.remaining),
+            title="Not all deleted",
+        )
+    return 0
+
+
+def _info(session: MailboxSession) -> int:
+    info = session.info
+    assert info is not None
+    caps = info.capabilities
+    rows: list[tuple[str, str]] = [
+        ("Server", f"{info.host}:{info.port}"),
+        ("Greeting", info.greeting),
+        ("Implementation", caps.implementation or "(not given)"),
+        ("Encrypted", "yes" if info.encrypted else "NO (plaintext)"),
+    ]
+    if info.tls is not None:
+        rows += [
+            ("TLS version", info.tls.version),
+            ("Cipher", info.tls.cipher),
+            ("Certificate SHA-256", info.tls.fingerprint),
+            ("Certificate", "pinned" if info.tls.pinned else "verified"),
+        ]
+    expire = {None: "(not given)", -1: "never"}.get(caps.expire, f"{caps.expire} days")
+    delay = "(not given)" if caps.login_delay is None else f"{caps.login_delay} seconds"
+    rows += [
+        ("Auth mechanisms", " ".join(caps.sasl) or "(none; USER/PASS)"),
+        ("USER", "yes" if caps.user else "no"),
+        ("PIPELINING", "yes" if caps.pipelining else "no"),
+        ("TOP", "yes" if caps.top else "no"),
+        ("UIDL", "yes" if caps.uidl else "no"),
+        ("RESP-CODES", "yes" if caps.resp_codes else "no"),
+        ("LOGIN-DELAY", delay),
+        ("EXPIRE", expire),
+        ("Messages", f"{info.message_count} ({info.total_size} octets)"),
+    ]
+    for name, value in rows:
+        _out(f"{name + ':':<21}{value}")
+    _out("Capabilities:")
+    for line in caps.raw:
+        _out(f"  {line}")
+    for notice in session.degraded:
+        _out(f"Note: {notice}")
+    return 0

@@ -1,0 +1,59 @@
+"""The mailbox engine: :class:`MailboxSession` and what it returns.
+
+``popview.session`` is the facade the UI and the CLI import; the engine lives in
+small modules beside it:
+
+* :mod:`~popview.session.engine` - :class:`MailboxSession` (open, list, fetch,
+  mark/unmark, commit, reconnect, keepalive);
+* :mod:`~popview.session.connect` - one connection: login, STAT/LIST/UIDL;
+* :mod:`~popview.session.index` - message number ↔ UIDL for one connection;
+* :mod:`~popview.session.marks` - pending deletions and the journal;
+* :mod:`~popview.session.listing` - cache first, then pipelined ``TOP n 0``;
+* :mod:`~popview.session.policy` - what a RESP-CODE means for the user;
+* :mod:`~popview.session.types` - the result dataclasses.
+"""
+
+from __future__ import annotations
+
+from popview.session.engine import DEFAULT_KEEPALIVE, MailboxSession, PasswordSource
+from popview.session.index import MessageRef, is_session_key
+from popview.session.policy import (
+    LoginDelayError,
+    MailboxInUseError,
+    MessageGoneError,
+    MessageParseError,
+    NotOpenError,
+    PermanentServerError,
+    TemporaryServerError,
+)
+from popview.session.types import (
+    CommitResult,
+    FetchedMessage,
+    ListingUpdate,
+    MarkReport,
+    ProgressCallback,
+    RefreshResult,
+    SessionInfo,
+)
+
+__all__ = [
+    "DEFAULT_KEEPALIVE",
+    "CommitResult",
+    "FetchedMessage",
+    "ListingUpdate",
+    "LoginDelayError",
+    "MailboxInUseError",
+    "MailboxSession",
+    "MarkReport",
+    "MessageGoneError",
+    "MessageParseError",
+    "MessageRef",
+    "NotOpenError",
+    "PasswordSource",
+    "PermanentServerError",
+    "ProgressCallback",
+    "RefreshResult",
+    "SessionInfo",
+    "TemporaryServerError",
+    "is_session_key",
+]

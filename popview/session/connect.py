@@ -1,0 +1,204 @@
+"""Opening one connection: connect, (STLS), authenticate, then STAT, LIST, UIDL.
+
+The order is RFC 2449 / RFC 2595's: ``CAPA`` before anything, ``STLS`` and
+``CAPA`` again (pre-TLS capabilities are forgotten), authentication, and ``CAPA``
+once more (the client does those). ``STAT``, ``LIST`` and ``UIDL`` then go out
+pipelined when the server allows it. The result is a :class:`Connection`: the
+client plus the :class:`~popview.session.index.MessageIndex` built from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from popview.errors import Pop3ServerError, printable
+from popview.pop3 import protocol
+from popview.pop3.client import Pop3Client
+from popview.pop3.protocol import ListEntry, UidlEntry
+from popview.pop3.tls import client_context
+from popview.session.index import MessageIndex
+from popview.session.policy import classify_server_error
+from popview.session.types import SessionInfo
+
+if TYPE_CHECKING:
+    from popview.store import Store
+
+__all__ = ["Connection", "open_connection"]
+
+NO_UIDL = "This server has no UIDL: deletions apply only to this session, and nothing is cached."
+NO_TOP = "This server has no TOP: headers load when a message is opened."
+NO_PIPELINING = "This server does not support pipelining: the list loads more slowly."
+PIPELINING_OFF = "Pipelining is off for this session: the server stopped answering queued commands."
+
+
+@dataclass
+class Connection:
+    """One open, authenticated connection and what it listed.
+
+    Attributes:
+        client: The POP3 client.
+        index: Message numbers ↔ keys for this connection.
+        count: STAT message count.
+        size: STAT octets.
+        rejected: Junk LIST/UIDL rows (sanitized).
+        use_top: Whether to ask ``TOP n 0`` for envelopes.
+        degraded: Notices for the user.
+        login_delay: CAPA LOGIN-DELAY seconds after login, if advertised.
+    """
+
+    client: Pop3Client
+    index: MessageIndex
+    count: int
+    size: int
+    account: Any
+    account_key: str
+    rejected: tuple[str, ...] = ()
+    use_top: bool = True
+    degraded: list[str] = field(default_factory=list)
+    login_delay: int | None = None
+
+    def info(self, degraded: list[str], next_login_at: float | None) -> SessionInfo:
+        """Describe this connection for the caller."""
+        caps = self.client.capabilities
+        return SessionInfo(
+            account_key=self.account_key,
+            host=self.account.host,
+            port=self.account.port,
+            tls_mode=self.account.tls,
+            encrypted=self.client.encrypted,
+            tls=self.client.tls_info,
+            capabilities=caps,
+            implementation=caps.implementation,
+            greeting=self.client.greeting,
+            message_count=self.count,
+            total_size=self.size,
+            degraded=tuple(degraded),
+            login_delay=self.login_delay,
+            next_login_at=next_login_at,
+        )
+
+
+def _ssl_context(account: Any, pinned: bool) -> Any:
+    cafile = getattr(account, "cafile", None)
+    if account.tls == "none" or cafile is None:
+        return None
+    return client_context(cafile=cafile, pinned=pinned)
+
+
+async def open_connection(
+    account: Any,
+    password: Callable[[], Awaitable[str]],
+    *,
+    store: Store | None,
+    generation: int,
+    pipelining: bool,
+    trace: Callable[[str], None] | None,
+    ssl_context: Any,
+    account_key: str,
+) -> Connection:
+    """Connect and log in, then read STAT, LIST and UIDL.
+
+    Raises:
+        PopviewError: Anything that failed, with a message for the user; a
+            login ``-ERR`` is classified by its RESP-CODE
+            (:func:`~popview.session.policy.classify_server_error`).
+    """
+    pin = getattr(account, "fingerprint", None)
+    if pin is None and store is not None and account.tls != "none":
+        pin = store.pins.pinned(account_key, account.host)
+    timeout = getattr(account, "timeout", None) or 60.0
+    client = await Pop3Client.connect(
+        account.host,
+        account.port,
+        tls=account.tls,
+        ssl_context=ssl_context or _ssl_context(account, pin is not None),
+        pin=pin,
+        connect_timeout=min(timeout, 30.0),
+        command_timeout=timeout,
+        trace=trace,
+        pipelining=pipelining,
+    )
+    try:
+        secret = await password()
+        try:
+            await client.login(
+                account.user,
+                secret,
+                mechanism=getattr(account, "auth", None),
+                apop=bool(getattr(account, "apop", False)),
+            )
+        except Pop3ServerError as exc:
+            delay = client.capabilities.login_delay
+            raise classify_server_error(exc, login_delay=delay) from None
+        return await _read_mailbox(client, account, account_key, generation, pipelining)
+    except BaseException:
+        client.abort("opening the mailbox failed")  # never QUIT on an error path
+        raise
+
+
+async def _read_mailbox(
+    client: Pop3Client, account: Any, account_key: str, generation: int, pipelining: bool
+) -> Connection:
+    caps = client.capabilities
+    advertised = bool(caps.raw)
+    # RFC 2449 §5: a server with CAPA lists what it supports; without CAPA, try.
+    want_uidl = caps.uidl or not advertised
+    commands = [protocol.stat(), protocol.list_()]
+    if want_uidl:
+        commands.append(protocol.uidl())
+    replies = [reply async for reply in client.pipeline(commands)]
+    stat_reply, list_reply = replies[0], replies[1]
+    for reply in (stat_reply, list_reply):
+        if isinstance(reply, Pop3ServerError):
+            raise reply
+    assert not isinstance(stat_reply, Pop3ServerError)
+    assert not isinstance(list_reply, Pop3ServerError)
+    count, size = protocol.parse_stat(stat_reply.text)
+    listing = protocol.parse_list(list_reply.lines)
+    rejected = list(listing.rejected)
+    sizes: list[ListEntry] = []
+    for entry in listing.entries:
+        if entry.number > count:  # HARDENING A.12: msg > STAT count
+            rejected.append(printable(f"{entry.number} {entry.size} (beyond STAT count)"))
+        else:
+            sizes.append(entry)
+    uid_rows: list[UidlEntry] | None = None
+    if want_uidl and not isinstance(replies[2], Pop3ServerError):
+        uidls = protocol.parse_uidl(replies[2].lines)
+        rejected.extend(uidls.rejected)
+        uid_rows = list(uidls.entries)
+    index = MessageIndex(
+        ((e.number, e.size) for e in sizes),
+        None if uid_rows is None else ((e.number, e.uid) for e in uid_rows),
+        unstable=(e.number for e in uid_rows or () if not e.stable),
+        generation=generation,
+    )
+    degraded: list[str] = []
+    if not index.has_uidl:
+        degraded.append(NO_UIDL)
+    elif index.unstable_count:
+        degraded.append(
+            f"{index.unstable_count} message(s) have no stable id (UIDL): they can be "
+            "deleted only in this session and are not cached."
+        )
+    use_top = caps.top or not advertised
+    if not use_top:
+        degraded.append(NO_TOP)
+    if not pipelining:
+        degraded.append(PIPELINING_OFF)
+    elif advertised and not caps.pipelining:
+        degraded.append(NO_PIPELINING)
+    return Connection(
+        client=client,
+        index=index,
+        count=count,
+        size=size,
+        account=account,
+        account_key=account_key,
+        rejected=tuple(rejected),
+        use_top=use_top,
+        degraded=degraded,
+        login_delay=caps.login_delay,
+    )

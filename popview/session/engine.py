@@ -1,0 +1,574 @@
+"""``MailboxSession``: one POP3 mailbox as a process, free of any UI.
+
+The Textual worker and the headless CLI both drive it; every method is a
+coroutine and the owner runs one at a time. What it guarantees
+(ARCHITECTURE.md, "The deletion model"; HARDENING.md section E):
+
+* a mark is journaled by UIDL *before* ``DELE`` is sent;
+* ``QUIT`` is sent by :meth:`MailboxSession.commit` and nowhere else: every
+  error, cancel, timeout and :meth:`~MailboxSession.close` drops the socket, so
+  the server deletes nothing (RFC 1939 §6);
+* after a lost connection the next action reconnects, finds every mark again by
+  UIDL, sends ``DELE`` under the *new* number and reports what vanished; a
+  message number from an earlier connection is never sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from popview.errors import AuthError, CredentialError, Pop3Error, Pop3ServerError, PopviewError
+from popview.pop3 import protocol
+from popview.pop3.client import Pop3Client
+from popview.session.connect import Connection, open_connection
+from popview.session.index import MessageRef, is_session_key
+from popview.session.listing import stream_listing
+from popview.session.marks import MarkBook
+from popview.session.policy import (
+    LoginDelayError,
+    MessageGoneError,
+    MessageParseError,
+    NotOpenError,
+)
+from popview.session.types import (
+    CommitResult,
+    FetchedMessage,
+    ListingUpdate,
+    MarkReport,
+    ProgressCallback,
+    RefreshResult,
+    SessionInfo,
+)
+
+if TYPE_CHECKING:
+    from popview.store import Store
+
+__all__ = ["DEFAULT_KEEPALIVE", "MailboxSession", "PasswordSource"]
+
+DEFAULT_KEEPALIVE = 45.0
+"""Seconds of idleness before :meth:`MailboxSession.keepalive` sends NOOP.
+
+Outlook.com drops idle POP3 sessions after about 60 s; RFC 1939 §3 allows
+servers an autologout timer of 10 minutes or more.
+"""
+
+PasswordSource = str | Callable[[], str] | Callable[[], Awaitable[str]]
+
+
+class MailboxSession:
+    """The mailbox engine (see the module docstring and SESSION_API.md).
+
+    Args:
+        account: A :class:`popview.config.Account` (host, port, tls, user, ...).
+        password: The password, or a sync/async callable returning it (asked once,
+            lazily, and asked again after the server refused it).
+        store: The local cache (envelopes, bodies, journal), or None.
+        keepalive_interval: Idle seconds before :meth:`keepalive` sends NOOP.
+        use_journal: Keep marks in the store's journal (survive a crash) and
+            restore the ones an interrupted session left; False keeps marks in
+            memory only (the headless ``delete`` command).
+        trace: Called with each protocol line (secrets already masked).
+        ssl_context: TLS context to use instead of one built from the account.
+    """
+
+    def __init__(
+        self,
+        account: Any,
+        password: PasswordSource,
+        store: Store | None = None,
+        *,
+        keepalive_interval: float = DEFAULT_KEEPALIVE,
+        use_journal: bool = True,
+        trace: Callable[[str], None] | None = None,
+        ssl_context: Any = None,
+    ) -> None:
+        self.account = account
+        self._password_source = password
+        self._password: str | None = password if isinstance(password, str) else None
+        self.store = store
+        self.keepalive_interval = keepalive_interval
+        self._trace = trace
+        self._ssl_context = ssl_context
+        self.account_key = f"{account.user}@{account.host}:{account.port}"
+        journal = store.journal if (store is not None and use_journal) else None
+        self._marks = MarkBook(journal, self.account_key)
+        self._conn: Connection | None = None
+        self._generation = 0
+        self._opened = False
+        self._pipelining_ok = True
+        self._listing = False
+        self._last_activity = time.monotonic()
+        self.next_login_at: float | None = None
+        """``time.time()`` before which the server refuses a new login (LOGIN-DELAY)."""
+        self.last_reconnect: MarkReport | None = None
+        """What the latest reconnect (or start-up restore) did to pending marks."""
+        self.info: SessionInfo | None = None
+        """The latest :class:`SessionInfo`."""
+        self.degraded: list[str] = []
+        """Live user-facing notices (grows when e.g. TOP is refused mid-listing)."""
+
+    # -- state -------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """Whether a usable connection is open."""
+        return self._conn is not None and not self._conn.client.closed
+
+    @property
+    def marks(self) -> frozenset[str]:
+        """Keys marked for deletion (pending until :meth:`commit`)."""
+        return frozenset(self._marks.keys)
+
+    @property
+    def client(self) -> Pop3Client | None:
+        """The open client (for the server-info screen); None when disconnected."""
+        return self._conn.client if self.connected and self._conn else None
+
+    def seconds_until_keepalive(self) -> float | None:
+        """Seconds until :meth:`keepalive` would send NOOP; None when disconnected."""
+        if not self.connected:
+            return None
+        idle = time.monotonic() - self._last_activity
+        return max(0.0, self.keepalive_interval - idle)
+
+    def ref(self, key: str) -> MessageRef | None:
+        """The message with session key ``key`` on the current connection, or None."""
+        return self._conn.index.get(key) if self._conn is not None else None
+
+    def key_for_number(self, number: int) -> str | None:
+        """The session key of message ``number`` on the current connection, or None."""
+        if self._conn is None:
+            return None
+        ref = self._conn.index.by_number(number)
+        return ref.key if ref is not None else None
+
+    # -- connection handling -----------------------------------------------------------
+
+    async def _get_password(self) -> str:
+        if self._password is None:
+            source = self._password_source
+            assert not isinstance(source, str)
+            value = source()
+            if inspect.isawaitable(value):
+                value = await value
+            self._password = str(value)
+        return self._password
+
+    def _lost(self) -> None:
+        """Forget a connection that died (the client already closed it, no QUIT)."""
+        if self._conn is not None:
+            if self._conn.client.pipelining_broken:
+                self._pipelining_ok = False
+            self._conn.client.abort()
+            self._conn = None
+        self._marks.connection_lost()
+
+    async def _run(self, awaitable: Awaitable[Any]) -> Any:
+        """Await one client call; notice when it killed the connection."""
+        try:
+            return await awaitable
+        finally:
+            self._last_activity = time.monotonic()
+            if self._conn is not None and self._conn.client.closed:
+                self._lost()
+
+    def _check_idle(self) -> None:
+        if self._listing:
+            raise PopviewError(
+                "The message list is still loading; wait for it to finish.", title="Busy"
+            )
+
+    async def _connect(self) -> SessionInfo:
+        self._generation += 1
+        try:
+            conn = await open_connection(
+                self.account,
+                self._get_password,
+                store=self.store,
+                generation=self._generation,
+                pipelining=self._pipelining_ok,
+                trace=self._trace,
+                ssl_context=self._ssl_context,
+                account_key=self.account_key,
+            )
+        except PopviewError as exc:
+            if isinstance(exc, AuthError | CredentialError):
+                self._forget_password()  # a wrong password is asked again next time
+            if isinstance(exc, LoginDelayError) and exc.retry_at:
+                self.next_login_at = exc.retry_at
+            raise
+        self._conn = conn
+        self._last_activity = time.monotonic()
+        if conn.login_delay:
+            self.next_login_at = time.time() + conn.login_delay
+        self.degraded = list(conn.degraded)
+        self.info = conn.info(self.degraded, self.next_login_at)
+        return self.info
+
+    def _forget_password(self) -> None:
+        if not isinstance(self._password_source, str):
+            self._password = None
+
+    async def _reapply(self) -> MarkReport:
+        """Verify an unconfirmed QUIT, then ``DELE`` every mark under its new number."""
+        assert self._conn is not None
+        index = self._conn.index
+        deleted, _remaining = self._marks.verify(index.stable_uids())
+        vanished: list[str] = []
+        dropped = 0
+        todo: list[tuple[str, MessageRef]] = []
+        for key in self._marks.keys:
+            ref = index.get(key)
+            if is_session_key(key) or (ref is None and not index.has_uidl):
+                dropped += 1  # HARDENING A.16: no UIDL, no way to find it again
+                self._marks.discard([key])
+            elif ref is None or ref.uid is None:
+                vanished.append(key)
+                self._marks.discard([key])
+            else:
+                todo.append((key, ref))
+        reapplied, failed = await self._send_dele(todo)
+        return MarkReport(
+            reapplied=tuple(reapplied),
+            vanished=tuple(vanished),
+            dropped_no_uidl=dropped,
+            failed=tuple(failed),
+            deleted=tuple(deleted),
+        )
+
+    async def _send_dele(self, todo: list[tuple[str, MessageRef]]) -> tuple[list[str], list[str]]:
+        """Pipelined ``DELE`` for already-journaled marks; refused ones are forgotten."""
+        if not todo:
+            return [], []
+        assert self._conn is not None
+        client = self._conn.client
+        done: list[str] = []
+        failed: list[str] = []
+
+        async def send() -> None:
+            replies = client.pipeline(protocol.dele(ref.number) for _, ref in todo)
+            position = 0
+            async for reply in replies:
+                key = todo[position][0]
+                position += 1
+                if isinstance(reply, Pop3ServerError):
+                    failed.append(key)
+                else:
+                    self._marks.sent(key)
+                    done.append(key)
+
+        await self._run(send())
+        self._marks.discard(failed)
+        return done, failed
+
+    async def _ensure_connected(self) -> None:
+        if self.connected:
+            return
+        if not self._opened:
+            raise NotOpenError("The mailbox is not open yet.")
+        self._lost()
+        await self._connect()
+        self.last_reconnect = await self._reapply()
+
+    # -- public API ------------------------------------------------------------------
+
+    async def open(self) -> SessionInfo:
+        """Connect, authenticate, read STAT/LIST/UIDL; restore journaled marks.
+
+        Returns:
+            What the connection looks like. Marks an interrupted session left in
+            the journal are re-applied; see :attr:`last_reconnect`.
+        """
+        self._check_idle()
+        if self.connected and self.info is not None:
+            return self.info
+        self._lost()
+        info = await self._connect()
+        if not self._opened:
+            self._marks.restore()
+        self._opened = True
+        report = await self._reapply()
+        self.last_reconnect = None if report.empty else report
+        return info
+
+    async def list_messages(self, *, limit: int | None = None) -> AsyncIterator[ListingUpdate]:
+        """Stream the listing: cached envelopes first, then ``TOP n 0`` for the rest.
+
+        Args:
+            limit: Only the ``limit`` newest messages (the cache is not pruned then).
+
+        Finish (or close) the iteration before calling anything else: the listing
+        holds the connection while it runs. Entries whose UIDL left the server are
+        pruned from the cache at the end.
+        """
+        self._check_idle()
+        await self._ensure_connected()
+        assert self._conn is not None
+        conn = self._conn
+        cache = self.store.cache if self.store is not None else None
+
+        def top_refused() -> None:
+            notice = "The server refused TOP: headers load when a message is opened."
+            if notice not in self.degraded:
+                self.degraded.append(notice)
+
+        self._listing = True
+        try:
+            updates = stream_listing(
+                conn.client,
+                conn.index,
+                account=self.account_key,
+                cache=cache,
+                use_top=conn.use_top,
+                rejected=conn.rejected,
+                on_top_refused=top_refused,
+                limit=limit,
+            )
+            try:
+                async for update in updates:
+                    yield update
+            finally:
+                await updates.aclose()
+                self._last_activity = time.monotonic()
+                if conn.client.closed:
+                    self._lost()
+        finally:
+            self._listing = False
+        if cache is not None and conn.index.has_uidl and limit is None:
+            cache.prune(self.account_key, conn.index.stable_uids())
+
+    async def fetch(self, uid: str, progress: ProgressCallback | None = None) -> FetchedMessage:
+        """Return a whole message: from the cache, else ``RETR`` (streamed, then cached).
+
+        Args:
+            uid: Session key of the message.
+            progress: ``progress(done_bytes, total_bytes)`` while downloading.
+
+        Raises:
+            MessageGoneError: The message is no longer on the server.
+            MessageParseError: Downloaded but not parsable (``.raw`` holds the bytes).
+        """
+        self._check_idle()
+        await self._ensure_connected()
+        ref = self._require(uid)
+        assert self._conn is not None
+        raw: bytes | None = None
+        cache = self.store.cache if self.store is not None else None
+        if cache is not None and ref.uid is not None:
+            raw = cache.get_body(self.account_key, ref.uid)
+        from_cache = raw is not None
+        if raw is None:
+
+            def report(done: int, expected: int | None) -> None:
+                if progress is not None:
+                    progress(done, max(expected or ref.size, done))
+
+            raw = await self._run(self._conn.client.retr(ref.number, progress=report))
+            assert raw is not None
+            if cache is not None and ref.uid is not None:
+                # Whole: RETR returned only after the terminating "." (HARDENING E.52).
+                cache.put_body(self.account_key, ref.uid, raw, list_size=ref.size, complete=True)
+        from popview.mail.envelope import parse_envelope
+        from popview.mail.message import parse_message
+
+        try:
+            parsed = await asyncio.to_thread(parse_message, raw)
+        except Exception as exc:  # HARDENING E.50: a parser bug must not end the session
+            raise MessageParseError(
+                f"popview could not parse this message ({type(exc).__name__}); "
+                "it can still be shown as plain text.",
+                raw,
+            ) from None
+        envelope = parse_envelope(raw[:65536], number=ref.number, uid=ref.key, size=ref.size)
+        return FetchedMessage(ref.key, ref.number, raw, parsed, from_cache, envelope=envelope)
+
+    def _require(self, key: str) -> MessageRef:
+        ref = self.ref(key)
+        if ref is None:
+            raise MessageGoneError(
+                "This message is no longer on the server (or the list is out of date). "
+                "Reload the list."
+            )
+        return ref
+
+    async def mark(self, uid: str) -> None:
+        """Mark a message for deletion: journal it by UIDL, then send ``DELE``."""
+        self._check_idle()
+        await self._ensure_connected()
+        ref = self._require(uid)
+        if uid in self._marks and uid in self._marks.applied:
+            return
+        self._marks.add(uid)
+        assert self._conn is not None
+        try:
+            await self._run(self._conn.client.dele(ref.number))
+        except Pop3ServerError:
+            self._marks.discard([uid])
+            raise
+        self._marks.sent(uid)
+
+    async def unmark(self, uid: str) -> None:
+        """Unmark one message: ``RSET`` (all or nothing), then ``DELE`` the others again.
+
+        When the connection is down only the journal changes: the next connection
+        applies just the marks that remain.
+        """
+        self._check_idle()
+        if uid not in self._marks:
+            return
+        was_applied = uid in self._marks.applied
+        self._marks.discard([uid])
+        if not was_applied or not self.connected:
+            return
+        assert self._conn is not None
+        self._marks.applied.clear()
+        await self._run(self._conn.client.rset())  # RFC 1939 §5: RSET unmarks everything
+        index = self._conn.index
+        todo = [(key, ref) for key in self._marks.keys if (ref := index.get(key)) is not None]
+        await self._send_dele(todo)
+
+    async def unmark_all(self) -> None:
+        """Forget every mark and send ``RSET`` (when connected)."""
+        self._check_idle()
+        had_applied = bool(self._marks.applied)
+        self._marks.clear()
+        if had_applied and self.connected:
+            assert self._conn is not None
+            await self._run(self._conn.client.rset())
+
+    async def commit(self, reconnect: bool = True) -> CommitResult:
+        """Apply the marks: ``QUIT`` (RFC 1939 §6), the only place it is sent.
+
+        Args:
+            reconnect: Open a new connection afterwards (to go on reading, and to
+                verify by UIDL when the outcome is unknown).
+
+        Returns:
+            What was deleted. ``"unknown"`` when QUIT got ``-ERR`` or no answer.
+        """
+        self._check_idle()
+        report: MarkReport | None = None
+        if not self.connected:
+            await self._ensure_connected()
+            report = self.last_reconnect
+        assert self._conn is not None
+        missing = [
+            (key, ref)
+            for key in self._marks.keys
+            if key not in self._marks.applied and (ref := self._conn.index.get(key)) is not None
+        ]
+        await self._send_dele(missing)
+        keys = [key for key in self._marks.keys if key in self._marks.applied]
+        client = self._conn.client
+        status: str = "applied"
+        try:
+            await client.quit()
+        except Pop3Error:
+            status = "unknown"  # -ERR, reset or timeout after QUIT (HARDENING E.46)
+        self._marks.quit_sent(keys, confirmed=status == "applied")
+        self._conn = None
+        self._marks.connection_lost()
+        if status == "applied":
+            result = CommitResult(tuple(keys), "applied", report=report)
+        else:
+            result = CommitResult(tuple(keys), "unknown", report=report)
+        if not reconnect:
+            return result
+        return await self.verify_commit(result)
+
+    async def verify_commit(self, result: CommitResult) -> CommitResult:
+        """Open a new connection after :meth:`commit`; for an ``"unknown"`` outcome,
+        learn from a fresh UIDL what was really deleted (HARDENING E.46).
+
+        Returns:
+            ``result``, verified when possible; ``reconnect_error`` says why not.
+        """
+        if self.next_login_at is not None and time.time() < self.next_login_at:
+            return _with(result, reconnect_error="The server asks to wait before logging in.")
+        try:
+            await self._connect()
+            self.last_reconnect = await self._reapply()
+        except PopviewError as exc:
+            return _with(result, reconnect_error=exc.message)
+        if result.status == "applied":
+            return result
+        report = self.last_reconnect
+        gone = set(report.deleted)
+        return _with(
+            result,
+            deleted=tuple(key for key in result.deleted if key in gone),
+            verified=True,
+            remaining=tuple(key for key in result.deleted if key not in gone),
+        )
+
+    async def refresh(self) -> RefreshResult:
+        """Check for new mail: a new connection (POP3 shows new mail only then).
+
+        The old connection is dropped without ``QUIT``; marks are re-applied.
+        Follow with :meth:`list_messages`.
+
+        Raises:
+            LoginDelayError: The server's LOGIN-DELAY has not passed yet.
+        """
+        self._check_idle()
+        now = time.time()
+        if self.next_login_at is not None and now < self.next_login_at:
+            wait = int(self.next_login_at - now) + 1
+            raise LoginDelayError(
+                f"The server allows a new login in {wait} seconds; check again then.",
+                retry_at=self.next_login_at,
+            )
+        old = {ref.key for ref in self._conn.index} if self._conn is not None else set()
+        self._lost()
+        self._opened = True
+        info = await self._connect()
+        report = await self._reapply()
+        self.last_reconnect = None if report.empty else report
+        assert self._conn is not None
+        now_keys = [ref.key for ref in self._conn.index]
+        return RefreshResult(
+            new=tuple(key for key in now_keys if key not in old),
+            gone=tuple(sorted(old.difference(now_keys))),
+            message_count=info.message_count,
+            report=report,
+        )
+
+    async def keepalive(self) -> bool:
+        """Send ``NOOP`` if the connection has been idle for :attr:`keepalive_interval`.
+
+        Returns:
+            Whether NOOP was sent. A connection that turns out to be dead raises
+            (the next action reconnects).
+        """
+        if self._listing or not self.connected:
+            return False
+        if time.monotonic() - self._last_activity < self.keepalive_interval:
+            return False
+        assert self._conn is not None
+        await self._run(self._conn.client.noop())
+        return True
+
+    async def close(self, *, discard_marks: bool = False) -> None:
+        """Drop the connection WITHOUT ``QUIT``: the server deletes nothing.
+
+        Args:
+            discard_marks: Also forget the marks (the user chose not to apply
+                them); by default they stay in the journal for the next session.
+        """
+        if discard_marks:
+            self._marks.clear()
+        if self._conn is not None:
+            client = self._conn.client
+            self._conn = None
+            await client.close()
+        self._marks.connection_lost()
+
+
+def _with(result: CommitResult, **changes: Any) -> CommitResult:
+    from dataclasses import replace
+
+    return replace(result, **changes)

@@ -1,0 +1,151 @@
+"""Pending deletions: the user's intent, kept by UIDL, apart from what the server knows.
+
+RFC 1939 §5-6: ``DELE`` only marks a message; the server removes it at ``QUIT``
+and forgets every mark if the connection ends any other way. So the intent lives
+here and in the store's :class:`~popview.store.DeletionJournal` (written *before*
+``DELE`` is sent), and :attr:`MarkBook.applied` tracks which marks the current
+connection has received. After a reconnect ``applied`` is empty and every mark is
+resolved again by UIDL. Session-only keys (no stable UIDL) are never journaled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from typing import TYPE_CHECKING
+
+from popview.session.index import is_session_key
+from popview.store import JournalState
+
+if TYPE_CHECKING:
+    from popview.store import DeletionJournal
+
+__all__ = ["MarkBook"]
+
+
+class MarkBook:
+    """The marks of one account, in marking order.
+
+    Args:
+        journal: The store's deletion journal, or None (marks live in memory only).
+        account: The account key the journal entries belong to.
+    """
+
+    def __init__(self, journal: DeletionJournal | None, account: str) -> None:
+        self._journal = journal
+        self._account = account
+        self._keys: dict[str, None] = {}
+        self.applied: set[str] = set()
+        """Keys ``DELE``'d on the current connection."""
+        self.unverified: set[str] = set()
+        """Keys of a ``QUIT`` whose outcome the next UIDL must confirm."""
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    @property
+    def keys(self) -> list[str]:
+        """The marked keys, in marking order."""
+        return list(self._keys)
+
+    def _durable(self, keys: Iterable[str]) -> list[str]:
+        return [key for key in keys if not is_session_key(key)]
+
+    def restore(self) -> list[str]:
+        """Load what an earlier, interrupted session left in the journal.
+
+        Marks that were pending or sent become marks again (none is applied on
+        a new connection); entries of a ``QUIT`` (committed or unknown) wait in
+        :attr:`unverified` for the next UIDL.
+
+        Returns:
+            The restored marks.
+        """
+        if self._journal is None:
+            return []
+        self._journal.reset_sent(self._account)
+        restored: list[str] = []
+        for entry in self._journal.entries(self._account):
+            if entry.state in (JournalState.COMMITTED, JournalState.UNKNOWN):
+                self.unverified.add(entry.uid)
+            elif entry.uid not in self._keys:
+                self._keys[entry.uid] = None
+                restored.append(entry.uid)
+        return restored
+
+    def add(self, key: str) -> None:
+        """Record a mark; journaled first (durably) unless the key is session-only."""
+        if self._journal is not None and not is_session_key(key):
+            self._journal.mark(self._account, key)
+        self._keys[key] = None
+        self.unverified.discard(key)
+
+    def sent(self, key: str) -> None:
+        """The server acknowledged ``DELE`` for ``key`` on this connection."""
+        self.applied.add(key)
+        if self._journal is not None and not is_session_key(key):
+            self._journal.set_state(self._account, [key], JournalState.SENT)
+
+    def discard(self, keys: Iterable[str]) -> None:
+        """Forget marks in the journal and in memory (``applied`` included)."""
+        gone = [key for key in keys if key in self._keys or key in self.unverified]
+        if not gone:
+            return
+        durable = self._durable(gone)
+        if self._journal is not None and durable:
+            self._journal.forget(self._account, durable)
+        for key in gone:
+            self._keys.pop(key, None)
+            self.applied.discard(key)
+            self.unverified.discard(key)
+
+    def clear(self) -> None:
+        """Forget every mark (not the entries of an unverified ``QUIT``)."""
+        keys = list(self._keys)
+        if self._journal is not None and keys:
+            self._journal.forget(self._account, self._durable(keys))
+        self._keys.clear()
+        self.applied.clear()
+
+    def connection_lost(self) -> None:
+        """The server forgot its marks (no QUIT happened): none is applied any more."""
+        self.applied.clear()
+        if self._journal is not None:
+            self._journal.reset_sent(self._account)
+
+    def quit_sent(self, keys: Collection[str], *, confirmed: bool) -> None:
+        """``QUIT`` was sent for ``keys``: answered ``+OK`` (confirmed) or not.
+
+        Confirmed deletions are forgotten at once (session-only ones included);
+        unconfirmed ones become :attr:`unverified`, to be checked by UIDL.
+        """
+        if confirmed:
+            self.discard(keys)
+            return
+        durable = self._durable(keys)
+        if self._journal is not None and durable:
+            self._journal.set_state(self._account, durable, JournalState.UNKNOWN)
+        for key in keys:
+            self._keys.pop(key, None)
+            self.applied.discard(key)
+        self.unverified.update(durable)
+
+    def verify(self, present: Collection[str]) -> tuple[list[str], list[str]]:
+        """Resolve :attr:`unverified` against the UIDLs on the server now.
+
+        Args:
+            present: Every stable UIDL the new connection lists.
+
+        Returns:
+            ``(deleted, remaining)``: gone from the server (forgotten), and still
+            there (marked again, as the user asked for their deletion).
+        """
+        deleted = sorted(uid for uid in self.unverified if uid not in present)
+        remaining = sorted(uid for uid in self.unverified if uid in present)
+        self.discard(deleted)
+        self.unverified.clear()
+        for uid in remaining:
+            self.add(uid)
+        return deleted, remaining
