@@ -41,7 +41,9 @@ __all__ = [
     "Config",
     "General",
     "TlsMode",
+    "account_from_options",
     "config_path",
+    "default_port",
     "load_config",
 ]
 
@@ -194,6 +196,43 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
     return config
 
 
+def default_port(tls: TlsMode) -> int:
+    """Return the standard port for a TLS mode: 995 implicit, 110 otherwise (RFC 8314 §3.3)."""
+    return _DEFAULT_PORTS[tls]
+
+
+def account_from_options(
+    *,
+    host: str,
+    user: str,
+    tls: str = "implicit",
+    port: int | None = None,
+    cafile: str | None = None,
+    fingerprint: str | None = None,
+    auth: str | None = None,
+    apop: bool = False,
+    timeout: float | None = None,
+    name: str = "command line",
+) -> Account:
+    """Build an account from command-line options, checked like a config table.
+
+    Errors name the options (``--tls must be one of ...``).
+
+    Raises:
+        ConfigError: A value is invalid.
+    """
+    table: dict[str, Any] = {"host": host, "user": user, "tls": tls, "apop": apop}
+    optional = {"port": port, "cafile": cafile, "fingerprint": fingerprint, "auth": auth}
+    table.update({k: v for k, v in optional.items() if v is not None})
+    if timeout is not None:
+        table["timeout"] = timeout
+    parser = _Parser(None, source="command line")
+    account = parser._account(name, "--", table)
+    parser.fail_if_problems()
+    assert account is not None  # no problems means an account was built
+    return account
+
+
 def _check_private(path: Path, info: os.stat_result) -> None:
     """Refuse a file holding a password that others may read or change (HARDENING C.31)."""
     if info.st_uid != os.geteuid():
@@ -214,9 +253,17 @@ def _check_private(path: Path, info: os.stat_result) -> None:
 class _Parser:
     """Checks the TOML data table by table, collecting every problem."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | None, source: str | None = None) -> None:
         self.path = path
+        self.source = source or str(path)
+        # Relative paths are relative to the config file, not to wherever
+        # popview was started; on the command line, to the working directory.
+        self.base = path.parent if path is not None else Path.cwd()
         self.problems: list[str] = []
+
+    def fail_if_problems(self) -> None:
+        if self.problems:
+            raise ConfigError("\n".join(f"{self.source}: {p}" for p in self.problems))
 
     def parse(self, data: Mapping[str, Any]) -> Config:
         self._unknown("", data, ("general", "accounts", "keymap"))
@@ -228,7 +275,7 @@ class _Parser:
             if not isinstance(table, dict):
                 self.problems.append(f"{prefix} must be a table ([{prefix}])")
                 continue
-            account = self._account(name, prefix, table)
+            account = self._account(name, f"{prefix}.", table)
             if account is not None:
                 accounts[name] = account
         if general.default_account is not None and general.default_account not in accounts:
@@ -238,8 +285,7 @@ class _Parser:
                 f"(got {printable(general.default_account, 80)!r}; accounts: {known})"
             )
         keymap = self._keymap(self._table("keymap", data.get("keymap", {})))
-        if self.problems:
-            raise ConfigError("\n".join(f"{self.path}: {p}" for p in self.problems))
+        self.fail_if_problems()
         return Config(self.path, general, MappingProxyType(accounts), MappingProxyType(keymap))
 
     def _general(self, table: Mapping[str, Any]) -> General:
@@ -257,31 +303,32 @@ class _Parser:
         )
 
     def _account(self, name: str, prefix: str, table: Mapping[str, Any]) -> Account | None:
-        self._unknown(prefix, table, _ACCOUNT_KEYS)
+        """Check one account table; ``prefix`` names its keys ("accounts.work." or "--")."""
+        self._unknown(prefix.rstrip("."), table, _ACCOUNT_KEYS)
         before = len(self.problems)
-        host = self._text(f"{prefix}.host", table.get("host"), required=True)
-        user = self._text(f"{prefix}.user", table.get("user"), required=True)
+        host = self._text(f"{prefix}host", table.get("host"), required=True)
+        user = self._text(f"{prefix}user", table.get("user"), required=True)
         tls = table.get("tls", "implicit")
         if tls not in _TLS_MODES:
             self.problems.append(
-                f"{prefix}.tls must be one of {', '.join(_TLS_MODES)} (got {_shown(tls)})"
+                f"{prefix}tls must be one of {', '.join(_TLS_MODES)} (got {_shown(tls)})"
             )
             tls = "implicit"
-        port = self._port(f"{prefix}.port", table.get("port"), _DEFAULT_PORTS[tls])
+        port = self._port(f"{prefix}port", table.get("port"), _DEFAULT_PORTS[tls])
         password = table.get("password")
         if password is not None and (not isinstance(password, str) or not password):
             # Never echo the value: it may be a mistyped real password.
-            self.problems.append(f"{prefix}.password must be a non-empty string")
+            self.problems.append(f"{prefix}password must be a non-empty string")
             password = None
         elif password is not None and any(c in _CONTROL for c in password):
             self.problems.append(
-                f"{prefix}.password contains a control character (a line break?); remove it"
+                f"{prefix}password contains a control character (a line break?); remove it"
             )
             password = None
-        command = self._command(f"{prefix}.password_command", table.get("password_command"))
+        command = self._command(f"{prefix}password_command", table.get("password_command"))
         if password is not None and command is not None:
             self.problems.append(
-                f"{prefix}: set password or password_command, not both "
+                f"{prefix.rstrip('.')}: set password or password_command, not both "
                 "(password_command is safer; remove password)"
             )
         account = Account(
@@ -290,14 +337,14 @@ class _Parser:
             user=user or "",
             port=port,
             tls=cast(TlsMode, tls),
-            auth=self._mechanism(f"{prefix}.auth", table.get("auth")),
-            apop=self._bool(f"{prefix}.apop", table.get("apop"), False),
-            cafile=self._path(f"{prefix}.cafile", table.get("cafile"), must_exist=True),
-            fingerprint=self._fingerprint(f"{prefix}.fingerprint", table.get("fingerprint")),
+            auth=self._mechanism(f"{prefix}auth", table.get("auth")),
+            apop=self._bool(f"{prefix}apop", table.get("apop"), False),
+            cafile=self._path(f"{prefix}cafile", table.get("cafile"), must_exist=True),
+            fingerprint=self._fingerprint(f"{prefix}fingerprint", table.get("fingerprint")),
             password=password,
             password_command=command,
-            keyring=self._bool(f"{prefix}.keyring", table.get("keyring"), False),
-            timeout=self._number(f"{prefix}.timeout", table.get("timeout"), 30.0, 1, 3600),
+            keyring=self._bool(f"{prefix}keyring", table.get("keyring"), False),
+            timeout=self._number(f"{prefix}timeout", table.get("timeout"), 30.0, 1, 3600),
         )
         return account if len(self.problems) == before else None
 
@@ -380,8 +427,7 @@ class _Parser:
             return None
         path = Path(text).expanduser()
         if not path.is_absolute():
-            # Relative to the config file, not to wherever popview was started.
-            path = self.path.parent / path
+            path = self.base / path
         if must_exist and not path.is_file():
             self.problems.append(f"{name}: no such file {str(path)!r}; fix the path")
         return path

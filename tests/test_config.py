@@ -13,7 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from popview.config import CONFIG_ENV, Account, General, config_path, load_config
+from popview.config import (
+    CONFIG_ENV,
+    Account,
+    General,
+    account_from_options,
+    config_path,
+    default_port,
+    load_config,
+)
 from popview.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -358,3 +366,28 @@ class TestPasswordInClearMustBePrivate:
         with pytest.raises(ConfigError, match="belongs to another user") as caught:
             load_config(path)
         assert SECRET not in str(caught.value)
+
+
+class TestCommandLineAccounts:
+    """--host/--user/--tls options are checked like a config table, errors naming options."""
+
+    def test_options_build_an_account(self, tmp_path: Path) -> None:
+        """Port follows the TLS mode; a relative cafile is taken from the working directory."""
+        acct = account_from_options(host="h.example", user="u", tls="starttls")
+        assert (acct.port, acct.tls, acct.key) == (110, "starttls", "u@h.example:110")
+        assert default_port("implicit") == 995
+        write(tmp_path / "ca.pem", "x")
+        acct = account_from_options(
+            host="h", user="u", cafile=str(tmp_path / "ca.pem"), fingerprint="AB" * 32
+        )
+        assert acct.cafile == tmp_path / "ca.pem"
+        assert acct.fingerprint == FINGERPRINT
+
+    def test_bad_options_are_named(self) -> None:
+        """The error says which option is wrong and what it accepts."""
+        with pytest.raises(ConfigError) as caught:
+            account_from_options(host="h", user="bob\r\nDELE 1", tls="yes", port=70000)
+        lines = str(caught.value).splitlines()
+        assert "command line: --tls must be one of implicit, starttls, none (got 'yes')" in lines
+        assert "command line: --port must be a port number 1-65535 (got 70000)" in lines
+        assert any(line.startswith("command line: --user must be") for line in lines)
