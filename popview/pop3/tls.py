@@ -40,7 +40,7 @@ _UNKNOWN_CA = {
     21,  # unable to verify the first certificate
 }
 _EXPIRED = {9, 10}  # not yet valid, expired
-_HOSTNAME_MISMATCH = 62
+_HOSTNAME_MISMATCH = {62, 64}  # host name, IP address
 
 
 @dataclass(frozen=True)
@@ -197,7 +197,7 @@ def verification_error(
     code = getattr(error, "verify_code", None)
     detail = printable(str(getattr(error, "verify_message", "") or error), 200)
     name = printable(host, 200)
-    if code == _HOSTNAME_MISMATCH:
+    if code in _HOSTNAME_MISMATCH:
         message = (
             f"The server's certificate is not valid for the host name {name}. "
             "You may be talking to the wrong server, or to an attacker."
