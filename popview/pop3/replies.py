@@ -1,0 +1,353 @@
+"""Pure parsers for POP3 reply contents: STAT, LIST, UIDL, CAPA and the APOP timestamp.
+
+They take the lines a :class:`popview.pop3.protocol.Pop3Connection` produced
+and turn them into data. Junk rows are rejected into ``rejected`` (sanitized
+for display) while good rows are kept (HARDENING A.12, A.13): one bad row from
+a broken server must not hide the rest of the mailbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Final, Generic, TypeVar
+
+from popview.errors import Pop3ProtocolError, printable
+
+__all__ = [
+    "Capabilities",
+    "ListEntry",
+    "ListingResult",
+    "UidlEntry",
+    "decode_line",
+    "parse_capa",
+    "parse_list",
+    "parse_list_line",
+    "parse_stat",
+    "parse_timestamp",
+    "parse_uidl",
+    "parse_uidl_line",
+]
+
+
+def decode_line(raw: bytes) -> str:
+    """Decode a protocol line leniently: UTF-8, bad bytes become U+FFFD."""
+    return raw.decode("utf-8", "replace")
+
+
+_ATEXT: Final = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~"
+)
+_DIGITS: Final = frozenset("0123456789")
+_MAX_NUMBER: Final = 2**63 - 1
+_MAX_UID: Final = 70  # RFC 1939 §7: 1 to 70 characters
+_MAX_CAPA_LINES: Final = 512
+_MAX_CAPA_LINE: Final = 1024
+
+T = TypeVar("T")
+
+
+def _dot_atom(text: str) -> bool:
+    # RFC 5322 §3.2.3 dot-atom-text = 1*atext *("." 1*atext)
+    parts = text.split(".")
+    return all(part and all(ch in _ATEXT for ch in part) for part in parts)
+
+
+def _msg_id(candidate: str) -> bool:
+    # RFC 5322 §3.6.4: "<" id-left "@" id-right ">", id-right may be a
+    # no-fold-literal "[" *dtext "]".
+    left, at, right = candidate[1:-1].partition("@")
+    if not at or not _dot_atom(left):
+        return False
+    if right.startswith("[") and right.endswith("]") and len(right) >= 2:
+        return all("!" <= ch <= "~" and ch not in "[]\\" for ch in right[1:-1])
+    return _dot_atom(right)
+
+
+def parse_timestamp(text: str) -> str | None:
+    """Return the first ``<...>`` in ``text`` that is a valid msg-id, or None.
+
+    Runs in linear time on hostile greetings (HARDENING B.28): a msg-id holds
+    no ``<`` or ``>``, so only the span from the last ``<`` before each ``>``
+    can be one, and those spans do not overlap.
+    """
+    start = -1
+    for i, ch in enumerate(text):
+        if ch == "<":
+            start = i
+        elif ch == ">" and start >= 0:
+            candidate = text[start : i + 1]
+            if _msg_id(candidate):
+                return candidate
+            start = -1
+    return None
+
+
+def _int(token: str, *, minimum: int = 0) -> int | None:
+    """Parse a decimal ASCII number (no sign, no spaces), or None."""
+    if not token or len(token) > 19 or any(ch not in _DIGITS for ch in token):
+        return None
+    value = int(token)
+    return value if minimum <= value <= _MAX_NUMBER else None
+
+
+def _text(line: bytes | str) -> str:
+    return decode_line(line) if isinstance(line, bytes) else line
+
+
+def _junk(what: str, text: str) -> Pop3ProtocolError:
+    return Pop3ProtocolError(f"The server sent a malformed {what} reply: {printable(text)!r}.")
+
+
+@dataclass(frozen=True)
+class ListEntry:
+    """One LIST row: message number and size in octets as the server says."""
+
+    number: int
+    size: int
+
+
+@dataclass(frozen=True)
+class UidlEntry:
+    """One UIDL row. ``stable`` is False when the id breaks RFC 1939 §7
+    (empty, over 70 chars, bytes outside 0x21-0x7E) or is duplicated."""
+
+    number: int
+    uid: str
+    stable: bool = True
+
+
+@dataclass(frozen=True)
+class ListingResult(Generic[T]):
+    """Good rows kept, bad rows reported (sanitized) instead of raising."""
+
+    entries: tuple[T, ...]
+    rejected: tuple[str, ...] = ()
+
+
+def parse_stat(text: str) -> tuple[int, int]:
+    """Parse the text of a STAT ``+OK`` (``"count size [anything]"``).
+
+    Raises:
+        Pop3ProtocolError: The text is not two non-negative numbers.
+    """
+    parts = text.split(" ", 2)
+    numbers = [_int(part) for part in parts[:2]]
+    if len(parts) < 2 or numbers[0] is None or numbers[1] is None:
+        raise _junk("STAT", text)
+    return numbers[0], numbers[1]
+
+
+def _scan_row(text: str) -> ListEntry | None:
+    # RFC 1939 §5: msg-number SP size, and "no requirement on what follows
+    # the message size" - but trailing blanks and glued junk are refused.
+    parts = text.split(" ", 2)
+    if len(parts) < 2 or (len(parts) == 3 and (not parts[2] or parts[2] != parts[2].strip())):
+        return None
+    number, size = _int(parts[0], minimum=1), _int(parts[1])
+    if number is None or size is None:
+        return None
+    return ListEntry(number, size)
+
+
+def _uid_row(text: str) -> tuple[int, str] | None:
+    number_text, sep, uid = text.partition(" ")
+    number = _int(number_text, minimum=1)
+    if not sep or number is None:
+        return None
+    return number, uid
+
+
+def _uid_stable(uid: str) -> bool:
+    # RFC 1939 §7: 1 to 70 characters in the range 0x21 to 0x7E.
+    return 0 < len(uid) <= _MAX_UID and all("!" <= ch <= "~" for ch in uid)
+
+
+def parse_list_line(text: str) -> ListEntry:
+    """Parse the text of a ``LIST n`` ``+OK`` reply.
+
+    Raises:
+        Pop3ProtocolError: The text is not a scan listing.
+    """
+    entry = _scan_row(text)
+    if entry is None:
+        raise _junk("LIST", text)
+    return entry
+
+
+def parse_uidl_line(text: str) -> UidlEntry:
+    """Parse the text of a ``UIDL n`` ``+OK`` reply.
+
+    Raises:
+        Pop3ProtocolError: The text does not start with a message number.
+    """
+    row = _uid_row(text)
+    if row is None:
+        raise _junk("UIDL", text)
+    return UidlEntry(row[0], row[1], _uid_stable(row[1]))
+
+
+def parse_list(
+    lines: Iterable[bytes | str], max_number: int | None = None
+) -> ListingResult[ListEntry]:
+    """Parse a multi-line LIST block, keeping good rows (HARDENING A.12).
+
+    Args:
+        lines: The unstuffed lines of the block.
+        max_number: The STAT count, if known: higher numbers are rejected.
+    """
+    entries: list[ListEntry] = []
+    rejected: list[str] = []
+    seen: set[int] = set()
+    for raw in lines:
+        text = _text(raw)
+        entry = _scan_row(text)
+        if entry is None or entry.number in seen or entry.number > (max_number or _MAX_NUMBER):
+            rejected.append(printable(text))
+            continue
+        seen.add(entry.number)
+        entries.append(entry)
+    return ListingResult(tuple(entries), tuple(rejected))
+
+
+def parse_uidl(
+    lines: Iterable[bytes | str], max_number: int | None = None
+) -> ListingResult[UidlEntry]:
+    """Parse a multi-line UIDL block (HARDENING A.12/A.13).
+
+    Rows without a valid message number, or repeating one, are rejected. Ids
+    that break RFC 1939 §7 or appear twice are kept with ``stable=False``:
+    such a message may be shown but never deleted across sessions.
+
+    Args:
+        lines: The unstuffed lines of the block.
+        max_number: The STAT count, if known: higher numbers are rejected.
+    """
+    rows: list[tuple[int, str]] = []
+    rejected: list[str] = []
+    seen: set[int] = set()
+    uid_count: dict[str, int] = {}
+    for raw in lines:
+        text = _text(raw)
+        row = _uid_row(text)
+        if row is None or row[0] in seen or row[0] > (max_number or _MAX_NUMBER):
+            rejected.append(printable(text))
+            continue
+        seen.add(row[0])
+        rows.append(row)
+        uid_count[row[1]] = uid_count.get(row[1], 0) + 1
+    entries = tuple(
+        UidlEntry(number, uid, _uid_stable(uid) and uid_count[uid] == 1) for number, uid in rows
+    )
+    return ListingResult(entries, tuple(rejected))
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """RFC 2449 CAPA, parsed. ``None``/empty means not advertised.
+
+    Attributes:
+        raw: The (capped) CAPA lines as sent.
+        login_delay: Seconds between logins (``LOGIN-DELAY``).
+        login_delay_user: ``LOGIN-DELAY n USER``: may change after login.
+        expire: Days messages are kept; ``-1`` for ``NEVER``; ``0`` means
+            the server may delete a message once it was retrieved.
+        expire_user: ``EXPIRE n USER``: may change after login.
+        utf8_user: ``UTF8 USER``: UTF-8 user names are allowed (RFC 6856).
+        sasl: Upper-cased SASL mechanism names, in server order.
+        rejected: Sanitized lines that could not be understood.
+    """
+
+    raw: tuple[str, ...] = ()
+    top: bool = False
+    user: bool = False
+    uidl: bool = False
+    pipelining: bool = False
+    resp_codes: bool = False
+    auth_resp_code: bool = False
+    stls: bool = False
+    utf8: bool = False
+    sasl: tuple[str, ...] = ()
+    login_delay: int | None = None
+    expire: int | None = None  # None: not advertised; -1: NEVER
+    implementation: str | None = None
+    rejected: tuple[str, ...] = field(default_factory=tuple)
+    login_delay_user: bool = False
+    expire_user: bool = False
+    utf8_user: bool = False
+
+
+_FLAGS: Final = {
+    "TOP": "top",
+    "USER": "user",
+    "UIDL": "uidl",
+    "PIPELINING": "pipelining",
+    "RESP-CODES": "resp_codes",
+    "AUTH-RESP-CODE": "auth_resp_code",
+    "STLS": "stls",
+}
+_MECH_CHARS: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+
+
+def _delay(args: list[str], never: bool) -> tuple[int, bool] | None:
+    # RFC 2449 §6.5/§6.6: "LOGIN-DELAY n [USER]", "EXPIRE n|NEVER [USER]".
+    if not args or len(args) > 2 or (len(args) == 2 and args[1].upper() != "USER"):
+        return None
+    value = -1 if never and args[0].upper() == "NEVER" else _int(args[0])
+    return None if value is None else (value, len(args) == 2)
+
+
+def parse_capa(lines: Iterable[bytes | str], max_lines: int = _MAX_CAPA_LINES) -> Capabilities:
+    """Parse a CAPA block into :class:`Capabilities` (RFC 2449 §6).
+
+    Only the first ``max_lines`` lines are read (HARDENING A.18); lines that
+    are over-long or malformed land in ``rejected``. Unknown capabilities are
+    kept in ``raw`` only.
+    """
+    flags: dict[str, bool] = {}
+    numbers: dict[str, int] = {}
+    sasl: tuple[str, ...] = ()
+    implementation: str | None = None
+    raw: list[str] = []
+    rejected: list[str] = []
+    for count, line in enumerate(lines):
+        if count >= max_lines:
+            rejected.append(f"(more than {max_lines} lines ignored)")
+            break
+        text = _text(line)
+        words = text.split()
+        name = words[0].upper() if words else ""
+        args = words[1:]
+        if len(text) > _MAX_CAPA_LINE or not name or any(not ("!" <= c <= "~") for c in name):
+            rejected.append(printable(text, 80))
+            continue
+        raw.append(text)
+        if name in _FLAGS:
+            flags[_FLAGS[name]] = True
+        elif name == "UTF8":
+            flags["utf8"] = True
+            flags["utf8_user"] = [a.upper() for a in args] == ["USER"]
+        elif name in ("LOGIN-DELAY", "EXPIRE"):
+            parsed = _delay(args, never=name == "EXPIRE")
+            key = name.lower().replace("-", "_")
+            if parsed is None:
+                rejected.append(printable(text, 80))
+            else:
+                numbers[key], flags[key + "_user"] = parsed
+        elif name == "SASL":
+            mechs = [m.upper() for m in args]
+            good = [m for m in mechs if len(m) <= 20 and set(m) <= _MECH_CHARS]
+            if len(good) != len(mechs):
+                rejected.append(printable(text, 80))
+            sasl = tuple(dict.fromkeys(good))
+        elif name == "IMPLEMENTATION":
+            implementation = text.split(None, 1)[1] if args else ""
+    return Capabilities(
+        raw=tuple(raw),
+        rejected=tuple(rejected),
+        sasl=sasl,
+        implementation=implementation,
+        login_delay=numbers.get("login_delay"),
+        expire=numbers.get("expire"),
+        **flags,
+    )
