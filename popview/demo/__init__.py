@@ -65,7 +65,7 @@ class DemoServer:
 
     def stop(self) -> None:
         """Stop the server thread (idempotent)."""
-        self.thread.__exit__(None, None, None)
+        self.thread.stop()
 
     def __enter__(self) -> DemoServer:
         return self
@@ -93,8 +93,7 @@ def start_demo(count: int = SAMPLE_COUNT) -> DemoServer:
     """
     password = secrets.token_urlsafe(12)
     server = Pop3Server(sample_mailbox(count), users={DEMO_USER: password}, host="127.0.0.1")
-    thread = ServerThread(server)
-    thread.__enter__()
+    thread = ServerThread(server).start()
     account = Account(
         name="demo",
         host="127.0.0.1",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -19,7 +19,7 @@ from email.utils import format_datetime
 __all__ = ["BASE_DATE", "SAMPLE_COUNT", "sample_messages"]
 
 #: The newest message in the sample is from this moment; everything is older.
-BASE_DATE = datetime(2024, 3, 15, 9, 30, tzinfo=timezone.utc)
+BASE_DATE = datetime(2024, 3, 15, 9, 30, tzinfo=UTC)
 
 #: How many messages :func:`sample_messages` returns by default.
 SAMPLE_COUNT = 300
@@ -79,7 +79,7 @@ _INTERNATIONAL = [
         "iso-8859-1",
         "François Müller",
         "Réunion à Genève — ordre du jour",
-        "Bonjour à tous,\n\nvoici l'ordre du jour de la réunion de jeudi.\n\nCordialement,\nFrançois\n",
+        "Bonjour à tous,\n\nvoici l'ordre du jour de jeudi.\n\nCordialement,\nFrançois\n",
     ),
     (
         "utf-8",

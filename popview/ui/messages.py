@@ -1,0 +1,169 @@
+"""Results the session worker posts to the app, past tense, one dataclass each.
+
+The worker never waits for the UI and the UI never waits for the worker: a
+screen submits a command (:mod:`popview.ui.worker`) and later receives one of
+these. Every string in them is either already sanitized by the engine
+(:mod:`popview.errors` messages, envelopes) or sanitized before display.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from textual.message import Message
+
+if TYPE_CHECKING:
+    from popview.mail.envelope import Envelope
+    from popview.session import FetchedMessage, MarkReport, SessionInfo
+    from popview.ui.rendering import RenderedForms
+
+__all__ = [
+    "Committed",
+    "Connected",
+    "EnvelopesLoaded",
+    "FetchProgress",
+    "ListingFinished",
+    "LoadProgress",
+    "LoginFailed",
+    "MarksChanged",
+    "MessageFetched",
+    "Reconnected",
+    "ServerError",
+    "SessionClosed",
+    "SessionLost",
+]
+
+
+@dataclass
+class Connected(Message):
+    """The server accepted the login; the mailbox can be listed."""
+
+    info: SessionInfo
+
+
+@dataclass
+class LoginFailed(Message):
+    """Connecting or logging in failed; the login screen shows why.
+
+    Attributes:
+        title: A short heading, e.g. "Login failed".
+        message: One or two sentences saying what happened and what to do.
+        fingerprint: For an untrusted certificate, its SHA-256 fingerprint,
+            so that the user can choose to trust it.
+    """
+
+    title: str
+    message: str
+    fingerprint: str | None = None
+
+
+@dataclass
+class EnvelopesLoaded(Message):
+    """A batch of envelopes arrived (from the cache or from ``TOP n 0``)."""
+
+    envelopes: tuple[Envelope, ...]
+    from_cache: bool = False
+
+
+@dataclass
+class LoadProgress(Message):
+    """How far the listing is; bursts coalesce, only the latest matters."""
+
+    done: int
+    total: int
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, LoadProgress)
+
+
+@dataclass
+class ListingFinished(Message):
+    """The listing is complete: ``uids`` is every message now on the server.
+
+    Attributes:
+        uids: The uids the listing produced (rows not in it are gone).
+        rejected: Junk LIST/UIDL rows the engine skipped, sanitized.
+    """
+
+    uids: frozenset[str]
+    rejected: tuple[str, ...] = ()
+
+
+@dataclass
+class FetchProgress(Message):
+    """``RETR`` of ``uid`` is streaming; bursts coalesce."""
+
+    uid: str
+    done: int
+    total: int
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, FetchProgress) and message.uid == self.uid
+
+
+@dataclass
+class MessageFetched(Message):
+    """A whole message arrived, parsed and rendered (off the event loop).
+
+    Attributes:
+        uid: Which message.
+        fetched: What the session returned (raw bytes and the parsed message).
+        forms: The body rendered in every available form (plain, html, raw).
+    """
+
+    uid: str
+    fetched: FetchedMessage
+    forms: RenderedForms
+
+
+@dataclass
+class MarksChanged(Message):
+    """The set of messages marked for deletion (pending until commit)."""
+
+    marks: frozenset[str]
+
+
+@dataclass
+class Committed(Message):
+    """``QUIT`` went through: the server deleted ``deleted``.
+
+    Attributes:
+        deleted: The uids the server deleted.
+        status: ``"applied"``, or ``"unknown"`` when the server's answer to
+            ``QUIT`` was lost (checked by UIDL on the next connection).
+    """
+
+    deleted: tuple[str, ...]
+    status: str = "applied"
+
+
+@dataclass
+class SessionLost(Message):
+    """The connection dropped; the next action reconnects, marks kept."""
+
+    reason: str
+    marks_pending: int
+
+
+@dataclass
+class Reconnected(Message):
+    """A reconnect re-applied journaled marks; the user is told what changed."""
+
+    report: MarkReport
+
+
+@dataclass
+class ServerError(Message):
+    """A command failed without killing the session (``-ERR``, a save error...)."""
+
+    title: str
+    message: str
+
+
+@dataclass
+class SessionClosed(Message):
+    """The worker closed the session (with or without ``QUIT``); the app may exit."""
+
+    committed: bool
+    deleted: tuple[str, ...] = field(default_factory=tuple)

@@ -1,0 +1,1 @@
+"""Screens of the popview UI, one per file."""

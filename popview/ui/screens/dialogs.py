@@ -1,0 +1,174 @@
+"""Modal dialogs: confirm (bool), quit with marks pending (str), errors, a file name.
+
+Every text that may come from a server or a mail reaches these as plain
+strings and is shown as :class:`rich.text.Text`, never parsed as markup.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+__all__ = ["ConfirmScreen", "ErrorScreen", "PathScreen", "QuitScreen"]
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Ask yes or no; dismisses with ``True`` for yes.
+
+    Args:
+        title: The question, e.g. "Delete 2 messages?".
+        lines: What the action will do, one plain line each (e.g. the subjects).
+        yes: Label of the confirming button.
+        no: Label of the cancelling button.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Yes", id="confirm.yes", tooltip="Confirm"),
+        Binding("n,escape", "answer(False)", "No", id="confirm.no", tooltip="Cancel"),
+    ]
+
+    def __init__(self, title: str, lines: list[str], yes: str = "Yes", no: str = "Cancel") -> None:
+        super().__init__(classes="dialog")
+        self.title_text = title
+        self.lines = lines
+        self.yes_label = yes
+        self.no_label = no
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Label(Text(self.title_text), classes="dialog-title")
+            with VerticalScroll(classes="dialog-body"):
+                yield Static(Text("\n".join(self.lines)))
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(Text(f"{self.yes_label} (y)"), id="yes", variant="error")
+                yield Button(Text(f"{self.no_label} (n)"), id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    @on(Button.Pressed)
+    def pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+
+class QuitScreen(ModalScreen[str]):
+    """Quit with deletions pending: ``"commit"``, ``"leave"`` or ``"cancel"``."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "c",
+            "answer('commit')",
+            "Commit",
+            id="quit.commit",
+            tooltip="Delete the marked messages, then quit",
+        ),
+        Binding(
+            "l",
+            "answer('leave')",
+            "Leave on server",
+            id="quit.leave",
+            tooltip="Quit without deleting anything",
+        ),
+        Binding(
+            "escape", "answer('cancel')", "Cancel", id="quit.cancel", tooltip="Back to the mailbox"
+        ),
+    ]
+
+    def __init__(self, pending: int) -> None:
+        super().__init__(classes="dialog")
+        self.pending = pending
+
+    def compose(self) -> ComposeResult:
+        noun = "message is" if self.pending == 1 else "messages are"
+        with Vertical(classes="dialog-box"):
+            yield Label(Text("Quit popview?"), classes="dialog-title")
+            yield Static(
+                Text(
+                    f"{self.pending} {noun} marked for deletion. Commit deletes them on the "
+                    "server; leave on server quits and keeps every message."
+                ),
+                classes="dialog-body",
+            )
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Commit and quit (c)", id="commit", variant="error")
+                yield Button("Leave on server (l)", id="leave", variant="primary")
+                yield Button("Cancel (Esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    @on(Button.Pressed)
+    def pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id or "cancel")
+
+    def action_answer(self, answer: str) -> None:
+        self.dismiss(answer)
+
+
+class ErrorScreen(ModalScreen[None]):
+    """Show an error (title and one or two sentences) until dismissed."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,enter,q", "close", "Close", id="error.close", tooltip="Close this message"),
+    ]
+
+    def __init__(self, title: str, message: str) -> None:
+        super().__init__(classes="dialog")
+        self.title_text = title
+        self.message = message
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box error-box"):
+            yield Label(Text(self.title_text), classes="dialog-title")
+            yield Static(Text(self.message), classes="dialog-body")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("OK", id="ok", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#ok", Button).focus()
+
+    @on(Button.Pressed)
+    def pressed(self) -> None:
+        self.dismiss(None)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class PathScreen(ModalScreen[str]):
+    """Ask for a file path (save a message or an attachment); ``""`` cancels."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="path.cancel", tooltip="Do not save"),
+    ]
+
+    def __init__(self, title: str, default: str) -> None:
+        super().__init__(classes="dialog")
+        self.title_text = title
+        self.default = default
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Label(Text(self.title_text), classes="dialog-title")
+            yield Input(value=self.default, id="path")
+            yield Static(
+                Text("Enter saves, Esc cancels. Existing files are not overwritten."),
+                classes="dialog-hint",
+            )
+
+    @on(Input.Submitted)
+    def submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip())
+
+    def action_cancel(self) -> None:
+        self.dismiss("")

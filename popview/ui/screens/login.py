@@ -1,0 +1,211 @@
+"""The login screen: pick an account or type a server, then connect.
+
+Progress and errors show inline, in the words :mod:`popview.errors` chose
+(wrong password, certificate not trusted with its fingerprint, server busy,
+login delay, timeout, refused). An untrusted certificate can be trusted for
+this account by its SHA-256 fingerprint, after the user has read it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Input, Label, Select, Static
+
+if TYPE_CHECKING:
+    from popview.config import Account, TlsMode
+    from popview.ui.app import PopviewApp
+    from popview.ui.messages import LoginFailed
+
+__all__ = ["TLS_CHOICES", "LoginScreen"]
+
+#: The TLS modes, with "none" spelled out as unencrypted.
+TLS_CHOICES: list[tuple[str, str]] = [
+    ("Implicit TLS (POP3S, usually port 995)", "implicit"),
+    ("STARTTLS (STLS, usually port 110)", "starttls"),
+    ("None: UNENCRYPTED, password sent in clear", "none"),
+]
+_DEFAULT_PORT = {"implicit": 995, "starttls": 110, "none": 110}
+
+
+class LoginScreen(Screen[None]):
+    """Account picker and connection form.
+
+    Args:
+        accounts: Accounts from the configuration (may be empty).
+        preselect: The account to show first.
+        password: When given with ``preselect``, connect at once (the demo,
+            ``popview -a NAME`` with a stored password).
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "connect", "Connect", id="login.connect", tooltip="Connect and log in"),
+        Binding("escape", "app.quit", "Quit", id="login.quit", tooltip="Leave popview"),
+    ]
+
+    def __init__(
+        self,
+        accounts: list[Account],
+        preselect: Account | None = None,
+        password: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.autoconnect_password = password
+        self.accounts = accounts
+        self.preselect = preselect if preselect is not None else (accounts[0] if accounts else None)
+        self.failed_fingerprint: str | None = None
+        self.pending_account: Account | None = None
+
+    @property
+    def popview(self) -> PopviewApp:
+        return cast("PopviewApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="login-form"):
+            yield Label("Log in to a POP3 mailbox", id="login-title")
+            if self.accounts:
+                yield Label("Account")
+                yield Select(
+                    [(Text(a.name), index) for index, a in enumerate(self.accounts)],
+                    allow_blank=True,
+                    id="account",
+                    prompt="Type a server below, or pick an account",
+                )
+            with Horizontal(classes="login-row"):
+                with Vertical(classes="login-host"):
+                    yield Label("Server")
+                    yield Input(placeholder="pop.example.com", id="host")
+                with Vertical(classes="login-port"):
+                    yield Label("Port")
+                    yield Input("995", type="integer", id="port")
+            yield Label("Security")
+            yield Select(TLS_CHOICES, value="implicit", allow_blank=False, id="tls")
+            yield Static("", id="tls-warning")
+            yield Label("User")
+            yield Input(placeholder="user name", id="user")
+            yield Label("Password")
+            yield Input(password=True, placeholder="password", id="password")
+            with Horizontal(id="login-buttons"):
+                yield Button("Connect", id="connect", variant="primary")
+                yield Button("Trust this certificate", id="trust", variant="warning")
+            yield Static("", id="login-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#trust").display = False
+        if self.preselect is not None:
+            self._fill(self.preselect)
+            if self.accounts and self.preselect in self.accounts:
+                self.query_one("#account", Select).value = self.accounts.index(self.preselect)
+            self.query_one("#password", Input).focus()
+        else:
+            self.query_one("#host", Input).focus()
+        self._show_tls_warning()
+        if self.preselect is not None and self.autoconnect_password is not None:
+            self.connect(self.preselect, self.autoconnect_password)
+            self.autoconnect_password = None
+
+    def _fill(self, account: Account) -> None:
+        self.query_one("#host", Input).value = account.host
+        self.query_one("#port", Input).value = str(account.port)
+        self.query_one("#tls", Select).value = account.tls
+        self.query_one("#user", Input).value = account.user
+
+    @on(Select.Changed, "#account")
+    def account_picked(self, event: Select.Changed) -> None:
+        if isinstance(event.value, int):
+            self._fill(self.accounts[event.value])
+
+    @on(Select.Changed, "#tls")
+    def tls_changed(self, event: Select.Changed) -> None:
+        port = self.query_one("#port", Input)
+        if port.value in {"", "110", "995"} and isinstance(event.value, str):
+            port.value = str(_DEFAULT_PORT[event.value])
+        self._show_tls_warning()
+
+    def _show_tls_warning(self) -> None:
+        warning = self.query_one("#tls-warning", Static)
+        if self.query_one("#tls", Select).value == "none":
+            warning.update(Text("UNENCRYPTED: your password and mail cross the network in clear."))
+            warning.add_class("visible")
+        else:
+            warning.update("")
+            warning.remove_class("visible")
+
+    # -- connecting -----------------------------------------------------------------
+
+    def set_status(self, text: str, *, error: bool = False) -> None:
+        """Show progress or an error under the form (plain text)."""
+        status = self.query_one("#login-status", Static)
+        status.update(Text(text))
+        status.set_class(error, "error")
+
+    def _account_from_form(self) -> Account | None:
+        from popview.config import Account
+
+        host = self.query_one("#host", Input).value.strip()
+        user = self.query_one("#user", Input).value.strip()
+        port_text = self.query_one("#port", Input).value.strip()
+        tls = cast("TlsMode", str(self.query_one("#tls", Select).value))
+        if not host or not user:
+            self.set_status("Type the server and the user name.", error=True)
+            return None
+        try:
+            port = int(port_text)
+        except ValueError:
+            port = 0
+        if not 0 < port < 65536:
+            self.set_status("The port is a number from 1 to 65535.", error=True)
+            return None
+        base: Account | None = None
+        picker = self.query("#account")
+        if picker and isinstance(picker.first(Select).value, int):
+            base = self.accounts[cast(int, picker.first(Select).value)]
+        elif self.preselect is not None and self.preselect.host == host:
+            base = self.preselect
+        if base is not None:
+            return dataclasses.replace(base, host=host, port=port, tls=tls, user=user)
+        return Account(name=f"{user}@{host}", host=host, port=port, tls=tls, user=user)
+
+    def connect(self, account: Account, password: str) -> None:
+        """Start the login for ``account`` and show progress."""
+        self.pending_account = account
+        self.query_one("#trust").display = False
+        self.set_status(f"Connecting to {account.host}:{account.port} as {account.user}…")
+        self.popview.login(account, password)
+
+    def action_connect(self) -> None:
+        account = self._account_from_form()
+        if account is None:
+            return
+        self.connect(account, self.query_one("#password", Input).value)
+
+    @on(Button.Pressed, "#connect")
+    def connect_pressed(self) -> None:
+        self.action_connect()
+
+    @on(Input.Submitted)
+    def input_submitted(self) -> None:
+        self.action_connect()
+
+    def show_failure(self, failure: LoginFailed) -> None:
+        """Explain why the login failed; offer to trust an unknown certificate."""
+        self.set_status(f"{failure.title}: {failure.message}", error=True)
+        self.failed_fingerprint = failure.fingerprint
+        self.query_one("#trust").display = failure.fingerprint is not None
+        self.query_one("#password", Input).focus()
+
+    @on(Button.Pressed, "#trust")
+    def trust_pressed(self) -> None:
+        """Pin the certificate the user has just seen, for this account, and retry."""
+        if self.failed_fingerprint is None or self.pending_account is None:
+            return
+        account = dataclasses.replace(self.pending_account, fingerprint=self.failed_fingerprint)
+        self.connect(account, self.query_one("#password", Input).value)

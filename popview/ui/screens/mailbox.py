@@ -1,0 +1,313 @@
+"""The mailbox screen: the whole maildrop as a table, with marks, filter, sort, threads.
+
+Rows fill progressively while headers stream in (the progress bar shows how
+far). Rows marked for deletion are restyled, not removed, until a commit.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Input, ProgressBar, Static
+
+from popview.ui.listing import MailboxListing
+from popview.ui.screens.dialogs import ConfirmScreen, QuitScreen
+from popview.ui.screens.message import MessageScreen
+from popview.ui.screens.server_info import ServerInfoScreen
+from popview.ui.widgets.envelope_table import EnvelopeTable
+from popview.ui.widgets.formatting import human_size, single_line
+from popview.ui.widgets.mailbox_header import MailboxHeader
+from popview.ui.worker import Close, Commit, Mark, Refresh, Unmark, UnmarkAll
+
+if TYPE_CHECKING:
+    from popview.ui.app import PopviewApp
+
+__all__ = ["MailboxScreen"]
+
+_REBUILD_DELAY = 0.15  # coalesce envelope batches into one table rebuild
+
+
+class MailboxScreen(Screen[None]):
+    """The list of messages on the server."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "d",
+            "mark",
+            "Delete",
+            id="mailbox.mark",
+            tooltip="Mark for deletion and move to the next message",
+        ),
+        Binding("u", "unmark", "Undelete", id="mailbox.unmark", tooltip="Unmark this message"),
+        Binding(
+            "U",
+            "unmark_all",
+            "Undelete all",
+            id="mailbox.unmark_all",
+            tooltip="Unmark every message",
+        ),
+        Binding(
+            "dollar_sign",
+            "commit",
+            "Commit",
+            id="mailbox.commit",
+            tooltip="Delete the marked messages on the server now",
+        ),
+        Binding("r", "refresh", "Refresh", id="mailbox.refresh", tooltip="Check for new mail"),
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            id="mailbox.filter",
+            tooltip="Show only messages whose sender or subject contains a text",
+        ),
+        Binding(
+            "o", "sort", "Sort", id="mailbox.sort", tooltip="Sort by date, sender, subject or size"
+        ),
+        Binding(
+            "t",
+            "threads",
+            "Threads",
+            id="mailbox.threads",
+            tooltip="Group replies under the message they answer",
+        ),
+        Binding(
+            "i",
+            "server_info",
+            "Server",
+            id="mailbox.server_info",
+            tooltip="What the server supports and how the connection is protected",
+        ),
+        Binding(
+            "escape",
+            "clear_filter",
+            "Clear filter",
+            id="mailbox.clear_filter",
+            tooltip="Show every message again",
+        ),
+        Binding(
+            "q",
+            "quit",
+            "Quit",
+            id="mailbox.quit",
+            tooltip="Leave popview (asks first when deletions are pending)",
+        ),
+    ]
+
+    def __init__(self, listing: MailboxListing) -> None:
+        super().__init__()
+        self.listing = listing
+        self._rebuild_timer: Timer | None = None
+        self.status_text = ""
+
+    @property
+    def popview(self) -> PopviewApp:
+        return cast("PopviewApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield MailboxHeader(id="mailbox-header")
+        yield ProgressBar(id="load-progress", show_eta=False)
+        yield Input(placeholder="Filter on sender and subject", id="filter")
+        yield EnvelopeTable(self.listing, id="envelopes")
+        yield Static("", id="status-line")
+        yield Footer()
+
+    @property
+    def table(self) -> EnvelopeTable:
+        return self.query_one(EnvelopeTable)
+
+    def on_mount(self) -> None:
+        self.query_one("#filter").display = False
+        account = self.popview.account
+        self.query_one(MailboxHeader).update_info(
+            account.name if account is not None else "", self.popview.info
+        )
+        self.table.set_marks(self.popview.marks)
+        self.table.focus()
+        self._rebuild()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide keys that do nothing right now (footer shows what applies)."""
+        marks = self.popview.marks
+        if action in {"unmark_all", "commit"}:
+            return bool(marks)
+        if action == "clear_filter":
+            return bool(self.listing.filter_text) or self.query_one("#filter").display
+        return True
+
+    # -- updates from the app ------------------------------------------------------------
+
+    def envelopes_changed(self) -> None:
+        """New envelopes arrived: rebuild soon (batches coalesce)."""
+        if self._rebuild_timer is None:
+            self._rebuild_timer = self.set_timer(_REBUILD_DELAY, self._rebuild)
+
+    def load_progress(self, done: int, total: int) -> None:
+        bar = self.query_one("#load-progress", ProgressBar)
+        bar.display = done < total
+        bar.update(total=max(total, 1), progress=done)
+
+    def listing_finished(self, rejected: tuple[str, ...]) -> None:
+        self.query_one("#load-progress", ProgressBar).display = False
+        self._rebuild()
+        if rejected:
+            self.popview.notify(
+                f"The server listed {len(rejected)} malformed row(s); they were skipped.",
+                title="Listing",
+                severity="warning",
+                markup=False,
+            )
+        for notice in getattr(self.popview.info, "degraded", ()) or ():
+            self.popview.notify(single_line(notice), title="Server", markup=False)
+
+    def marks_changed(self, marks: frozenset[str]) -> None:
+        self.table.set_marks(marks)
+        self._update_header()
+        self.refresh_bindings()
+
+    def set_status(self, text: str) -> None:
+        self.status_text = text
+        self.query_one("#status-line", Static).update(Text(text))
+
+    def _rebuild(self) -> None:
+        self._rebuild_timer = None
+        keep = self.table.current_uid
+        self.listing.rebuild()
+        self.table.refresh_rows(keep_uid=keep)
+        self._update_header()
+
+    def _update_header(self) -> None:
+        listing = self.listing
+        self.query_one(MailboxHeader).update_counts(
+            len(listing.envelopes),
+            listing.total_size,
+            len(listing.rows),
+            len(self.popview.marks),
+        )
+
+    # -- actions ----------------------------------------------------------------------
+
+    @on(EnvelopeTable.Selected)
+    def open_message(self, event: EnvelopeTable.Selected) -> None:
+        self.app.push_screen(MessageScreen(event.uid))
+
+    def action_mark(self) -> None:
+        uid = self.table.current_uid
+        if uid is None:
+            return
+        if uid not in self.popview.marks:
+            self.popview.marks = self.popview.marks | {uid}  # shown now, confirmed by MarksChanged
+            self.popview.submit(Mark(uid))
+            self.popview.marks_updated_locally()
+        self.table.action_cursor_down()
+
+    def action_unmark(self) -> None:
+        uid = self.table.current_uid
+        if uid is not None and uid in self.popview.marks:
+            self.popview.marks = self.popview.marks - {uid}
+            self.popview.submit(Unmark(uid))
+            self.popview.marks_updated_locally()
+
+    def action_unmark_all(self) -> None:
+        if self.popview.marks:
+            self.popview.marks = frozenset()
+            self.popview.submit(UnmarkAll())
+            self.popview.marks_updated_locally()
+
+    def _describe(self, uids: frozenset[str]) -> list[str]:
+        lines = []
+        for uid in sorted(uids, key=lambda u: self.listing.index_of(u) or 0)[:200]:
+            env = self.listing.envelopes.get(uid)
+            if env is None:
+                lines.append(f"(message {single_line(uid, 80)})")
+                continue
+            sender = single_line(env.from_name or env.from_addr, 30)
+            lines.append(f"{sender}: {single_line(env.subject, 70)} ({human_size(env.size)})")
+        if len(uids) > 200:
+            lines.append(f"… and {len(uids) - 200} more")
+        return lines
+
+    def action_commit(self) -> None:
+        marks = self.popview.marks
+        if not marks:
+            self.popview.notify("Nothing is marked for deletion.", markup=False)
+            return
+        count = len(marks)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.set_status(f"Deleting {count} message(s)…")
+                self.popview.submit(Commit())
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Delete {count} message{'s' if count != 1 else ''} on the server?",
+                self._describe(marks),
+                yes="Delete",
+            ),
+            answered,
+        )
+
+    def action_refresh(self) -> None:
+        self.set_status("Checking for new mail…")
+        self.popview.loading = True
+        self.popview.submit(Refresh())
+
+    def action_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.display = True
+        field.focus()
+
+    @on(Input.Changed, "#filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        self.listing.filter_text = event.value
+        self._rebuild()
+
+    @on(Input.Submitted, "#filter")
+    def filter_done(self) -> None:
+        if not self.listing.filter_text:
+            self.query_one("#filter").display = False
+        self.table.focus()
+
+    def action_clear_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.value = ""
+        field.display = False
+        self.listing.filter_text = ""
+        self._rebuild()
+        self.table.focus()
+
+    def action_sort(self) -> None:
+        label = self.listing.next_sort()
+        self._rebuild()
+        self.set_status(f"Sorted by {label}")
+
+    def action_threads(self) -> None:
+        self.listing.threaded = not self.listing.threaded
+        self._rebuild()
+        self.set_status("Thread view" if self.listing.threaded else "Flat view")
+
+    def action_server_info(self) -> None:
+        if self.popview.info is not None:
+            self.app.push_screen(ServerInfoScreen(self.popview.info))
+
+    def action_quit(self) -> None:
+        marks = self.popview.marks
+        if not marks:
+            self.popview.submit(Close(apply=False))
+            return
+
+        def answered(choice: str | None) -> None:
+            if choice == "commit":
+                self.set_status("Deleting and quitting…")
+                self.popview.submit(Close(apply=True))
+            elif choice == "leave":
+                self.popview.submit(Close(apply=False))
+
+        self.app.push_screen(QuitScreen(len(marks)), answered)

@@ -1,0 +1,344 @@
+"""The message viewer: headers, the rendered body, defects, attachments.
+
+The viewer asks the worker for the message and shows what the envelope
+already knows while ``RETR`` streams (with a progress bar for big messages).
+A result for a message the viewer no longer shows is dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, OptionList, ProgressBar, Static, TextArea
+from textual.widgets.option_list import Option
+
+from popview.mail.save import save_attachment, save_eml
+from popview.ui.screens.dialogs import PathScreen
+from popview.ui.widgets.formatting import human_size, short_date, single_line
+from popview.ui.worker import Fetch, Mark, Unmark
+
+if TYPE_CHECKING:
+    from popview.mail.message import ParsedMessage
+    from popview.ui.app import PopviewApp
+    from popview.ui.messages import FetchProgress, MessageFetched
+    from popview.ui.rendering import RenderedForms
+
+__all__ = ["MessageScreen"]
+
+_FORM_LABEL = {"plain": "plain text", "html": "HTML (as text)", "raw": "raw source"}
+_SHORT_HEADERS = ("from", "to", "cc", "date", "subject")
+
+
+class MessageScreen(Screen[None]):
+    """Read one message; ``n``/``p`` move through the list without leaving."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q", "back", "Back", id="message.back", tooltip="Back to the list"),
+        Binding("n", "next", "Next", id="message.next", tooltip="Next message in the list"),
+        Binding(
+            "p",
+            "previous",
+            "Previous",
+            id="message.previous",
+            tooltip="Previous message in the list",
+        ),
+        Binding(
+            "d",
+            "mark",
+            "Delete",
+            id="message.mark",
+            tooltip="Mark for deletion and show the next message",
+        ),
+        Binding("u", "unmark", "Undelete", id="message.unmark", tooltip="Unmark this message"),
+        Binding(
+            "h",
+            "all_headers",
+            "Headers",
+            id="message.headers",
+            tooltip="Show every header, or only the usual ones",
+        ),
+        Binding("v", "raw", "Source", id="message.raw", tooltip="Show the raw message source"),
+        Binding(
+            "b",
+            "switch_form",
+            "Plain/HTML",
+            id="message.switch",
+            tooltip="Switch between the plain-text and HTML versions",
+        ),
+        Binding(
+            "a",
+            "attachments",
+            "Attachments",
+            id="message.attachments",
+            tooltip="Go to the attachments list",
+        ),
+        Binding(
+            "s",
+            "save",
+            "Save",
+            id="message.save",
+            tooltip="Save the selected attachment, or the whole message as .eml",
+        ),
+    ]
+
+    def __init__(self, uid: str) -> None:
+        super().__init__()
+        self.uid = uid
+        self.parsed: ParsedMessage | None = None
+        self.forms: RenderedForms | None = None
+        self.form = "plain"
+        self.before_raw = "plain"
+        self.all_headers = False
+
+    @property
+    def popview(self) -> PopviewApp:
+        return cast("PopviewApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="message-headers")
+        yield Static("", id="defects")
+        yield ProgressBar(id="fetch-progress", show_eta=False)
+        yield TextArea("", id="body", read_only=True, soft_wrap=True, show_cursor=False)
+        yield OptionList(id="attachments")
+        yield Static("", id="body-form")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(TextArea).cursor_blink = False
+        self._load(self.uid)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "switch_form":
+            return self.forms is not None and {"plain", "html"} <= set(self.forms.available)
+        if action == "attachments":
+            return self.parsed is not None and bool(self.parsed.attachments)
+        if action == "mark":
+            return self.uid not in self.popview.marks
+        if action == "unmark":
+            return self.uid in self.popview.marks
+        return True
+
+    # -- loading -------------------------------------------------------------------
+
+    def _load(self, uid: str) -> None:
+        self.uid = uid
+        self.parsed = None
+        self.forms = None
+        self.query_one("#defects").display = False
+        self.query_one("#attachments").display = False
+        bar = self.query_one("#fetch-progress", ProgressBar)
+        bar.display = False
+        bar.update(total=None, progress=0)
+        self._show_envelope_headers()
+        self.query_one(TextArea).load_text("Loading…")
+        self.query_one("#body-form", Static).update("")
+        self.refresh_bindings()
+        self.popview.submit(Fetch(uid))
+
+    def _show_envelope_headers(self) -> None:
+        env = self.popview.listing.envelopes.get(self.uid)
+        text = Text()
+        if env is not None:
+            sender = env.from_name + (f" <{env.from_addr}>" if env.from_addr else "")
+            self._header_line(text, "From", sender)
+            self._header_line(text, "Date", short_date(env.date))
+            self._header_line(text, "Subject", env.subject)
+        self._set_headers(text)
+
+    @staticmethod
+    def _header_line(text: Text, name: str, value: str) -> None:
+        if text:
+            text.append("\n")
+        text.append(f"{name}: ", style="bold")
+        text.append(single_line(value, 1000))
+
+    def _set_headers(self, text: Text) -> None:
+        marked = self.uid in self.popview.marks
+        if marked:
+            text.append("\n")
+            text.append("Marked for deletion", style="bold reverse")
+        self.query_one("#message-headers", Static).update(text)
+
+    def fetch_progress(self, event: FetchProgress) -> None:
+        """Move the progress bar while ``RETR`` streams (only for this message)."""
+        if event.uid != self.uid:
+            return
+        bar = self.query_one("#fetch-progress", ProgressBar)
+        bar.display = event.total > 64 * 1024
+        bar.update(total=max(event.total, 1), progress=event.done)
+
+    def message_fetched(self, event: MessageFetched) -> None:
+        """Show a fetched message; a stale one (the user moved on) is dropped."""
+        if event.uid != self.uid:
+            return
+        self.query_one("#fetch-progress").display = False
+        self.parsed = event.fetched.parsed if event.fetched is not None else None
+        self.forms = event.forms
+        self.form = event.forms.first
+        self._show_headers()
+        self._show_body()
+        self._show_defects()
+        self._show_attachments()
+        self.refresh_bindings()
+
+    def marks_changed(self, marks: frozenset[str]) -> None:
+        self._show_headers()
+        self.refresh_bindings()
+
+    # -- showing ------------------------------------------------------------------
+
+    def _show_headers(self) -> None:
+        if self.parsed is None:
+            self._show_envelope_headers()
+            return
+        text = Text()
+        for field in self.parsed.headers:
+            if self.all_headers or field.name.lower() in _SHORT_HEADERS:
+                self._header_line(text, single_line(field.name, 80), field.value)
+        self._set_headers(text)
+        self.query_one("#message-headers").set_class(self.all_headers, "all")
+
+    def _show_body(self) -> None:
+        if self.forms is None:
+            return
+        body = self.query_one(TextArea)
+        body.load_text(self.forms.texts.get(self.form, ""))
+        body.scroll_home(animate=False)
+        others = [_FORM_LABEL[f] for f in self.forms.available if f != self.form]
+        hint = f"Showing {_FORM_LABEL[self.form]}"
+        if others:
+            hint += f"; also available: {', '.join(others)}"
+        self.query_one("#body-form", Static).update(Text(hint))
+
+    def _show_defects(self) -> None:
+        banner = self.forms.banner if self.forms is not None else ()
+        defects = self.query_one("#defects", Static)
+        defects.display = bool(banner)
+        if banner:
+            defects.update(Text("Problems with this message: " + "; ".join(banner)))
+
+    def _show_attachments(self) -> None:
+        options = self.query_one("#attachments", OptionList)
+        options.clear_options()
+        attachments = self.parsed.attachments if self.parsed is not None else ()
+        options.display = bool(attachments)
+        for index, att in enumerate(attachments):
+            label = Text(f"{att.filename}  ({att.content_type}, {human_size(att.size)})")
+            options.add_option(Option(label, id=str(index)))
+
+    # -- actions -------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+        self.popview.follow_viewer(self.uid)
+
+    def _step(self, delta: int) -> None:
+        rows = self.popview.listing.rows
+        index = self.popview.listing.index_of(self.uid)
+        if index is None:
+            return
+        target = index + delta
+        if 0 <= target < len(rows):
+            self._load(rows[target].uid)
+        else:
+            self.popview.notify(
+                "This is the last message." if delta > 0 else "This is the first message.",
+                markup=False,
+            )
+
+    def action_next(self) -> None:
+        self._step(1)
+
+    def action_previous(self) -> None:
+        self._step(-1)
+
+    def action_mark(self) -> None:
+        if self.uid not in self.popview.marks:
+            self.popview.marks = self.popview.marks | {self.uid}
+            self.popview.submit(Mark(self.uid))
+            self.popview.marks_updated_locally()
+        self._step(1)
+
+    def action_unmark(self) -> None:
+        if self.uid in self.popview.marks:
+            self.popview.marks = self.popview.marks - {self.uid}
+            self.popview.submit(Unmark(self.uid))
+            self.popview.marks_updated_locally()
+
+    def action_all_headers(self) -> None:
+        self.all_headers = not self.all_headers
+        self._show_headers()
+
+    def action_raw(self) -> None:
+        if self.forms is None:
+            return
+        if self.form == "raw":
+            self.form = self.before_raw
+        else:
+            self.before_raw = self.form
+            self.form = "raw"
+        self._show_body()
+
+    def action_switch_form(self) -> None:
+        if self.forms is None:
+            return
+        self.form = "html" if self.form != "html" and "html" in self.forms.texts else "plain"
+        self._show_body()
+
+    def action_attachments(self) -> None:
+        options = self.query_one("#attachments", OptionList)
+        if options.display:
+            options.focus()
+            if options.highlighted is None:
+                options.highlighted = 0
+
+    def action_save(self) -> None:
+        if self.parsed is None:
+            return
+        directory = self.popview.save_dir
+        options = self.query_one("#attachments", OptionList)
+        parsed = self.parsed
+        if options.has_focus and options.highlighted is not None:
+            attachment = parsed.attachments[options.highlighted]
+
+            def save_attachment_to(answer: str | None) -> None:
+                if answer:
+                    self._saved(lambda: save_attachment(attachment, Path(answer).expanduser()))
+
+            self.app.push_screen(
+                PathScreen(f"Save {attachment.filename} in folder", str(directory)),
+                save_attachment_to,
+            )
+            return
+
+        def save_message_to(answer: str | None) -> None:
+            if answer:
+                self._saved(lambda: save_eml(parsed.raw, Path(answer).expanduser(), parsed.subject))
+
+        self.app.push_screen(
+            PathScreen("Save the message (.eml) in folder", str(directory)), save_message_to
+        )
+
+    def _saved(self, write: Callable[[], Path]) -> None:
+        try:
+            path = write()
+        except OSError as error:
+            self.popview.notify(
+                f"Could not save: {single_line(str(error.strerror or error), 200)}.",
+                title="Save failed",
+                severity="error",
+                markup=False,
+            )
+            return
+        self.popview.notify(f"Saved {path}", title="Saved", markup=False)
+
+    @on(OptionList.OptionSelected, "#attachments")
+    def attachment_chosen(self) -> None:
+        self.action_save()

@@ -1,0 +1,89 @@
+"""The server info screen: what ``popview info`` shows, for the open session."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Label, Static
+
+from popview.ui.widgets.formatting import human_size, single_line
+
+if TYPE_CHECKING:
+    from popview.session import SessionInfo
+
+__all__ = ["ServerInfoScreen", "info_table"]
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def info_table(info: SessionInfo) -> Table:
+    """The session's facts as a two-column table of plain :class:`Text`."""
+    table = Table(box=None, show_header=False, expand=True, pad_edge=False)
+    table.add_column(no_wrap=True, style="bold")
+    table.add_column()
+
+    def row(name: str, value: str, style: str = "") -> None:
+        table.add_row(Text(name), Text(single_line(value, 500), style=style))
+
+    caps = info.capabilities
+    row("Server", f"{info.host}:{info.port}")
+    mode = {"implicit": "implicit TLS", "starttls": "STARTTLS", "none": "none"}.get(
+        info.tls_mode, info.tls_mode
+    )
+    if info.encrypted and info.tls is not None:
+        row("Encryption", f"{mode}: {info.tls.version}, {info.tls.cipher}")
+        checked = (
+            "pinned fingerprint"
+            if info.tls.pinned
+            else ("verified" if info.tls.verified else "NOT verified")
+        )
+        row("Certificate", checked)
+        row("SHA-256", info.tls.fingerprint)
+    else:
+        row("Encryption", "UNENCRYPTED: password and mail cross the network in clear", "bold red")
+    row("Greeting", info.greeting)
+    row("Implementation", info.implementation or "(not advertised)")
+    row("Messages", f"{info.message_count} ({human_size(info.total_size)})")
+    row("UIDL", _yes(caps.uidl))
+    row("TOP", _yes(caps.top))
+    row("PIPELINING", _yes(caps.pipelining))
+    row("RESP-CODES", _yes(caps.resp_codes))
+    row("SASL", " ".join(caps.sasl) or "(none)")
+    row("STLS", _yes(caps.stls))
+    row("UTF8", _yes(caps.utf8))
+    if caps.login_delay is not None:
+        row("LOGIN-DELAY", f"{caps.login_delay} s")
+    if caps.expire is not None:
+        row("EXPIRE", "never" if caps.expire < 0 else f"{caps.expire} day(s)")
+    for notice in info.degraded:
+        row("Note", notice, "yellow")
+    return table
+
+
+class ServerInfoScreen(ModalScreen[None]):
+    """How the server is, and how the connection is protected."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,i", "close", "Close", id="info.close", tooltip="Close server info"),
+    ]
+
+    def __init__(self, info: SessionInfo) -> None:
+        super().__init__()
+        self.info = info
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="info-box"):
+            yield Label("Server", id="info-title")
+            with VerticalScroll():
+                yield Static(info_table(self.info), id="info-table")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,223 @@
+"""A virtual table of envelopes: renders only the rows on screen.
+
+The stock DataTable builds a row object per message and re-sorts its own copy;
+with 100,000 messages every filter keystroke would rebuild all of them. This
+widget draws lines straight from :class:`~popview.ui.listing.MailboxListing`
+(Textual's line API), so a filter, a sort or a new mark costs one refresh of the
+visible lines. Cells are :class:`rich.text.Text` built from sanitized plain
+strings, never markup.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.events import Click
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from popview.ui.listing import MailboxListing
+from popview.ui.widgets.formatting import human_size, short_date, single_line
+
+__all__ = ["EnvelopeTable"]
+
+_MARK_W = 3
+_DATE_W = 16
+_SIZE_W = 6
+
+
+class EnvelopeTable(ScrollView, can_focus=True):
+    """The mailbox list. Line 0 is the column header; rows follow."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "envelope-table--header",
+        "envelope-table--cursor",
+        "envelope-table--deleted",
+        "envelope-table--mark",
+    }
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "down,j", "cursor_down", "Down", show=False, id="list.down", tooltip="Next message"
+        ),
+        Binding("up,k", "cursor_up", "Up", show=False, id="list.up", tooltip="Previous message"),
+        Binding("home,g", "first", "First", show=False, id="list.first", tooltip="First message"),
+        Binding("end,G", "last", "Last", show=False, id="list.last", tooltip="Last message"),
+        Binding(
+            "pagedown",
+            "page_down",
+            "Page down",
+            show=False,
+            id="list.page_down",
+            tooltip="One screen down",
+        ),
+        Binding(
+            "pageup", "page_up", "Page up", show=False, id="list.page_up", tooltip="One screen up"
+        ),
+        Binding("enter", "select", "Open", id="list.open", tooltip="Read the message"),
+    ]
+
+    class Selected(Message):
+        """The user opened a row (Enter or a double click)."""
+
+        def __init__(self, uid: str) -> None:
+            super().__init__()
+            self.uid = uid
+
+    def __init__(self, listing: MailboxListing, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.listing = listing
+        self.marks: frozenset[str] = frozenset()
+        self.cursor = 0
+
+    # -- data ------------------------------------------------------------------
+
+    def refresh_rows(self, keep_uid: str | None = None) -> None:
+        """Call after the listing's rows changed; keeps the cursor on ``keep_uid``."""
+        if keep_uid is not None:
+            index = self.listing.index_of(keep_uid)
+            if index is not None:
+                self.cursor = index
+        self.cursor = max(0, min(self.cursor, len(self.listing.rows) - 1))
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self.listing.rows) + 1)
+        self._scroll_cursor_into_view()
+        self.refresh()
+
+    def set_marks(self, marks: frozenset[str]) -> None:
+        """Restyle marked rows (they stay in the list until committed)."""
+        self.marks = marks
+        self.refresh()
+
+    @property
+    def current_uid(self) -> str | None:
+        """The uid under the cursor, or ``None`` for an empty list."""
+        rows = self.listing.rows
+        return rows[self.cursor].uid if 0 <= self.cursor < len(rows) else None
+
+    def move_to(self, index: int) -> None:
+        """Put the cursor on row ``index`` (clamped) and scroll to it."""
+        self.cursor = max(0, min(index, len(self.listing.rows) - 1))
+        self._scroll_cursor_into_view()
+        self.refresh()
+
+    def _scroll_cursor_into_view(self) -> None:
+        visible = max(self.scrollable_content_region.height - 1, 1)
+        top = int(self.scroll_offset.y)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        elif self.cursor >= top + visible:
+            self.scroll_to(y=self.cursor - visible + 1, animate=False, immediate=True)
+
+    # -- actions -----------------------------------------------------------------
+
+    def action_cursor_down(self) -> None:
+        self.move_to(self.cursor + 1)
+
+    def action_cursor_up(self) -> None:
+        self.move_to(self.cursor - 1)
+
+    def action_first(self) -> None:
+        self.move_to(0)
+
+    def action_last(self) -> None:
+        self.move_to(len(self.listing.rows) - 1)
+
+    def action_page_down(self) -> None:
+        self.move_to(self.cursor + max(self.scrollable_content_region.height - 2, 1))
+
+    def action_page_up(self) -> None:
+        self.move_to(self.cursor - max(self.scrollable_content_region.height - 2, 1))
+
+    def action_select(self) -> None:
+        uid = self.current_uid
+        if uid is not None:
+            self.post_message(self.Selected(uid))
+
+    def on_click(self, event: Click) -> None:
+        row = event.y + int(self.scroll_offset.y) - 1
+        if event.y >= 1 and 0 <= row < len(self.listing.rows):
+            self.move_to(row)
+            if event.chain >= 2:
+                self.action_select()
+
+    def on_resize(self) -> None:
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self.listing.rows) + 1)
+
+    # -- rendering -----------------------------------------------------------------
+
+    def _widths(self, width: int) -> tuple[int, int]:
+        """Widths of From and Subject for the current widget width."""
+        rest = max(width - _MARK_W - _DATE_W - _SIZE_W - 4, 10)
+        from_w = max(min(24, rest // 3), 6)
+        return from_w, rest - from_w
+
+    def _cells(self, cells: list[tuple[str, int, str]], style: Style) -> Text:
+        line = Text(style=style, no_wrap=True, overflow="ellipsis", end="")
+        for index, (value, width, justify) in enumerate(cells):
+            cell = Text(value, no_wrap=True, overflow="ellipsis", end="")
+            cell.truncate(width, overflow="ellipsis", pad=True)
+            if justify == "right":
+                cell = Text(value[-width:].rjust(width), end="")
+            if index:
+                line.append(" ")
+            line.append_text(cell)
+        return line
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        from_w, subject_w = self._widths(width)
+        if y == 0:
+            style = self.get_component_rich_style("envelope-table--header")
+            text = self._cells(
+                [
+                    ("", _MARK_W, ""),
+                    ("From", from_w, ""),
+                    ("Subject", subject_w, ""),
+                    ("Date", _DATE_W, ""),
+                    ("Size", _SIZE_W, "right"),
+                ],
+                style,
+            )
+            return self._strip(text, width, style)
+        index = y - 1 + int(self.scroll_offset.y)
+        rows = self.listing.rows
+        base = self.rich_style
+        if not 0 <= index < len(rows):
+            return Strip.blank(width, base)
+        row = rows[index]
+        env = self.listing.envelopes[row.uid]
+        deleted = row.uid in self.marks
+        style = base
+        if deleted:
+            style = style + self.get_component_rich_style("envelope-table--deleted")
+        if index == self.cursor:
+            style = style + self.get_component_rich_style("envelope-table--cursor")
+        mark = ("D" if deleted else " ") + " " + ("@" if env.has_attachment else " ")
+        sender = single_line(env.from_name or env.from_addr, 200)
+        subject = single_line(env.subject, 400)
+        if row.depth:
+            subject = "  " * min(row.depth - 1, 8) + "└ " + subject
+        text = self._cells(
+            [
+                (mark, _MARK_W, ""),
+                (sender, from_w, ""),
+                (subject, subject_w, ""),
+                (short_date(env.date), _DATE_W, ""),
+                (human_size(env.size), _SIZE_W, "right"),
+            ],
+            style,
+        )
+        if deleted:
+            text.stylize(self.get_component_rich_style("envelope-table--mark"), 0, 1)
+        return self._strip(text, width, style)
+
+    def _strip(self, text: Text, width: int, style: Style) -> Strip:
+        # Text.render leaves the base style to the caller; apply it under the spans.
+        segments = list(Segment.apply_style(text.render(self.app.console), style))
+        return Strip(segments).adjust_cell_length(width, style).simplify()

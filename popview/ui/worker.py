@@ -1,0 +1,307 @@
+"""The one long-lived worker that owns the :class:`~popview.session.MailboxSession`.
+
+Screens call :meth:`SessionWorker.submit` with a command dataclass and return
+at once; the worker runs the commands one at a time (the session is not
+re-entrant) and posts past-tense messages (:mod:`popview.ui.messages`) to the
+app. Parsing and rendering run in a thread so that keys stay responsive.
+
+Error policy (ARCHITECTURE.md "Errors"): a :class:`~popview.errors.PopviewError`
+becomes a message (``LoginFailed``, ``SessionLost``, ``ServerError``); anything
+else escapes the worker, which the app turns into a dialog and restarts the
+loop. No error path sends ``QUIT``: only :class:`Commit` and ``Close(apply=True)``
+do, through the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from popview.errors import (
+    Pop3ConnectionError,
+    Pop3ProtocolError,
+    Pop3TimeoutError,
+    PopviewError,
+    TLSVerificationError,
+)
+from popview.ui import messages as msg
+from popview.ui.listing import envelope_key
+from popview.ui.rendering import render_forms
+
+if TYPE_CHECKING:
+    from textual.app import App
+    from textual.worker import Worker
+
+    from popview.config import Account
+    from popview.session import MailboxSession
+
+__all__ = [
+    "Close",
+    "Command",
+    "Commit",
+    "Fetch",
+    "LoadMailbox",
+    "Login",
+    "Mark",
+    "Refresh",
+    "SessionWorker",
+    "Unmark",
+    "UnmarkAll",
+]
+
+#: Seconds without a command before the worker sends a keepalive NOOP.
+KEEPALIVE_AFTER = 60.0
+
+_CONNECTION_LOST = (Pop3ConnectionError, Pop3TimeoutError, Pop3ProtocolError)
+
+
+@dataclass(frozen=True)
+class Login:
+    """Open a session for ``account`` (the password may be a callable)."""
+
+    account: Account
+    password: str | Callable[[], Any]
+
+    def __repr__(self) -> str:  # never let a password reach a log or a trace
+        return f"Login(account={self.account.name!r}, password=***)"
+
+
+@dataclass(frozen=True)
+class LoadMailbox:
+    """List the mailbox: cached envelopes first, then ``TOP n 0`` for the rest."""
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """Fetch (``RETR``, or the cache) and render one message."""
+
+    uid: str
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Mark a message for deletion (journal, then ``DELE``)."""
+
+    uid: str
+
+
+@dataclass(frozen=True)
+class Unmark:
+    """Unmark one message (``RSET``, then ``DELE`` the others again)."""
+
+    uid: str
+
+
+@dataclass(frozen=True)
+class UnmarkAll:
+    """Unmark everything (``RSET``)."""
+
+
+@dataclass(frozen=True)
+class Commit:
+    """Apply the deletions now (``QUIT``) and reconnect."""
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """Look for new mail (a new ``LIST``/``UIDL``), then list again."""
+
+
+@dataclass(frozen=True)
+class Close:
+    """End the session: ``apply=True`` commits first, ``False`` drops without ``QUIT``."""
+
+    apply: bool
+
+
+Command = Login | LoadMailbox | Fetch | Mark | Unmark | UnmarkAll | Commit | Refresh | Close
+
+SessionFactory = Callable[["Account", Any], "MailboxSession"]
+
+
+def _default_factory(account: Account, password: Any) -> MailboxSession:
+    from popview.session import MailboxSession
+
+    return MailboxSession(account, password, store=None)
+
+
+class SessionWorker:
+    """Owns the session, runs submitted commands in order, posts results.
+
+    Args:
+        app: Where results are posted.
+        session_factory: Builds a session from an account and a password
+            (the app passes one that attaches the cache store).
+    """
+
+    def __init__(self, app: App[Any], session_factory: SessionFactory | None = None) -> None:
+        self.app = app
+        self.session: MailboxSession | None = None
+        self._factory = session_factory or _default_factory
+        self._pending: collections.deque[Command] = collections.deque()
+        self._wakeup = asyncio.Event()
+        self._last_report: object = None
+        self.worker: Worker[None] | None = None
+
+    def submit(self, command: Command) -> None:
+        """Queue ``command``; never waits. Results arrive as posted messages."""
+        self._pending.append(command)
+        self._wakeup.set()
+
+    def start(self) -> Worker[None]:
+        """Start (or restart after an unexpected error) the worker loop."""
+        self.worker = self.app.run_worker(
+            self._run(),
+            name="session",
+            group="session",
+            description="POP3 session",
+            exclusive=True,
+            exit_on_error=False,
+        )
+        return self.worker
+
+    @property
+    def marks(self) -> frozenset[str]:
+        """The marks the session holds now (empty before login)."""
+        return self.session.marks if self.session is not None else frozenset()
+
+    async def _next(self) -> Command | None:
+        while not self._pending:
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), KEEPALIVE_AFTER)
+            except TimeoutError:
+                return None
+        command = self._pending.popleft()
+        # A newer Fetch supersedes this one (the user moved on with n/p): skip it.
+        if isinstance(command, Fetch) and any(isinstance(c, Fetch) for c in self._pending):
+            return await self._next()
+        return command
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                command = await self._next()
+                if command is None:
+                    await self._keepalive()
+                    continue
+                await self._dispatch(command)
+                if isinstance(command, Close):
+                    return
+        finally:
+            # Cancelled (app exit, Ctrl+C) or crashed: drop the socket WITHOUT
+            # QUIT, so the server deletes nothing (RFC 1939 §6).
+            await self._drop()
+
+    async def _drop(self) -> None:
+        session = self.session
+        if session is not None and session.connected:
+            with contextlib.suppress(PopviewError, OSError, asyncio.CancelledError):
+                await asyncio.shield(session.close())
+
+    async def _keepalive(self) -> None:
+        if self.session is None or not self.session.connected:
+            return
+        with contextlib.suppress(PopviewError):  # the next real command reconnects
+            await self.session.keepalive()
+
+    async def _dispatch(self, command: Command) -> None:
+        if isinstance(command, Login):
+            await self._login(command)
+            return
+        if self.session is None:
+            if isinstance(command, Close):  # quitting before any login
+                self.app.post_message(msg.SessionClosed(committed=False))
+            return  # nothing else to act on before a login
+        try:
+            await self._run_command(self.session, command)
+        except _CONNECTION_LOST as error:
+            self.app.post_message(
+                msg.SessionLost(reason=error.message, marks_pending=len(self.session.marks))
+            )
+        except PopviewError as error:
+            self.app.post_message(msg.ServerError(title=error.title, message=error.message))
+            self.app.post_message(msg.MarksChanged(self.session.marks))
+        self._report_reconnect(self.session)
+
+    async def _login(self, command: Login) -> None:
+        await self._drop()
+        session = self._factory(command.account, command.password)
+        try:
+            info = await session.open()
+        except TLSVerificationError as error:
+            self.app.post_message(msg.LoginFailed(error.title, error.message, error.fingerprint))
+            return
+        except PopviewError as error:
+            self.app.post_message(msg.LoginFailed(error.title, error.message))
+            return
+        except OSError as error:
+            self.app.post_message(
+                msg.LoginFailed("Cannot connect", f"Cannot reach the server: {error.strerror}.")
+            )
+            return
+        self.session = session
+        self._last_report = session.last_reconnect
+        self.app.post_message(msg.Connected(info))
+        self.app.post_message(msg.MarksChanged(session.marks))
+
+    async def _run_command(self, session: MailboxSession, command: Command) -> None:
+        app = self.app
+        if isinstance(command, LoadMailbox):
+            await self._list(session)
+        elif isinstance(command, Refresh):
+            await session.refresh()
+            await self._list(session)
+        elif isinstance(command, Fetch):
+            await self._fetch(session, command.uid)
+        elif isinstance(command, Mark):
+            await session.mark(command.uid)
+            app.post_message(msg.MarksChanged(session.marks))
+        elif isinstance(command, Unmark):
+            await session.unmark(command.uid)
+            app.post_message(msg.MarksChanged(session.marks))
+        elif isinstance(command, UnmarkAll):
+            await session.unmark_all()
+            app.post_message(msg.MarksChanged(session.marks))
+        elif isinstance(command, Commit):
+            result = await session.commit(reconnect=True)
+            app.post_message(msg.Committed(tuple(result.deleted), result.status))
+            app.post_message(msg.MarksChanged(session.marks))
+        elif isinstance(command, Close):
+            deleted: tuple[str, ...] = ()
+            if command.apply and session.marks:
+                result = await session.commit(reconnect=False)
+                deleted = tuple(result.deleted)
+            # "Leave on server": the user chose not to apply the marks, so the
+            # journal forgets them too; a crash or Ctrl+C keeps them (see _drop).
+            await session.close(discard_marks=not command.apply)
+            app.post_message(msg.SessionClosed(committed=command.apply, deleted=deleted))
+
+    async def _list(self, session: MailboxSession) -> None:
+        seen: set[str] = set()
+        rejected: list[str] = []
+        async for update in session.list_messages():
+            if update.envelopes:
+                seen.update(envelope_key(env) for env in update.envelopes)
+                self.app.post_message(msg.EnvelopesLoaded(update.envelopes, update.from_cache))
+            rejected.extend(update.rejected)
+            self.app.post_message(msg.LoadProgress(update.done, update.total))
+        self.app.post_message(msg.ListingFinished(frozenset(seen), tuple(rejected)))
+
+    async def _fetch(self, session: MailboxSession, uid: str) -> None:
+        def progress(done: int, total: int) -> None:
+            self.app.post_message(msg.FetchProgress(uid, done, total))
+
+        fetched = await session.fetch(uid, progress=progress)
+        forms = await asyncio.to_thread(render_forms, fetched.parsed)
+        self.app.post_message(msg.MessageFetched(uid, fetched, forms))
+
+    def _report_reconnect(self, session: MailboxSession) -> None:
+        report = session.last_reconnect
+        if report is not None and report is not self._last_report:
+            self._last_report = report
+            self.app.post_message(msg.Reconnected(report))
