@@ -1,0 +1,469 @@
+"""MailboxSession against the embedded server: real sockets, real sqlite, transcript checks."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from popview.config import Account
+from popview.errors import AuthError, Pop3ConnectionError
+from popview.server import Fault, MemoryMailbox, Pop3Server, default_capabilities
+from popview.session import (
+    LoginDelayError,
+    MailboxInUseError,
+    MailboxSession,
+    MessageGoneError,
+    PermanentServerError,
+    TemporaryServerError,
+    is_session_key,
+)
+from popview.store import Store
+from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER
+
+MakeServer = Callable[..., Awaitable[Pop3Server]]
+
+
+def message(n: int, subject: str | None = None) -> bytes:
+    return (
+        f"From: Sender {n} <s{n}@example.org>\r\nTo: alice@example.org\r\n"
+        f"Subject: {subject or f'Message {n}'}\r\nMessage-ID: <m{n}@example.org>\r\n"
+        f"Date: Mon, 04 Mar 2024 09:{n % 60:02d}:00 +0000\r\n\r\nBody of {n}.\r\n"
+    ).encode()
+
+
+def account_for(server: Pop3Server, **changes: Any) -> Account:
+    fields: dict[str, Any] = {"tls": "none", **changes}
+    return Account(name="test", host="127.0.0.1", port=server.port, user=POP3_USER, **fields)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    opened = Store.open(tmp_path / "cache")
+    yield opened
+    opened.close()
+
+
+async def listing(session: MailboxSession) -> list[Any]:
+    envelopes = []
+    async for update in session.list_messages():
+        envelopes.extend(update.envelopes)
+    return envelopes
+
+
+def verbs(server: Pop3Server, session: int | None = None) -> list[str]:
+    return [line.split(" ")[0] for line in server.commands(session)]
+
+
+class TestOpen:
+    async def test_open_reads_stat_list_uidl_after_login(self, pop3_server: Pop3Server) -> None:
+        """Open logs in, re-reads CAPA, then asks STAT, LIST and UIDL; nothing else."""
+        session = MailboxSession(account_for(pop3_server), POP3_PASSWORD)
+        info = await session.open()
+        assert info.message_count == 3
+        assert not info.encrypted and info.tls is None
+        assert info.degraded == ()
+        assert pop3_server.commands() == [
+            "CAPA", "AUTH PLAIN ***", "CAPA", "STAT", "LIST", "UIDL",
+        ]  # fmt: skip
+        await session.close()
+        assert "QUIT" not in verbs(pop3_server)
+
+    async def test_implicit_tls_reports_encryption(
+        self, pop3_server_implicit_tls: Pop3Server, tls_client_context: ssl.SSLContext
+    ) -> None:
+        """Over POP3S the session says it is encrypted and gives the TLS details."""
+        account = account_for(pop3_server_implicit_tls, tls="implicit")
+        session = MailboxSession(account, POP3_PASSWORD, ssl_context=tls_client_context)
+        info = await session.open()
+        assert info.encrypted and info.tls is not None
+        assert info.tls.version.startswith("TLS")
+        await session.close()
+
+    async def test_password_callable_is_asked_once(self, pop3_server: Pop3Server) -> None:
+        """A password source is called lazily, once, even across a reconnect."""
+        calls = []
+
+        async def ask() -> str:
+            calls.append(1)
+            return POP3_PASSWORD
+
+        session = MailboxSession(account_for(pop3_server), ask)
+        await session.open()
+        await session.refresh()
+        assert len(calls) == 1
+        await session.close()
+
+    async def test_wrong_password_is_asked_again(self, pop3_server: Pop3Server) -> None:
+        """After AuthError the next open asks the password source again."""
+        answers = iter(["wrong", POP3_PASSWORD])
+        session = MailboxSession(account_for(pop3_server), lambda: next(answers))
+        with pytest.raises(AuthError):
+            await session.open()
+        await session.open()
+        assert session.connected
+        await session.close()
+
+
+class TestListing:
+    async def test_first_listing_sends_top_newest_first(
+        self, pop3_server: Pop3Server, store: Store
+    ) -> None:
+        """Cold cache: one TOP n 0 per message, highest number first; envelopes decoded."""
+        session = MailboxSession(account_for(pop3_server), POP3_PASSWORD, store=store)
+        await session.open()
+        envelopes = await listing(session)
+        assert [c for c in pop3_server.commands() if c.startswith("TOP")] == [
+            "TOP 3 0", "TOP 2 0", "TOP 1 0",
+        ]  # fmt: skip
+        subjects = {env.uid: env.subject for env in envelopes}
+        assert subjects["uid-0001"] == "Lunch on Friday?"
+        assert subjects["uid-0003"] == "Report Übersicht"
+        await session.close()
+
+    async def test_warm_listing_uses_cache_and_tops_only_new_mail(
+        self, make_pop3_server: MakeServer, store: Store
+    ) -> None:
+        """Second run: cached envelopes come first, TOP goes only to the new message."""
+        mailbox = MemoryMailbox([message(1), message(2)])
+        server = await make_pop3_server(mailbox=mailbox)
+        session = MailboxSession(account_for(server), POP3_PASSWORD, store=store)
+        await session.open()
+        await listing(session)
+        await session.close()
+        mailbox.add(message(3))
+        second = MailboxSession(account_for(server), POP3_PASSWORD, store=store)
+        await second.open()
+        updates = [u async for u in second.list_messages()]
+        assert updates[0].from_cache and len(updates[0].envelopes) == 2
+        assert [e.subject for e in updates[-1].envelopes] == ["Message 3"]
+        tops = [c for c in server.commands(server.sessions_opened) if c.startswith("TOP")]
+        assert tops == ["TOP 3 0"]
+        await second.close()
+
+    async def test_size_change_invalidates_cache_entry(
+        self, make_pop3_server: MakeServer, store: Store
+    ) -> None:
+        """A cached envelope whose LIST size changed is fetched again."""
+        server = await make_pop3_server(mailbox=MemoryMailbox([message(1)]))
+        session = MailboxSession(account_for(server), POP3_PASSWORD, store=store)
+        await session.open()
+        await listing(session)
+        await session.close()
+        key = f"{POP3_USER}@127.0.0.1:{server.port}"
+        cached = store.cache.get_envelopes(key)["uid-0001"]
+        from popview.store import CachedEnvelope
+
+        store.cache.put_envelopes(key, [CachedEnvelope("uid-0001", cached.size + 5, b"X: y\r\n")])
+        second = MailboxSession(account_for(server), POP3_PASSWORD, store=store)
+        await second.open()
+        envelopes = await listing(second)
+        assert envelopes[0].subject == "Message 1"
+        assert "TOP 1 0" in server.commands(server.sessions_opened)
+        await second.close()
+
+    async def test_prune_drops_entries_that_left_the_server(
+        self, make_pop3_server: MakeServer, store: Store
+    ) -> None:
+        """After listing, cache entries whose UIDL is gone are removed."""
+        mailbox = MemoryMailbox([message(1), message(2)])
+        server = await make_pop3_server(mailbox=mailbox)
+        session = MailboxSession(account_for(server), POP3_PASSWORD, store=store)
+        await session.open()
+        await listing(session)
+        await session.mark("uid-0001")
+        await session.commit()
+        await listing(session)
+        key = f"{POP3_USER}@127.0.0.1:{server.port}"
+        assert set(store.cache.get_envelopes(key)) == {"uid-0002"}
+        await session.close()
+
+    async def test_many_messages_stream_in_batches(self, make_pop3_server: MakeServer) -> None:
+        """600 messages arrive in several batches with growing progress."""
+        server = await make_pop3_server(mailbox=MemoryMailbox([message(n) for n in range(600)]))
+        session = MailboxSession(account_for(server), POP3_PASSWORD)
+        await session.open()
+        updates = [u async for u in session.list_messages()]
+        fetched = [u for u in updates if not u.from_cache]
+        assert len(fetched) >= 3
+        assert [u.done for u in fetched] == sorted(u.done for u in fetched)
+        assert fetched[-1].done == 600
+        assert len({e.uid for u in updates for e in u.envelopes}) == 600
+        await session.close()
+
+    async def test_limit_lists_only_the_newest(self, pop3_server: Pop3Server) -> None:
+        """limit=1 asks TOP only for the newest message."""
+        session = MailboxSession(account_for(pop3_server), POP3_PASSWORD)
+        await session.open()
+        envelopes = [e async for u in session.list_messages(limit=1) for e in u.envelopes]
+        assert [e.number for e in envelopes] == [3]
+        assert [c for c in pop3_server.commands() if c.startswith("TOP")] == ["TOP 3 0"]
+        await session.close()
+
+
+class TestDegraded:
+    async def test_no_uidl_uses_session_keys(
+        self, make_pop3_server: MakeServer, store: Store
+    ) -> None:
+        """Without UIDL: rows keyed for this session only, a notice, nothing cached."""
+        caps = [c for c in default_capabilities() if c != "UIDL"]
+        server = await make_pop3_server(capabilities=caps)
+        session = MailboxSession(account_for(server), POP3_PASSWORD, store=store)
+        info = await session.open()
+        assert any("no UIDL" in notice for notice in info.degraded)
+        assert "UIDL" not in verbs(server)
+        envelopes = await listing(session)
+        assert len(envelopes) == 3 and all(is_session_key(e.uid) for e in envelopes)
+        assert store.cache.get_envelopes(info.account_key) == {}
+        await session.close()
+
+    async def test_no_top_lists_placeholders(self, make_pop3_server: MakeServer) -> None:
+        """Without TOP: rows still appear, marked missing; headers come with the message."""
+        caps = [c for c in default_capabilities() if c != "TOP"]
+        server = await make_pop3_server(capabilities=caps)
+        session = MailboxSession(account_for(server), POP3_PASSWORD)
+        info = await session.open()
+        assert any("no TOP" in notice for notice in info.degraded)
+        updates = [u async for u in session.list_messages()]
+        assert sorted(k for u in updates for k in u.missing) == ["uid-0001", "uid-0002", "uid-0003"]
+        assert "TOP" not in verbs(server)
+        fetched = await session.fetch("uid-0001")
+        assert fetched.envelope is not None and fetched.envelope.subject == "Lunch on Friday?"
+        await session.close()
+
+    async def test_top_refused_keeps_the_row(self, make_pop3_server: MakeServer) -> None:
+        """TOP answered -ERR for one message: its row is there, with a notice."""
+        server = await make_pop3_server(faults=[Fault("TOP", arg="2", err_code="")])
+        session = MailboxSession(account_for(server), POP3_PASSWORD)
+        await session.open()
+        updates = [u async for u in session.list_messages()]
+        assert [k for u in updates for k in u.missing] == ["uid-0002"]
+        assert len([e for u in updates for e in u.envelopes]) == 3
+        assert any("refused TOP" in notice for notice in session.degraded)
+        assert session.connected
+        await session.close()
+
+    async def test_duplicate_uidls_are_not_stable(self, make_pop3_server: MakeServer) -> None:
+        """Duplicated UIDLs get session keys and a notice."""
+        mailbox = MemoryMailbox([message(1), message(2), message(3)], uids=["a", "a", "ok"])
+        server = await make_pop3_server(mailbox=mailbox)
+        session = MailboxSession(account_for(server), POP3_PASSWORD)
+        info = await session.open()
+        assert any("no stable id" in notice for notice in info.degraded)
+        keys = sorted(e.uid for e in await listing(session))
+        assert keys[-1] == "ok" and all(is_session_key(k) for k in keys[:2])
+        await session.close()
+
+
+class TestFetch:
+    async def test_fetch_caches_the_body(self, pop3_server: Pop3Server, store: Store) -> None:
+        """RETR once; a later session reads the body from the cache."""
+        session = MailboxSession(account_for(pop3_server), POP3_PASSWORD, store=store)
+        await session.open()
+        progress: list[tuple[int, int]] = []
+        first = await session.fetch("uid-0002", progress=lambda d, t: progress.append((d, t)))
+        assert not first.from_cache and b"\r\n.\r\n..\r\n.x\r\n" in first.raw
+        assert progress and progress[-1][0] == len(first.raw)
+        await session.close()
+        second = MailboxSession(account_for(pop3_server), POP3_PASSWORD, store=store)
+        await second.open()
+        again = await second.fetch("uid-0002")
+        assert again.from_cache and again.raw == first.raw
+        assert verbs(pop3_server).count("RETR") == 1
+        await second.close()
+
+    async def test_unknown_key_is_message_gone(self, pop3_server: Pop3Server) -> None:
+        """Fetching a key not on the server says the message is gone; no RETR."""
+        session = MailboxSession(account_for(pop3_server), POP3_PASSWORD)
+        await session.open()
+        with pytest.raises(MessageGoneError):
+            await session.fetch("nope")
+        assert "RETR" not in verbs(pop3_server)
+        await session.close()
+
+
+class TestMarks:
+    async def test_mark_sends_dele_after_journaling(
+        self, pop3_server: Pop3Server, store: Store
+    ) -> None:
+        """mark: the journal holds the UIDL and the server got DELE for its number."""
+        session = MailboxSession(account_for(pop3_server), POP3_PASSWORD, store=store)
+        info = await session.open()
+        await session.mark("uid-0002")
+        assert store.journal.marked_uids(info.account_key) == {"uid-0002"}
+        assert pop3_server.commands()[-1] == "DELE 2"
+        assert session.marks == {"uid-0002"}
+        await session.close()
+
+    async def test_unmark_resets_then_redeletes_the_rest(
+        self, pop3_server: Pop3Server, memory_mailbox: MemoryMailbox
+    ) -> None:
+        """unmark B after A, B: RSET then DELE A; commit deletes only A."""
+        session = MailboxSession(account_for(pop3_server), POP3_PASSWORD)
+        await session.open()
+        await session.mark("uid-0001")
+        await session.mark("uid-0003")
+        await session.unmark("uid-0003")
+        assert pop3_server.commands()[-4:] == ["DELE 1", "DELE 3", "RSET", "DELE 1"]
+        result = await session.commit(reconnect=False)
+        assert result.deleted == ("uid-0001",) and result.status == "applied"
+        assert memory_mailbox.deleted == ["uid-0001"]
+
+    async def test_unmark_all_sends_rset(
+        self, pop3_server: Pop3Server, memory_mailbox: MemoryMailbox
+    ) -> None:
+        """unmark_all: RSET; a commit then deletes nothing."""
+        session = MailboxSession(account_for(pop3_server), POP3_PASSWORD)
+        await session.open()
+        await session.mark("uid-0001")
+        await session.unmark_all()
+        assert pop3_server.commands()[-1] == "RSET" and session.marks == frozenset()
+        result = await session.commit(reconnect=False)
+        assert result.deleted == () and memory_mailbox.deleted == []
+
+    async def test_close_never_quits(
+        self, pop3_server: Pop3Server, memory_mailbox: MemoryMailbox, store: Store
+    ) -> None:
+        """close() with marks: no QUIT, nothing deleted, the marks stay journaled."""
+        session = MailboxSession(account_for(pop3_server), POP3_PASSWORD, store=store)
+        info = await session.open()
+        await session.mark("uid-0001")
+        await session.close()
+        await pop3_server.wait_idle()
+        assert "QUIT" not in verbs(pop3_server)
+        assert memory_mailbox.deleted == []
+        assert store.journal.marked_uids(info.account_key) == {"uid-0001"}
+
+    async def test_restored_marks_are_reapplied_on_open(
+        self, pop3_server: Pop3Server, store: Store
+    ) -> None:
+        """Marks a crashed session left in the journal are re-applied and reported."""
+        first = MailboxSession(account_for(pop3_server), POP3_PASSWORD, store=store)
+        await first.open()
+        await first.mark("uid-0003")
+        await first.close()
+        second = MailboxSession(account_for(pop3_server), POP3_PASSWORD, store=store)
+        await second.open()
+        assert second.marks == {"uid-0003"}
+        assert second.last_reconnect is not None
+        assert second.last_reconnect.reapplied == ("uid-0003",)
+        assert pop3_server.commands(pop3_server.sessions_opened)[-1] == "DELE 3"
+        await second.close(discard_marks=True)
+        assert store.journal.marked_uids(second.account_key) == frozenset()
+
+
+class TestReconnect:
+    async def test_lost_connection_reconnects_and_remaps(
+        self, pop3_server: Pop3Server, memory_mailbox: MemoryMailbox
+    ) -> None:
+        """After a drop the next action reconnects and DELEs marks under new numbers."""
+        session = MailboxSession(account_for(pop3_server), POP3_PASSWORD, keepalive_interval=0)
+        await session.open()
+        await session.mark("uid-0002")
+        await session.mark("uid-0003")
+        pop3_server.faults.append(Fault("NOOP", drop_before=True))
+        with pytest.raises(Pop3ConnectionError):
+            await session.keepalive()
+        assert not session.connected and session.marks == {"uid-0002", "uid-0003"}
+        await pop3_server.wait_idle()
+        other = MailboxSession(account_for(pop3_server), POP3_PASSWORD)
+        await other.open()
+        await other.mark("uid-0001")
+        await other.commit(reconnect=False)
+        await pop3_server.wait_idle()
+        result = await session.commit(reconnect=False)
+        assert session.last_reconnect is not None
+        assert session.last_reconnect.reapplied == ("uid-0002", "uid-0003")
+        third = pop3_server.commands(pop3_server.sessions_opened)
+        assert [c for c in third if c.startswith("DELE")] == ["DELE 1", "DELE 2"]
+        assert result.status == "applied"
+        assert sorted(memory_mailbox.deleted) == ["uid-0001", "uid-0002", "uid-0003"]
+
+    async def test_vanished_mark_is_reported(
+        self, pop3_server: Pop3Server, memory_mailbox: MemoryMailbox
+    ) -> None:
+        """A marked message another client deleted is reported vanished, no DELE for it."""
+        session = MailboxSession(account_for(pop3_server), POP3_PASSWORD)
+        await session.open()
+        await session.mark("uid-0001")
+        await session.close()
+        await pop3_server.wait_idle()
+        other = MailboxSession(account_for(pop3_server), POP3_PASSWORD)
+        await other.open()
+        await other.mark("uid-0001")
+        await other.commit(reconnect=False)
+        await pop3_server.wait_idle()
+        session._opened = True  # reopen through the reconnect path
+        await session.refresh()
+        assert session.last_reconnect is not None
+        assert session.last_reconnect.vanished == ("uid-0001",)
+        assert "DELE" not in verbs(pop3_server, pop3_server.sessions_opened)
+        await session.close()
+
+    async def test_session_only_marks_are_dropped_on_reconnect(
+        self, make_pop3_server: MakeServer, memory_mailbox: MemoryMailbox
+    ) -> None:
+        """No UIDL: marks cannot be found again; they are dropped with a count."""
+        caps = [c for c in default_capabilities() if c != "UIDL"]
+        server = await make_pop3_server(capabilities=caps)
+        session = MailboxSession(account_for(server), POP3_PASSWORD)
+        await session.open()
+        key = session.key_for_number(1)
+        assert key is not None
+        await session.mark(key)
+        await session.refresh()
+        assert session.last_reconnect is not None
+        assert session.last_reconnect.dropped_no_uidl == 1
+        assert session.marks == frozenset()
+        assert "DELE" not in verbs(server, server.sessions_opened)
+        await session.close()
+
+
+class TestRespCodes:
+    @pytest.mark.parametrize(
+        ("code", "error"),
+        [
+            ("IN-USE", MailboxInUseError),
+            ("LOGIN-DELAY", LoginDelayError),
+            ("SYS/TEMP", TemporaryServerError),
+            ("SYS/PERM", PermanentServerError),
+            ("AUTH", AuthError),
+        ],
+    )
+    async def test_login_codes_have_their_own_error(
+        self, make_pop3_server: MakeServer, code: str, error: type[Exception]
+    ) -> None:
+        """A login -ERR [CODE] raises its own error; one attempt, no retry loop."""
+        server = await make_pop3_server(faults=[Fault("AUTH", err_code=code)])
+        session = MailboxSession(account_for(server), POP3_PASSWORD)
+        with pytest.raises(error) as caught:
+            await session.open()
+        assert not isinstance(caught.value, AuthError) or code == "AUTH"
+        assert server.sessions_opened == 1
+        assert verbs(server).count("AUTH") == 1 and "QUIT" not in verbs(server)
+
+    async def test_refresh_honours_capa_login_delay(self, make_pop3_server: MakeServer) -> None:
+        """CAPA LOGIN-DELAY 900: refresh refuses to log in again, without connecting."""
+        server = await make_pop3_server(capabilities=[*default_capabilities(), "LOGIN-DELAY 900"])
+        session = MailboxSession(account_for(server), POP3_PASSWORD)
+        info = await session.open()
+        assert info.login_delay == 900 and info.next_login_at is not None
+        with pytest.raises(LoginDelayError):
+            await session.refresh()
+        assert server.sessions_opened == 1
+        await session.close()
+
+
+class TestKeepalive:
+    async def test_noop_only_when_idle(self, pop3_server: Pop3Server) -> None:
+        """keepalive sends NOOP once the interval has passed, not before."""
+        session = MailboxSession(account_for(pop3_server), POP3_PASSWORD, keepalive_interval=3600)
+        await session.open()
+        assert await session.keepalive() is False
+        session.keepalive_interval = 0
+        assert await session.keepalive() is True
+        assert pop3_server.commands()[-1] == "NOOP"
+        await session.close()
