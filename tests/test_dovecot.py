@@ -7,12 +7,16 @@ and the Maildir on disk is the judge of what was deleted.
 
 from __future__ import annotations
 
+import asyncio
 import poplib
 import ssl
-import time
+from typing import Any
 
 import pytest
 
+from popview.errors import AuthError, TLSVerificationError
+from popview.pop3.client import Pop3Client
+from popview.pop3.tls import client_context, fingerprint_of
 from tests.fixtures.dovecot import DovecotServer, MailUser, unavailable
 from tests.fixtures.maildir import served
 
@@ -29,16 +33,6 @@ def sample(n: int, body: bytes = b"Hello.\n") -> bytes:
 
 
 DOTS = b"From: dots@example.org\r\nSubject: dot lines\r\n\r\n.\r\n..\r\n.x\r\n...\r\n. x\r\nend\r\n"
-
-
-def wait_for_log(dovecot: DovecotServer, needle: str, count: int = 1) -> str:
-    """Wait until Dovecot's log holds ``needle`` ``count`` times (it logs at disconnect)."""
-    deadline = time.monotonic() + 10
-    while True:
-        text = dovecot.log_path.read_text(errors="replace")
-        if text.count(needle) >= count or time.monotonic() > deadline:
-            return text
-        time.sleep(0.05)
 
 
 def poplib_login(dovecot: DovecotServer, user: MailUser) -> poplib.POP3:
@@ -217,3 +211,312 @@ class TestStartFailure:
                 broken.start()
         finally:
             broken.stop()
+
+
+# --------------------------------------------------------------------------------------------
+# popview's client against Dovecot, in each TLS mode.
+
+MODES = ["none", "starttls", "implicit"]
+
+
+def headers_of(message: bytes) -> bytes:
+    """What ``TOP n 0`` returns: the header block and the empty line, with CRLF."""
+    wire = served(message)
+    return wire[: wire.index(b"\r\n\r\n") + 4]
+
+
+def fingerprint_of_server(dovecot: DovecotServer) -> str:
+    """The SHA-256 fingerprint of the certificate Dovecot presents (colon form)."""
+    pem = dovecot.cert_path.read_text()
+    first = pem[: pem.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")]
+    return fingerprint_of(ssl.PEM_cert_to_DER_cert(first))
+
+
+async def open_client(
+    dovecot: DovecotServer,
+    mode: str,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    trace: list[str] | None = None,
+    **kwargs: Any,
+) -> Pop3Client:
+    """Connect popview's client in ``mode``; TLS modes trust the session's CA."""
+    port = dovecot.pop3s_port if mode == "implicit" else dovecot.pop3_port
+    if ssl_context is None and mode != "none":
+        ssl_context = client_context(cafile=dovecot.ca_pem)
+    return await Pop3Client.connect(
+        dovecot.host,
+        port,
+        tls=mode,  # type: ignore[arg-type]
+        ssl_context=ssl_context,
+        trace=None if trace is None else trace.append,
+        command_timeout=30,
+        **kwargs,
+    )
+
+
+async def logged_in(dovecot: DovecotServer, mode: str, user: MailUser) -> Pop3Client:
+    client = await open_client(dovecot, mode)
+    try:
+        await client.login(user.name, user.password)
+    except BaseException:
+        await client.close()
+        raise
+    return client
+
+
+async def session_end(dovecot: DovecotServer, user: MailUser) -> str:
+    """Wait for Dovecot to log the end of ``user``'s (single) mail session; return that line.
+
+    Waits in a thread so the event loop keeps running: an aborted asyncio transport closes
+    its socket only when the loop next runs.
+    """
+    needle = f"pop3({user.name})"
+    log = await asyncio.to_thread(dovecot.wait_for_log, needle)
+    lines = [line for line in log.splitlines() if needle in line]
+    assert lines, f"Dovecot never logged the end of {user.name}'s session"
+    return lines[-1]
+
+
+@pytest.fixture(params=MODES)
+def mode(request: pytest.FixtureRequest) -> str:
+    """Each TLS mode: plaintext (asked for), STLS on the plain port, implicit TLS."""
+    return str(request.param)
+
+
+@pytest.mark.dovecot
+class TestClientLogin:
+    """popview logs in to Dovecot with each method, in each TLS mode."""
+
+    @pytest.mark.parametrize(
+        ("mechanism", "sent", "logged"),
+        [
+            ("USER", "USER ", "PLAIN"),
+            ("PLAIN", "AUTH PLAIN", "PLAIN"),
+            ("LOGIN", "AUTH LOGIN", "LOGIN"),
+        ],
+    )
+    async def test_login_with_each_method(
+        self,
+        dovecot: DovecotServer,
+        dovecot_user: MailUser,
+        mode: str,
+        mechanism: str,
+        sent: str,
+        logged: str,
+    ) -> None:
+        """The chosen method is what goes on the wire; Dovecot logs the user in with it,
+        over TLS when the mode has it, and the password is in no trace line."""
+        trace: list[str] = []
+        client = await open_client(dovecot, mode, trace=trace)
+        try:
+            assert client.encrypted is (mode != "none")
+            if mode != "none":
+                assert client.tls_info is not None and client.tls_info.verified
+            await client.login(dovecot_user.name, dovecot_user.password, mechanism=mechanism)
+            assert client.authenticated
+            assert await client.stat() == (0, 0)
+            await client.quit()
+        finally:
+            await client.close()
+        assert any(line.startswith(f"C: {sent}") for line in trace), trace
+        assert not any(dovecot_user.password in line for line in trace)
+        await session_end(dovecot, dovecot_user)
+        log = dovecot.log_text()
+        assert f"Login: user=<{dovecot_user.name}>, method={logged}," in log
+        login_line = next(
+            line for line in log.splitlines() if f"Login: user=<{dovecot_user.name}>" in line
+        )
+        assert ("TLS" in login_line) is (mode != "none")
+        assert dovecot_user.password not in log
+
+    @pytest.mark.parametrize("mechanism", ["USER", "PLAIN", "LOGIN"])
+    async def test_wrong_password_is_refused(
+        self, dovecot: DovecotServer, dovecot_user: MailUser, mode: str, mechanism: str
+    ) -> None:
+        """A wrong password raises AuthError whose message does not contain it."""
+        wrong = "not-the-password-canary"
+        client = await open_client(dovecot, mode)
+        try:
+            with pytest.raises(AuthError) as info:
+                await client.login(dovecot_user.name, wrong, mechanism=mechanism)
+            assert wrong not in str(info.value)
+            assert not client.authenticated
+        finally:
+            await client.close()
+
+
+@pytest.mark.dovecot
+class TestClientReads:
+    """STAT, LIST, UIDL, TOP and RETR give exactly what is in the Maildir, with CRLF."""
+
+    async def test_stat_list_uidl(
+        self, dovecot: DovecotServer, dovecot_user: MailUser, mode: str
+    ) -> None:
+        """Counts and sizes match the files as served; UIDLs are distinct and stable
+        across sessions."""
+        messages = [sample(1), DOTS, sample(3, b"x" * 5000 + b"\n")]
+        dovecot.seed(dovecot_user.name, messages)
+        sizes = [len(served(m)) for m in messages]
+        uids = []
+        for _ in range(2):
+            client = await logged_in(dovecot, mode, dovecot_user)
+            try:
+                assert await client.stat() == (3, sum(sizes))
+                listing = await client.list()
+                assert listing.rejected == ()
+                assert [(e.number, e.size) for e in listing.entries] == [
+                    (1, sizes[0]),
+                    (2, sizes[1]),
+                    (3, sizes[2]),
+                ]
+                assert (await client.list(2)).size == sizes[1]
+                ids = await client.uidl()
+                assert ids.rejected == ()
+                assert [e.number for e in ids.entries] == [1, 2, 3]
+                assert all(e.stable for e in ids.entries)
+                assert len({e.uid for e in ids.entries}) == 3
+                assert (await client.uidl(3)).uid == ids.entries[2].uid
+                uids.append([e.uid for e in ids.entries])
+            finally:
+                await client.close()
+        assert uids[0] == uids[1]
+
+    async def test_retr_and_top_are_the_files(
+        self, dovecot: DovecotServer, dovecot_user: MailUser, mode: str
+    ) -> None:
+        """RETR equals each file with LF made CRLF, dot lines (".", "..", ".x") included;
+        TOP n 0 is its header block and TOP n 2 adds two body lines."""
+        paths = dovecot.seed(dovecot_user.name, [sample(1), DOTS])
+        client = await logged_in(dovecot, mode, dovecot_user)
+        try:
+            for n, path in enumerate(paths, start=1):
+                on_disk = path.read_bytes()
+                wire = on_disk.replace(b"\n", b"\r\n")
+                assert await client.retr(n) == wire
+                assert await client.top(n, 0) == headers_of(on_disk)
+            body = await client.top(2, 2)
+            assert body == headers_of(DOTS) + b".\r\n..\r\n"
+            retr = await client.retr(2)
+            assert b"\r\n.\r\n..\r\n.x\r\n...\r\n. x\r\n" in retr
+        finally:
+            await client.quit()
+
+
+@pytest.mark.dovecot
+class TestClientDeletion:
+    """What reaches the disk: only a committed DELE removes a file (RFC 1939 §6)."""
+
+    async def test_dele_quit_removes_exactly_the_marked_message(
+        self, dovecot: DovecotServer, dovecot_user: MailUser, mode: str
+    ) -> None:
+        """DELE 2 then QUIT removes the second file and leaves the others byte-identical."""
+        paths = dovecot.seed(dovecot_user.name, [sample(1), sample(2), sample(3)])
+        before = {p: p.read_bytes() for p in paths}
+        client = await logged_in(dovecot, mode, dovecot_user)
+        await client.dele(2)
+        await client.quit()
+        assert client.closed
+        assert "Logged out" in await session_end(dovecot, dovecot_user)
+        assert dovecot.files(dovecot_user.name) == [paths[0], paths[2]]
+        assert all(p.read_bytes() == before[p] for p in (paths[0], paths[2]))
+
+    async def test_dele_then_dropped_connection_removes_nothing(
+        self, dovecot: DovecotServer, dovecot_user: MailUser, mode: str
+    ) -> None:
+        """DELE then close() without QUIT: Dovecot deletes nothing, and a new session
+        still sees every message."""
+        paths = dovecot.seed(dovecot_user.name, [sample(1), sample(2), sample(3)])
+        client = await logged_in(dovecot, mode, dovecot_user)
+        await client.dele(1)
+        await client.dele(3)
+        await client.close()
+        # Dovecot saw the connection end without QUIT ("Logged out" would mean QUIT).
+        assert "Disconnected: Connection closed" in await session_end(dovecot, dovecot_user)
+        assert dovecot.files(dovecot_user.name) == paths
+        again = await logged_in(dovecot, mode, dovecot_user)
+        try:
+            assert (await again.stat())[0] == 3
+        finally:
+            await again.close()
+
+    async def test_dele_then_abort_removes_nothing(
+        self, dovecot: DovecotServer, dovecot_user: MailUser, mode: str
+    ) -> None:
+        """DELE then abort() (the crash path: socket reset) deletes nothing either."""
+        paths = dovecot.seed(dovecot_user.name, [sample(1), sample(2)])
+        client = await logged_in(dovecot, mode, dovecot_user)
+        await client.dele(2)
+        client.abort("test")
+        assert "Disconnected: Connection closed" in await session_end(dovecot, dovecot_user)
+        assert dovecot.files(dovecot_user.name) == paths
+
+    async def test_dele_rset_quit_removes_nothing(
+        self, dovecot: DovecotServer, dovecot_user: MailUser, mode: str
+    ) -> None:
+        """DELE, RSET, QUIT: the mark is undone and every file stays."""
+        paths = dovecot.seed(dovecot_user.name, [sample(1), sample(2), sample(3)])
+        client = await logged_in(dovecot, mode, dovecot_user)
+        await client.dele(1)
+        await client.dele(2)
+        await client.rset()
+        await client.quit()
+        assert dovecot.files(dovecot_user.name) == paths
+
+    async def test_rset_then_new_mark_removes_only_the_new_one(
+        self, dovecot: DovecotServer, dovecot_user: MailUser, mode: str
+    ) -> None:
+        """DELE 1, RSET, DELE 3, QUIT (the "unmark" key): only message 3 goes."""
+        paths = dovecot.seed(dovecot_user.name, [sample(1), sample(2), sample(3)])
+        client = await logged_in(dovecot, mode, dovecot_user)
+        await client.dele(1)
+        await client.rset()
+        await client.dele(3)
+        await client.quit()
+        assert dovecot.files(dovecot_user.name) == paths[:2]
+
+
+@pytest.mark.dovecot
+class TestClientPipelining:
+    """One pipelined batch of 1,000 TOP n 0 against Dovecot."""
+
+    async def test_thousand_tops_in_order(
+        self, dovecot: DovecotServer, dovecot_user: MailUser, mode: str
+    ) -> None:
+        """1,000 header blocks come back in order, each the headers of its own file."""
+        messages = [sample(n) for n in range(1, 1001)]
+        dovecot.seed(dovecot_user.name, messages)
+        client = await logged_in(dovecot, mode, dovecot_user)
+        try:
+            assert client.capabilities.pipelining
+            assert client.pipelining
+            results = [item async for item in client.top_many(range(1, 1001), 0)]
+            assert [n for n, _ in results] == list(range(1, 1001))
+            for n, block in results:
+                assert block == headers_of(messages[n - 1]), n
+            assert await client.stat() == (1000, sum(len(served(m)) for m in messages))
+        finally:
+            await client.quit()
+
+
+@pytest.mark.dovecot
+class TestClientCertificate:
+    """A certificate the system store does not trust is refused before any credential."""
+
+    @pytest.mark.parametrize("tls_mode", ["starttls", "implicit"])
+    async def test_untrusted_certificate_refused_without_credentials(
+        self, dovecot: DovecotServer, dovecot_user: MailUser, tls_mode: str
+    ) -> None:
+        """Without the test CA, connect raises TLSVerificationError naming the presented
+        fingerprint; Dovecot sees no login attempt, and no USER, PASS or AUTH was sent."""
+        before = dovecot.log_text().count("no auth attempts")
+        trace: list[str] = []
+        with pytest.raises(TLSVerificationError) as info:
+            client = await open_client(dovecot, tls_mode, ssl_context=client_context(), trace=trace)
+            await client.login(dovecot_user.name, dovecot_user.password)  # never reached
+        assert info.value.fingerprint == fingerprint_of_server(dovecot)
+        assert dovecot_user.password not in str(info.value)
+        assert not any(line.startswith(("C: USER", "C: PASS", "C: AUTH")) for line in trace)
+        log = await asyncio.to_thread(dovecot.wait_for_log, "no auth attempts", before + 1)
+        assert log.count("no auth attempts") >= before + 1
+        assert f"user=<{dovecot_user.name}>" not in log
