@@ -172,6 +172,10 @@ class Pop3Server:
             self._idle.clear()
         try:
             await Pop3Session(self, self.sessions_opened, reader, writer).run()
+        except asyncio.CancelledError:
+            # close() cancelled us. End normally: asyncio's stream callback
+            # logs a cancelled client_connected_cb task as an error.
+            pass
         finally:
             self._tasks.discard(task)
             if not self._tasks and self._idle is not None:

@@ -60,7 +60,7 @@ class _LineTooLong(Exception):
 
 
 def _ok(text: str) -> _Reply:
-    return _Reply(b"+OK " + text.encode("utf-8") + b"\r\n")
+    return _Reply(b"+OK " + text.encode("utf-8") + b"\r\n" if text else b"+OK\r\n")
 
 
 def _err(text: str) -> _Reply:
