@@ -19,9 +19,17 @@ import asyncio
 import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from popview.errors import AuthError, CredentialError, Pop3Error, Pop3ServerError, PopviewError
+from popview.errors import (
+    AuthError,
+    CredentialError,
+    Pop3ConnectionError,
+    Pop3Error,
+    Pop3ServerError,
+    PopviewError,
+    TLSVerificationError,
+)
 from popview.pop3 import protocol
 from popview.pop3.client import Pop3Client
 from popview.session.connect import Connection, open_connection
@@ -55,6 +63,8 @@ DEFAULT_KEEPALIVE = 45.0
 Outlook.com drops idle POP3 sessions after about 60 s; RFC 1939 §3 allows
 servers an autologout timer of 10 minutes or more.
 """
+
+_T = TypeVar("_T")
 
 PasswordSource = str | Callable[[], str] | Callable[[], Awaitable[str]]
 
@@ -353,7 +363,21 @@ class MailboxSession:
             MessageParseError: Downloaded but not parsable (``.raw`` holds the bytes).
         """
         self._check_idle()
+        return await self._retry_if_dropped(lambda: self._fetch(uid, progress))
+
+    async def _retry_if_dropped(self, action: Callable[[], Awaitable[_T]]) -> _T:
+        """Run ``action`` on a live connection; if the server had silently closed it
+        (RFC 1939 §3 autologout), run it once more on a new one - never in a loop."""
         await self._ensure_connected()
+        try:
+            return await action()
+        except Pop3ConnectionError as exc:
+            if isinstance(exc, TLSVerificationError) or self.connected:
+                raise
+        await self._ensure_connected()
+        return await action()
+
+    async def _fetch(self, uid: str, progress: ProgressCallback | None) -> FetchedMessage:
         ref = self._require(uid)
         assert self._conn is not None
         raw: bytes | None = None
@@ -398,7 +422,9 @@ class MailboxSession:
     async def mark(self, uid: str) -> None:
         """Mark a message for deletion: journal it by UIDL, then send ``DELE``."""
         self._check_idle()
-        await self._ensure_connected()
+        await self._retry_if_dropped(lambda: self._mark(uid))
+
+    async def _mark(self, uid: str) -> None:
         ref = self._require(uid)
         if uid in self._marks and uid in self._marks.applied:
             return
