@@ -39,7 +39,10 @@ _FIELD = re.compile(
     rb"^(" + _WANTED + rb")[ \t]*:([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)",
     re.IGNORECASE | re.MULTILINE,
 )
-_END_OF_HEADER = re.compile(rb"\r?\n\r?\n")
+# The header section ends at the first line that is neither a field nor a
+# continuation (the same rule as email.feedparser, so the list and the viewer
+# agree): normally the empty line of RFC 5322 §2.1, else a malformed line.
+_END_OF_HEADER = re.compile(rb"\n(?![\x21-\x39\x3b-\x7e]*:|[ \t]|From )")
 _FOLD = re.compile(rb"\r?\n(?=[ \t])")
 _MSG_ID = re.compile(r"<[^<>\s]{1,250}>")
 _MULTIPART_HINTS = ("multipart/mixed", "multipart/report", "application/", "image/", "audio/")
@@ -91,10 +94,9 @@ def _header_section(block: bytes) -> bytes:
     block = block[:_HEADER_BLOCK_CAP]
     if b"\n" not in block and b"\r" in block:
         block = block.replace(b"\r", b"\n")  # CR-only line ends
-    if block.startswith((b"\n", b"\r\n")):
-        return b""  # RFC 5322 §2.1: an empty line first means no header fields
+    block = b"\n" + block
     end = _END_OF_HEADER.search(block)
-    return block if end is None else block[: end.start()]
+    return block[1 : end.start()] if end else block[1:]
 
 
 def _raw_fields(section: bytes) -> dict[str, str]:

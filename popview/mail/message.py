@@ -17,6 +17,8 @@ import dataclasses
 import email
 import email.message
 import email.policy
+import functools
+from typing import Any
 
 from popview.mail.charset import decode_bytes
 from popview.mail.headers import decode_header_bytes, decode_words, parse_addresses, parse_date
@@ -40,7 +42,31 @@ __all__ = [
 ]
 
 MAX_HEADERS = 1_000
+#: Characters of a header value given to the structured parser of
+#: ``policy.default``, whose cost grows faster than linearly with the number of
+#: parameters (a Content-Type with 20,000 parameters took 12 s).
+HEADER_PARSE_CAP = 2_000
+#: Above this many ``Content-Type`` fields, the cheaper ``compat32`` policy
+#: parses the structure (10,000 parts: 3.3 s with policy.default, 0.3 s).
+MANY_PARTS = 1_000
 _EmailMessage = email.message.Message
+
+
+class _BoundedPolicy(email.policy.EmailPolicy):
+    """``policy.default`` with bounded, cached structured header parsing."""
+
+    def header_fetch_parse(self, name: str, value: str) -> Any:
+        return _parse_header(self, name, value[:HEADER_PARSE_CAP])
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_header(policy: email.policy.EmailPolicy, name: str, value: str) -> Any:
+    # Header objects are immutable strings, so equal fields (every part's
+    # "text/plain") can share one parse.
+    return email.policy.EmailPolicy.header_fetch_parse(policy, name, value)
+
+
+_POLICY = _BoundedPolicy()
 
 
 def _header_fields(msg: _EmailMessage) -> dict[str, str]:
@@ -111,17 +137,22 @@ def parse_message(raw: bytes) -> ParsedMessage:
         The parsed message. Problems are listed in ``defects``.
     """
     failures: list[str] = []
-    for policy in (email.policy.default, email.policy.compat32):
+    policies: tuple[email.policy.Policy, ...] = (_POLICY, email.policy.compat32)
+    if raw.lower().count(b"content-type:") > MANY_PARTS:
+        policies = (email.policy.compat32,)
+    for policy in policies:
         try:
             msg = email.message_from_bytes(raw, policy=policy)
             parsed = build_message(msg, raw, 0, MimeWalker())
         except RecursionError:
+            # The stdlib parser recurses per MIME level; the other policy
+            # would recurse just as deep, so go straight to the raw text.
             failures.append("The MIME structure nests too deeply.")
-            continue
+            break
         except Exception as exc:  # the stdlib parser's failure modes are many
             failures.append(f"The MIME parser failed ({type(exc).__name__}).")
             continue
-        if failures:
+        if policy is email.policy.compat32:
             extra = (*failures, "Parsed in compatibility mode.")
             return dataclasses.replace(parsed, defects=(*parsed.defects, *extra))
         return parsed
