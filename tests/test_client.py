@@ -19,12 +19,11 @@ from popview.errors import (
     Pop3ConnectionError,
     Pop3Error,
     Pop3ServerError,
-    Pop3TimeoutError,
 )
 from popview.pop3 import protocol
 from popview.pop3.auth import InvalidCredentialError
 from popview.pop3.client import Pop3Client, Reply
-from popview.server import Fault, MemoryMailbox, Pop3Server
+from popview.server import MemoryMailbox, Pop3Server
 
 USERS = {"alice": "s3cret pass"}
 
@@ -270,15 +269,3 @@ class TestPipelining:
             assert client.closed
             with pytest.raises(Pop3ConnectionError):
                 await client.noop()
-
-    async def test_short_answering_server_times_out_and_flags(self) -> None:
-        """A server answering only the first of many pipelined commands: timeout, flag set."""
-        async with serving(faults=[Fault(verb="TOP", skip=1, times=None, silent=True)]) as server:
-            client = await logged_in(server, command_timeout=0.5)
-            got: list[int] = []
-            with pytest.raises(Pop3TimeoutError, match="one command at a time"):
-                async for n, _ in client.top_many(range(1, 6)):
-                    got.append(n)
-            assert got == [1]
-            assert client.pipelining_broken and client.closed
-            assert "QUIT" not in server.commands()

@@ -688,6 +688,15 @@ class Pop3Client:
             self.abort("the server sent a malformed reply")
             raise
 
+    def _listing(self, command: Command) -> Command:
+        # HARDENING A.7: a listing is capped tighter than a message.
+        limits = self._conn.limits
+        return dataclasses.replace(
+            command,
+            max_lines=min(MAX_LISTING_LINES, limits.max_response_lines),
+            max_bytes=min(MAX_LISTING_BYTES, limits.max_response_bytes),
+        )
+
     async def _lines(self, command: Command, what: str) -> list[bytes]:
         lines: list[bytes] = []
         await self._simple(command, what, sink=lines.extend)
@@ -726,7 +735,7 @@ class Pop3Client:
         what = _WHAT["LIST"]
         if n is not None:
             return self._parsed(parse_list_line, (await self._ok(protocol.list_(n), what)).text)
-        return parse_list(await self._lines(_listing(protocol.list_()), what))
+        return parse_list(await self._lines(self._listing(protocol.list_()), what))
 
     @overload
     async def uidl(self) -> ListingResult[UidlEntry]: ...
@@ -737,7 +746,7 @@ class Pop3Client:
         what = _WHAT["UIDL"]
         if n is not None:
             return self._parsed(parse_uidl_line, (await self._ok(protocol.uidl(n), what)).text)
-        return parse_uidl(await self._lines(_listing(protocol.uidl()), what))
+        return parse_uidl(await self._lines(self._listing(protocol.uidl()), what))
 
     async def top(self, n: int, lines: int = 0) -> bytes:
         """TOP: the header block and the first ``lines`` body lines of message ``n``."""
@@ -1010,10 +1019,6 @@ class Pop3Client:
             async for reply in replies:
                 n = order.popleft()
                 yield n, reply if isinstance(reply, Pop3ServerError) else reply.body()
-
-
-def _listing(command: Command) -> Command:
-    return dataclasses.replace(command, max_lines=MAX_LISTING_LINES, max_bytes=MAX_LISTING_BYTES)
 
 
 def _handshake_error(host: str, exc: ssl.SSLError) -> Pop3ConnectionError:
