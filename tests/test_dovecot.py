@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import poplib
 import ssl
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -149,6 +150,7 @@ class TestFixtureWithPoplib:
                 host, dovecot.pop3s_port, timeout=10, context=dovecot.client_context()
             )
             try:
+                assert isinstance(conn.sock, ssl.SSLSocket)
                 assert conn.sock.version() in ("TLSv1.2", "TLSv1.3")
                 conn.user(dovecot_user.name)
                 conn.pass_(dovecot_user.password)
@@ -198,14 +200,18 @@ class TestUnavailable:
             unavailable("no dovecot here")
 
 
+class _BrokenConfig(DovecotServer):
+    def _config(self, cert_path: Path, key_path: Path) -> str:
+        return "this is not { a dovecot config\n"
+
+
 @pytest.mark.dovecot
 class TestStartFailure:
     """A Dovecot that does not come up is reported with its own words."""
 
     def test_start_failure_shows_the_log(self, dovecot: DovecotServer) -> None:
         """A Dovecot that exits at start-up is reported with the tail of what it wrote."""
-        broken = DovecotServer(dovecot.executable)
-        broken._config = lambda cert, key: "this is not { a dovecot config\n"  # type: ignore[method-assign]
+        broken = _BrokenConfig(dovecot.executable)
         try:
             with pytest.raises(RuntimeError, match=r"dovecot exited[\s\S]*dovecot\.stderr"):
                 broken.start()
