@@ -258,6 +258,15 @@ class TestPipelining:
         assert isinstance(got[1], Pop3ServerError)
         assert isinstance(got[2], Reply) and got[2].text.startswith("1 ")
 
+    async def test_quit_cannot_be_pipelined(self) -> None:
+        """QUIT is sent by quit() alone: pipeline() refuses it before sending anything."""
+        async with serving() as server, await logged_in(server) as client:
+            sent = list(server.commands())
+            with pytest.raises(ValueError):
+                _ = [r async for r in client.pipeline([protocol.noop(), protocol.quit()])]
+            assert "QUIT" not in server.commands()
+            assert server.commands() == sent
+
     async def test_abandoned_pipeline_drops_the_connection(self) -> None:
         """Stopping early leaves replies unread: the connection is closed, not reused."""
         async with serving() as server:

@@ -82,6 +82,7 @@ _MAX_CAPA_LINES = 600  # parse_capa reads 512 and notes that more were ignored
 MAX_LISTING_LINES = 500_000
 MAX_LISTING_BYTES = 64 * 1024 * 1024  # base64 characters; RFC 5034 challenges are short
 _CRLF = b"\r\n"
+_NOT_PIPELINED = frozenset({"QUIT", "STLS", "USER", "PASS", "APOP", "AUTH", "UTF8"})
 
 # What each command was doing, for "while sending ..." sentences.
 _WHAT = {
@@ -688,8 +689,18 @@ class Pop3Client:
             self.abort("the server sent a malformed reply")
             raise
 
+    def _for_pipeline(self, command: Command) -> Command:
+        # QUIT only through quit() (rule 2); logins and STLS have their own flows.
+        if command.raw or command.verb in _NOT_PIPELINED:
+            raise ValueError(f"{command.verb or 'a SASL line'} cannot go through pipeline()")
+        return self._listing(command)
+
     def _listing(self, command: Command) -> Command:
         # HARDENING A.7: a listing is capped tighter than a message.
+        if command.verb not in ("LIST", "UIDL") or not command.multiline:
+            return command
+        if command.max_lines is not None or command.max_bytes is not None:
+            return command
         limits = self._conn.limits
         return dataclasses.replace(
             command,
@@ -966,6 +977,7 @@ class Pop3Client:
         :attr:`pipelining_broken` is set (HARDENING A.19). Abandoning the
         iterator early drops the connection (replies would be left unread).
         """
+        commands = map(self._for_pipeline, commands)
         if not self.pipelining:
             for command in commands:
                 what = _WHAT.get(command.verb, "a reply")
