@@ -681,6 +681,34 @@ class TestFaults:
             client.stat()
         client.close()
 
+    def test_stall_after_stls_ack(
+        self,
+        make_pop3_server_thread: MakeThread,
+        tls_server_context: ssl.SSLContext,
+        tls_client_context: ssl.SSLContext,
+    ) -> None:
+        """stall on STLS: the +OK arrives, then the handshake is never answered."""
+        srv = make_pop3_server_thread(stls=tls_server_context, faults=[Fault("STLS", stall=True)])
+        wire = Wire(srv.port)
+        wire.line()
+        wire.send(b"STLS\r\n")
+        assert wire.line().startswith(b"+OK")
+        wire.sock.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            tls_client_context.wrap_socket(wire.sock, server_hostname="127.0.0.1")
+        wire.close()
+
+    def test_silent_stalled_greeting(self, make_pop3_server_thread: MakeThread) -> None:
+        """GREETING silent+stall: the server accepts, then never says anything."""
+        srv = make_pop3_server_thread(faults=[Fault("GREETING", silent=True, stall=True)])
+        wire = Wire(srv.port)
+        wire.send(b"CAPA\r\n")
+        wire.sock.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            wire.sock.recv(1)
+        wire.close()
+        assert srv.commands() == []
+
     def test_skip_times_and_arg(self, make_pop3_server_thread: MakeThread) -> None:
         """skip lets matches pass, times limits firing, arg filters on the first argument."""
         fault = Fault("RETR", arg="1", skip=1, times=2, err_code="X")
@@ -780,6 +808,29 @@ class TestLifecycle:
         assert await reader.read() == b""
         assert memory_mailbox.messages == sample_messages
         writer.close()
+
+    async def test_async_tls_fixtures(
+        self,
+        pop3_server_implicit_tls: Pop3Server,
+        pop3_server_stls: Pop3Server,
+        tls_client_context: ssl.SSLContext,
+    ) -> None:
+        """The async implicit-TLS and STLS fixtures serve verified TLS to asyncio clients."""
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", pop3_server_implicit_tls.port, ssl=tls_client_context
+        )
+        assert (await reader.readline()).startswith(b"+OK")
+        writer.close()
+        await writer.wait_closed()
+        reader, writer = await asyncio.open_connection("127.0.0.1", pop3_server_stls.port)
+        await reader.readline()
+        writer.write(b"STLS\r\n")
+        assert (await reader.readline()).startswith(b"+OK")
+        await writer.start_tls(tls_client_context, server_hostname="127.0.0.1")
+        writer.write(b"CAPA\r\n")
+        assert (await reader.readuntil(b".\r\n")).startswith(b"+OK")
+        writer.close()
+        await writer.wait_closed()
 
     def test_thread_stops_cleanly(self, memory_mailbox: MemoryMailbox) -> None:
         """After the with block no server thread is left, even with a connection open."""

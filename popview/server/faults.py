@@ -40,6 +40,10 @@ class Fault:
         drop_after: Close the connection right after replying.
         silent: Read the command, neither run nor answer it; the connection
             stays open and later commands are served.
+        stall: After this command's reply (or none, with ``silent``) go
+            quiet for good: read and discard whatever comes, send nothing,
+            start no TLS (an STLS ack followed by a dead handshake), until
+            the client closes or the server stops.
         matched: How many commands matched so far (skipped ones included).
         fired: How many times the fault was applied.
     """
@@ -57,6 +61,7 @@ class Fault:
     drop_before: bool = False
     drop_after: bool = False
     silent: bool = False
+    stall: bool = False
     matched: int = field(default=0, init=False)
     fired: int = field(default=0, init=False)
 

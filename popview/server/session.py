@@ -125,11 +125,15 @@ class Pop3Session:
         if fault is not None:
             if fault.drop_before:
                 return False
-            if fault.silent:
-                return True
             if fault.err_code is not None:
                 greeting = fault.error_reply()
-        return await self._write(greeting, fault)
+        silent = fault is not None and fault.silent
+        if not silent and not await self._write(greeting, fault):
+            return False
+        if fault is not None and fault.stall:
+            await self._stall()
+            return False
+        return True
 
     async def _serve(self) -> None:
         while True:
@@ -144,17 +148,21 @@ class Pop3Session:
             verb = verb.upper()
             args = rest.split()
             fault = pick_fault(self.server.faults, verb, args[0] if args else None)
-            if fault is not None:
-                if fault.drop_before:
-                    return
-                if fault.silent:
-                    continue
-            if fault is not None and fault.err_code is not None:
+            if fault is not None and fault.drop_before:
+                return
+            if fault is not None and fault.silent:
+                reply = None
+            elif fault is not None and fault.err_code is not None:
                 reply = _Reply(fault.error_reply())
             else:
                 reply = await self._dispatch(verb, args, rest)
-            if not await self._write(reply.data, fault):
+            if reply is not None and not await self._write(reply.data, fault):
                 return
+            if fault is not None and fault.stall:
+                await self._stall()
+                return
+            if reply is None:
+                continue
             if reply.then is _Then.CLOSE:
                 return
             if reply.then is _Then.START_TLS:
@@ -220,12 +228,20 @@ class Pop3Session:
         self.tls_active = True
         self.user = None
 
+    async def _stall(self) -> None:
+        """Discard input until EOF, answering nothing (Fault.stall)."""
+        while await self.reader.read(65536):
+            pass
+
     async def _close(self) -> None:
         self.writer.close()
         try:
             await asyncio.wait_for(self.writer.wait_closed(), _CLOSE_TIMEOUT)
         except (TimeoutError, OSError, ssl.SSLError):
             self.writer.transport.abort()
+        except asyncio.CancelledError:
+            self.writer.transport.abort()
+            raise
 
     # -- commands -----------------------------------------------------------
 
