@@ -1,0 +1,251 @@
+"""The headless CLI against the embedded server (in a thread) and the private Dovecot."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from popview.cli import main
+from popview.server import MemoryMailbox, ServerThread
+from tests.fixtures.dovecot import DovecotServer, MailUser
+from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER
+from tests.fixtures.maildir import served
+
+HOSTILE = (
+    b"From: Evil <evil@example.org>\r\nSubject: \x1b[2Jclear \x1b]0;title\x07\r\n"
+    b"\r\nbody \x1b[31mred\x1b[0m and \xc2\x9b C1\r\n"
+)
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("POPVIEW_PASSWORD", POP3_PASSWORD)
+    monkeypatch.setenv("POPVIEW_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("POPVIEW_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+
+
+def target(server: ServerThread) -> list[str]:
+    return ["--host", "127.0.0.1", "--port", str(server.port), "--user", POP3_USER, "--tls", "none"]
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+class TestList:
+    def test_json_has_every_field(
+        self, pop3_server_thread: ServerThread, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """list --json: one array, one object per message, decoded subjects."""
+        code, out, _ = run(["list", "--json", *target(pop3_server_thread)], capsys)
+        assert code == 0
+        rows = json.loads(out)
+        assert [r["number"] for r in rows] == [1, 2, 3]
+        assert rows[2]["subject"] == "Report Übersicht"
+        assert rows[0]["uid"] == "uid-0001" and rows[0]["marked"] is False
+        assert rows[0]["date"] == "2024-03-04T09:15:00+00:00"
+        assert set(rows[0]) == {
+            "number", "uid", "size", "from", "subject", "date", "attachments", "marked",
+        }  # fmt: skip
+
+    def test_second_run_uses_the_cache(
+        self, pop3_server_thread: ServerThread, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A second `list` sends no TOP: the envelopes come from the cache."""
+        first = run(["list", "--json", *target(pop3_server_thread)], capsys)
+        second = run(["list", "--json", *target(pop3_server_thread)], capsys)
+        assert json.loads(first[1]) == json.loads(second[1])
+        last = pop3_server_thread.server.sessions_opened
+        assert not [c for c in pop3_server_thread.server.commands(last) if c.startswith("TOP")]
+        assert "QUIT" not in pop3_server_thread.server.commands()
+
+    def test_text_listing_is_sanitized(
+        self,
+        make_pop3_server_thread: Callable[..., ServerThread],
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """No ESC from a hostile subject reaches the terminal listing."""
+        server = make_pop3_server_thread(mailbox=MemoryMailbox([HOSTILE]))
+        code, out, _ = run(["list", *target(server)], capsys)
+        assert code == 0 and "clear" in out
+        assert "\x1b" not in out and "\x07" not in out
+
+
+class TestShow:
+    def test_raw_is_byte_identical(
+        self,
+        pop3_server_thread: ServerThread,
+        memory_mailbox: MemoryMailbox,
+        capsysbinary: pytest.CaptureFixture[bytes],
+    ) -> None:
+        """show --raw to a pipe writes the exact bytes (dot-unstuffed)."""
+        assert main(["show", "uid-0002", "--raw", *target(pop3_server_thread)]) == 0
+        assert capsysbinary.readouterr().out == memory_mailbox.messages[1]
+
+    def test_rendered_output_has_no_escape(
+        self,
+        make_pop3_server_thread: Callable[..., ServerThread],
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """show (rendered): headers and body, with no ESC, BEL or C1 from the mail."""
+        server = make_pop3_server_thread(mailbox=MemoryMailbox([HOSTILE]))
+        code, out, _ = run(["show", "#1", *target(server)], capsys)
+        assert code == 0 and "Subject:" in out and "red" in out
+        assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", out)
+
+    def test_unknown_message_is_one_line_error(
+        self, pop3_server_thread: ServerThread, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An unknown UIDL: exit 1, one line on stderr naming the problem."""
+        code, out, err = run(["show", "nope", *target(pop3_server_thread)], capsys)
+        assert code == 1 and out == ""
+        assert err.count("\n") == 1 and "No such message" in err
+
+
+class TestDelete:
+    def test_yes_deletes_exactly_the_named(
+        self,
+        pop3_server_thread: ServerThread,
+        memory_mailbox: MemoryMailbox,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """delete --yes: DELE each, QUIT, print what was deleted."""
+        code, out, _ = run(
+            ["delete", "uid-0001", "#3", "--yes", *target(pop3_server_thread)], capsys
+        )
+        assert code == 0
+        assert out.splitlines() == ["deleted uid-0001", "deleted uid-0003"]
+        pop3_server_thread.wait_idle()
+        assert memory_mailbox.deleted == ["uid-0001", "uid-0003"]
+
+    def test_without_yes_off_a_terminal_refuses(
+        self,
+        pop3_server_thread: ServerThread,
+        memory_mailbox: MemoryMailbox,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """delete without --yes in a script: refused, no DELE, no QUIT."""
+        code, _, err = run(["delete", "uid-0001", *target(pop3_server_thread)], capsys)
+        assert code == 1 and "--yes" in err
+        pop3_server_thread.wait_idle()
+        verbs = [c.split(" ")[0] for c in pop3_server_thread.server.commands()]
+        assert "DELE" not in verbs and "QUIT" not in verbs
+        assert memory_mailbox.deleted == []
+
+
+class TestInfoAndErrors:
+    def test_info_lists_capabilities(
+        self, pop3_server_thread: ServerThread, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """info: implementation, PIPELINING, auth mechanisms, and plaintext is called out."""
+        code, out, _ = run(["info", *target(pop3_server_thread)], capsys)
+        assert code == 0
+        assert re.search(r"PIPELINING:\s+yes", out)
+        assert re.search(r"Auth mechanisms:\s+PLAIN", out)
+        assert "NO (plaintext)" in out
+
+    def test_wrong_password_never_printed(
+        self,
+        pop3_server_thread: ServerThread,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path,
+    ) -> None:
+        """A refused login: exit 1, `title: message` on stderr, the password nowhere,
+        not even in the --trace file."""
+        monkeypatch.setenv("POPVIEW_PASSWORD", "wrong-canary-77")
+        trace = tmp_path / "trace.txt"
+        code, out, err = run(["list", "--trace", str(trace), *target(pop3_server_thread)], capsys)
+        assert code == 1 and "Login failed" in err and "Traceback" not in err
+        text = trace.read_text()
+        assert "AUTH PLAIN" in text
+        for blob in (out, err, text):
+            assert "wrong-canary-77" not in blob
+        assert oct(trace.stat().st_mode & 0o777) == "0o600"
+
+    def test_usage_errors_exit_2(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """--port without --host is a usage error (exit 2)."""
+        code, _, err = run(["list", "--port", "110"], capsys)
+        assert code == 2 and "--host" in err
+
+
+class TestServe:
+    def test_serve_demo_then_list(self, tmp_path: Path) -> None:
+        """`popview serve --demo` prints how to log in; `popview list` then works."""
+        env = {**os.environ, "POPVIEW_CACHE_DIR": str(tmp_path / "c")}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "popview", "serve", "--demo", "--password", "pw-x"],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        try:
+            assert proc.stdout is not None
+            first = proc.stdout.readline()
+            port = re.search(r"127\.0\.0\.1:(\d+)", first)
+            assert port, first
+            assert "pw-x" not in first + proc.stdout.readline()
+            listed = subprocess.run(
+                [sys.executable, "-m", "popview", "list", "--json", "--limit", "5",
+                 "--host", "127.0.0.1", "--port", port.group(1), "--user", "demo",
+                 "--tls", "none"],
+                env={**env, "POPVIEW_PASSWORD": "pw-x"},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )  # fmt: skip
+            assert listed.returncode == 0, listed.stderr
+            assert len(json.loads(listed.stdout)) == 5
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+@pytest.mark.dovecot
+class TestDovecot:
+    def dovecot_target(self, dovecot: DovecotServer, user: MailUser) -> list[str]:
+        return [
+            "--host", "127.0.0.1", "--port", str(dovecot.pop3s_port), "--user", user.name,
+            "--tls", "implicit", "--cafile", str(dovecot.ca_pem),
+        ]  # fmt: skip
+
+    def test_list_show_delete_match_the_maildir(
+        self,
+        dovecot: DovecotServer,
+        dovecot_user: MailUser,
+        monkeypatch: pytest.MonkeyPatch,
+        capsysbinary: pytest.CaptureFixture[bytes],
+    ) -> None:
+        """list --json equals the Maildir truth; show --raw is byte-identical to the
+        file (as served); delete removes exactly the named message on disk."""
+        monkeypatch.setenv("POPVIEW_PASSWORD", dovecot_user.password)
+        messages = [
+            b"From: a@example.org\r\nSubject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n\r\nhi\r\n",
+            b"From: b@example.org\r\nSubject: Two\r\n\r\n.dot\r\n..\r\n",
+            b"From: c@example.org\r\nSubject: Three\r\n\r\nbye\r\n",
+        ]
+        dovecot.seed(dovecot_user.name, messages)
+        args = self.dovecot_target(dovecot, dovecot_user)
+        assert main(["list", "--json", *args]) == 0
+        rows = json.loads(capsysbinary.readouterr().out)
+        assert [r["subject"] for r in rows] == ["Grüße", "Two", "Three"]
+        assert [r["size"] for r in rows] == [len(served(m)) for m in messages]
+        uids = [r["uid"] for r in rows]
+        assert all(uids) and len(set(uids)) == 3
+        assert main(["show", uids[1], "--raw", *args]) == 0
+        assert capsysbinary.readouterr().out == served(messages[1])
+        assert main(["delete", uids[1], "--yes", *args]) == 0
+        assert capsysbinary.readouterr().out.decode().strip() == f"deleted {uids[1]}"
+        remaining = [p.read_bytes() for p in dovecot.files(dovecot_user.name)]
+        assert [b"Two" in m for m in remaining] == [False, False]
+        assert len(remaining) == 2
