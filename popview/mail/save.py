@@ -10,6 +10,7 @@ overwriting). Names always come from :func:`sanitize_filename`.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -38,8 +39,16 @@ _MBOX_FROM = re.compile(rb"^(>*From )", re.MULTILINE)
 
 
 def _ensure_dir(directory: Path) -> None:
-    # Directories popview creates are 0700; an existing one is used as it is.
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Directories popview creates are 0700, parents included (Path.mkdir gives
+    # missing parents the umask's mode); an existing one is used as it is.
+    missing: list[Path] = []
+    current = directory
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for path in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # created meanwhile: fine
+            os.mkdir(path, 0o700)
 
 
 def _write_new(path: Path, data: bytes) -> None:
