@@ -23,7 +23,7 @@ from popview.errors import (
 from popview.pop3 import protocol
 from popview.pop3.auth import InvalidCredentialError
 from popview.pop3.client import Pop3Client, Reply
-from popview.server import MemoryMailbox, Pop3Server
+from popview.server import Fault, MemoryMailbox, Pop3Server
 
 USERS = {"alice": "s3cret pass"}
 
@@ -203,6 +203,18 @@ class TestCommands:
             assert not client.closed
             assert "refused" in str(info.value)
             assert await client.stat() == (5, sum(len(m) for m in MESSAGES))
+
+    async def test_err_text_is_sanitized(self) -> None:
+        """Control characters in an -ERR text reach neither the message nor reply_text."""
+        fault = Fault(verb="RETR", replace=b"-ERR [SYS/TEMP] no\x1b]0;pwned\x07 way\r\n")
+        async with serving(faults=[fault]) as server, await logged_in(server) as client:
+            with pytest.raises(Pop3ServerError) as info:
+                await client.retr(1)
+        error = info.value
+        assert error.code == "SYS/TEMP"
+        assert "\x1b" not in error.reply_text and "\x07" not in str(error)
+        assert "\\x1b]0;pwned\\x07 way" in error.reply_text
+        assert "temporary problem" in str(error)
 
     async def test_closed_connection_refuses_commands(self) -> None:
         """After close(), a command fails with a clear error and nothing is sent."""

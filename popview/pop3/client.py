@@ -100,6 +100,24 @@ _WHAT = {
     "UTF8": "the answer to UTF8",
 }
 
+# "The server refused ...", by command.
+_REFUSED = {
+    "STAT": "to report the mailbox size",
+    "LIST": "to send the message list",
+    "UIDL": "to send the message ids",
+    "TOP": "to send the message headers",
+    "RETR": "to send the message",
+    "DELE": "to mark the message for deletion",
+    "RSET": "to undo the deletion marks",
+    "NOOP": "the keep-alive",
+    "CAPA": "to list its capabilities",
+    "UTF8": "to switch to UTF-8",
+    "USER": "the login",
+    "PASS": "the login",
+    "APOP": "the login",
+    "AUTH": "the login",
+}
+
 _CODE_MESSAGES = {
     "IN-USE": "The mailbox is in use by another mail program. Close it, or wait a few "
     "minutes, then try again.",
@@ -145,12 +163,12 @@ class _CountingReader(asyncio.StreamReader):
         super().feed_data(data)
 
 
-def server_error(reply: ErrReply, what: str, *, login: bool = False) -> Pop3ServerError:
+def server_error(reply: ErrReply, verb: str, *, login: bool = False) -> Pop3ServerError:
     """Turn an ``-ERR`` into the error a user sees (RFC 2449 §8, RFC 3206).
 
     Args:
         reply: The ``-ERR`` reply.
-        what: What was asked, e.g. ``"the message list"``.
+        verb: The command it answers, e.g. ``"RETR"``.
         login: Whether the reply answers a login command (an ``-ERR`` without a
             code then means the credentials were refused).
     """
@@ -167,7 +185,8 @@ def server_error(reply: ErrReply, what: str, *, login: bool = False) -> Pop3Serv
             reply_text=text,
             code=code,
         )
-    return Pop3ServerError(f"The server refused to send {what}." + said, reply_text=text, code=code)
+    asked = _REFUSED.get(verb, f"the {printable(verb, 20)} command")
+    return Pop3ServerError(f"The server refused {asked}." + said, reply_text=text, code=code)
 
 
 class Pop3Client:
@@ -673,7 +692,7 @@ class Pop3Client:
                 self._write([command])
                 reply = await self._reply(command, what, sink)
         if isinstance(reply, ErrReply) and raise_err:
-            raise server_error(reply, what, login=login)
+            raise server_error(reply, command.verb, login=login)
         return reply
 
     async def _ok(self, command: Command, what: str) -> OkReply:
@@ -805,7 +824,7 @@ class Pop3Client:
                 self._write([command])
                 event = await self._next_event(_WHAT["RETR"])
                 if isinstance(event, ErrReply):
-                    raise server_error(event, _WHAT["RETR"])
+                    raise server_error(event, "RETR")
                 if not isinstance(event, OkReply):
                     raise Pop3ProtocolError("The server sent something unexpected for RETR.")
                 expected[0] = _leading_int(event.text)
@@ -941,7 +960,7 @@ class Pop3Client:
                         return
                     if isinstance(event, ErrReply):
                         self._emit(f"S: -ERR {event.text}")
-                        raise server_error(event, what, login=True)
+                        raise server_error(event, "AUTH", login=True)
                     if not isinstance(event, Continuation):
                         raise Pop3ProtocolError("The server broke the login exchange.")
                     try:
@@ -983,7 +1002,7 @@ class Pop3Client:
                 what = _WHAT.get(command.verb, "a reply")
                 lines: list[bytes] = []
                 reply = await self._simple(command, what, raise_err=False, sink=lines.extend)
-                yield _to_reply(reply, what, lines)
+                yield _to_reply(reply, command.verb, lines)
             return
         source = iter(commands)
         pending: deque[Command] = deque()
@@ -1011,7 +1030,7 @@ class Pop3Client:
                         if batch:
                             pending.extend(batch)
                             self._write(batch)
-                    yield _to_reply(reply, what, lines)
+                    yield _to_reply(reply, command.verb, lines)
             finally:
                 if pending and not self.closed:
                     self.abort("pipelined replies were left unread")
@@ -1042,9 +1061,9 @@ def _handshake_error(host: str, exc: ssl.SSLError) -> Pop3ConnectionError:
     )
 
 
-def _to_reply(reply: OkReply | ErrReply, what: str, lines: list[bytes]) -> Reply | Pop3ServerError:
+def _to_reply(reply: OkReply | ErrReply, verb: str, lines: list[bytes]) -> Reply | Pop3ServerError:
     if isinstance(reply, ErrReply):
-        return server_error(reply, what)
+        return server_error(reply, verb)
     return Reply(reply.text, reply.code, tuple(lines))
 
 
