@@ -447,19 +447,20 @@ class TestTlsAndAuth:
         await client.close()
         assert server.commands() == ["CAPA", "STLS", "CAPA", "USER alice", "PASS ***", "CAPA"]
 
-    async def test_b26_silent_after_stls_ok(self, make_pop3_server: MakeServer) -> None:
+    async def test_b26_silent_after_stls_ok(
+        self, make_pop3_server: MakeServer, tls_server_context: ssl.SSLContext,
+        tls_client_context: ssl.SSLContext,
+    ) -> None:  # fmt: skip
         """B.26: STLS acknowledged, then silence during the handshake: the
         handshake deadline fires; no credentials."""
         server = await make_pop3_server(
-            capabilities=["USER", "STLS"],
-            faults=[
-                Fault(verb="STLS", replace=b"+OK Begin TLS\r\n"),
-                Fault(verb="*", skip=1, times=None, silent=True),
-            ],
+            stls=tls_server_context, faults=[Fault(verb="STLS", stall=True)]
         )
         with pytest.raises(Pop3TimeoutError, match="TLS handshake"):
-            await connect(server, tls="starttls", connect_timeout=0.5)
-        assert no_credentials(server)
+            await connect(
+                server, tls="starttls", ssl_context=tls_client_context, connect_timeout=0.5
+            )
+        assert server.commands() == ["CAPA", "STLS"]
 
     async def test_b27_tls_on_a_plain_port_and_explicit_plaintext(
         self, make_pop3_server: MakeServer
