@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from popview.errors import Pop3ServerError, StoreError
 from popview.mail.envelope import Envelope, parse_envelopes
+from popview.pop3 import protocol
 from popview.session.index import MessageIndex, MessageRef
 from popview.session.types import ListingUpdate
 
@@ -29,6 +30,9 @@ __all__ = ["BATCH_SIZE", "header_block", "stream_listing"]
 
 BATCH_SIZE = 250
 """Envelopes parsed (and streamed to the caller) per batch."""
+
+PIPELINE_WINDOW = 1000
+"""``TOP n 0`` commands in flight (about 12 KB of commands per window)."""
 
 _Block = tuple[bytes, int, str | None, int]
 
@@ -64,6 +68,7 @@ async def stream_listing(
     on_top_refused: Callable[[], None] | None = None,
     batch_size: int = BATCH_SIZE,
     limit: int | None = None,
+    window: int = PIPELINE_WINDOW,
 ) -> AsyncGenerator[ListingUpdate, None]:
     """Yield the listing of ``index`` in batches.
 
@@ -77,6 +82,7 @@ async def stream_listing(
         on_top_refused: Called once when the server answers ``TOP`` with ``-ERR``.
         batch_size: Envelopes per parsed batch.
         limit: Only the ``limit`` newest messages.
+        window: Commands in flight when pipelining.
     """
     refs = index.newest_first()
     if limit is not None:
@@ -116,7 +122,6 @@ async def stream_listing(
             tuple(envelopes), total, total, missing=tuple(ref.key for ref in wanted)
         )
         return
-    by_number = {ref.number: ref for ref in wanted}
     parsing: deque[tuple[asyncio.Task[list[Envelope]], tuple[str, ...]]] = deque()
     batch: list[_Block] = []
     missing: list[str] = []
@@ -138,8 +143,13 @@ async def stream_listing(
             yield ListingUpdate(tuple(envelopes), done, total, missing=gone)
 
     try:
-        async for number, reply in client.top_many(ref.number for ref in wanted):
-            ref = by_number[number]
+        # A window of hundreds of commands: at 100 ms RTT the link, not round trips,
+        # is the limit (the client writes each window with one send).
+        replies = client.pipeline((protocol.top(ref.number, 0) for ref in wanted), window=window)
+        position = 0
+        async for reply in replies:
+            ref = wanted[position]
+            position += 1
             if isinstance(reply, Pop3ServerError):
                 # HARDENING A.15: the row still appears; headers come with the message.
                 if not refused and on_top_refused is not None:
@@ -148,7 +158,7 @@ async def stream_listing(
                 batch.append(_block(ref, b""))
                 missing.append(ref.key)
             else:
-                headers = header_block(reply)
+                headers = header_block(reply.body())
                 batch.append(_block(ref, headers))
                 if ref.uid is not None:
                     to_store.append((ref.uid, ref.size, headers))

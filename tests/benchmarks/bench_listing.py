@@ -1,0 +1,183 @@
+"""Benchmark: listing a large mailbox, pipelined vs one at a time, cold vs warm cache.
+
+Run by hand (not a test; nothing here asserts a time)::
+
+    /work/venv/bin/python tests/benchmarks/bench_listing.py [--count 10000] [--rtt 0 100]
+
+The embedded server serves ``--count`` generated messages; an optional loopback
+proxy adds ``--rtt`` milliseconds of round-trip latency (half each way). For each
+RTT it measures, in the same run:
+
+* ``reference``: a bare :class:`Pop3Client` writing every ``TOP n 0`` pipelined,
+  no parsing, no cache - the floor the link allows;
+* ``cold``: ``MailboxSession.list_messages()`` with an empty cache (pipelined TOP,
+  envelopes parsed in a thread, stored in sqlite);
+* ``warm``: the same with the cache filled (no TOP at all);
+* ``serial``: cold, against a server that does not advertise PIPELINING (one
+  command at a time); with latency it is measured on ``--serial-sample``
+  messages and extrapolated, since 10,000 round trips take minutes.
+
+Results are printed as seconds and as ratios to the reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from popview.config import Account
+from popview.pop3 import protocol
+from popview.pop3.client import Pop3Client
+from popview.server import MemoryMailbox, Pop3Server, ServerThread, default_capabilities
+from popview.session import MailboxSession
+from popview.store import Store
+
+USER, PASSWORD = "bench", "bench-pw"
+
+
+def make_messages(count: int) -> list[bytes]:
+    return [
+        (
+            f"Return-Path: <s{n}@example.org>\r\nReceived: from mx.example.org by mail.example.net"
+            f" with ESMTP id {n:08x}; Mon, 4 Mar 2024 09:00:00 +0000\r\n"
+            f"From: =?utf-8?q?Sender_N=C2=B0{n}?= <s{n}@example.org>\r\n"
+            f"To: alice@example.net\r\nSubject: =?utf-8?b?UmVwb3J0IMOcYmVyc2ljaHQ=?= {n}\r\n"
+            f"Date: Mon, 04 Mar 2024 09:{n % 60:02d}:00 +0000\r\n"
+            f"Message-ID: <msg-{n}@example.org>\r\nMIME-Version: 1.0\r\n"
+            f"Content-Type: text/plain; charset=utf-8\r\n\r\n" + "A line of body text.\r\n" * 20
+        ).encode()
+        for n in range(count)
+    ]
+
+
+class LatencyProxy:
+    """Forward 127.0.0.1:port -> target, delaying every chunk by ``rtt / 2`` each way."""
+
+    def __init__(self, target_port: int, rtt: float) -> None:
+        self.target_port = target_port
+        self.delay = rtt / 2
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> LatencyProxy:
+        self._thread.start()
+        self._ready.wait()
+        return self
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0))
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def send() -> None:
+            while True:
+                due, data = await queue.get()
+                if not data:
+                    writer.close()
+                    return
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+                writer.write(data)
+                await writer.drain()
+
+        sender = asyncio.ensure_future(send())
+        while True:
+            data = await reader.read(65536)
+            queue.put_nowait((time.monotonic() + self.delay, data))
+            if not data:
+                break
+        await sender
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        await asyncio.gather(
+            self._pump(reader, up_writer), self._pump(up_reader, writer), return_exceptions=True
+        )
+
+
+async def reference(port: int, count: int) -> float:
+    start = time.perf_counter()
+    client = await Pop3Client.connect("127.0.0.1", port, tls="none")
+    await client.login(USER, PASSWORD)
+    got = 0
+    async for _ in client.pipeline((protocol.top(n, 0) for n in range(count, 0, -1)), window=count):
+        got += 1
+    await client.close()
+    assert got == count
+    return time.perf_counter() - start
+
+
+async def listing(port: int, store: Store | None, limit: int | None = None) -> float:
+    account = Account(name="b", host="127.0.0.1", port=port, user=USER, tls="none")
+    start = time.perf_counter()
+    session = MailboxSession(account, PASSWORD, store=store, use_journal=False)
+    await session.open()
+    seen = 0
+    async for update in session.list_messages(limit=limit):
+        seen += len(update.envelopes)
+    await session.close()
+    return time.perf_counter() - start
+
+
+def timed(coroutine: Any) -> float:
+    return float(asyncio.run(coroutine))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument("--rtt", type=float, nargs="+", default=[0.0, 100.0], help="ms")
+    parser.add_argument("--serial-sample", type=int, default=200)
+    args = parser.parse_args()
+    mailbox = MemoryMailbox(make_messages(args.count))
+    caps_serial = [c for c in default_capabilities() if c != "PIPELINING"]
+    servers = [
+        ServerThread(Pop3Server(mailbox, users={USER: PASSWORD})).start(),
+        ServerThread(Pop3Server(mailbox, users={USER: PASSWORD}, capabilities=caps_serial)).start(),
+    ]
+    print(f"{args.count} messages; Python {sys.version.split()[0]}")
+    try:
+        for rtt_ms in args.rtt:
+            ports = [s.port for s in servers]
+            if rtt_ms > 0:
+                ports = [LatencyProxy(p, rtt_ms / 1000).start().port for p in ports]
+            fast, slow = ports
+            with tempfile.TemporaryDirectory() as tmp:
+                store = Store.open(Path(tmp))
+                ref = timed(reference(fast, args.count))
+                cold = timed(listing(fast, store))
+                warm = timed(listing(fast, store))
+                store.close()
+            sample = args.count if rtt_ms == 0 else min(args.serial_sample, args.count)
+            serial = timed(listing(slow, None, limit=sample)) * args.count / sample
+            note = "" if sample == args.count else f" (extrapolated from {sample})"
+            print(f"\nRTT {rtt_ms:g} ms")
+            for name, value in (
+                ("reference (raw pipelined TOP)", ref),
+                ("cold, pipelined", cold),
+                ("warm (cache)", warm),
+                ("cold, one at a time" + note, serial),
+            ):
+                print(f"  {name:<48} {value:8.2f} s   {value / ref:6.2f}x reference")
+    finally:
+        for server in servers:
+            server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
