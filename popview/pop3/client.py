@@ -515,12 +515,17 @@ class Pop3Client:
         """Close the socket at once, without QUIT (marked messages stay)."""
         if self._closed_reason is None:
             self._closed_reason = reason
-        self._writer.transport.abort()
+        transport = self._writer.transport
+        # CPython < 3.11.3: aborting a TLS transport that already closed dereferences
+        # its dropped protocol (gh-100348). The socket is closed either way.
+        with contextlib.suppress(AttributeError):
+            transport.abort()
 
     async def close(self) -> None:
         """Close the socket without QUIT, waiting briefly for a clean TLS close."""
         if self.closed:
-            self.abort()
+            if not self._writer.transport.is_closing():
+                self.abort()
             return
         self._closed_reason = "it was closed"
         self._writer.close()
