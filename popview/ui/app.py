@@ -180,12 +180,17 @@ class PopviewApp(App[int]):
                 "the list shows what is really there after the refresh."
             )
         self.notify(text, title="Committed", markup=False)
-        self._mailbox_screen(lambda s: s.envelopes_changed())
+        self._mailbox_screen(lambda s: s.rebuild_now())
 
     def on_fetch_progress(self, message: msg.FetchProgress) -> None:
         screen = self.screen
         if isinstance(screen, MessageScreen):
             screen.fetch_progress(message)
+
+    def on_fetch_failed(self, message: msg.FetchFailed) -> None:
+        screen = self.screen
+        if isinstance(screen, MessageScreen):
+            screen.fetch_failed(message)
 
     def on_message_fetched(self, message: msg.MessageFetched) -> None:
         screen = self.screen

@@ -22,6 +22,7 @@ __all__ = [
     "Committed",
     "Connected",
     "EnvelopesLoaded",
+    "FetchFailed",
     "FetchProgress",
     "ListingFinished",
     "LoadProgress",
@@ -115,6 +116,15 @@ class MessageFetched(Message):
     uid: str
     fetched: FetchedMessage
     forms: RenderedForms
+
+
+@dataclass
+class FetchFailed(Message):
+    """Fetching ``uid`` failed; the viewer says so instead of "Loading…"."""
+
+    uid: str
+    title: str
+    message: str
 
 
 @dataclass

@@ -217,16 +217,20 @@ class SessionWorker:
             if isinstance(command, Close):  # quitting before any login
                 self.app.post_message(msg.SessionClosed(committed=False))
             return  # nothing else to act on before a login
+        session = self.session
         try:
-            await self._run_command(self.session, command)
+            await self._run_command(session, command)
         except _CONNECTION_LOST as error:
+            self._report_reconnect(session)
             self.app.post_message(
-                msg.SessionLost(reason=error.message, marks_pending=len(self.session.marks))
+                msg.SessionLost(reason=error.message, marks_pending=len(session.marks))
             )
         except PopviewError as error:
+            self._report_reconnect(session)
             self.app.post_message(msg.ServerError(title=error.title, message=error.message))
-            self.app.post_message(msg.MarksChanged(self.session.marks))
-        self._report_reconnect(self.session)
+            self.app.post_message(msg.MarksChanged(session.marks))
+        else:
+            self._report_reconnect(session)
 
     async def _login(self, command: Login) -> None:
         await self._drop()
@@ -296,7 +300,11 @@ class SessionWorker:
         def progress(done: int, total: int) -> None:
             self.app.post_message(msg.FetchProgress(uid, done, total))
 
-        fetched = await session.fetch(uid, progress=progress)
+        try:
+            fetched = await session.fetch(uid, progress=progress)
+        except PopviewError as error:
+            self.app.post_message(msg.FetchFailed(uid, error.title, error.message))
+            raise
         forms = await asyncio.to_thread(render_forms, fetched.parsed)
         self.app.post_message(msg.MessageFetched(uid, fetched, forms))
 

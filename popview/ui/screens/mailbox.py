@@ -175,6 +175,12 @@ class MailboxScreen(Screen[None]):
         self.status_text = text
         self.query_one("#status-line", Static).update(Text(text))
 
+    def rebuild_now(self) -> None:
+        """Rebuild the rows at once (after rows were removed)."""
+        if self._rebuild_timer is not None:
+            self._rebuild_timer.stop()
+        self._rebuild()
+
     def _rebuild(self) -> None:
         self._rebuild_timer = None
         keep = self.table.current_uid

@@ -27,7 +27,7 @@ from popview.ui.worker import Fetch, Mark, Unmark
 if TYPE_CHECKING:
     from popview.mail.message import ParsedMessage
     from popview.ui.app import PopviewApp
-    from popview.ui.messages import FetchProgress, MessageFetched
+    from popview.ui.messages import FetchFailed, FetchProgress, MessageFetched
     from popview.ui.rendering import RenderedForms
 
 __all__ = ["MessageScreen"]
@@ -187,6 +187,13 @@ class MessageScreen(Screen[None]):
         self._show_defects()
         self._show_attachments()
         self.refresh_bindings()
+
+    def fetch_failed(self, event: FetchFailed) -> None:
+        """Say why the message cannot be shown (``n``/``p``/Esc still work)."""
+        if event.uid != self.uid:
+            return
+        self.query_one("#fetch-progress").display = False
+        self.query_one(TextArea).load_text(f"{event.title}: {event.message}")
 
     def marks_changed(self, marks: frozenset[str]) -> None:
         self._show_headers()

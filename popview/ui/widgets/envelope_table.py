@@ -191,7 +191,9 @@ class EnvelopeTable(ScrollView, can_focus=True):
         if not 0 <= index < len(rows):
             return Strip.blank(width, base)
         row = rows[index]
-        env = self.listing.envelopes[row.uid]
+        env = self.listing.envelopes.get(row.uid)
+        if env is None:  # removed (committed) since the last rebuild
+            return Strip.blank(width, base)
         deleted = row.uid in self.marks
         style = base
         if deleted:
