@@ -168,11 +168,23 @@ class TestCharsets:
         assert m.subject == subject
         assert phrase in body_text(m)
 
+    def test_utf8_label_on_windows_1252_text(self) -> None:
+        """Text labelled UTF-8 with no valid UTF-8 sequence is read as Windows-1252."""
+        m = parse_message(b"Content-Type: text/plain; charset=utf-8\r\n\r\ncaf\xe9 \x93ok\x94")
+        assert body_text(m) == "café “ok”"
+
+    def test_utf8_with_one_bad_byte_stays_utf8(self) -> None:
+        """Real UTF-8 with a stray byte keeps its characters, one U+FFFD for the stray."""
+        m = parse_message(
+            "Content-Type: text/plain; charset=utf-8\r\n\r\nnaïve ".encode() + b"\xff"
+        )
+        assert body_text(m) == "naïve \ufffd"
+
     def test_hostile_charsets_never_raise(self) -> None:
         """x-foo, utf-8\\"evil, invalid UTF-8 and unicode_escape all decode."""
         text = body_text(corpus("hostile-charsets"))
         assert "escaped quote in charset: é" in text
-        assert "invalid utf-8: \ufffd\ufffd \ufffd end" in text
+        assert "invalid utf-8 next to valid é: \ufffd\ufffd \ufffd end" in text
         assert "not a charset: \\x1b[2J" in text  # unicode_escape is refused, not run
 
 

@@ -10,6 +10,7 @@ then UTF-8, then a replacement decode, and always returns a string.
 from __future__ import annotations
 
 import codecs
+import re
 
 __all__ = ["decode_bytes", "lookup_charset"]
 
@@ -28,6 +29,8 @@ _SUPERSETS = {
     "tis_620": "cp874",
     "iso8859_11": "cp874",
 }
+# Any character UTF-8 decoding produced beyond ASCII and U+FFFD.
+_REAL_NON_ASCII = re.compile("[^\x00-\x7f\ufffd]")
 # Python codecs that are not charsets, or are too costly on hostile input.
 _REFUSED = frozenset(
     {"punycode", "idna", "unicode_escape", "raw_unicode_escape", "undefined", "mbcs", "oem"}
@@ -91,6 +94,13 @@ def decode_bytes(data: bytes, charset: str | None) -> tuple[str, bool]:
             return data.decode(attempt), attempt == codec
         except (UnicodeError, LookupError, ValueError):
             continue
+    if codec == "utf_8":
+        text = data.decode("utf_8", "replace")
+        if _REAL_NON_ASCII.search(text) is None:
+            # Not a single valid multibyte sequence: this is 8-bit text under
+            # a UTF-8 label (Windows-1252 being by far the commonest).
+            return data.decode("cp1252", "replace"), False
+        return text, False
     try:
         return data.decode(codec, "replace"), False
     except (UnicodeError, LookupError, ValueError):

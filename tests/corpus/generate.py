@@ -489,7 +489,7 @@ def hostile_charsets() -> bytes:
         "Content-Type: text/plain; charset=utf-8",
         "Content-Transfer-Encoding: 8bit",
         "",
-        b"invalid utf-8: \xff\xfe \xc3 end",
+        b"invalid utf-8 next to valid \xc3\xa9: \xff\xfe \xc3 end",
         "--cs",
         "Content-Type: text/plain; charset=unicode_escape",
         "",
