@@ -1,0 +1,105 @@
+"""MailboxSession against a hostile server: the invariants after every example.
+
+Each example draws a mailbox (hostile headers, bodies and UIDLs), a TLS mode,
+capabilities, up to five faults and a sequence of user actions, plays them
+through :class:`~popview.session.MailboxSession` against
+:class:`~tests.invariants.hostile.HostileServer`, then checks
+(:func:`~tests.invariants.oracle.check_run`):
+
+1. only popview errors escape, each with a non-empty message free of control
+   characters; 2. every action ends within its budget (commands x timeout +
+   margin, enforced with ``asyncio.timeout``); 3. QUIT only in a session where
+   the user committed, every DELE hits a message the user had marked (mapped
+   through that session's numbering), QUIT removes only marked messages;
+4. no USER/PASS/AUTH before TLS, the canary password in no log, trace or error;
+5. no control character in what the session hands the UI (envelopes, notices,
+   errors).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from hypothesis import assume, example, given
+
+from tests.invariants.driver import Action, Run, Scenario, run_session_scenario
+from tests.invariants.hostile import FaultSpec
+from tests.invariants.oracle import check_run, describe
+from tests.invariants.strategies import invariant_settings, scenarios
+
+_THREE = tuple(b"From: a@example.org\r\nSubject: m%d\r\n\r\nbody %d\r\n" % (i, i) for i in range(3))
+_MARK_TWO = (Action("open"), Action("list"), Action("mark", 0), Action("mark", 1))
+
+RSET_REFUSED_UNMARK = Scenario(
+    _THREE, None, (FaultSpec("RSET", err_code=""),),
+    (*_MARK_TWO, Action("unmark", 1), Action("commit")),
+)  # fmt: skip
+RSET_REFUSED_UNMARK_ALL = Scenario(
+    _THREE, None, (FaultSpec("RSET", err_code="SYS/TEMP"),),
+    (*_MARK_TWO, Action("unmark_all"), Action("mark", 2), Action("commit")),
+)  # fmt: skip
+
+
+def play(scenario: Scenario) -> Run:
+    """Run a scenario on a fresh event loop and check it."""
+    run = asyncio.run(run_session_scenario(scenario))
+    try:
+        check_run(run)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{describe(run)}") from None
+    return run
+
+
+def known_bug(scenario: Scenario) -> bool:
+    """Scenarios hitting a bug that a strict xfail test below already pins.
+
+    Remove the matching clause when its xfail test starts passing (XPASS fails).
+    """
+    rset_refused = any(f.err_code is not None and f.verb in ("RSET", "*") for f in scenario.faults)
+    unmarks = any(a.name in ("unmark", "unmark_all") for a in scenario.actions)
+    return rset_refused and unmarks
+
+
+class TestHostileServerProperty:
+    """The property: any server behaviour, any action sequence, the invariants hold."""
+
+    @invariant_settings()
+    @given(scenarios())
+    @example(
+        Scenario(
+            _THREE,
+            None,
+            (FaultSpec("RSET", replace=b"-ERR no\r\n"),),
+            (*_MARK_TWO, Action("unmark", 1), Action("commit")),
+        )
+    )
+    def test_invariants_hold(self, scenario: Scenario) -> None:
+        """Invariants 1-5 hold for an arbitrary hostile server and user."""
+        assume(not known_bug(scenario))
+        play(scenario)
+
+
+class TestKnownBugs:
+    """Bugs the property found, pinned as strict xfails with their reproduction."""
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="session.unmark: when RSET is answered -ERR the client forgets that the server "
+        "still holds every DELE mark of the connection; a later commit's QUIT deletes the "
+        "message the user unmarked (HARDENING E.48/E.47)",
+    )
+    def test_rset_refused_then_commit_deletes_only_marked(self) -> None:
+        """Mark 1 and 2, unmark 2 (RSET answered -ERR), commit: only 1 may go."""
+        run = play(RSET_REFUSED_UNMARK)
+        assert run.server.tracked.deleted == ["uid-0001"]
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="session.unmark_all: RSET answered -ERR leaves the server-side marks in place "
+        "while the client clears them; marking another message and committing deletes all",
+    )
+    def test_rset_refused_on_unmark_all_then_commit(self) -> None:
+        """Mark 1 and 2, unmark all (RSET -ERR), mark 3, commit: only 3 may go."""
+        run = play(RSET_REFUSED_UNMARK_ALL)
+        assert run.server.tracked.deleted == ["uid-0003"]
