@@ -79,7 +79,7 @@ def get_password(
             password or the command's stderr.
     """
     env = os.environ if environ is None else environ
-    where = f"account {account.name!r}"
+    where = f"account {printable(account.name, 80)!r}"
     from_env = env.get(PASSWORD_ENV)
     if from_env:
         log.debug("%s: password from $%s", where, PASSWORD_ENV)
@@ -209,5 +209,11 @@ def _checked(password: str, source: str) -> str:
         raise CredentialError(
             f"The password from {source} contains a line break or NUL, which POP3 "
             "cannot send. Fix the source."
+        )
+    if not password.isascii() and any("\ud800" <= c <= "\udfff" for c in password):
+        # Non-UTF-8 bytes in the environment arrive as lone surrogates; sending
+        # them would fail later with an error whose repr holds the password.
+        raise CredentialError(
+            f"The password from {source} is not valid UTF-8 text. Fix the source."
         )
     return password

@@ -40,7 +40,7 @@ from popview.pop3.auth import (
 class TestCredentials:
     """CR/LF/NUL in a credential is refused before anything is sent (B.30)."""
 
-    @pytest.mark.parametrize("bad", ["bob\r\nDELE 1", "x\n", "x\r", "a\0b"])
+    @pytest.mark.parametrize("bad", ["bob\r\nDELE 1", "x\n", "x\r", "a\0b", "pw\udc80x"])
     def test_rejected(self, bad: str) -> None:
         """The error is both an AuthError and a ValueError, and hides the value."""
         with pytest.raises(InvalidCredentialError) as info:
@@ -240,6 +240,14 @@ class TestScram:
             (b"r=fyko+d2lbbFgONRv9qkxdawLx,s=QSXCR+Q6sek8bf92,i=2147483647", "iteration"),
             (b"r=fyko+d2lbbFgONRv9qkxdawLx,s=QSXCR+Q6sek8bf92,i=-1", "iteration"),
             (b"r=fyko+d2lbbFgONRv9qkxdawLx,s=!!!,i=1", "salt"),
+            # Non-ASCII digits and a 5,000-digit count: int() would raise ValueError.
+            ("r=fyko+d2lbbFgONRv9qkxdawLx,s=QSXCR+Q6sek8bf92,i=\u00b2".encode(), "iteration"),
+            ("r=fyko+d2lbbFgONRv9qkxdawLx,s=QSXCR+Q6sek8bf92,i=\u0661".encode(), "iteration"),
+            pytest.param(
+                b"r=fyko+d2lbbFgONRv9qkxdawLx,s=QSXCR+Q6sek8bf92,i=" + b"9" * 5000,
+                "iteration",
+                id="5000-digit-count",
+            ),
             (b"garbage", "nonce"),
         ],
     )

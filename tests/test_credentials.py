@@ -119,6 +119,15 @@ class TestOrderOfSources:
             get_password(account(), environ={PASSWORD_ENV: SECRET + "\r\nDELE 1"})
         assert SECRET not in str(caught.value)
 
+    def test_non_utf8_environment_password_is_refused(self) -> None:
+        """A $POPVIEW_PASSWORD holding bytes that are not UTF-8 reaches Python as lone
+        surrogates (surrogateescape); it is refused with a CredentialError, not left to
+        blow up later as a UnicodeEncodeError whose repr holds the password."""
+        smuggled = os.fsdecode(SECRET.encode() + b"\xff")
+        with pytest.raises(CredentialError, match="not valid UTF-8") as caught:
+            get_password(account(), environ={PASSWORD_ENV: smuggled})
+        assert SECRET not in repr(caught.value) and SECRET not in str(caught.value)
+
     def test_os_environ_is_the_default(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Without an explicit environment, the process environment is read."""
         monkeypatch.setenv(PASSWORD_ENV, SECRET)

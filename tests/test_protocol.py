@@ -191,6 +191,41 @@ class TestCommands:
         assert p.retr(3).trace() == "RETR 3"
         assert Command("", (), raw=True).line() == ""
 
+    def test_repr_masks_secrets(self) -> None:
+        """repr() of a command (in a crash screen's locals, a log's %r, ``pending``)
+        masks the secret as trace() does (C.35); other commands show their args."""
+        secret = "hunter2-canary"
+        for command in (
+            p.pass_(secret),
+            p.apop("bob", secret),
+            p.auth("PLAIN", secret),
+            p.sasl_response(secret),
+        ):
+            assert secret not in repr(command)
+            assert secret not in str(command)
+        assert "***" in repr(p.pass_(secret))
+        assert "'RETR'" in repr(p.retr(3)) and "'3'" in repr(p.retr(3))
+        conn = greeted()
+        conn.send(p.pass_(secret))
+        assert secret not in repr(conn.pending)
+
+    @pytest.mark.parametrize("bad", ["pw\udc80x", "\ud800"])
+    def test_unencodable_text_rejected_without_echo(self, bad: str) -> None:
+        """A lone surrogate (a non-UTF-8 byte smuggled in through os.environ) is a
+        plain ValueError that does not carry the value, unlike UnicodeEncodeError
+        whose repr holds the whole line."""
+        for make in (lambda: p.pass_(bad), lambda: p.user(bad), lambda: p.sasl_response(bad)):
+            with pytest.raises(ValueError) as info:
+                make()
+            assert not isinstance(info.value, UnicodeError)
+            assert bad not in repr(info.value) and "pw" not in str(info.value)
+        conn = greeted()
+        with pytest.raises(ValueError) as info:
+            conn.send(Command("PASS", (bad,), secret=True))
+        assert not isinstance(info.value, UnicodeError)
+        assert bad not in repr(info.value)
+        assert conn.pending == ()
+
 
 class TestGreeting:
     """The greeting comes first; -ERR refuses the session (A.2)."""

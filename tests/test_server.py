@@ -218,6 +218,22 @@ class TestSaslPlain:
         assert wire.line().startswith(b"-ERR [AUTH]")
         wire.close()
 
+    def test_overlong_response_is_masked_in_transcript(
+        self, pop3_server_thread: ServerThread
+    ) -> None:
+        """A SASL response over the line cap is refused, and the transcript records
+        it as ``*** [line too long]``: its first bytes are the base64 credentials."""
+        response = self.plain(POP3_USER, POP3_PASSWORD + "x" * 9000)
+        wire = Wire(pop3_server_thread.port)
+        wire.line()
+        wire.send(b"AUTH PLAIN\r\n")
+        assert wire.line() == b"+ \r\n"
+        wire.send(response + b"\r\n")
+        assert wire.line().startswith(b"-ERR")
+        assert wire.line() == b""
+        wire.close()
+        assert pop3_server_thread.commands() == ["AUTH PLAIN", "*** [line too long]"]
+
     def test_unknown_mechanism(self, pop3_server_thread: ServerThread) -> None:
         """Only PLAIN is offered; AUTH without argument lists it."""
         wire = Wire(pop3_server_thread.port)

@@ -98,6 +98,12 @@ def validate_credential(value: str, what: str = "password") -> None:
         raise InvalidCredentialError(
             f"The {what} contains a line break or NUL character; popview will not send it."
         )
+    if not value.isascii() and any("\ud800" <= ch <= "\udfff" for ch in value):
+        # Bytes that were not UTF-8 (surrogateescape): encoding would raise a
+        # UnicodeEncodeError whose repr carries the value.
+        raise InvalidCredentialError(
+            f"The {what} is not valid UTF-8 text; popview will not send it."
+        )
 
 
 def validate_credentials(username: str, password: str | None) -> None:
@@ -365,7 +371,10 @@ class _Scram(SaslMechanism):
         nonce, salt_b64, iterations = attrs.get("r", ""), attrs.get("s", ""), attrs.get("i", "")
         if "m" in attrs or not nonce.startswith(self._nonce) or len(nonce) <= len(self._nonce):
             raise SaslError("The server's SCRAM challenge does not continue our nonce.")
-        if not iterations.isdigit() or not 1 <= int(iterations) <= self.max_iterations:
+        # ASCII digits only, and few of them: int() refuses "²" and 5,000 digits
+        # with a ValueError that is not a SaslError.
+        digits = iterations.isascii() and iterations.isdigit() and len(iterations) <= 10
+        if not digits or not 1 <= int(iterations) <= self.max_iterations:
             raise SaslError("The server asked for an unreasonable SCRAM iteration count.")
         try:
             salt = base64.b64decode(salt_b64, validate=True)

@@ -172,6 +172,12 @@ class Command:
         masked = ("***",) if len(self.args) > len(shown) else ()
         return " ".join((self.verb, *shown, *masked))
 
+    def __repr__(self) -> str:
+        # Rule 4 / HARDENING C.35: a Command ends up in crash screens' locals,
+        # ``pending`` and %r logs, so its repr masks what trace() masks.
+        args = self.args if not self.secret else (self.trace(),)
+        return f"Command(verb={self.verb!r}, args={args!r}, secret={self.secret!r})"
+
 
 def _arg(value: str) -> str:
     # HARDENING B.30: a CR/LF would let a value inject a second command.
@@ -179,6 +185,10 @@ def _arg(value: str) -> str:
         raise TypeError(f"command argument must be str, not {type(value).__name__}")
     if "\r" in value or "\n" in value or "\0" in value:
         raise ValueError("command argument contains CR, LF or NUL")
+    if not value.isascii() and any("\ud800" <= ch <= "\udfff" for ch in value):
+        # A lone surrogate (non-UTF-8 bytes via surrogateescape) would fail in
+        # encode() with a UnicodeEncodeError whose repr holds the whole line.
+        raise ValueError("command argument is not valid Unicode text")
     return value
 
 

@@ -168,8 +168,12 @@ class Pop3Session:
             if reply.then is _Then.START_TLS:
                 await self._start_tls()
 
-    async def _read_line(self) -> bytes:
+    async def _read_line(self, *, secret: bool = False) -> bytes:
         """Read one line without its line ending (CRLF or a bare LF).
+
+        Args:
+            secret: The line is a SASL response: an over-long one is recorded
+                as ``*** [line too long]``, never by its first bytes.
 
         Raises:
             _ConnectionEnded: EOF before a whole line.
@@ -182,18 +186,19 @@ class Pop3Session:
             raise _ConnectionEnded from exc
         except asyncio.LimitOverrunError as exc:
             head = await self.reader.read(80)
-            text = head.decode("latin-1").split("\n")[0].rstrip("\r")
-            self.server.record(self.number, mask_command(text) + " [line too long]")
+            self._record_too_long(head.split(b"\n")[0].rstrip(b"\r"), secret)
             raise _LineTooLong from exc
         line = line[:-1]
         if line.endswith(b"\r"):
             line = line[:-1]
         if len(line) > self.server.max_line:
-            self.server.record(
-                self.number, mask_command(line[:80].decode("latin-1")) + " [line too long]"
-            )
+            self._record_too_long(line[:80], secret)
             raise _LineTooLong
         return line
+
+    def _record_too_long(self, head: bytes, secret: bool) -> None:
+        text = "***" if secret else mask_command(head.decode("latin-1"))
+        self.server.record(self.number, text + " [line too long]")
 
     async def _write(self, data: bytes, fault: Fault | None) -> bool:
         """Send a reply, as a fault says; False when the connection must close."""
@@ -304,7 +309,7 @@ class Pop3Session:
         else:
             await self._write(b"+ \r\n", None)
             try:
-                raw = await self._read_line()
+                raw = await self._read_line(secret=True)
             except _LineTooLong:
                 return _Reply(b"-ERR Line too long\r\n", _Then.CLOSE)
             response = raw.decode("latin-1")
