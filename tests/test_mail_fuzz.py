@@ -37,6 +37,7 @@ def view(raw: bytes) -> None:
     parsed = parse_message(raw)
     for prefer_html in (False, True):
         body = render_body(parsed, prefer_html=prefer_html)
+        assert body.text() == "\n".join(body.lines)  # the fast path agrees
         shown = [*body.lines[:60], *body.banner, *body.links]
         shown += [row.subject, row.sender, parsed.subject]
         shown += [a.display for a in parsed.from_ + parsed.to]

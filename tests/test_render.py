@@ -160,6 +160,21 @@ def test_nothing_remote_is_ever_fetched(listener: tuple[int, list[bytes]]) -> No
     assert seen == []
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"plain ascii\r\nlines",
+        b"esc \x1b[2J\r\ncr\rmid",
+        "sep\u2028x\u0085y".encode(),
+        b"z" * 5_000,
+    ],
+)
+def test_text_is_the_lines_joined(body: bytes) -> None:
+    """RenderedBody.text() (one-pass sanitizing) equals the lines the viewer reads."""
+    rendered = render_body(parse_message(b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + body))
+    assert rendered.text() == "\n".join(rendered.lines)
+
+
 def test_line_cap_marker() -> None:
     """A line longer than the cap ends with a marker saying how much is hidden."""
     parsed = parse_message(b"\r\n" + b"y" * (MAX_LINE_CHARS + 123))

