@@ -22,7 +22,7 @@ from popview.ui.screens.login import LoginScreen
 from popview.ui.screens.mailbox import MailboxScreen
 from popview.ui.screens.message import MessageScreen
 from popview.ui.screens.server_info import ServerInfoScreen
-from tests.ui_support import (
+from tests.test_ui_support import (
     PASSWORD,
     account_for,
     make_server,

@@ -236,6 +236,7 @@ class MessageScreen(Screen[None]):
         options.clear_options()
         attachments = self.parsed.attachments if self.parsed is not None else ()
         options.display = bool(attachments)
+        options.border_title = f"Attachments ({len(attachments)}): a to select, s to save"
         for index, att in enumerate(attachments):
             label = Text(f"{att.filename}  ({att.content_type}, {human_size(att.size)})")
             options.add_option(Option(label, id=str(index)))

@@ -1,0 +1,135 @@
+"""Make an SVG of each screen from the demo mailbox: ``python screenshots/make_screenshots.py``.
+
+Runs the real app headless at 100x30 against the embedded server with the
+sample mailbox, in UTC, and writes the SVGs next to this script.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
+
+from popview.demo import start_demo
+from popview.ui.app import PopviewApp
+
+OUT = Path(__file__).resolve().parent
+SIZE = (100, 30)
+
+
+async def until(pilot: Pilot[Any], condition: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise RuntimeError("the app did not reach the expected state")
+
+
+async def listed(pilot: Pilot[Any]) -> None:
+    app = pilot.app
+    assert isinstance(app, PopviewApp)
+    await until(pilot, lambda: not app.loading and bool(app.listing.rows))
+    await pilot.pause(0.3)
+
+
+async def open_uid(pilot: Pilot[Any], uid: str) -> None:
+    await listed(pilot)
+    app = pilot.app
+    assert isinstance(app, PopviewApp)
+    app.screen.query_one("#envelopes").move_to(app.listing.index_of(uid))  # type: ignore[attr-defined]
+    await pilot.press("enter")
+    await until(pilot, lambda: getattr(app.screen, "forms", None) is not None)
+    await pilot.pause(0.2)
+
+
+async def shot(
+    name: str, steps: Callable[[Pilot[Any]], Awaitable[None]], demo: bool = True
+) -> None:
+    with start_demo() as server:
+        if demo:
+            app = PopviewApp(None, account=server.account, password=server.password)
+        else:
+            app = PopviewApp(None)
+        async with app.run_test(size=SIZE) as pilot:
+            await steps(pilot)
+            app.save_screenshot(str(OUT / f"{name}.svg"))
+    print(f"wrote {name}.svg")
+
+
+async def nothing(pilot: Pilot[Any]) -> None:
+    await pilot.pause(0.2)
+
+
+async def loading(pilot: Pilot[Any]) -> None:
+    app = pilot.app
+    await until(pilot, lambda: bool(app.listing.envelopes))  # type: ignore[attr-defined]
+
+
+async def marks_filter(pilot: Pilot[Any]) -> None:
+    await listed(pilot)
+    await pilot.press("slash", *"review", "enter", "d", "d")
+    await pilot.pause(0.3)
+
+
+async def viewer_html(pilot: Pilot[Any]) -> None:
+    await open_uid(pilot, "uid-0293")
+    await pilot.press("b")
+    await pilot.pause(0.2)
+
+
+async def viewer_attachments(pilot: Pilot[Any]) -> None:
+    await open_uid(pilot, "uid-0292")
+
+
+async def confirm(pilot: Pilot[Any]) -> None:
+    await listed(pilot)
+    await pilot.press("d", "d", "dollar_sign")
+    await pilot.pause(0.3)
+
+
+async def quit_dialog(pilot: Pilot[Any]) -> None:
+    await listed(pilot)
+    await pilot.press("d", "q")
+    await pilot.pause(0.3)
+
+
+async def help_screen(pilot: Pilot[Any]) -> None:
+    await listed(pilot)
+    await pilot.press("question_mark")
+    await pilot.pause(0.3)
+
+
+async def server_info(pilot: Pilot[Any]) -> None:
+    await listed(pilot)
+    await pilot.press("i")
+    await pilot.pause(0.3)
+
+
+async def threads(pilot: Pilot[Any]) -> None:
+    await listed(pilot)
+    await pilot.press("t", "slash", *"tabs", "enter")
+    await pilot.pause(0.3)
+
+
+async def main() -> None:
+    await shot("login", nothing, demo=False)
+    await shot("mailbox", loading)
+    await shot("mailbox-marks-filter", marks_filter)
+    await shot("mailbox-threads", threads)
+    await shot("viewer-html", viewer_html)
+    await shot("viewer-attachments", viewer_attachments)
+    await shot("confirm-commit", confirm)
+    await shot("confirm-quit", quit_dialog)
+    await shot("help", help_screen)
+    await shot("server-info", server_info)
+
+
+if __name__ == "__main__":
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    asyncio.run(main())
