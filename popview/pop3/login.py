@@ -1,0 +1,126 @@
+"""The login exchange: USER/PASS, APOP and SASL (RFC 1939 §7, RFC 5034).
+
+:func:`log_in` refuses hostile credentials and plaintext passwords before a
+byte is written, picks the strongest method offered, and runs it over a
+:class:`~popview.pop3.channel.Channel`. The mechanisms themselves are sans-IO,
+in :mod:`popview.pop3.auth`.
+"""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+from popview.errors import AuthError, Pop3Error, Pop3ProtocolError, printable
+from popview.pop3 import auth, protocol
+from popview.pop3.channel import Channel
+from popview.pop3.protocol import Capabilities, Continuation, ErrReply, OkReply
+from popview.pop3.wording import server_error
+
+__all__ = ["log_in"]
+
+_WHAT = "the login"
+
+
+async def log_in(
+    channel: Channel,
+    *,
+    capabilities: Capabilities,
+    apop_timestamp: str | None,
+    plaintext_allowed: bool,
+    user: str,
+    password: str,
+    mechanism: str | None,
+    apop: bool,
+    oauth_token: str | None,
+) -> None:
+    """Authenticate; see :meth:`popview.pop3.client.Pop3Client.login`.
+
+    Args:
+        channel: The connection.
+        capabilities: What the server offers (empty: no CAPA).
+        apop_timestamp: The greeting's APOP timestamp, if valid.
+        plaintext_allowed: Whether the user chose ``tls="none"``.
+        user: User name.
+        password: Password (never logged, traced or put in an error).
+        mechanism: A forced method, or ``None`` for the strongest offered.
+        apop: Use APOP.
+        oauth_token: An OAuth 2 bearer token.
+    """
+    # HARDENING B.30: refuse CR/LF/NUL before a single byte is written.
+    auth.validate_credentials(user, password)
+    if oauth_token is not None:
+        auth.validate_credential(oauth_token, "access token")
+    channel.ensure_open()
+    if not channel.encrypted and not plaintext_allowed:
+        # RFC 8314 §5 / HARDENING B.27: plaintext only when asked for.
+        raise Pop3Error(
+            "The connection is not encrypted, so your password was not sent.",
+            title="Connection not encrypted",
+        )
+    caps = capabilities
+    # No CAPA at all: USER/PASS is the RFC 1939 baseline.
+    choice = "APOP" if apop else auth.choose_mechanism(
+        caps.sasl, caps.user or not caps.raw, mechanism, oauth_token is not None
+    )  # fmt: skip
+    if choice == "APOP":
+        await _login_apop(channel, apop_timestamp, user, password)
+    elif choice == "USER":
+        await channel.exchange(protocol.user(user), _WHAT, login=True)
+        await channel.exchange(protocol.pass_(password), _WHAT, login=True)
+    else:
+        await _login_sasl(channel, auth.create_mechanism(choice, user, password, oauth_token))
+
+
+async def _login_apop(channel: Channel, timestamp: str | None, user: str, password: str) -> None:
+    # HARDENING B.28: only with a greeting timestamp that is a valid msg-id.
+    if timestamp is None:
+        raise AuthError(
+            "APOP login was asked for, but the server's greeting has no valid APOP "
+            "timestamp. Use another login method.",
+            title="Login method unavailable",
+        )
+    digest = auth.apop_digest(timestamp, password)
+    await channel.exchange(protocol.apop(user, digest), _WHAT, login=True)
+
+
+async def _login_sasl(channel: Channel, mech: auth.SaslMechanism) -> None:
+    """RFC 5034 §4: AUTH with an initial response, then challenge/response."""
+    async with channel.lock:
+        channel.ensure_open()
+        async with channel.guard(_WHAT):
+            await channel.check_in_step()
+            channel.write([protocol.auth(mech.name, mech.start())])
+            while True:
+                event = await channel.next_event(_WHAT)
+                if isinstance(event, OkReply):
+                    channel.emit(f"S: +OK {event.text}")
+                    # SCRAM: a server that did not prove itself is not trusted.
+                    try:
+                        mech.check_success()
+                    except auth.SaslError:
+                        channel.abort("the server did not prove its identity")
+                        raise
+                    return
+                if isinstance(event, ErrReply):
+                    channel.emit(f"S: -ERR {event.text}")
+                    raise server_error(event, "AUTH", login=True)
+                if not isinstance(event, Continuation):
+                    raise Pop3ProtocolError("The server broke the login exchange.")
+                try:
+                    answer = mech.respond(auth.decode_challenge(event.data))
+                except auth.SaslError as exc:
+                    await _cancel_sasl(channel, exc)
+                channel.write([protocol.sasl_response(auth.encode_response(answer))])
+
+
+async def _cancel_sasl(channel: Channel, cause: auth.SaslError) -> NoReturn:
+    # RFC 5034 §4 / HARDENING B.29: "*" cancels; the server answers -ERR.
+    channel.write([protocol.sasl_cancel()])
+    event = await channel.next_event(_WHAT)
+    if isinstance(event, Continuation):
+        raise Pop3ProtocolError("The server kept challenging after the login was cancelled.")
+    text = printable(event.text, 200) if isinstance(event, ErrReply | OkReply) else ""
+    raise auth.SaslError(
+        f"{cause.message} The login was cancelled; try another login method.",
+        reply_text=text,
+    )

@@ -1,0 +1,86 @@
+"""The sentences a user reads when a POP3 command fails.
+
+:func:`server_error` turns an ``-ERR`` reply into the error shown to the user,
+naming what was refused and explaining RFC 2449/3206 response codes;
+:data:`WHAT` names what the server was sending, for "while sending ..."
+sentences about timeouts and lost connections.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from popview.errors import AuthError, Pop3ServerError, printable
+from popview.pop3.protocol import ErrReply
+
+__all__ = ["WHAT", "server_error"]
+
+WHAT: Final = {
+    "STAT": "the mailbox size",
+    "LIST": "the message list",
+    "UIDL": "the message ids",
+    "TOP": "message headers",
+    "RETR": "the message",
+    "DELE": "the answer to a deletion mark",
+    "RSET": "the answer to a reset",
+    "NOOP": "the answer to a keep-alive",
+    "QUIT": "the answer to logging out",
+    "CAPA": "its capabilities",
+    "STLS": "the answer to STARTTLS",
+    "UTF8": "the answer to UTF8",
+}
+"""What each command was waiting for, by verb."""
+
+# "The server refused ...", by command.
+_REFUSED = {
+    "STAT": "to report the mailbox size",
+    "LIST": "to send the message list",
+    "UIDL": "to send the message ids",
+    "TOP": "to send the message headers",
+    "RETR": "to send the message",
+    "DELE": "to mark the message for deletion",
+    "RSET": "to undo the deletion marks",
+    "NOOP": "the keep-alive",
+    "CAPA": "to list its capabilities",
+    "UTF8": "to switch to UTF-8",
+    "USER": "the login",
+    "PASS": "the login",
+    "APOP": "the login",
+    "AUTH": "the login",
+}
+
+_CODE_MESSAGES = {
+    "IN-USE": "The mailbox is in use by another mail program. Close it, or wait a few "
+    "minutes, then try again.",
+    "LOGIN-DELAY": "The server does not allow logging in again so soon. Wait a few minutes, "
+    "then try again.",
+    "SYS/TEMP": "The server has a temporary problem. Try again later.",
+    "SYS/PERM": "The server has a permanent problem with this mailbox. Contact your mail provider.",
+    "UTF8": "The server can only send this in UTF-8, which was not enabled.",
+}
+
+
+def server_error(reply: ErrReply, verb: str, *, login: bool = False) -> Pop3ServerError:
+    """Turn an ``-ERR`` into the error a user sees (RFC 2449 §8, RFC 3206).
+
+    Args:
+        reply: The ``-ERR`` reply.
+        verb: The command it answers, e.g. ``"RETR"``.
+        login: Whether the reply answers a login command (an ``-ERR`` without a
+            code then means the credentials were refused).
+    """
+    text = printable(reply.text, 200)
+    code = reply.code.upper() if reply.code else None
+    said = f' The server said: "{text}"' if text else ""
+    base = code.split("/")[0] if code else None
+    if code in _CODE_MESSAGES or (code and code.startswith("SYS/")):
+        message = _CODE_MESSAGES.get(code, _CODE_MESSAGES["SYS/TEMP"])
+        return Pop3ServerError(message + said, reply_text=text, code=code)
+    if login and (code is None or base in ("AUTH", "AUTH-RESP-CODE")):
+        return AuthError(
+            "The server refused the user name or password. Check them and try again." + said,
+            reply_text=text,
+            code=code,
+        )
+    asked = _REFUSED.get(verb, f"the {printable(verb, 20)} command")
+    return Pop3ServerError(f"The server refused {asked}." + said, reply_text=text, code=code)
