@@ -21,8 +21,10 @@ Anything else is a framing error: :class:`popview.errors.Pop3ProtocolError`
 is raised, the connection enters the ``ERROR`` state and every later call
 raises again. The connection must then be dropped (never reused).
 
-The pure parsers for reply contents (STAT, LIST, UIDL, CAPA) live in
-:mod:`popview.pop3.replies` and are re-exported here.
+Commands and their constructors live in :mod:`popview.pop3.commands`, the
+events in :mod:`popview.pop3.events` and the pure parsers for reply contents
+(STAT, LIST, UIDL, CAPA) in :mod:`popview.pop3.replies`; all are re-exported
+here, so callers need only this module.
 """
 
 from __future__ import annotations
@@ -33,6 +35,37 @@ from enum import Enum
 from typing import Final
 
 from popview.errors import Pop3ConnectionError, Pop3ProtocolError, printable
+from popview.pop3.commands import (
+    Command,
+    apop,
+    auth,
+    capa,
+    check_argument,
+    dele,
+    list_,
+    noop,
+    pass_,
+    quit,
+    retr,
+    rset,
+    sasl_cancel,
+    sasl_response,
+    stat,
+    stls,
+    top,
+    uidl,
+    user,
+    utf8,
+)
+from popview.pop3.events import (
+    Continuation,
+    DataLines,
+    EndOfData,
+    ErrReply,
+    Event,
+    Greeting,
+    OkReply,
+)
 from popview.pop3.replies import (
     Capabilities,
     ListEntry,
@@ -123,258 +156,6 @@ class Limits:
     max_status_line: int = 64 * 1024
     max_response_bytes: int = 512 * 1024 * 1024
     max_response_lines: int = 2_000_000
-
-
-# --------------------------------------------------------------------------- commands
-
-
-@dataclass(frozen=True)
-class Command:
-    """One POP3 command line. Build it with the constructors below.
-
-    Attributes:
-        verb: Upper-case keyword, e.g. ``"RETR"`` (empty for a raw line).
-        args: Arguments, already validated (no CR, LF or NUL).
-        multiline: Whether a ``+OK`` reply is followed by a dot-terminated block.
-        secret: Whether arguments must be masked in traces (PASS, APOP,
-            AUTH responses).
-        max_bytes: Cap on the multi-line body for this command, or ``None`` for
-            :attr:`Limits.max_response_bytes`.
-        max_lines: Cap on the multi-line line count, or ``None`` for the default.
-        raw: For SASL responses: the line is sent as is (no verb), and it does
-            not await a reply of its own (the pending ``AUTH`` does).
-        public_args: How many leading arguments :meth:`trace` shows even when
-            ``secret`` (the user name of APOP, the mechanism of AUTH).
-    """
-
-    verb: str
-    args: tuple[str, ...] = ()
-    multiline: bool = False
-    secret: bool = False
-    max_bytes: int | None = None
-    max_lines: int | None = None
-    raw: bool = False
-    public_args: int = 0
-
-    def line(self) -> str:
-        """Return the command line without its CRLF (secrets included)."""
-        if self.raw:
-            return self.args[0] if self.args else ""
-        return " ".join((self.verb, *self.args))
-
-    def trace(self) -> str:
-        """Return the command as it may appear in a log (secrets masked)."""
-        if not self.secret:
-            return self.line()
-        if self.raw:
-            return "***"
-        shown = self.args[: self.public_args]
-        masked = ("***",) if len(self.args) > len(shown) else ()
-        return " ".join((self.verb, *shown, *masked))
-
-    def __repr__(self) -> str:
-        # Rule 4 / HARDENING C.35: a Command ends up in crash screens' locals,
-        # ``pending`` and %r logs, so its repr masks what trace() masks.
-        args = self.args if not self.secret else (self.trace(),)
-        return f"Command(verb={self.verb!r}, args={args!r}, secret={self.secret!r})"
-
-
-def _arg(value: str) -> str:
-    # HARDENING B.30: a CR/LF would let a value inject a second command.
-    if not isinstance(value, str):
-        raise TypeError(f"command argument must be str, not {type(value).__name__}")
-    if "\r" in value or "\n" in value or "\0" in value:
-        raise ValueError("command argument contains CR, LF or NUL")
-    if not value.isascii() and any("\ud800" <= ch <= "\udfff" for ch in value):
-        # A lone surrogate (non-UTF-8 bytes via surrogateescape) would fail in
-        # encode() with a UnicodeEncodeError whose repr holds the whole line.
-        raise ValueError("command argument is not valid Unicode text")
-    return value
-
-
-def _number(value: int, *, minimum: int = 1) -> str:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError("message number must be an int")
-    if value < minimum:
-        raise ValueError(f"number must be >= {minimum}, got {value}")
-    return str(value)
-
-
-def stat() -> Command:
-    """STAT (RFC 1939 §5): ``+OK count size``."""
-    return Command("STAT")
-
-
-def list_(n: int | None = None) -> Command:
-    """LIST: the scan listing of all messages (multi-line), or of message ``n``."""
-    if n is None:
-        return Command("LIST", multiline=True)
-    return Command("LIST", (_number(n),))
-
-
-def uidl(n: int | None = None) -> Command:
-    """UIDL: unique ids of all messages (multi-line), or of message ``n``."""
-    if n is None:
-        return Command("UIDL", multiline=True)
-    return Command("UIDL", (_number(n),))
-
-
-def top(n: int, lines: int, max_bytes: int | None = None) -> Command:
-    """TOP n lines: headers plus ``lines`` body lines (multi-line)."""
-    return Command("TOP", (_number(n), _number(lines, minimum=0)), True, max_bytes=max_bytes)
-
-
-def retr(n: int, max_bytes: int | None = None) -> Command:
-    """RETR n (multi-line); ``max_bytes`` caps the message body."""
-    return Command("RETR", (_number(n),), multiline=True, max_bytes=max_bytes)
-
-
-def dele(n: int) -> Command:
-    """DELE n: mark message ``n`` deleted (applied only at QUIT, RFC 1939 §6)."""
-    return Command("DELE", (_number(n),))
-
-
-def rset() -> Command:
-    """RSET: unmark every message marked deleted in this session."""
-    return Command("RSET")
-
-
-def noop() -> Command:
-    """NOOP."""
-    return Command("NOOP")
-
-
-def quit() -> Command:
-    """QUIT: commits deletions (UPDATE state). Only on an explicit user commit."""
-    return Command("QUIT")
-
-
-def capa() -> Command:
-    """CAPA (RFC 2449, multi-line)."""
-    return Command("CAPA", multiline=True, max_lines=10_000, max_bytes=1024 * 1024)
-
-
-def stls() -> Command:
-    """STLS (RFC 2595 §4)."""
-    return Command("STLS")
-
-
-def utf8() -> Command:
-    """UTF8 (RFC 6856 §2)."""
-    return Command("UTF8")
-
-
-def user(name: str) -> Command:
-    """USER name."""
-    if not _arg(name):
-        raise ValueError("user name is empty")
-    return Command("USER", (name,))
-
-
-def pass_(password: str) -> Command:
-    """PASS password (masked in traces as ``PASS ***``)."""
-    return Command("PASS", (_arg(password),), secret=True)
-
-
-def apop(name: str, digest: str) -> Command:
-    """APOP name digest (RFC 1939 §7); the digest is masked in traces."""
-    if not _arg(name):
-        raise ValueError("user name is empty")
-    return Command("APOP", (name, _arg(digest)), secret=True, public_args=1)
-
-
-def auth(mechanism: str, initial_response: str | None = None) -> Command:
-    """AUTH mechanism [initial-response] (RFC 5034); the response is masked.
-
-    Args:
-        mechanism: SASL mechanism name, e.g. ``"SCRAM-SHA-256"``.
-        initial_response: Base64 text (``"="`` for an empty one), or ``None``.
-    """
-    if not _arg(mechanism) or " " in mechanism:
-        raise ValueError("bad SASL mechanism name")
-    args: tuple[str, ...] = (mechanism.upper(),)
-    if initial_response is not None:
-        args += (_arg(initial_response),)
-    return Command("AUTH", args, secret=True, public_args=1)
-
-
-def sasl_response(data: str) -> Command:
-    """A SASL response line (base64 text) answering a ``+ `` challenge."""
-    return Command("", (_arg(data),), secret=True, raw=True)
-
-
-def sasl_cancel() -> Command:
-    """The ``*`` line that cancels an AUTH exchange (RFC 5034 §4)."""
-    return Command("", ("*",), raw=True)
-
-
-# --------------------------------------------------------------------------- events
-
-
-@dataclass(frozen=True)
-class Greeting:
-    """The server's ``+OK`` greeting.
-
-    Attributes:
-        text: The greeting text (raw-decoded, not yet sanitized for display).
-        timestamp: The APOP timestamp ``<...>`` if the greeting holds a valid
-            msg-id (RFC 1939 §7, RFC 5322 msg-id syntax), else ``None``.
-    """
-
-    text: str
-    timestamp: str | None = None
-
-
-@dataclass(frozen=True)
-class OkReply:
-    """A ``+OK`` status line.
-
-    Attributes:
-        text: The text after ``+OK`` (RESP-CODE removed), decoded leniently.
-        code: RFC 2449 response code without brackets, upper-cased, or ``None``.
-    """
-
-    text: str
-    code: str | None = None
-
-
-@dataclass(frozen=True)
-class ErrReply:
-    """A ``-ERR`` status line. The connection stays usable (except as a greeting)."""
-
-    text: str
-    code: str | None = None
-
-
-@dataclass(frozen=True)
-class Continuation:
-    """A SASL ``+ `` challenge (RFC 5034); ``data`` is the base64 text as sent."""
-
-    data: str
-
-
-@dataclass(frozen=True)
-class DataLines:
-    """Some lines of a multi-line reply: dot-unstuffed, line ending removed."""
-
-    lines: tuple[bytes, ...]
-
-
-@dataclass(frozen=True)
-class EndOfData:
-    """The terminating ``.`` of a multi-line reply was seen.
-
-    Attributes:
-        line_count: Lines in the block.
-        byte_count: Octets of the unstuffed block counting CRLF per line (what
-            RFC 1939 LIST sizes count).
-    """
-
-    line_count: int = 0
-    byte_count: int = 0
-
-
-Event = Greeting | OkReply | ErrReply | Continuation | DataLines | EndOfData
 
 
 class ConnectionState(Enum):
@@ -469,7 +250,7 @@ class Pop3Connection:
         if self._state is ConnectionState.CLOSED:
             raise Pop3ConnectionError("The server closed the connection.")
         line = command.line()
-        _arg(line)
+        check_argument(line)
         if command.raw:
             if not self._pending or self._pending[0].verb != "AUTH":
                 raise LocalProtocolError("SASL response sent with no AUTH in progress")
