@@ -300,6 +300,9 @@ class TestClientLogin:
             ("USER", "USER ", "PLAIN"),
             ("PLAIN", "AUTH PLAIN", "PLAIN"),
             ("LOGIN", "AUTH LOGIN", "LOGIN"),
+            ("CRAM-MD5", "AUTH CRAM-MD5", "CRAM-MD5"),
+            ("SCRAM-SHA-1", "AUTH SCRAM-SHA-1", "SCRAM-SHA-1"),
+            ("SCRAM-SHA-256", "AUTH SCRAM-SHA-256", "SCRAM-SHA-256"),
         ],
     )
     async def test_login_with_each_method(
@@ -336,7 +339,28 @@ class TestClientLogin:
         assert ("TLS" in login_line) is (mode != "none")
         assert dovecot_user.password not in log
 
-    @pytest.mark.parametrize("mechanism", ["USER", "PLAIN", "LOGIN"])
+    async def test_strongest_method_is_chosen(
+        self, dovecot: DovecotServer, dovecot_user: MailUser
+    ) -> None:
+        """Without a configured method popview picks SCRAM-SHA-256, the strongest one
+        Dovecot advertises, and logs in with it (Dovecot proved itself: SCRAM's server
+        signature checked out, or login() would have raised)."""
+        trace: list[str] = []
+        client = await open_client(dovecot, "starttls", trace=trace)
+        try:
+            assert "SCRAM-SHA-256" in client.capabilities.sasl
+            await client.login(dovecot_user.name, dovecot_user.password)
+            assert client.authenticated
+            await client.quit()
+        finally:
+            await client.close()
+        assert any(line.startswith("C: AUTH SCRAM-SHA-256") for line in trace), trace
+        await session_end(dovecot, dovecot_user)
+        assert f"Login: user=<{dovecot_user.name}>, method=SCRAM-SHA-256," in dovecot.log_text()
+
+    @pytest.mark.parametrize(
+        "mechanism", ["USER", "PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256"]
+    )
     async def test_wrong_password_is_refused(
         self, dovecot: DovecotServer, dovecot_user: MailUser, mode: str, mechanism: str
     ) -> None:
