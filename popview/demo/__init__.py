@@ -19,10 +19,11 @@ from types import TracebackType
 
 from popview.config import Account
 from popview.demo.sample import BASE_DATE, SAMPLE_COUNT, sample_messages
-from popview.server import MemoryMailbox, Pop3Server, ServerThread
+from popview.server import Fault, MemoryMailbox, Pop3Server, ServerThread
 
 __all__ = [
     "BASE_DATE",
+    "DEMO_LABEL",
     "DEMO_USER",
     "SAMPLE_COUNT",
     "DemoServer",
@@ -33,6 +34,9 @@ __all__ = [
 
 #: The user name the demo server accepts.
 DEMO_USER = "demo"
+
+#: How the app names the demo server (its port is random, so it is not shown).
+DEMO_LABEL = "sample mailbox on this machine"
 
 
 def sample_mailbox(count: int = SAMPLE_COUNT) -> MemoryMailbox:
@@ -56,12 +60,14 @@ class DemoServer:
         server: The embedded server (its transcript is useful in tests).
         account: An account pointing at the server (plain POP3 on loopback).
         password: The random password the server accepts for the account.
+        label: What the header shows instead of ``127.0.0.1:<random port>``.
     """
 
     thread: ServerThread
     server: Pop3Server
     account: Account
     password: str
+    label: str = DEMO_LABEL
 
     def stop(self) -> None:
         """Stop the server thread (idempotent)."""
@@ -79,7 +85,7 @@ class DemoServer:
         self.stop()
 
 
-def start_demo(count: int = SAMPLE_COUNT) -> DemoServer:
+def start_demo(count: int = SAMPLE_COUNT, faults: list[Fault] | None = None) -> DemoServer:
     """Start the embedded server with the sample mailbox on a random loopback port.
 
     One mailbox is shared by every login, so marks committed with ``$`` stay
@@ -87,12 +93,19 @@ def start_demo(count: int = SAMPLE_COUNT) -> DemoServer:
 
     Args:
         count: How many sample messages to serve.
+        faults: Server faults to inject (the screenshots slow ``TOP`` down to
+            catch the progress bar mid-load).
 
     Returns:
         A :class:`DemoServer`; call :meth:`DemoServer.stop` when done.
     """
     password = secrets.token_urlsafe(12)
-    server = Pop3Server(sample_mailbox(count), users={DEMO_USER: password}, host="127.0.0.1")
+    server = Pop3Server(
+        sample_mailbox(count),
+        users={DEMO_USER: password},
+        host="127.0.0.1",
+        faults=list(faults or ()),
+    )
     thread = ServerThread(server).start()
     account = Account(
         name="demo",

@@ -7,6 +7,7 @@ Screens submit commands through :meth:`PopviewApp.submit` and never wait.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
@@ -18,7 +19,8 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from popview.errors import printable
+from popview.errors import StoreError, printable
+from popview.session import is_session_key
 from popview.ui import messages as msg
 from popview.ui.listing import MailboxListing
 from popview.ui.screens.dialogs import ErrorScreen
@@ -30,9 +32,10 @@ from popview.ui.worker import Command, LoadMailbox, Login, SessionFactory, Sessi
 
 if TYPE_CHECKING:
     from popview.config import Account, Config
-    from popview.session import SessionInfo
+    from popview.session import MailboxSession, SessionInfo
+    from popview.store import Store
 
-__all__ = ["PopviewApp", "run_tui"]
+__all__ = ["PopviewApp", "build_app", "open_store", "run_tui"]
 
 
 class PopviewApp(App[int]):
@@ -42,8 +45,12 @@ class PopviewApp(App[int]):
         config: The loaded configuration (accounts, settings, keymap), or ``None``.
         account: Log in to this account at once (``popview -a NAME``, the demo).
         password: The password for ``account`` when it is already known.
-        session_factory: Builds the :class:`MailboxSession` (tests and the
-            cache wiring pass their own).
+        session_factory: Builds the :class:`MailboxSession` (tests pass their
+            own); by default one attached to ``store``.
+        store: The local cache (envelopes, bodies, journal, certificate pins,
+            the uids seen on the last visit), or ``None`` to run without one.
+        server_label: Shown instead of ``host:port`` in the header and the
+            server info (the demo names its loopback server this way).
     """
 
     CSS_PATH = "popview.tcss"
@@ -77,17 +84,33 @@ class PopviewApp(App[int]):
         account: Account | None = None,
         password: str | None = None,
         session_factory: SessionFactory | None = None,
+        store: Store | None = None,
+        server_label: str | None = None,
     ) -> None:
         super().__init__()
         self.config = config
         self.start_account = account
         self.start_password = password
+        self.store = store
+        self.server_label = server_label
         self.listing = MailboxListing()
         self.marks: frozenset[str] = frozenset()
         self.info: SessionInfo | None = None
         self.account: Account | None = None
-        self.session_worker = SessionWorker(self, session_factory)
+        self.password_problem: str | None = None
+        """Why no configured source gave the password (shown when asking for it)."""
+        self.seen_before: frozenset[str] = frozenset()
+        """UIDs the previous visit listed; rows outside it are "new since last visit"."""
+        self.session_worker = SessionWorker(self, session_factory or self._new_session)
         self.loading = False
+
+    def _new_session(self, account: Account, password: Any) -> MailboxSession:
+        from popview.session import MailboxSession
+
+        keepalive = self.config.general.keepalive if self.config is not None else 0.0
+        return MailboxSession(
+            account, password, store=self.store, keepalive_interval=keepalive or 45.0
+        )
 
     # -- start -------------------------------------------------------------------
 
@@ -138,6 +161,7 @@ class PopviewApp(App[int]):
 
     def on_connected(self, message: msg.Connected) -> None:
         self.info = message.info
+        self.seen_before = self._read_seen(message.info.account_key)
         self.listing = MailboxListing()
         self.loading = True
         self.switch_screen(MailboxScreen(self.listing))
@@ -160,6 +184,8 @@ class PopviewApp(App[int]):
     def on_listing_finished(self, message: msg.ListingFinished) -> None:
         self.loading = False
         self.listing.keep_only(message.uids)
+        if self.info is not None:
+            self._write_seen(self.info.account_key, message.uids)
         self._mailbox_screen(lambda s: s.listing_finished(message.rejected))
 
     def on_marks_changed(self, message: msg.MarksChanged) -> None:
@@ -236,6 +262,25 @@ class PopviewApp(App[int]):
         )
         self.session_worker.start()
 
+    # -- new since last visit -----------------------------------------------------------
+
+    def _read_seen(self, account_key: str) -> frozenset[str]:
+        """The uids the last visit listed (empty without a cache, or on a first visit)."""
+        if self.store is None:
+            return frozenset()
+        try:
+            return self.store.cache.seen_uids(account_key)
+        except StoreError:
+            return frozenset()  # the cache is an accelerator; without it nothing is "new"
+
+    def _write_seen(self, account_key: str, uids: frozenset[str]) -> None:
+        """Remember what this visit listed, for the next visit's "new" markers."""
+        if self.store is None:
+            return
+        stable = [uid for uid in uids if not is_session_key(uid)]
+        with contextlib.suppress(StoreError):  # the cache is an accelerator
+            self.store.cache.set_seen_uids(account_key, stable)
+
     # -- helpers ---------------------------------------------------------------------
 
     def _screens(self) -> Iterable[Screen[Any]]:
@@ -291,23 +336,80 @@ def run_tui(config: Config | None, *, account_name: str | None = None, demo: boo
         from popview.demo import start_demo
 
         with start_demo() as server:
-            app = PopviewApp(config, account=server.account, password=server.password)
+            app = PopviewApp(
+                config,
+                account=server.account,
+                password=server.password,
+                server_label=server.label,
+            )
             return app.run() or 0
+    store = open_store(config)
+    try:
+        return build_app(config, account_name=account_name, store=store).run() or 0
+    finally:
+        if store is not None:
+            store.close()
+
+
+def build_app(
+    config: Config | None,
+    *,
+    account_name: str | None = None,
+    store: Store | None = None,
+) -> PopviewApp:
+    """The app for ``popview [-a NAME]``: straight to the account when one is named.
+
+    The password comes from the first non-interactive source (``POPVIEW_PASSWORD``,
+    the config, ``password_command``, the keyring); when none has it, the app
+    asks for the password alone, not for the whole login form.
+
+    Raises:
+        ConfigError: ``account_name`` is not in the configuration.
+    """
     account = None
     password = None
+    problem = None
     if account_name is not None and config is not None:
         account = config.account(account_name)
-        password = _password_without_prompt(account)
-    app = PopviewApp(config, account=account, password=password)
-    return app.run() or 0
+        password, problem = _password_without_prompt(account)
+    app = PopviewApp(config, account=account, password=password, store=store)
+    app.password_problem = problem
+    return app
 
 
-def _password_without_prompt(account: Account) -> str | None:
-    """The password from a non-interactive source, or ``None`` (the login screen asks)."""
+def open_store(config: Config | None) -> Store | None:
+    """Open the cache in ``general.cache_dir`` (or the default), or ``None`` if it cannot be.
+
+    ``POPVIEW_CACHE_DIR`` overrides the default directory (tests use it). A
+    store that cannot be opened is not fatal: popview runs without a cache and
+    says so on stderr before the screen takes over.
+    """
+    import sys
+
+    from popview.store import Store
+    from popview.store.cache import MAX_BODY_BYTES
+
+    directory = config.general.cache_dir if config is not None else None
+    cache_bodies = config.general.cache_bodies if config is not None else True
+    try:
+        return Store.open(directory, max_body_bytes=MAX_BODY_BYTES if cache_bodies else 0)
+    except StoreError as error:
+        print(f"popview: warning: {error.message} (going on without the cache)", file=sys.stderr)
+        return None
+
+
+def _password_without_prompt(account: Account) -> tuple[str | None, str | None]:
+    """The password from a non-interactive source, else ``None`` and why.
+
+    A configured source that failed (``password_command`` exiting non-zero) is
+    reported, not silently replaced by the prompt (HARDENING C.33): the prompt
+    shows what went wrong, and the user may still type the password.
+    """
     from popview import credentials
     from popview.errors import CredentialError
 
     try:
-        return credentials.get_password(account, prompt=None)
-    except CredentialError:
-        return None
+        return credentials.get_password(account, prompt=None), None
+    except CredentialError as error:
+        configured = account.password_command is not None
+        return None, (error.message if configured else None)

@@ -126,9 +126,12 @@ class MailboxScreen(Screen[None]):
         self.query_one("#filter").display = False
         account = self.popview.account
         self.query_one(MailboxHeader).update_info(
-            account.name if account is not None else "", self.popview.info
+            account.name if account is not None else "",
+            self.popview.info,
+            self.popview.server_label,
         )
         self.table.set_marks(self.popview.marks)
+        self.table.seen_before = self.popview.seen_before
         self.table.focus()
         self._rebuild()
 
@@ -195,6 +198,7 @@ class MailboxScreen(Screen[None]):
             listing.total_size,
             len(listing.rows),
             len(self.popview.marks),
+            self.table.new_count(),
         )
 
     # -- actions ----------------------------------------------------------------------
@@ -301,7 +305,7 @@ class MailboxScreen(Screen[None]):
 
     def action_server_info(self) -> None:
         if self.popview.info is not None:
-            self.app.push_screen(ServerInfoScreen(self.popview.info))
+            self.app.push_screen(ServerInfoScreen(self.popview.info, self.popview.server_label))
 
     def action_quit(self) -> None:
         marks = self.popview.marks

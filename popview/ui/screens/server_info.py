@@ -24,7 +24,7 @@ def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
 
 
-def info_table(info: SessionInfo) -> Table:
+def info_table(info: SessionInfo, server_label: str | None = None) -> Table:
     """The session's facts as a two-column table of plain :class:`Text`."""
     table = Table(box=None, show_header=False, expand=True, pad_edge=False)
     table.add_column(no_wrap=True, style="bold")
@@ -34,7 +34,7 @@ def info_table(info: SessionInfo) -> Table:
         table.add_row(Text(name), Text(single_line(value, 500), style=style))
 
     caps = info.capabilities
-    row("Server", f"{info.host}:{info.port}")
+    row("Server", server_label if server_label is not None else f"{info.host}:{info.port}")
     mode = {"implicit": "implicit TLS", "starttls": "STARTTLS", "none": "none"}.get(
         info.tls_mode, info.tls_mode
     )
@@ -75,15 +75,16 @@ class ServerInfoScreen(ModalScreen[None]):
         Binding("escape,q,i", "close", "Close", id="info.close", tooltip="Close server info"),
     ]
 
-    def __init__(self, info: SessionInfo) -> None:
+    def __init__(self, info: SessionInfo, server_label: str | None = None) -> None:
         super().__init__()
         self.info = info
+        self.server_label = server_label
 
     def compose(self) -> ComposeResult:
         with Vertical(id="info-box"):
             yield Label("Server", id="info-title")
             with VerticalScroll():
-                yield Static(info_table(self.info), id="info-table")
+                yield Static(info_table(self.info, self.server_label), id="info-table")
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -22,6 +22,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from popview.session import is_session_key
 from popview.ui.listing import MailboxListing
 from popview.ui.widgets.formatting import human_size, short_date, single_line
 
@@ -40,6 +41,7 @@ class EnvelopeTable(ScrollView, can_focus=True):
         "envelope-table--cursor",
         "envelope-table--deleted",
         "envelope-table--mark",
+        "envelope-table--new",
     }
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -74,6 +76,8 @@ class EnvelopeTable(ScrollView, can_focus=True):
         super().__init__(id=id)
         self.listing = listing
         self.marks: frozenset[str] = frozenset()
+        self.seen_before: frozenset[str] = frozenset()
+        """UIDs the previous visit listed; an empty set (first visit) marks nothing new."""
         self.cursor = 0
 
     # -- data ------------------------------------------------------------------
@@ -93,6 +97,17 @@ class EnvelopeTable(ScrollView, can_focus=True):
         """Restyle marked rows (they stay in the list until committed)."""
         self.marks = marks
         self.refresh()
+
+    def is_new(self, uid: str) -> bool:
+        """Whether ``uid`` arrived since the last visit (needs a stable UIDL)."""
+        seen = self.seen_before
+        return bool(seen) and uid not in seen and not is_session_key(uid)
+
+    def new_count(self) -> int:
+        """How many listed messages are new since the last visit."""
+        if not self.seen_before:
+            return 0
+        return sum(1 for uid in self.listing.envelopes if self.is_new(uid))
 
     @property
     def current_uid(self) -> str | None:
@@ -200,7 +215,9 @@ class EnvelopeTable(ScrollView, can_focus=True):
             style = style + self.get_component_rich_style("envelope-table--deleted")
         if index == self.cursor:
             style = style + self.get_component_rich_style("envelope-table--cursor")
-        mark = ("D" if deleted else " ") + " " + ("@" if env.has_attachment else " ")
+        new = self.is_new(row.uid)
+        attachment = env.has_attachment
+        mark = ("D" if deleted else " ") + ("N" if new else " ") + ("@" if attachment else " ")
         sender = single_line(env.from_name or env.from_addr, 200)
         subject = single_line(env.subject, 400)
         if row.depth:
@@ -217,6 +234,8 @@ class EnvelopeTable(ScrollView, can_focus=True):
         )
         if deleted:
             text.stylize(self.get_component_rich_style("envelope-table--mark"), 0, 1)
+        if new:
+            text.stylize(self.get_component_rich_style("envelope-table--new"), 1, 2)
         return self._strip(text, width, style)
 
     def _strip(self, text: Text, width: int, style: Style) -> Strip:

@@ -30,11 +30,20 @@ class MailboxHeader(Horizontal):
         yield Static("", id="header-counts")
         yield Static("", id="header-pending")
 
-    def update_info(self, account_name: str, info: SessionInfo | None) -> None:
-        """Show who and where, and how the connection is protected."""
+    def update_info(
+        self, account_name: str, info: SessionInfo | None, server_label: str | None = None
+    ) -> None:
+        """Show who and where, and how the connection is protected.
+
+        Args:
+            account_name: The account's name.
+            info: The open session, or ``None`` (nothing shown yet).
+            server_label: Shown instead of ``host:port`` when given.
+        """
         if info is None:
             return
-        where = f"{single_line(account_name, 40)}  {info.host}:{info.port}"
+        server = server_label if server_label is not None else f"{info.host}:{info.port}"
+        where = f"{single_line(account_name, 40)}  {single_line(server, 60)}"
         self.query_one("#header-account", Static).update(Text(where))
         badge = self.query_one("#header-tls", Static)
         if info.encrypted:
@@ -45,12 +54,15 @@ class MailboxHeader(Horizontal):
             badge.update(Text(" UNENCRYPTED "))
             badge.set_classes("unencrypted")
 
-    def update_counts(self, count: int, total_size: int, shown: int, pending: int) -> None:
-        """Show the message count, total size and the pending deletions."""
+    def update_counts(
+        self, count: int, total_size: int, shown: int, pending: int, new: int = 0
+    ) -> None:
+        """Show the message count (and how many are new), total size, pending deletions."""
         filtered = f" ({shown} shown)" if shown != count else ""
         noun = "message" if count == 1 else "messages"
+        fresh = f", {new} new" if new else ""
         self.query_one("#header-counts", Static).update(
-            Text(f"{count} {noun}{filtered}, {human_size(total_size)}")
+            Text(f"{count} {noun}{filtered}{fresh}, {human_size(total_size)}")
         )
         pending_widget = self.query_one("#header-pending", Static)
         pending_widget.update(Text(f"{pending} to delete" if pending else "no deletions pending"))
