@@ -10,11 +10,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from rich.text import Text
+from textual.widgets import Static
 
 from popview.demo import sample_messages
 from popview.server import Pop3Server
 from popview.store import Store
 from popview.ui.app import PopviewApp
+from popview.ui.screens.dialogs import PasswordScreen
 from tests.test_ui_support import (
     PASSWORD,
     account_for,
@@ -25,6 +28,13 @@ from tests.test_ui_support import (
 )
 
 SIZE = (100, 30)
+
+
+def static_text(app: PopviewApp, selector: str) -> str:
+    """The plain text of a Static on the current screen."""
+    content = app.screen.query_one(selector, Static).render()
+    return content.plain if isinstance(content, Text) else str(content)
+
 
 NEW_MESSAGE = (
     b"From: Newcomer <new@x.example>\r\nSubject: Arrived between visits\r\n"
@@ -80,3 +90,67 @@ class TestCache:
         lines, commands = await visit(server, cache)  # seen now: no longer "new"
         assert not any(c.startswith("TOP ") for c in commands)
         assert lines[1][1] == " "
+
+
+def write_config(path: Path, server: Pop3Server, cache: Path) -> Path:
+    """A config file with one plain-POP3 account "work" for ``server`` (no password)."""
+    path.write_text(
+        f'[general]\ncache_dir = "{cache}"\n\n'
+        f'[accounts.work]\nhost = "127.0.0.1"\nport = {server.port}\ntls = "none"\n'
+        'user = "demo"\n',
+        encoding="utf-8",
+    )
+    path.chmod(0o600)
+    return path
+
+
+class TestAccountOption:
+    """``popview -a work``: straight to the mailbox, asking only for what is missing."""
+
+    async def test_password_from_environment_needs_no_input(
+        self, server: Pop3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """With POPVIEW_CONFIG and POPVIEW_PASSWORD set, the mailbox lists with no key pressed."""
+        from popview.config import load_config
+        from popview.ui.app import build_app, open_store
+
+        monkeypatch.setenv(
+            "POPVIEW_CONFIG", str(write_config(tmp_path / "c.toml", server, tmp_path))
+        )
+        monkeypatch.setenv("POPVIEW_PASSWORD", PASSWORD)
+        config = load_config()
+        store = open_store(config)
+        assert store is not None and store.path.parent == tmp_path
+        try:
+            app = build_app(config, account_name="work", store=store)
+            async with app.run_test(size=SIZE) as pilot:
+                await wait_listed(pilot)
+                assert not any(isinstance(s, PasswordScreen) for s in app.screen_stack)
+                assert static_text(app, "#header-account").startswith("work")
+        finally:
+            store.close()
+        assert server.commands().count("AUTH PLAIN ***") == 1
+
+    async def test_missing_password_is_asked_alone(
+        self, server: Pop3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Without a password source only the password is asked; a wrong one is asked again."""
+        from popview.config import load_config
+        from popview.ui.app import build_app
+
+        monkeypatch.setenv(
+            "POPVIEW_CONFIG", str(write_config(tmp_path / "c.toml", server, tmp_path))
+        )
+        monkeypatch.delenv("POPVIEW_PASSWORD", raising=False)
+        app = build_app(load_config(), account_name="work")
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, PasswordScreen))
+            assert "demo@127.0.0.1" in app.screen.title_text  # type: ignore[attr-defined]
+            await pilot.press(*"nope", "enter")
+            await wait_for(
+                pilot,
+                lambda: isinstance(app.screen, PasswordScreen) and app.screen.note is not None,  # type: ignore[attr-defined]
+            )
+            await pilot.press(*PASSWORD, "enter")
+            await wait_listed(pilot)
+        assert server.commands().count("AUTH PLAIN ***") == 2  # the wrong one, then the right one

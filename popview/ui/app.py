@@ -121,7 +121,11 @@ class PopviewApp(App[int]):
         self.session_worker.start()
         self.push_screen(
             LoginScreen(
-                self._accounts(), preselect=self.start_account, password=self.start_password
+                self._accounts(),
+                preselect=self.start_account,
+                password=self.start_password,
+                ask_password=self.start_account is not None,
+                password_note=self.password_problem,
             )
         )
 

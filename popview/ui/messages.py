@@ -52,11 +52,13 @@ class LoginFailed(Message):
         message: One or two sentences saying what happened and what to do.
         fingerprint: For an untrusted certificate, its SHA-256 fingerprint,
             so that the user can choose to trust it.
+        password_refused: The server refused the user name or password.
     """
 
     title: str
     message: str
     fingerprint: str | None = None
+    password_refused: bool = False
 
 
 @dataclass

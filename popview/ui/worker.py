@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from popview.errors import (
+    AuthError,
+    CredentialError,
     Pop3ConnectionError,
     Pop3ProtocolError,
     Pop3TimeoutError,
@@ -241,7 +243,10 @@ class SessionWorker:
             self.app.post_message(msg.LoginFailed(error.title, error.message, error.fingerprint))
             return
         except PopviewError as error:
-            self.app.post_message(msg.LoginFailed(error.title, error.message))
+            refused = isinstance(error, AuthError | CredentialError)
+            self.app.post_message(
+                msg.LoginFailed(error.title, error.message, password_refused=refused)
+            )
             return
         except OSError as error:
             self.app.post_message(

@@ -16,7 +16,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-__all__ = ["ConfirmScreen", "ErrorScreen", "PathScreen", "QuitScreen"]
+__all__ = ["ConfirmScreen", "ErrorScreen", "PasswordScreen", "PathScreen", "QuitScreen"]
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -169,6 +169,49 @@ class PathScreen(ModalScreen[str]):
     @on(Input.Submitted)
     def submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value.strip())
+
+    def action_cancel(self) -> None:
+        self.dismiss("")
+
+
+class PasswordScreen(ModalScreen[str]):
+    """Ask for the password alone (``popview -a NAME`` when no source has it).
+
+    Dismisses with the typed password, or ``""`` when the user wants the full
+    login form instead (Esc).
+
+    Args:
+        title: Whose password, e.g. "Password for bob@pop.example.com".
+        note: Why it is asked (a failed ``password_command``, a refused
+            password), shown under the field; ``None`` for nothing.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Login form", id="password.cancel", tooltip="Show the form"),
+    ]
+
+    def __init__(self, title: str, note: str | None = None) -> None:
+        super().__init__(classes="dialog")
+        self.title_text = title
+        self.note = note
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Label(Text(self.title_text), classes="dialog-title")
+            yield Input(password=True, placeholder="password", id="prompt-password")
+            if self.note:
+                yield Static(Text(self.note), classes="dialog-error", id="prompt-note")
+            yield Static(
+                Text("Enter logs in, Esc shows the whole login form."), classes="dialog-hint"
+            )
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    @on(Input.Submitted)
+    def submitted(self, event: Input.Submitted) -> None:
+        if event.value:
+            self.dismiss(event.value)
 
     def action_cancel(self) -> None:
         self.dismiss("")

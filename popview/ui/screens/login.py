@@ -19,6 +19,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Select, Static
 
+from popview.ui.screens.dialogs import PasswordScreen
+
 if TYPE_CHECKING:
     from popview.config import Account, TlsMode
     from popview.ui.app import PopviewApp
@@ -43,6 +45,9 @@ class LoginScreen(Screen[None]):
         preselect: The account to show first.
         password: When given with ``preselect``, connect at once (the demo,
             ``popview -a NAME`` with a stored password).
+        ask_password: ``popview -a NAME`` without a password from any source:
+            ask for the password alone, not for the whole form.
+        password_note: Why the password is asked (a failed ``password_command``).
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -55,9 +60,14 @@ class LoginScreen(Screen[None]):
         accounts: list[Account],
         preselect: Account | None = None,
         password: str | None = None,
+        *,
+        ask_password: bool = False,
+        password_note: str | None = None,
     ) -> None:
         super().__init__()
         self.autoconnect_password = password
+        self.ask_password = ask_password and preselect is not None and password is None
+        self.password_note = password_note
         self.accounts = accounts
         self.preselect = preselect if preselect is not None else (accounts[0] if accounts else None)
         self.failed_fingerprint: str | None = None
@@ -111,6 +121,24 @@ class LoginScreen(Screen[None]):
         if self.preselect is not None and self.autoconnect_password is not None:
             self.connect(self.preselect, self.autoconnect_password)
             self.autoconnect_password = None
+        elif self.ask_password:
+            self.prompt_password(self.password_note)
+
+    def prompt_password(self, note: str | None = None) -> None:
+        """Ask for the password alone; Esc falls back to the whole form."""
+        account = self.preselect
+        if account is None:
+            return
+
+        def answered(password: str | None) -> None:
+            if password:
+                self.query_one("#password", Input).value = password
+                self.connect(account, password)
+            else:
+                self.ask_password = False  # the user chose the form
+
+        title = f"Password for {account.user}@{account.host} ({account.name})"
+        self.app.push_screen(PasswordScreen(title, note), answered)
 
     def _fill(self, account: Account) -> None:
         self.query_one("#host", Input).value = account.host
@@ -198,6 +226,9 @@ class LoginScreen(Screen[None]):
     def show_failure(self, failure: LoginFailed) -> None:
         """Explain why the login failed; offer to trust an unknown certificate."""
         self.set_status(f"{failure.title}: {failure.message}", error=True)
+        if self.ask_password and failure.fingerprint is None and failure.password_refused:
+            self.prompt_password(f"{failure.title}: {failure.message}")
+            return
         self.failed_fingerprint = failure.fingerprint
         self.query_one("#trust").display = failure.fingerprint is not None
         self.query_one("#password", Input).focus()
