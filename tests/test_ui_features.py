@@ -6,6 +6,7 @@ Each test asserts what the user sees, what the server received, or the files wri
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,13 +14,17 @@ import pytest
 from rich.text import Text
 from textual.widgets import Static
 
+from popview.config import Account
 from popview.demo import sample_messages
+from popview.pop3.tls import normalize_fingerprint
 from popview.server import Pop3Server
 from popview.store import Store
 from popview.ui.app import PopviewApp
-from popview.ui.screens.dialogs import PasswordScreen
+from popview.ui.screens.dialogs import ConfirmScreen, PasswordScreen
+from popview.ui.screens.login import LoginScreen
 from tests.test_ui_support import (
     PASSWORD,
+    USER,
     account_for,
     make_server,
     table_lines,
@@ -154,3 +159,74 @@ class TestAccountOption:
             await pilot.press(*PASSWORD, "enter")
             await wait_listed(pilot)
         assert server.commands().count("AUTH PLAIN ***") == 2  # the wrong one, then the right one
+
+
+class TestTrustCertificate:
+    """An implicit-TLS server whose (trustme) CA the client does not trust."""
+
+    async def test_trust_shows_fingerprint_and_persists(
+        self, tls_server_context: ssl.SSLContext, tmp_path: Path
+    ) -> None:
+        """The failure shows the SHA-256 fingerprint; Ctrl+T, then yes, pins it and logs in;
+        a second run with the same cache connects without asking."""
+        srv = make_server(sample_messages(5), implicit_tls=tls_server_context)
+        await srv.start()
+        account = Account(name="tls", host="127.0.0.1", port=srv.port, tls="implicit", user=USER)
+        try:
+            store = Store.open(tmp_path)
+            try:
+                app = PopviewApp(None, account=account, password=PASSWORD, store=store)
+                async with app.run_test(size=SIZE) as pilot:
+                    login = app.screen
+                    assert isinstance(login, LoginScreen)
+                    await wait_for(pilot, lambda: login.failed_fingerprint is not None)
+                    fingerprint = login.failed_fingerprint
+                    assert fingerprint is not None
+                    assert fingerprint in static_text(app, "#login-status")
+                    assert srv.sessions_opened <= 1 and not srv.commands()  # no login in clear
+                    await pilot.press("ctrl+t")
+                    await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+                    assert f"SHA-256: {fingerprint}" in app.screen.lines  # type: ignore[attr-defined]
+                    await pilot.press("y")
+                    await wait_listed(pilot)
+                pinned = store.pins.pinned(account.key, "127.0.0.1")
+                assert pinned is not None
+                assert normalize_fingerprint(pinned) == normalize_fingerprint(fingerprint)
+            finally:
+                store.close()
+
+            store = Store.open(tmp_path)
+            try:
+                app = PopviewApp(None, account=account, password=PASSWORD, store=store)
+                async with app.run_test(size=SIZE) as pilot:
+                    await wait_listed(pilot)
+                    assert app.screen.query_one("#header-tls", Static).render()
+            finally:
+                store.close()
+        finally:
+            await srv.close()
+
+    async def test_refusing_keeps_the_login_screen(
+        self, tls_server_context: ssl.SSLContext, tmp_path: Path
+    ) -> None:
+        """Answering no pins nothing and sends nothing more to the server."""
+        srv = make_server(sample_messages(2), implicit_tls=tls_server_context)
+        await srv.start()
+        account = Account(name="tls", host="127.0.0.1", port=srv.port, tls="implicit", user=USER)
+        store = Store.open(tmp_path)
+        try:
+            app = PopviewApp(None, account=account, password=PASSWORD, store=store)
+            async with app.run_test(size=SIZE) as pilot:
+                login = app.screen
+                await wait_for(
+                    pilot, lambda: getattr(login, "failed_fingerprint", None) is not None
+                )
+                await pilot.press("ctrl+t")
+                await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+                await pilot.press("n")
+                await wait_for(pilot, lambda: app.screen is login)
+            assert store.pins.pinned(account.key, "127.0.0.1") is None
+            assert not srv.commands()
+        finally:
+            store.close()
+            await srv.close()

@@ -28,7 +28,14 @@ from popview.ui.screens.help import HelpScreen
 from popview.ui.screens.login import LoginScreen
 from popview.ui.screens.mailbox import MailboxScreen
 from popview.ui.screens.message import MessageScreen
-from popview.ui.worker import Command, LoadMailbox, Login, SessionFactory, SessionWorker
+from popview.ui.worker import (
+    Command,
+    LoadMailbox,
+    Login,
+    SessionFactory,
+    SessionWorker,
+    TrustCertificate,
+)
 
 if TYPE_CHECKING:
     from popview.config import Account, Config
@@ -143,6 +150,11 @@ class PopviewApp(App[int]):
         """Start logging in (called by the login screen)."""
         self.account = account
         self.submit(Login(account, password))
+
+    def trust_and_login(self, account: Account, password: str, fingerprint: str) -> None:
+        """Pin ``fingerprint`` for ``account`` (kept in the store), then log in."""
+        self.account = account
+        self.submit(TrustCertificate(account, password, fingerprint))
 
     @property
     def save_dir(self) -> Path:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -51,6 +53,7 @@ __all__ = [
     "Mark",
     "Refresh",
     "SessionWorker",
+    "TrustCertificate",
     "Unmark",
     "UnmarkAll",
 ]
@@ -70,6 +73,21 @@ class Login:
 
     def __repr__(self) -> str:  # never let a password reach a log or a trace
         return f"Login(account={self.account.name!r}, password=***)"
+
+
+@dataclass(frozen=True)
+class TrustCertificate:
+    """Pin ``fingerprint`` for ``account`` (the user read it and said yes), then log in."""
+
+    account: Account
+    password: str | Callable[[], Any]
+    fingerprint: str
+
+    def __repr__(self) -> str:
+        return (
+            f"TrustCertificate(account={self.account.name!r}, password=***, "
+            f"fingerprint={self.fingerprint!r})"
+        )
 
 
 @dataclass(frozen=True)
@@ -120,7 +138,18 @@ class Close:
     apply: bool
 
 
-Command = Login | LoadMailbox | Fetch | Mark | Unmark | UnmarkAll | Commit | Refresh | Close
+Command = (
+    Login
+    | TrustCertificate
+    | LoadMailbox
+    | Fetch
+    | Mark
+    | Unmark
+    | UnmarkAll
+    | Commit
+    | Refresh
+    | Close
+)
 
 SessionFactory = Callable[["Account", Any], "MailboxSession"]
 
@@ -212,7 +241,7 @@ class SessionWorker:
             await self.session.keepalive()
 
     async def _dispatch(self, command: Command) -> None:
-        if isinstance(command, Login):
+        if isinstance(command, Login | TrustCertificate):
             await self._login(command)
             return
         if self.session is None:
@@ -234,10 +263,12 @@ class SessionWorker:
         else:
             self._report_reconnect(session)
 
-    async def _login(self, command: Login) -> None:
+    async def _login(self, command: Login | TrustCertificate) -> None:
         await self._drop()
         session = self._factory(command.account, command.password)
         try:
+            if isinstance(command, TrustCertificate):
+                session = await _trust(session, command)
             info = await session.open()
         except TLSVerificationError as error:
             self.app.post_message(msg.LoginFailed(error.title, error.message, error.fingerprint))
@@ -318,3 +349,23 @@ class SessionWorker:
         if report is not None and report is not self._last_report:
             self._last_report = report
             self.app.post_message(msg.Reconnected(report))
+
+
+async def _trust(session: MailboxSession, command: TrustCertificate) -> MailboxSession:
+    """Pin the certificate for the session's account; return the session to open.
+
+    The pin goes to the store (``MailboxSession.trust_certificate``), so the next
+    run connects without asking. Without a store it holds for this run only.
+    """
+    trust = getattr(session, "trust_certificate", None)
+    if trust is not None:
+        result = trust(command.fingerprint)
+        if inspect.isawaitable(result):
+            await result
+        return session
+    store = session.store
+    if store is not None:  # an engine without trust_certificate: pin where it looks
+        store.pins.pin(session.account_key, command.account.host, command.fingerprint)
+        return session
+    pinned = dataclasses.replace(command.account, fingerprint=command.fingerprint)
+    return type(session)(pinned, command.password)

@@ -19,7 +19,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Select, Static
 
-from popview.ui.screens.dialogs import PasswordScreen
+from popview.ui.screens.dialogs import ConfirmScreen, PasswordScreen
 
 if TYPE_CHECKING:
     from popview.config import Account, TlsMode
@@ -52,6 +52,13 @@ class LoginScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "connect", "Connect", id="login.connect", tooltip="Connect and log in"),
+        Binding(
+            "ctrl+t",
+            "trust",
+            "Trust certificate",
+            id="login.trust",
+            tooltip="Trust the server's certificate for this account, by its fingerprint",
+        ),
         Binding("escape", "app.quit", "Quit", id="login.quit", tooltip="Leave popview"),
     ]
 
@@ -72,6 +79,7 @@ class LoginScreen(Screen[None]):
         self.preselect = preselect if preselect is not None else (accounts[0] if accounts else None)
         self.failed_fingerprint: str | None = None
         self.pending_account: Account | None = None
+        self._last_password = ""
 
     @property
     def popview(self) -> PopviewApp:
@@ -205,6 +213,7 @@ class LoginScreen(Screen[None]):
     def connect(self, account: Account, password: str) -> None:
         """Start the login for ``account`` and show progress."""
         self.pending_account = account
+        self._last_password = password
         self.query_one("#trust").display = False
         self.set_status(f"Connecting to {account.host}:{account.port} as {account.user}…")
         self.popview.login(account, password)
@@ -223,20 +232,59 @@ class LoginScreen(Screen[None]):
     def input_submitted(self) -> None:
         self.action_connect()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "trust":
+            return self.failed_fingerprint is not None
+        return True
+
     def show_failure(self, failure: LoginFailed) -> None:
         """Explain why the login failed; offer to trust an unknown certificate."""
-        self.set_status(f"{failure.title}: {failure.message}", error=True)
+        text = f"{failure.title}: {failure.message}"
+        if failure.fingerprint is not None and failure.fingerprint not in text:
+            text += f"\nSHA-256 fingerprint: {failure.fingerprint}"
+        if failure.fingerprint is not None:
+            text += "\nCtrl+T trusts this certificate for this account."
+        self.set_status(text, error=True)
         if self.ask_password and failure.fingerprint is None and failure.password_refused:
             self.prompt_password(f"{failure.title}: {failure.message}")
             return
         self.failed_fingerprint = failure.fingerprint
         self.query_one("#trust").display = failure.fingerprint is not None
+        self.refresh_bindings()
         self.query_one("#password", Input).focus()
 
     @on(Button.Pressed, "#trust")
     def trust_pressed(self) -> None:
-        """Pin the certificate the user has just seen, for this account, and retry."""
-        if self.failed_fingerprint is None or self.pending_account is None:
+        self.action_trust()
+
+    def action_trust(self) -> None:
+        """Ask, showing the fingerprint; on yes pin it for this account and retry."""
+        fingerprint = self.failed_fingerprint
+        account = self.pending_account
+        if fingerprint is None or account is None:
             return
-        account = dataclasses.replace(self.pending_account, fingerprint=self.failed_fingerprint)
-        self.connect(account, self.query_one("#password", Input).value)
+        password = self.query_one("#password", Input).value or self._last_password
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.failed_fingerprint = None
+                self.refresh_bindings()
+                self.query_one("#trust").display = False
+                self.set_status(f"Trusting the certificate; connecting to {account.host}…")
+                self.popview.trust_and_login(account, password, fingerprint)
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Trust this certificate for {account.name}?",
+                [
+                    f"Server: {account.host}:{account.port}",
+                    f"SHA-256: {fingerprint}",
+                    "",
+                    "Compare this fingerprint with one your provider gave you by another "
+                    "way (a web page, a letter). From now on popview accepts this certificate, "
+                    "and only this one, for this account, without asking.",
+                ],
+                yes="Trust",
+            ),
+            answered,
+        )
