@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from popview.config import Account
 from popview.errors import AuthError, Pop3ConnectionError
@@ -41,14 +43,14 @@ def account_for(server: Pop3Server, **changes: Any) -> Account:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
+def store(tmp_path: Path) -> Iterator[Store]:
     opened = Store.open(tmp_path / "cache")
     yield opened
     opened.close()
 
 
 async def listing(session: MailboxSession) -> list[Any]:
-    envelopes = []
+    envelopes: list[Any] = []
     async for update in session.list_messages():
         envelopes.extend(update.envelopes)
     return envelopes
@@ -202,6 +204,160 @@ class TestListing:
         assert [e.number for e in envelopes] == [3]
         assert [c for c in pop3_server.commands() if c.startswith("TOP")] == ["TOP 3 0"]
         await session.close()
+
+
+RICH = (
+    b"From: =?utf-8?q?Dami=C3=A1n?= <damian@example.com>\r\n"
+    b"To: Alice <alice@example.org>, bob@example.net\r\n"
+    b"Cc: =?iso-8859-1?q?J=F6rg?= <joerg@example.de>\r\n"
+    b"Subject: =?utf-8?b?UmVwb3J0IMOcYmVyc2ljaHQ=?= \x1b[31m red\r\n"
+    b"Date: Wed, 06 Mar 2024 18:30:00 -0500\r\n"
+    b"Message-ID: <report-3@example.com>\r\n"
+    b"In-Reply-To: <q-1@example.org>\r\n"
+    b"References: <q-0@example.org>\r\n <q-1@example.org>\r\n"
+    b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b--\r\n"
+)
+
+
+class TestEnvelopeCache:
+    """A warm start rebuilds envelopes from the cached payload instead of parsing."""
+
+    async def _list_twice(
+        self, server: Pop3Server, store: Store
+    ) -> tuple[list[Any], list[Any], list[Any]]:
+        runs: list[list[Any]] = []
+        for _ in range(2):
+            session = MailboxSession(account_for(server), POP3_PASSWORD, store=store)
+            await session.open()
+            runs.append([u async for u in session.list_messages()])
+            await session.close()
+        cold, warm = runs
+        return (
+            [e for u in cold for e in u.envelopes],
+            [e for u in warm for e in u.envelopes],
+            warm,
+        )
+
+    async def test_warm_envelopes_equal_cold_ones(
+        self, make_pop3_server: MakeServer, store: Store
+    ) -> None:
+        """Every field (addresses, aware date, references, attachment hint, the
+        sanitized subject) comes back from the cache exactly as parsed."""
+        server = await make_pop3_server(mailbox=MemoryMailbox([RICH, message(2), b"X: y\r\n"]))
+        cold, warm, updates = await self._list_twice(server, store)
+        assert all(u.from_cache for u in updates)
+        assert sorted(warm, key=lambda e: e.number) == sorted(cold, key=lambda e: e.number)
+        rich = next(e for e in warm if e.number == 1)
+        assert rich.subject.startswith("Report Übersicht") and "\x1b" not in rich.subject
+        assert rich.date is not None and rich.date.utcoffset() is not None
+        assert [a.addr for a in rich.to] == ["alice@example.org", "bob@example.net"]
+        assert rich.references == ("<q-0@example.org>", "<q-1@example.org>")
+        assert rich.has_attachment
+
+    async def test_cold_listing_stores_versioned_payloads(
+        self, pop3_server: Pop3Server, store: Store
+    ) -> None:
+        """After a cold listing every cached envelope carries a current payload."""
+        from popview.session.payload import PAYLOAD_VERSION
+
+        session = MailboxSession(account_for(pop3_server), POP3_PASSWORD, store=store)
+        await session.open()
+        await listing(session)
+        await session.close()
+        cached = store.cache.get_envelopes(session.account_key)
+        assert len(cached) == 3
+        assert {entry.payload["v"] for entry in cached.values() if entry.payload} == {
+            PAYLOAD_VERSION
+        }
+        assert all(entry.payload is not None for entry in cached.values())
+
+    async def test_payload_is_used_without_parsing(
+        self, make_pop3_server: MakeServer, store: Store
+    ) -> None:
+        """A payload that disagrees with its header block wins: proof the headers
+        were not parsed again."""
+        from popview.session.payload import envelope_payload
+        from popview.store import CachedEnvelope
+
+        server = await make_pop3_server(mailbox=MemoryMailbox([message(1)]))
+        cold, _warm, _ = await self._list_twice(server, store)
+        key = f"{POP3_USER}@127.0.0.1:{server.port}"
+        entry = store.cache.get_envelopes(key)["uid-0001"]
+        from dataclasses import replace
+
+        payload = envelope_payload(replace(cold[0], subject="From the payload"))
+        store.cache.put_envelopes(
+            key, [CachedEnvelope(entry.uid, entry.size, entry.headers, payload)]
+        )
+        session = MailboxSession(account_for(server), POP3_PASSWORD, store=store)
+        await session.open()
+        assert [e.subject for e in await listing(session)] == ["From the payload"]
+        assert not any(c.startswith("TOP") for c in server.commands(server.sessions_opened))
+        await session.close()
+
+    @pytest.mark.parametrize(
+        "payload",
+        [
+            None,  # written before payloads existed
+            {"v": 0, "s": "Old format"},  # another version
+            {"v": 1, "s": 5},  # damaged: wrong types
+            {"v": 1, "fn": "", "fa": "", "s": "x", "dt": "", "mid": "", "irt": "",
+             "to": [["a"]], "cc": [], "d": None, "refs": [], "att": False},
+            {"v": 1, "fn": "", "fa": "", "s": "x", "dt": "", "mid": "", "irt": "",
+             "to": [], "cc": [], "d": "not a date", "refs": [], "att": False},
+        ],
+    )  # fmt: skip
+    async def test_unusable_payload_falls_back_to_parsing_and_upgrades(
+        self, make_pop3_server: MakeServer, store: Store, payload: dict[str, Any] | None
+    ) -> None:
+        """A missing, older or damaged payload: the header block is parsed (no TOP
+        sent), and the entry is stored again with a current payload."""
+        from popview.session.payload import PAYLOAD_VERSION
+        from popview.store import CachedEnvelope
+
+        server = await make_pop3_server(mailbox=MemoryMailbox([message(1)]))
+        await self._list_twice(server, store)
+        key = f"{POP3_USER}@127.0.0.1:{server.port}"
+        entry = store.cache.get_envelopes(key)["uid-0001"]
+        store.cache.put_envelopes(
+            key, [CachedEnvelope(entry.uid, entry.size, entry.headers, payload)]
+        )
+        session = MailboxSession(account_for(server), POP3_PASSWORD, store=store)
+        await session.open()
+        assert [e.subject for e in await listing(session)] == ["Message 1"]
+        assert not any(c.startswith("TOP") for c in server.commands(server.sessions_opened))
+        await session.close()
+        upgraded = store.cache.get_envelopes(key)["uid-0001"].payload
+        assert upgraded is not None and upgraded["v"] == PAYLOAD_VERSION
+        assert upgraded["s"] == "Message 1"
+
+
+class TestHeaderLines:
+    """The header block is cut from the reply's lines as it was from the joined body."""
+
+    @given(
+        st.lists(
+            st.one_of(
+                st.just(b""),
+                st.binary(max_size=8).filter(lambda b: b"\n" not in b),
+            ),
+            max_size=12,
+        )
+    )
+    def test_same_as_cutting_the_joined_body(self, lines: list[bytes]) -> None:
+        """For any data lines, the header block from the lines equals the old cut
+        of the joined body wherever the header section (up to its empty line) matters."""
+        from popview.session.listing import header_block, header_lines
+
+        body = b"".join(line + b"\r\n" for line in lines)
+        got = header_lines(tuple(lines))
+        if b"" in lines:
+            end = lines.index(b"")
+            assert got == b"".join(line + b"\r\n" for line in lines[: end + 1])
+            if end > 0:
+                assert got == header_block(body)
+        else:
+            assert got == body
 
 
 class TestDegraded:

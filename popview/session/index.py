@@ -19,7 +19,8 @@ _SESSION_MARK = " (session "
 
 def is_stable_uid(uid: str) -> bool:
     """Whether ``uid`` is a valid RFC 1939 §7 unique-id: 1-70 chars in 0x21-0x7E."""
-    return 0 < len(uid) <= 70 and all(0x21 <= ord(ch) <= 0x7E for ch in uid)
+    # ASCII printable is 0x20-0x7E; without the space that is 0x21-0x7E.
+    return 0 < len(uid) <= 70 and uid.isascii() and uid.isprintable() and " " not in uid
 
 
 def session_key(number: int, generation: int = 0) -> str:

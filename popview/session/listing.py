@@ -1,40 +1,55 @@
 """The listing pipeline: cached envelopes at once, then pipelined ``TOP n 0`` for the rest.
 
 Where the speed comes from (ARCHITECTURE.md, "The listing pipeline"): the cache
-answers for every message it knows (checked against the LIST size); only the
-others get ``TOP n 0``, newest first, written in pipelined windows by the client;
-header blocks are parsed in batches in a worker thread *while* the next replies
-are read, so neither the network nor the parser waits for the other and the
-event loop stays free for keys.
+answers for every message it knows (checked against the LIST size) with the
+envelope fields it stored as JSON (:mod:`popview.session.payload`), so a warm
+start parses nothing; only the others get ``TOP n 0``, newest first, written in
+pipelined windows by the client. Header blocks are parsed in batches on one
+worker thread *while* the next replies are read, so neither the network nor the
+parser waits for the other and the event loop stays free for keys. The same
+thread writes the new envelopes to the cache, a few thousand rows per
+transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from popview.errors import Pop3ServerError, StoreError
-from popview.mail.envelope import Envelope, parse_envelopes
+from popview.mail.envelope import Envelope, parse_envelope
 from popview.pop3 import protocol
 from popview.session.index import MessageIndex, MessageRef
+from popview.session.payload import envelope_from_payload, envelope_payload
 from popview.session.types import ListingUpdate
+from popview.store import CachedEnvelope
 
 if TYPE_CHECKING:
     from popview.pop3.client import Pop3Client
     from popview.store import MailCache
 
-__all__ = ["BATCH_SIZE", "header_block", "stream_listing"]
+__all__ = ["BATCH_SIZE", "STORE_BATCH", "header_block", "header_lines", "stream_listing"]
 
 BATCH_SIZE = 250
 """Envelopes parsed (and streamed to the caller) per batch."""
 
+CACHED_BATCH = 2000
+"""Envelopes rebuilt from the cache per streamed batch."""
+
+STORE_BATCH = 2500
+"""New envelopes written to the cache per transaction."""
+
 PIPELINE_WINDOW = 1000
 """``TOP n 0`` commands in flight (about 12 KB of commands per window)."""
 
-_Block = tuple[bytes, int, str | None, int]
+_T = TypeVar("_T")
+_Item = tuple[MessageRef, bytes, bool]  # message, header block, whether to cache it
+_Rows = list[CachedEnvelope]
+_CRLF = b"\r\n"
 
 
 def header_block(data: bytes) -> bytes:
@@ -49,12 +64,57 @@ def header_block(data: bytes) -> bytes:
     return data
 
 
-def _block(ref: MessageRef, headers: bytes) -> _Block:
-    return (headers, ref.number, ref.key, ref.size)
+def header_lines(lines: Sequence[bytes]) -> bytes:
+    """``header_block`` of the data lines of a reply, without joining the body first.
+
+    The protocol layer's lines hold no line terminator, so the header section
+    ends at the first empty line (RFC 5322 §2.1); every line gets its CRLF back.
+    """
+    try:
+        end = lines.index(b"") + 1
+    except ValueError:
+        end = len(lines)
+    if end == 0:
+        return b""
+    return _CRLF.join(lines[:end]) + _CRLF
 
 
-async def _parse(blocks: list[_Block]) -> list[Envelope]:
-    return await asyncio.to_thread(parse_envelopes, blocks)
+def _parse(items: list[_Item]) -> tuple[list[Envelope], _Rows]:
+    """Parse header blocks (on the worker thread); return envelopes and cache rows."""
+    envelopes: list[Envelope] = []
+    rows: _Rows = []
+    for ref, headers, keep in items:
+        envelope = parse_envelope(headers, number=ref.number, uid=ref.key, size=ref.size)
+        envelopes.append(envelope)
+        if keep and ref.uid is not None:
+            rows.append(CachedEnvelope(ref.uid, ref.size, headers, envelope_payload(envelope)))
+    return envelopes, rows
+
+
+def _rebuild(items: list[tuple[MessageRef, CachedEnvelope]]) -> tuple[list[Envelope], _Rows]:
+    """Envelopes from cached payloads; entries without a usable one are parsed and
+    returned as rows to store again with a payload (older caches upgrade themselves)."""
+    envelopes: list[Envelope] = []
+    upgraded: _Rows = []
+    for ref, cached in items:
+        envelope = envelope_from_payload(
+            cached.payload, number=ref.number, uid=ref.key, size=ref.size
+        )
+        if envelope is None:
+            envelope = parse_envelope(cached.headers, number=ref.number, uid=ref.key, size=ref.size)
+            upgraded.append(
+                CachedEnvelope(cached.uid, cached.size, cached.headers, envelope_payload(envelope))
+            )
+        envelopes.append(envelope)
+    return envelopes, upgraded
+
+
+def _put(cache: MailCache | None, account: str, rows: _Rows) -> None:
+    if cache is None or not rows:
+        return
+    # The cache is an accelerator: failing to write it must not fail the listing.
+    with contextlib.suppress(StoreError):
+        cache.put_envelopes(account, rows)
 
 
 async def stream_listing(
@@ -84,23 +144,92 @@ async def stream_listing(
         limit: Only the ``limit`` newest messages.
         window: Commands in flight when pipelining.
     """
+    worker = _Worker()
+    try:
+        stream = _stream(
+            client,
+            index,
+            worker,
+            account=account,
+            cache=cache,
+            use_top=use_top,
+            rejected=rejected,
+            on_top_refused=on_top_refused,
+            batch_size=batch_size,
+            limit=limit,
+            window=window,
+        )
+        async with contextlib.aclosing(stream) as updates:
+            async for update in updates:
+                yield update
+        for write in worker.writes:
+            await asyncio.wrap_future(write)
+    finally:
+        worker.close()
+
+
+class _Worker:
+    """One worker thread, so batches parse in order and never contend with each
+    other for the GIL; cache writes queue behind them on the same thread."""
+
+    def __init__(self) -> None:
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="popview-listing"
+        )
+        self._loop = asyncio.get_running_loop()
+        self.writes: list[concurrent.futures.Future[None]] = []
+        """Queued cache writes (plain futures: they may finish after the loop closed)."""
+
+    def run(self, function: Callable[..., _T], *args: object) -> asyncio.Future[_T]:
+        """Queue ``function(*args)`` on the thread."""
+        return self._loop.run_in_executor(self._executor, function, *args)
+
+    def write(self, cache: MailCache | None, account: str, rows: _Rows) -> None:
+        """Queue a cache write of ``rows``."""
+        if cache is not None and rows:
+            self.writes.append(self._executor.submit(_put, cache, account, rows))
+
+    def close(self) -> None:
+        """Let queued work (cache writes) finish, then end the thread; do not wait."""
+        self._executor.shutdown(wait=False)
+
+
+async def _stream(
+    client: Pop3Client | None,
+    index: MessageIndex,
+    worker: _Worker,
+    *,
+    account: str,
+    cache: MailCache | None,
+    use_top: bool,
+    rejected: Sequence[str],
+    on_top_refused: Callable[[], None] | None,
+    batch_size: int,
+    limit: int | None,
+    window: int,
+) -> AsyncGenerator[ListingUpdate, None]:
     refs = index.newest_first()
     if limit is not None:
         refs = refs[:limit]
     total = len(refs)
-    cached_blocks: list[_Block] = []
+    cached: list[tuple[MessageRef, CachedEnvelope]] = []
     if cache is not None:
         sizes = {ref.uid: ref.size for ref in refs if ref.uid is not None}
-        known = cache.get_envelopes(account, sizes) if sizes else {}
-        cached_blocks = [
-            _block(ref, known[ref.uid].headers)
-            for ref in refs
-            if ref.uid is not None and ref.uid in known
-        ]
+        known = await worker.run(cache.get_envelopes, account, sizes) if sizes else {}
+        cached = [(ref, known[ref.uid]) for ref in refs if ref.uid is not None and ref.uid in known]
     done = 0
     first = True
-    for start in range(0, len(cached_blocks), batch_size * 8):
-        envelopes = await _parse(cached_blocks[start : start + batch_size * 8])
+    pending: _Rows = []
+
+    def save(rows: _Rows, *, flush: bool = False) -> None:
+        pending.extend(rows)
+        if pending and (flush or len(pending) >= STORE_BATCH):
+            worker.write(cache, account, pending.copy())
+            pending.clear()
+
+    for start in range(0, len(cached), CACHED_BATCH):
+        envelopes, upgraded = await worker.run(_rebuild, cached[start : start + CACHED_BATCH])
+        save(upgraded)
         done += len(envelopes)
         yield ListingUpdate(
             tuple(envelopes),
@@ -110,81 +239,68 @@ async def stream_listing(
             rejected=tuple(rejected) if first else (),
         )
         first = False
+    save([], flush=True)
     if first:
         yield ListingUpdate((), 0, total, from_cache=True, rejected=tuple(rejected))
-    have = {block[2] for block in cached_blocks}
+    have = {ref.key for ref, _ in cached}
     wanted = [ref for ref in refs if ref.key not in have]
     if not wanted:
         return
     if not use_top or client is None:
-        envelopes = await _parse([_block(ref, b"") for ref in wanted])
+        envelopes, _ = await worker.run(_parse, [(ref, b"", False) for ref in wanted])
         yield ListingUpdate(
             tuple(envelopes), total, total, missing=tuple(ref.key for ref in wanted)
         )
         return
-    parsing: deque[tuple[asyncio.Task[list[Envelope]], tuple[str, ...]]] = deque()
-    batch: list[_Block] = []
+    parsing: deque[tuple[asyncio.Future[tuple[list[Envelope], _Rows]], tuple[str, ...]]]
+    parsing = deque()
+    batch: list[_Item] = []
     missing: list[str] = []
-    to_store: list[tuple[str, int, bytes]] = []
     refused = False
 
     def submit() -> None:
         nonlocal batch, missing
-        task = asyncio.ensure_future(_parse(batch))
-        parsing.append((task, tuple(missing)))
+        parsing.append((worker.run(_parse, batch), tuple(missing)))
         batch, missing = [], []
 
     async def finished(wait: bool) -> AsyncIterator[ListingUpdate]:
         nonlocal done
         while parsing and (wait or parsing[0][0].done()):
-            task, gone = parsing.popleft()
-            envelopes = await task
+            future, gone = parsing.popleft()
+            envelopes, rows = await future
+            save(rows)
             done += len(envelopes)
             yield ListingUpdate(tuple(envelopes), done, total, missing=gone)
 
     try:
         # A window of hundreds of commands: at 100 ms RTT the link, not round trips,
         # is the limit (the client writes each window with one send).
+        # Closed at once if the caller stops early: the client then drops the
+        # connection (replies left unread) before the engine looks at it.
         replies = client.pipeline((protocol.top(ref.number, 0) for ref in wanted), window=window)
-        position = 0
-        async for reply in replies:
-            ref = wanted[position]
-            position += 1
-            if isinstance(reply, Pop3ServerError):
-                # HARDENING A.15: the row still appears; headers come with the message.
-                if not refused and on_top_refused is not None:
-                    on_top_refused()
-                refused = True
-                batch.append(_block(ref, b""))
-                missing.append(ref.key)
-            else:
-                headers = header_block(reply.body())
-                batch.append(_block(ref, headers))
-                if ref.uid is not None:
-                    to_store.append((ref.uid, ref.size, headers))
-            if len(batch) >= batch_size:
-                submit()
-                _store(cache, account, to_store)
-                to_store = []
-                async for update in finished(wait=False):
-                    yield update
+        async with contextlib.aclosing(replies):
+            position = 0
+            async for reply in replies:
+                ref = wanted[position]
+                position += 1
+                if isinstance(reply, Pop3ServerError):
+                    # HARDENING A.15: the row still appears; headers come with the message.
+                    if not refused and on_top_refused is not None:
+                        on_top_refused()
+                    refused = True
+                    batch.append((ref, b"", False))
+                    missing.append(ref.key)
+                else:
+                    batch.append((ref, header_lines(reply.lines), True))
+                if len(batch) >= batch_size:
+                    submit()
+                    async for update in finished(wait=False):
+                        yield update
         if batch:
             submit()
-        _store(cache, account, to_store)
         async for update in finished(wait=True):
             yield update
     finally:
-        for task, _ in parsing:
-            task.cancel()
-
-
-def _store(cache: MailCache | None, account: str, rows: list[tuple[str, int, bytes]]) -> None:
-    if cache is None or not rows:
-        return
-    from popview.store import CachedEnvelope
-
-    # The cache is an accelerator: failing to write it must not fail the listing.
-    with contextlib.suppress(StoreError):
-        cache.put_envelopes(
-            account, (CachedEnvelope(uid, size, headers) for uid, size, headers in rows)
-        )
+        for future, _ in parsing:
+            future.cancel()
+        save([], flush=True)

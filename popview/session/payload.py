@@ -1,0 +1,121 @@
+"""Parsed envelope fields as the cache's JSON ``payload``, so a warm start parses nothing.
+
+The cache keeps the raw ``TOP n 0`` header block of every message *and* this
+payload: the fields of the :class:`~popview.mail.envelope.Envelope` the block
+parsed into (already decoded and sanitized). A warm listing rebuilds envelopes
+from the payloads; the header block is parsed again only when the payload is
+missing, from another format version, or malformed in any way
+(:func:`envelope_from_payload` returns ``None`` and the caller parses).
+
+The message number, session key and LIST size are not in the payload: they
+belong to the connection, not to the message's content.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from popview.mail.envelope import Envelope
+from popview.mail.headers import Address
+
+__all__ = ["PAYLOAD_VERSION", "envelope_from_payload", "envelope_payload"]
+
+PAYLOAD_VERSION = 1
+"""Bump when the payload layout or the envelope parser's output changes: older
+payloads are then ignored and their header blocks parsed again."""
+
+_VERSION_KEY = "v"
+_TEXT_FIELDS = (
+    ("from_name", "fn"),
+    ("from_addr", "fa"),
+    ("subject", "s"),
+    ("date_text", "dt"),
+    ("message_id", "mid"),
+    ("in_reply_to", "irt"),
+)
+
+
+def envelope_payload(envelope: Envelope) -> dict[str, Any]:
+    """Return the JSON-ready fields of ``envelope`` (without number, key and size)."""
+    payload: dict[str, Any] = {_VERSION_KEY: PAYLOAD_VERSION}
+    for name, short in _TEXT_FIELDS:
+        payload[short] = getattr(envelope, name)
+    payload["to"] = [[a.name, a.addr] for a in envelope.to]
+    payload["cc"] = [[a.name, a.addr] for a in envelope.cc]
+    payload["d"] = envelope.date.isoformat() if envelope.date is not None else None
+    payload["refs"] = list(envelope.references)
+    payload["att"] = envelope.has_attachment
+    return payload
+
+
+def _addresses(value: Any) -> tuple[Address, ...] | None:
+    if not isinstance(value, list):
+        return None
+    found: list[Address] = []
+    for item in value:
+        if (
+            not isinstance(item, list)
+            or len(item) != 2
+            or not isinstance(item[0], str)
+            or not isinstance(item[1], str)
+        ):
+            return None
+        found.append(Address(item[0], item[1]))
+    return tuple(found)
+
+
+def envelope_from_payload(
+    payload: dict[str, Any] | None, *, number: int, uid: str | None, size: int
+) -> Envelope | None:
+    """Rebuild an envelope from a payload of this version, without parsing.
+
+    Args:
+        payload: What :func:`envelope_payload` returned, as the cache gave it back.
+        number: The message number in this session.
+        uid: The session key.
+        size: The LIST size.
+
+    Returns:
+        The envelope, or ``None`` when the payload is missing, of another
+        version or malformed (the caller then parses the header block).
+    """
+    if payload is None or payload.get(_VERSION_KEY) != PAYLOAD_VERSION:
+        return None
+    texts: dict[str, str] = {}
+    for name, short in _TEXT_FIELDS:
+        value = payload.get(short)
+        if not isinstance(value, str):
+            return None
+        texts[name] = value
+    to = _addresses(payload.get("to"))
+    cc = _addresses(payload.get("cc"))
+    refs = payload.get("refs")
+    attachment = payload.get("att")
+    date_value = payload.get("d")
+    if (
+        to is None
+        or cc is None
+        or not isinstance(refs, list)
+        or not all(isinstance(ref, str) for ref in refs)
+        or not isinstance(attachment, bool)
+        or not (date_value is None or isinstance(date_value, str))
+    ):
+        return None
+    date: datetime | None = None
+    if date_value is not None:
+        try:
+            date = datetime.fromisoformat(date_value)
+        except ValueError:
+            return None
+    return Envelope(
+        number=number,
+        uid=uid,
+        size=size,
+        to=to,
+        cc=cc,
+        date=date,
+        references=tuple(refs),
+        has_attachment=attachment,
+        **texts,
+    )
