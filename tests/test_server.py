@@ -12,6 +12,7 @@ import poplib
 import socket
 import ssl
 import threading
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from popview.server import (
     Pop3Server,
     ServerThread,
     default_capabilities,
+    generated_listing,
 )
 from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER
 
@@ -784,6 +786,113 @@ class TestFaults:
         wire = Wire(srv.port)
         assert wire.line() == b"-ERR Permission denied\r\n"
         wire.close()
+
+
+class TestStreamedReplies:
+    """``Fault.replace`` as a stream: endless or huge replies at bounded memory (A.7)."""
+
+    def test_endless_listing_costs_bounded_memory(
+        self, make_pop3_server_thread: MakeThread
+    ) -> None:
+        """An endless generated LIST goes on past 2,000,000 rows (~24 MB) while
+        everything allocated meanwhile, server thread included, stays under 8 MB;
+        when the client hangs up the server drops the session."""
+        srv = make_pop3_server_thread(faults=[Fault("LIST", replace=generated_listing("LIST"))])
+        wire = Wire(srv.port)
+        wire.login()
+        wire.send(b"LIST\r\n")
+        assert wire.line() == b"+OK generated listing\r\n"
+        wanted = 2_000_000
+        lines, tail, received = 0, b"", 0
+        tracemalloc.start()
+        try:
+            while lines < wanted:
+                data = wire.file.read1(256 * 1024)
+                assert data, "the server ended an endless listing"
+                received += len(data)
+                lines += data.count(b"\n")
+                tail = (tail + data)[-64:]
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        wire.close()
+        assert received > 20 * 1024 * 1024
+        last_row = tail.split(b"\r\n")[-2]
+        number, size = last_row.split(b" ")
+        assert int(number) >= wanted and size == b"100"
+        assert peak < 8 * 1024 * 1024, f"peak {peak} bytes"
+        srv.wait_idle()
+        assert srv.server.active_sessions == 0
+
+    def test_counted_listing_is_exact(self, make_pop3_server_thread: MakeThread) -> None:
+        """With a count, the generated UIDL has exactly those rows and its "." end."""
+        srv = make_pop3_server_thread(
+            faults=[Fault("UIDL", replace=generated_listing("uidl", count=5, batch=2))]
+        )
+        wire = Wire(srv.port)
+        wire.login()
+        wire.send(b"UIDL\r\n")
+        assert wire.line() == b"+OK generated listing\r\n"
+        assert wire.multiline() == b"".join(b"%d uid-%d\r\n" % (n, n) for n in range(1, 6)) + (
+            b".\r\n"
+        )
+        wire.close()
+
+    def test_callable_gives_a_fresh_stream_each_firing(
+        self, make_pop3_server_thread: MakeThread
+    ) -> None:
+        """A callable is called at each firing; chunk_size splits its chunks and
+        append follows the stream; a plain list of chunks works too."""
+        calls: list[int] = []
+
+        def stream() -> list[bytes]:
+            calls.append(1)
+            return [b"+OK fr", b"esh"]
+
+        srv = make_pop3_server_thread(
+            faults=[
+                Fault("NOOP", replace=stream, times=2, chunk_size=2, append=b"\r\n"),
+                Fault("STAT", replace=[b"+OK 0", b" 0\r\n"]),
+            ]
+        )
+        wire = Wire(srv.port)
+        wire.login()
+        wire.send(b"NOOP\r\nNOOP\r\nSTAT\r\nNOOP\r\n")
+        assert [wire.line() for _ in range(4)] == [
+            b"+OK fresh\r\n",
+            b"+OK fresh\r\n",
+            b"+OK 0 0\r\n",
+            b"+OK\r\n",
+        ]
+        wire.close()
+        assert len(calls) == 2
+
+    def test_err_code_wins_over_a_stream(self, make_pop3_server_thread: MakeThread) -> None:
+        """With err_code set the stream is never asked for: -ERR [CODE] injected."""
+        calls: list[int] = []
+
+        def stream() -> list[bytes]:
+            calls.append(1)
+            return [b"+OK no\r\n"]
+
+        srv = make_pop3_server_thread(faults=[Fault("NOOP", replace=stream, err_code="SYS/TEMP")])
+        wire = Wire(srv.port)
+        wire.login()
+        wire.send(b"NOOP\r\n")
+        assert wire.line() == b"-ERR [SYS/TEMP] injected\r\n"
+        wire.close()
+        assert calls == []
+
+    def test_bad_arguments(self) -> None:
+        """A str replace and impossible listings are refused when built."""
+        with pytest.raises(TypeError):
+            Fault("LIST", replace="+OK\r\n")  # type: ignore[arg-type]
+        with pytest.raises(ValueError):
+            generated_listing("RETR")
+        with pytest.raises(ValueError):
+            generated_listing("LIST", batch=0)
+        with pytest.raises(ValueError):
+            generated_listing("LIST", count=-1)
 
 
 class TestLifecycle:

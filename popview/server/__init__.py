@@ -8,7 +8,7 @@ serves and :class:`Fault` for the misbehaviours tests can inject.
 from __future__ import annotations
 
 from popview.server.auth import apop_digest
-from popview.server.faults import GREETING, Fault
+from popview.server.faults import GREETING, Fault, ReplySource, generated_listing
 from popview.server.mailbox import Mailbox, MaildirMailbox, MemoryMailbox, StoredMessage
 from popview.server.maildrop import dot_stuff, to_crlf
 from popview.server.server import (
@@ -27,11 +27,13 @@ __all__ = [
     "MaildirMailbox",
     "MemoryMailbox",
     "Pop3Server",
+    "ReplySource",
     "ServerThread",
     "StoredMessage",
     "TranscriptEntry",
     "apop_digest",
     "default_capabilities",
     "dot_stuff",
+    "generated_listing",
     "to_crlf",
 ]

@@ -206,17 +206,16 @@ class Pop3Session:
             self.writer.write(data)
             await self.writer.drain()
             return True
-        if fault.replace is not None and fault.err_code is None:
-            data = fault.replace
-        if fault.append is not None:
-            data += fault.append
         if fault.delay:
             await asyncio.sleep(fault.delay)
-        step = fault.chunk_size or max(len(data), 1)
-        for start in range(0, len(data), step):
-            if start and fault.chunk_delay:
+        first = True
+        # Pieces are pulled one at a time and drained before the next: a
+        # streamed (even endless) replace costs bounded memory here.
+        for piece in fault.pieces(data):
+            if not first and fault.chunk_delay:
                 await asyncio.sleep(fault.chunk_delay)
-            self.writer.write(data[start : start + step])
+            first = False
+            self.writer.write(piece)
             await self.writer.drain()
         return not fault.drop_after
 
