@@ -179,9 +179,13 @@ class TestPasswordCommand:
     def test_hang_is_stopped_with_everything_it_started(self, tmp_path: Path) -> None:
         """A command that hangs times out; it and its children are killed."""
         pidfile = tmp_path / "child.pid"
-        cmd = script(tmp_path, f"sleep 300 &\necho $! > {pidfile}\nwait\n")
-        with pytest.raises(CredentialError, match=r"did not finish within 0\.5 s"):
-            run_password_command([str(cmd)], timeout=0.5)
+        # The pid file appears whole (rename) and the timeout leaves the shell time to
+        # start its child even on a loaded machine: a missing or empty file was a race.
+        cmd = script(
+            tmp_path, f"sleep 300 &\necho $! > {pidfile}.tmp\nmv {pidfile}.tmp {pidfile}\nwait\n"
+        )
+        with pytest.raises(CredentialError, match=r"did not finish within 2 s"):
+            run_password_command([str(cmd)], timeout=2)
         child = int(pidfile.read_text())
         status = Path(f"/proc/{child}/status")
         # Gone, or a zombie waiting for init to reap it: not running either way.
