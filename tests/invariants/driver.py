@@ -235,8 +235,9 @@ class _Player:
             raise ValueError(name)
 
     def after_commit(self) -> None:
+        # Only what a QUIT removed: a mark on a message another client removed
+        # stays pending until a connection finds it vanished.
         gone = {key for _, keys in self.server.tracked.expunged for key in keys}
-        gone.update(self.server.tracked.external)
         self.intent = {k: t for k, t in self.intent.items() if t is None or t not in gone}
 
     def intent_truth(self) -> frozenset[object]:

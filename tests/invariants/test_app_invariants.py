@@ -1,0 +1,156 @@
+"""The Textual app under Pilot against a hostile server (issue 6, invariants 1-5).
+
+Each example serves a hostile mailbox with faults (same event loop as the
+app), presses a random sequence of keys (mark, unmark, unmark all, commit and
+its confirmation, refresh, open, back, next, quit and its choices, help, server
+info), and checks after every key and at the end:
+
+1. no exception escapes the app and it keeps running unless the user quit;
+2. every key is handled within its budget (the event loop is never blocked);
+3. QUIT only after the user confirmed a commit (``$`` then ``y``, or ``q``
+   then ``c``), DELE and QUIT only for messages the screen showed as marked;
+4. no credential before TLS; the canary password never on screen or in a log;
+5. no ESC, C1 or bidi control in the rendered screen (``export_screenshot``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from collections.abc import Callable
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from popview.config import Account
+from popview.session import MailboxSession
+from popview.ui.app import PopviewApp
+from popview.ui.screens.dialogs import ConfirmScreen, QuitScreen
+from tests.invariants.driver import Scenario, make_server
+from tests.invariants.hostile import (
+    CANARY_PASSWORD,
+    MARGIN,
+    TIMEOUT,
+    USER,
+    captured_logs,
+    client_context,
+    secret_forms,
+    terminal_unsafe,
+)
+from tests.invariants.strategies import invariant_settings, scenarios
+
+KEYS = ("d", "d", "u", "U", "dollar_sign", "y", "n", "r", "enter", "escape", "down", "up",
+        "q", "c", "l", "i", "question_mark")  # fmt: skip
+SIZE = (100, 30)
+
+
+def screen_text(app: PopviewApp) -> str:
+    """The rendered screen as text (the SVG screenshot, unescaped)."""
+    return html.unescape(app.export_screenshot())
+
+
+async def play_app(scenario: Scenario, keys: list[str]) -> list[str]:
+    """Press ``keys`` in the app against the scenario's server; return the problems."""
+    server = make_server(scenario)
+    problems: list[str] = []
+    committed = False
+    shown_marks: set[object] = set()
+    await server.start()
+    account = Account(
+        name="hostile", host="127.0.0.1", port=server.port, user=USER,
+        tls=scenario.tls, timeout=TIMEOUT,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+    def truth(keys_: frozenset[str]) -> set[object]:
+        items = server.tracked.items()
+        found = set()
+        for key in keys_:
+            matches = [m.key for m in items if m.uid == key]
+            if len(matches) == 1:
+                found.add(matches[0])
+        return found
+
+    def look(app: PopviewApp, label: str) -> None:
+        text = screen_text(app)
+        bad = terminal_unsafe(text.replace("\r", ""))
+        if bad:
+            problems.append(f"{label}: control characters on screen: {bad[:5]}")
+        if any(s in text for s in secret_forms()):
+            problems.append(f"{label}: the password is on screen")
+
+    with captured_logs() as logs:
+        factory = _tls_factory() if scenario.tls != "none" else None
+        app = PopviewApp(None, account=account, password=CANARY_PASSWORD, session_factory=factory)
+        try:
+            async with app.run_test(size=SIZE) as pilot:
+                await pilot.pause(TIMEOUT)
+                for i, key in enumerate(keys):
+                    if app.return_code is not None:
+                        break
+                    if (key == "y" and isinstance(app.screen, ConfirmScreen)) or (
+                        key == "c" and isinstance(app.screen, QuitScreen)
+                    ):
+                        committed = True
+                    budget = TIMEOUT * 10 + MARGIN
+                    try:
+                        async with asyncio.timeout(budget):
+                            await pilot.press(key)
+                            await pilot.pause(0.05)
+                    except TimeoutError:
+                        problems.append(f"key {i} {key!r}: not handled within {budget:.1f}s")
+                        break
+                    shown_marks |= truth(app.marks)
+                    look(app, f"after key {i} {key!r}")
+                await pilot.pause(TIMEOUT * 3)
+                shown_marks |= truth(app.marks)
+                if app.return_code is None:
+                    look(app, "at the end")
+        except Exception as exc:
+            problems.append(f"an exception escaped the app: {exc!r}")
+        finally:
+            await server.close()
+    for entry in server.seen:
+        if entry.verb == "QUIT" and not committed:
+            problems.append(f"QUIT in session {entry.session} without a confirmed commit")
+        if entry.verb == "DELE":
+            number = entry.line.partition(" ")[2]
+            snapshot = server.logins.get(entry.session, [])
+            if number.isdigit() and 1 <= int(number) <= len(snapshot):
+                target = snapshot[int(number) - 1]
+                if target.key not in shown_marks:
+                    problems.append(f"DELE {number} hit {target.uid!r}, never shown as marked")
+        credential = entry.verb in ("USER", "PASS", "AUTH", "APOP")
+        if scenario.tls != "none" and credential and not entry.tls:
+            problems.append(f"credential without TLS: {entry.line!r}")
+    for _, removed in server.tracked.expunged:
+        wrong = [k for k in removed if k not in shown_marks]
+        if wrong:
+            problems.append(f"QUIT removed messages never shown as marked: {wrong}")
+    for line in logs:
+        if any(s in line for s in secret_forms()):
+            problems.append(f"the password is in the log: {line[:200]!r}")
+    return problems
+
+
+def _tls_factory() -> Callable[[Any, Any], MailboxSession]:
+    """Sessions that trust the hostile server's throw-away CA."""
+
+    def factory(account: Any, password: Any) -> MailboxSession:
+        return MailboxSession(account, password, ssl_context=client_context())
+
+    return factory
+
+
+class TestAppUnderHostileServer:
+    """The app keeps every invariant whatever the server does and whatever keys are pressed."""
+
+    @invariant_settings(scale=0.15)
+    @given(
+        scenarios(max_actions=0).filter(lambda s: s.uids is None),
+        st.lists(st.sampled_from(KEYS), max_size=10),
+    )
+    def test_invariants_hold(self, scenario: Scenario, keys: list[str]) -> None:
+        """Invariants 1-5 for the Textual app driven by Pilot."""
+        problems = asyncio.run(play_app(scenario, keys))
+        assert not problems, "\n".join(problems) + f"\nkeys: {keys}"
