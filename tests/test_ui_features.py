@@ -7,21 +7,26 @@ Each test asserts what the user sees, what the server received, or the files wri
 from __future__ import annotations
 
 import ssl
+import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.text import Text
-from textual.widgets import Static
+from textual.pilot import Pilot
+from textual.widgets import Input, Static
 
-from popview.config import Account
+from popview.config import Account, Config, General
 from popview.demo import sample_messages
 from popview.pop3.tls import normalize_fingerprint
 from popview.server import Pop3Server
 from popview.store import Store
 from popview.ui.app import PopviewApp
-from popview.ui.screens.dialogs import ConfirmScreen, PasswordScreen
+from popview.ui.screens.dialogs import ConfirmScreen, PasswordScreen, SaveMessageScreen
 from popview.ui.screens.login import LoginScreen
+from popview.ui.screens.message import MessageScreen
+from popview.ui.widgets.envelope_table import EnvelopeTable
 from tests.test_ui_support import (
     PASSWORD,
     USER,
@@ -230,3 +235,94 @@ class TestTrustCertificate:
         finally:
             store.close()
             await srv.close()
+
+
+async def open_message(pilot: Pilot[Any], uid: str) -> MessageScreen:
+    """Move to ``uid`` in the list, open it, and wait until it is shown."""
+    app = pilot.app
+    assert isinstance(app, PopviewApp)
+    await wait_listed(pilot)
+    app.screen.query_one(EnvelopeTable).move_to(app.listing.index_of(uid) or 0)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: getattr(app.screen, "forms", None) is not None)
+    screen = app.screen
+    assert isinstance(screen, MessageScreen)
+    return screen
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+class TestViewerFiles:
+    """Saving the whole message and opening attachments: the files written, their modes."""
+
+    async def test_save_eml_mbox_and_maildir(self, server: Pop3Server, tmp_path: Path) -> None:
+        """`s` offers .eml (a new file), mbox (appended) and Maildir (delivered to new/);
+        each file is the message the server sent, created 0600."""
+        raw = sample_messages(40)[5]  # uid-0006, "Documents for review"
+        config = Config(general=General(save_dir=tmp_path / "saved"))
+        app = PopviewApp(config, account=account_for(server), password=PASSWORD)
+        async with app.run_test(size=SIZE) as pilot:
+            await open_message(pilot, "uid-0006")
+            await pilot.press("s")
+            await wait_for(pilot, lambda: isinstance(app.screen, SaveMessageScreen))
+            await pilot.press("tab", "enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, MessageScreen))
+            await pilot.press("s")
+            await wait_for(pilot, lambda: isinstance(app.screen, SaveMessageScreen))
+            await pilot.press("down", "space", "tab")
+            assert app.screen.query_one("#save-path", Input).value.endswith("popview.mbox")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, MessageScreen))
+            await pilot.press("s")
+            await wait_for(pilot, lambda: isinstance(app.screen, SaveMessageScreen))
+            await pilot.press("down", "down", "space", "tab", "enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, MessageScreen))
+        saved = tmp_path / "saved"
+        (eml,) = saved.glob("*.eml")
+        assert eml.read_bytes() == raw and mode(eml) == 0o600
+        assert mode(saved) == 0o700
+        mbox = saved / "popview.mbox"
+        assert mbox.read_bytes().startswith(b"From ") and mode(mbox) == 0o600
+        assert b"Subject: Documents for review" in mbox.read_bytes()
+        (delivered,) = (saved / "Maildir" / "new").iterdir()
+        assert delivered.read_bytes() == raw and mode(delivered) == 0o600
+
+    async def test_open_attachment_asks_then_runs_the_opener(
+        self, server: Pop3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """`o` asks first; "no" runs nothing; "yes" writes the attachment 0600 into a 0700
+        private folder and runs POPVIEW_OPENER on it; the folder is gone after exit."""
+        record = tmp_path / "opened.txt"
+        script = tmp_path / "fake-opener"
+        script.write_text(
+            "#!/bin/sh\n"
+            f'{{ echo "$1"; stat -c %a "$1"; stat -c %a "$(dirname "$1")"; cat "$1"; }}'
+            f' > "{record}.part"\n'
+            f'mv "{record}.part" "{record}"\n',
+            encoding="utf-8",
+        )
+        script.chmod(0o700)
+        monkeypatch.setenv("POPVIEW_OPENER", str(script))
+        app = PopviewApp(None, account=account_for(server), password=PASSWORD)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_message(pilot, "uid-0006")
+            assert screen.parsed is not None
+            attachment = screen.parsed.attachments[0]
+            await pilot.press("a", "o")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            assert attachment.filename in app.screen.title_text  # type: ignore[attr-defined]
+            await pilot.press("n")
+            await wait_for(pilot, lambda: isinstance(app.screen, MessageScreen))
+            assert not record.exists()
+            await pilot.press("a", "o")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press("y")
+            await wait_for(pilot, record.exists, tries=500)
+            name, file_mode, dir_mode, content = record.read_bytes().split(b"\n", 3)
+            path = Path(name.decode())
+            assert path.name == attachment.filename
+            assert (file_mode, dir_mode) == (b"600", b"700")
+            assert content == attachment.data()
+        assert not path.parent.exists()

@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState
 from popview.errors import StoreError, printable
 from popview.session import is_session_key
 from popview.ui import messages as msg
+from popview.ui.files import AttachmentOpener
 from popview.ui.listing import MailboxListing
 from popview.ui.screens.dialogs import ErrorScreen
 from popview.ui.screens.help import HelpScreen
@@ -108,6 +109,8 @@ class PopviewApp(App[int]):
         """Why no configured source gave the password (shown when asking for it)."""
         self.seen_before: frozenset[str] = frozenset()
         """UIDs the previous visit listed; rows outside it are "new since last visit"."""
+        self.opener = AttachmentOpener()
+        """Opens attachments from a private temporary folder (removed on exit)."""
         self.session_worker = SessionWorker(self, session_factory or self._new_session)
         self.loading = False
 
@@ -135,6 +138,9 @@ class PopviewApp(App[int]):
                 password_note=self.password_problem,
             )
         )
+
+    def on_unmount(self) -> None:
+        self.opener.cleanup()
 
     def _accounts(self) -> list[Account]:
         accounts = list(self.config.accounts.values()) if self.config is not None else []

@@ -6,6 +6,7 @@ strings and is shown as :class:`rich.text.Text`, never parsed as markup.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
@@ -14,9 +15,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
-__all__ = ["ConfirmScreen", "ErrorScreen", "PasswordScreen", "PathScreen", "QuitScreen"]
+from popview.ui.files import SAVE_KINDS, SaveKind, SaveTarget, default_target
+
+__all__ = [
+    "ConfirmScreen",
+    "ErrorScreen",
+    "PasswordScreen",
+    "PathScreen",
+    "QuitScreen",
+    "SaveMessageScreen",
+]
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -215,3 +225,56 @@ class PasswordScreen(ModalScreen[str]):
 
     def action_cancel(self) -> None:
         self.dismiss("")
+
+
+class SaveMessageScreen(ModalScreen[SaveTarget | None]):
+    """Save the whole message: as a new .eml, appended to an mbox, or into a Maildir.
+
+    Dismisses with a :class:`~popview.ui.files.SaveTarget`, or ``None`` (Esc).
+
+    Args:
+        save_dir: The configured save folder; each kind proposes a path in it.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="save.cancel", tooltip="Do not save"),
+    ]
+
+    def __init__(self, save_dir: Path) -> None:
+        super().__init__(classes="dialog")
+        self.save_dir = save_dir
+        self.kind: SaveKind = "eml"
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Label(Text("Save the whole message"), classes="dialog-title")
+            with RadioSet(id="save-kind"):
+                for index, (_kind, label) in enumerate(SAVE_KINDS):
+                    yield RadioButton(Text(label), value=index == 0)
+            yield Input(value=str(default_target("eml", self.save_dir)), id="save-path")
+            yield Static(
+                Text(
+                    "Up/Down and Space pick the format, Tab moves to the path, Enter saves. "
+                    "Files are created private (0600) and never overwritten."
+                ),
+                classes="dialog-hint",
+            )
+
+    def on_mount(self) -> None:
+        self.query_one(RadioSet).focus()
+
+    @on(RadioSet.Changed)
+    def kind_changed(self, event: RadioSet.Changed) -> None:
+        field = self.query_one("#save-path", Input)
+        previous = str(default_target(self.kind, self.save_dir))
+        self.kind = SAVE_KINDS[event.index][0]
+        if field.value.strip() in {"", previous}:
+            field.value = str(default_target(self.kind, self.save_dir))
+
+    @on(Input.Submitted)
+    def submitted(self, event: Input.Submitted) -> None:
+        value = event.value.strip()
+        self.dismiss(SaveTarget(self.kind, Path(value)) if value else None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -19,13 +19,15 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, ProgressBar, Static, TextArea
 from textual.widgets.option_list import Option
 
-from popview.mail.save import save_attachment, save_eml
-from popview.ui.screens.dialogs import PathScreen
+from popview.mail.save import save_attachment
+from popview.ui.files import SaveTarget, opener_command, save_message
+from popview.ui.screens.dialogs import ConfirmScreen, PathScreen, SaveMessageScreen
 from popview.ui.widgets.formatting import human_size, short_date, single_line
 from popview.ui.worker import Fetch, Mark, Unmark
 
 if TYPE_CHECKING:
     from popview.mail.message import ParsedMessage
+    from popview.mail.model import Attachment
     from popview.ui.app import PopviewApp
     from popview.ui.messages import FetchFailed, FetchProgress, MessageFetched
     from popview.ui.rendering import RenderedForms
@@ -84,7 +86,14 @@ class MessageScreen(Screen[None]):
             "save",
             "Save",
             id="message.save",
-            tooltip="Save the selected attachment, or the whole message as .eml",
+            tooltip="Save the selected attachment, or the whole message (.eml, mbox, Maildir)",
+        ),
+        Binding(
+            "o",
+            "open_attachment",
+            "Open",
+            id="message.open",
+            tooltip="Open the selected attachment with the system's program (asks first)",
         ),
     ]
 
@@ -117,7 +126,7 @@ class MessageScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "switch_form":
             return self.forms is not None and {"plain", "html"} <= set(self.forms.available)
-        if action == "attachments":
+        if action in {"attachments", "open_attachment"}:
             return self.parsed is not None and bool(self.parsed.attachments)
         if action == "mark":
             return self.uid not in self.popview.marks
@@ -236,7 +245,9 @@ class MessageScreen(Screen[None]):
         options.clear_options()
         attachments = self.parsed.attachments if self.parsed is not None else ()
         options.display = bool(attachments)
-        options.border_title = f"Attachments ({len(attachments)}): a to select, s to save"
+        options.border_title = (
+            f"Attachments ({len(attachments)}): a to select, s to save, o to open"
+        )
         for index, att in enumerate(attachments):
             label = Text(f"{att.filename}  ({att.content_type}, {human_size(att.size)})")
             options.add_option(Option(label, id=str(index)))
@@ -307,14 +318,25 @@ class MessageScreen(Screen[None]):
             if options.highlighted is None:
                 options.highlighted = 0
 
+    def _selected_attachment(self) -> Attachment | None:
+        """The highlighted attachment (the only one when there is just one)."""
+        if self.parsed is None or not self.parsed.attachments:
+            return None
+        options = self.query_one("#attachments", OptionList)
+        if options.has_focus and options.highlighted is not None:
+            return self.parsed.attachments[options.highlighted]
+        if len(self.parsed.attachments) == 1:
+            return self.parsed.attachments[0]
+        return None
+
     def action_save(self) -> None:
         if self.parsed is None:
             return
         directory = self.popview.save_dir
-        options = self.query_one("#attachments", OptionList)
         parsed = self.parsed
-        if options.has_focus and options.highlighted is not None:
-            attachment = parsed.attachments[options.highlighted]
+        options = self.query_one("#attachments", OptionList)
+        attachment = self._selected_attachment() if options.has_focus else None
+        if attachment is not None:
 
             def save_attachment_to(answer: str | None) -> None:
                 if answer:
@@ -325,14 +347,71 @@ class MessageScreen(Screen[None]):
                 save_attachment_to,
             )
             return
+        env = self.popview.listing.envelopes.get(self.uid)
+        sender = env.from_addr if env is not None else ""
 
-        def save_message_to(answer: str | None) -> None:
-            if answer:
-                self._saved(lambda: save_eml(parsed.raw, Path(answer).expanduser(), parsed.subject))
+        def save_message_to(target: SaveTarget | None) -> None:
+            if target is not None:
+                self._saved(
+                    lambda: save_message(
+                        target, parsed.raw, subject=parsed.subject, sender=sender, when=parsed.date
+                    )
+                )
+
+        self.app.push_screen(SaveMessageScreen(directory), save_message_to)
+
+    def action_open_attachment(self) -> None:
+        """Open an attachment with the system's program, after a confirmation."""
+        attachment = self._selected_attachment()
+        if attachment is None:
+            if self.parsed is not None and self.parsed.attachments:
+                self.popview.notify(
+                    "Press a, pick the attachment with the arrows, then o.", markup=False
+                )
+            return
+        command = " ".join(opener_command())
+        name = single_line(attachment.filename, 120)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._opened(attachment)
 
         self.app.push_screen(
-            PathScreen("Save the message (.eml) in folder", str(directory)), save_message_to
+            ConfirmScreen(
+                f"Open {name} with {single_line(command, 60)}?",
+                [
+                    f"{attachment.content_type}, {human_size(attachment.size)}",
+                    "",
+                    "It is first saved to a private folder (only you can read it), which "
+                    "popview removes when it exits.",
+                    "A file from mail can be harmful: open it only if you expected it.",
+                ],
+                yes="Open",
+            ),
+            answered,
         )
+
+    def _opened(self, attachment: Attachment) -> None:
+        try:
+            path = self.popview.opener.open(attachment)
+        except FileNotFoundError:
+            self.popview.notify(
+                f"No program to open files ({' '.join(opener_command())} is not installed). "
+                "Save the attachment with s instead, or set POPVIEW_OPENER.",
+                title="Cannot open",
+                severity="error",
+                markup=False,
+            )
+            return
+        except OSError as error:
+            self.popview.notify(
+                f"Could not open: {single_line(str(error.strerror or error), 200)}.",
+                title="Cannot open",
+                severity="error",
+                markup=False,
+            )
+            return
+        self.popview.notify(f"Opened {path.name}", title="Opened", markup=False)
 
     def _saved(self, write: Callable[[], Path]) -> None:
         try:
