@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from popview.config import Account
 from popview.errors import AuthError, Pop3ConnectionError
+from popview.pop3.client import Pop3Client
 from popview.server import Fault, MemoryMailbox, Pop3Server, default_capabilities
 from popview.session import (
     LoginDelayError,
@@ -611,6 +613,97 @@ class TestRespCodes:
             await session.refresh()
         assert server.sessions_opened == 1
         await session.close()
+
+
+async def _wait_for(condition: Callable[[], bool]) -> None:
+    """Yield to the loop until ``condition()`` holds (the server runs on this loop)."""
+    for _ in range(2000):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("condition never held")
+
+
+class TestInUseAfterOwnClose:
+    """[IN-USE] right after popview's own commit/close is retried briefly, never looped."""
+
+    async def _holder(self, server: Pop3Server) -> Pop3Client:
+        holder = await Pop3Client.connect("127.0.0.1", server.port, tls="none")
+        await holder.login(POP3_USER, POP3_PASSWORD)
+        return holder
+
+    async def test_commit_reconnect_waits_for_the_lock(self, make_pop3_server: MakeServer) -> None:
+        """Another session takes the maildrop lock between our QUIT and the reconnect
+        and lets go once our first login was refused: the commit's reconnect is
+        retried, succeeds, and the marked message is gone."""
+        server = await make_pop3_server(
+            mailbox=MemoryMailbox([message(1), message(2)]),
+            faults=[Fault("QUIT", delay=0.5)],  # the lock is free while the +OK is late
+        )
+        session = MailboxSession(account_for(server), POP3_PASSWORD)
+        session.in_use_retry_delays = (0.05, 0.2)
+        await session.open()
+        await session.mark("uid-0001")
+
+        async def hold_then_release() -> None:
+            await _wait_for(lambda: "QUIT" in verbs(server, 1))
+            holder = await self._holder(server)  # session 2
+            # Let go only after our reconnect (session 3) was refused once.
+            await _wait_for(lambda: "AUTH" in verbs(server, 3))
+            await holder.quit()
+
+        other = asyncio.ensure_future(hold_then_release())
+        result = await session.commit(reconnect=True)
+        await other
+        assert result.status == "applied" and result.deleted == ("uid-0001",)
+        assert result.reconnect_error is None
+        assert session.connected
+        # Ours, the holder, our refused reconnect, our retry.
+        assert server.sessions_opened == 4
+        assert "AUTH" in verbs(server, 3) and "STAT" not in verbs(server, 3)
+        assert verbs(server, 4)[-3:] == ["STAT", "LIST", "UIDL"]
+        assert [ref.key for ref in session._conn.index] == ["uid-0002"]  # type: ignore[union-attr]
+        await session.close()
+
+    async def test_retries_are_bounded(self, make_pop3_server: MakeServer) -> None:
+        """A lock that is never released: two retries, then the reconnect error is
+        reported (the commit itself was applied)."""
+        server = await make_pop3_server(
+            mailbox=MemoryMailbox([message(1), message(2)]), faults=[Fault("QUIT", delay=0.3)]
+        )
+        session = MailboxSession(account_for(server), POP3_PASSWORD)
+        session.in_use_retry_delays = (0.01, 0.01)
+        await session.open()
+        await session.mark("uid-0001")
+        holders: list[Pop3Client] = []
+
+        async def hold() -> None:
+            await _wait_for(lambda: "QUIT" in verbs(server, 1))
+            holders.append(await self._holder(server))
+
+        other = asyncio.ensure_future(hold())
+        result = await session.commit(reconnect=True)
+        await other
+        assert result.status == "applied" and result.deleted == ("uid-0001",)
+        assert result.reconnect_error is not None and "Another mail client" in (
+            result.reconnect_error
+        )
+        assert server.sessions_opened == 2 + 3  # ours, the holder, 1 try + 2 retries
+        await holders[0].quit()
+
+    async def test_user_login_is_not_retried(self, make_pop3_server: MakeServer) -> None:
+        """open() against a held lock fails at once with MailboxInUseError, even
+        right after this session closed its own connection."""
+        server = await make_pop3_server()
+        session = MailboxSession(account_for(server), POP3_PASSWORD)
+        session.in_use_retry_delays = (0.01, 0.01)
+        await session.open()
+        await session.close()
+        holder = await self._holder(server)
+        with pytest.raises(MailboxInUseError):
+            await session.open()
+        assert verbs(server, 3).count("AUTH") == 1 and server.sessions_opened == 3
+        await holder.quit()
 
 
 class TestKeepalive:

@@ -38,6 +38,7 @@ from popview.session.listing import stream_listing
 from popview.session.marks import MarkBook
 from popview.session.policy import (
     LoginDelayError,
+    MailboxInUseError,
     MessageGoneError,
     MessageParseError,
     NotOpenError,
@@ -63,6 +64,14 @@ DEFAULT_KEEPALIVE = 45.0
 Outlook.com drops idle POP3 sessions after about 60 s; RFC 1939 §3 allows
 servers an autologout timer of 10 minutes or more.
 """
+
+IN_USE_RETRY_DELAYS = (0.5, 1.5)
+"""Pauses before retrying a login refused with ``[IN-USE]`` right after popview
+itself dropped or quit the previous connection: the server may not have
+noticed that socket close yet (RFC 2449 §8.1.1). Two retries, never more."""
+
+IN_USE_GRACE = 10.0
+"""Seconds after our own close during which ``[IN-USE]`` is retried at all."""
 
 _T = TypeVar("_T")
 
@@ -112,6 +121,9 @@ class MailboxSession:
         self._pipelining_ok = True
         self._listing = False
         self._last_activity = time.monotonic()
+        self._dropped_at: float | None = None
+        self.in_use_retry_delays: tuple[float, ...] = IN_USE_RETRY_DELAYS
+        """Pauses between retries of an ``[IN-USE]`` login after our own close."""
         self.next_login_at: float | None = None
         """``time.time()`` before which the server refuses a new login (LOGIN-DELAY)."""
         self.last_reconnect: MarkReport | None = None
@@ -175,6 +187,7 @@ class MailboxSession:
                 self._pipelining_ok = False
             self._conn.client.abort()
             self._conn = None
+            self._dropped_at = time.monotonic()
         self._marks.connection_lost()
 
     async def _run(self, awaitable: Awaitable[Any]) -> Any:
@@ -218,6 +231,26 @@ class MailboxSession:
         self.degraded = list(conn.degraded)
         self.info = conn.info(self.degraded, self.next_login_at)
         return self.info
+
+    async def _reconnect(self) -> SessionInfo:
+        """:meth:`_connect` right after popview closed the previous connection.
+
+        A server that has not yet noticed that close may still hold the maildrop
+        lock for it and answer ``[IN-USE]``: retry after a short pause, at most
+        ``len(in_use_retry_delays)`` times, and only within :data:`IN_USE_GRACE`
+        seconds of our own close. A login the user asked for never comes here.
+        """
+        delays = iter(self.in_use_retry_delays)
+        while True:
+            try:
+                return await self._connect()
+            except MailboxInUseError:
+                dropped = self._dropped_at
+                recent = dropped is not None and time.monotonic() - dropped < IN_USE_GRACE
+                delay = next(delays, None)
+                if not recent or delay is None:
+                    raise
+            await asyncio.sleep(delay)
 
     def _forget_password(self) -> None:
         if not isinstance(self._password_source, str):
@@ -281,7 +314,7 @@ class MailboxSession:
         if not self._opened:
             raise NotOpenError("The mailbox is not open yet.")
         self._lost()
-        await self._connect()
+        await self._reconnect()
         self.last_reconnect = await self._reapply()
 
     # -- public API ------------------------------------------------------------------
@@ -497,6 +530,7 @@ class MailboxSession:
             status = "unknown"  # -ERR, reset or timeout after QUIT (HARDENING E.46)
         self._marks.quit_sent(keys, confirmed=status == "applied")
         self._conn = None
+        self._dropped_at = time.monotonic()
         self._marks.connection_lost()
         if status == "applied":
             result = CommitResult(tuple(keys), "applied", report=report)
@@ -516,7 +550,7 @@ class MailboxSession:
         if self.next_login_at is not None and time.time() < self.next_login_at:
             return _with(result, reconnect_error="The server asks to wait before logging in.")
         try:
-            await self._connect()
+            await self._reconnect()
             self.last_reconnect = await self._reapply()
         except PopviewError as exc:
             return _with(result, reconnect_error=exc.message)
@@ -551,7 +585,7 @@ class MailboxSession:
         old = {ref.key for ref in self._conn.index} if self._conn is not None else set()
         self._lost()
         self._opened = True
-        info = await self._connect()
+        info = await self._reconnect()
         report = await self._reapply()
         self.last_reconnect = None if report.empty else report
         assert self._conn is not None
@@ -590,6 +624,7 @@ class MailboxSession:
         if self._conn is not None:
             client = self._conn.client
             self._conn = None
+            self._dropped_at = time.monotonic()
             await client.close()
         self._marks.connection_lost()
 
