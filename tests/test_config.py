@@ -368,6 +368,34 @@ class TestPasswordInClearMustBePrivate:
         assert SECRET not in str(caught.value)
 
 
+class TestConfigOthersCanChange:
+    """A config others can change could run their program as password_command, trust
+    their CA or turn TLS off: like ssh's "Bad owner or permissions", it is refused
+    whatever it holds, while one others may only read is fine (no password in it)."""
+
+    @pytest.mark.parametrize("mode", [0o664, 0o646, 0o620, 0o602, 0o666])
+    def test_writable_by_group_or_others_refused(self, tmp_path: Path, mode: int) -> None:
+        """Any group/other write bit: refused, naming the mode and the chmod fix."""
+        text = MINIMAL + 'password_command = ["pass", "mail"]\n'
+        message = error_of(tmp_path, text, mode)
+        assert "can be changed by group or others" in message
+        assert f"(mode {mode:04o})" in message
+        assert f"chmod go-w {tmp_path / 'config.toml'}" in message
+
+    @pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+    def test_foreign_owner_refused_without_password(self, tmp_path: Path) -> None:
+        """A file owned by another (non-root) user is refused even with no password."""
+        path = write(tmp_path / "config.toml", MINIMAL + 'password_command = ["x"]\n', 0o644)
+        os.chown(path, 65534, 65534)
+        with pytest.raises(ConfigError, match="belongs to another user"):
+            load_config(path)
+
+    def test_readable_by_others_is_fine(self, tmp_path: Path) -> None:
+        """0644 (the umask 022 default) without a password loads."""
+        config = load_config(write(tmp_path / "c.toml", MINIMAL, 0o644))
+        assert config.account().host
+
+
 class TestCommandLineAccounts:
     """--host/--user/--tls options are checked like a config table, errors naming options."""
 

@@ -13,8 +13,10 @@ Every error names the file, the key and the fix, for example::
 
 A file that holds a password in clear must be private: one readable or
 writable by group or others, or owned by another user, is refused, as
-fetchmail and netrc do (HARDENING C.31). See ``config.example.toml`` for
-every key.
+fetchmail and netrc do (HARDENING C.31). Any config must be ours (or root's)
+and not writable by group or others, as ssh requires: its password_command
+runs as us and its TLS settings decide whom we trust. See
+``config.example.toml`` for every key.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 from platformdirs import user_config_path
 
 from popview.config.model import DEFAULT_PORTS, Account, Config, General, TlsMode
-from popview.config.validate import Parser, check_private
+from popview.config.validate import Parser, check_owner_and_mode, check_private
 from popview.errors import ConfigError
 
 __all__ = [
@@ -87,6 +89,8 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
     config = Parser(path).parse(data)
     if any(a.password is not None for a in config.accounts.values()):
         check_private(path, info)
+    else:
+        check_owner_and_mode(path, info)
     return config
 
 

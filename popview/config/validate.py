@@ -4,8 +4,8 @@
 one :class:`~popview.errors.ConfigError`, so a user fixes a file in one go.
 Each problem names the key and the fix. A bad value is shown through
 :func:`popview.errors.printable`; a password never is, not even a mistyped one.
-:func:`check_private` refuses a file holding a password that others may read
-or change (HARDENING C.31).
+:func:`check_owner_and_mode` refuses a file others could change and
+:func:`check_private` one holding a password that others may read (HARDENING C.31).
 """
 
 from __future__ import annotations
@@ -23,9 +23,31 @@ from popview.config.model import DEFAULT_PORTS, TLS_MODES, Account, Config, Gene
 from popview.errors import ConfigError, printable
 from popview.pop3.tls import normalize_fingerprint
 
-__all__ = ["Parser", "check_private"]
+__all__ = ["Parser", "check_owner_and_mode", "check_private"]
 
 _CONTROL = frozenset(chr(c) for c in (*range(0x20), 0x7F))
+
+
+def check_owner_and_mode(path: Path, info: os.stat_result) -> None:
+    """Refuse a config file that another user could have changed, whatever it holds.
+
+    Its ``password_command`` runs as us, its ``cafile``/``fingerprint`` decide
+    whom we trust and its ``tls`` whether the password travels in clear, so,
+    like ssh with "Bad owner or permissions", a file owned by another user
+    (root aside) or writable by group or others is not used.
+    """
+    if info.st_uid not in (os.geteuid(), 0):
+        raise ConfigError(
+            f"{path} belongs to another user (uid {info.st_uid}), who could make popview "
+            "run their program or trust their server. Make it yours (chown) or use your own."
+        )
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o022:
+        raise ConfigError(
+            f"{path} can be changed by group or others (mode {mode:04o}), who could make "
+            f"popview run their program or trust their server. Run: chmod go-w "
+            f"{shlex.quote(str(path))}"
+        )
 
 
 def check_private(path: Path, info: os.stat_result) -> None:
