@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from hypothesis import given
 from hypothesis import strategies as st
 
 from popview.config import Account
-from popview.errors import AuthError, Pop3ConnectionError
+from popview.errors import AuthError, Pop3ConnectionError, PopviewError, TLSVerificationError
 from popview.pop3.client import Pop3Client
+from popview.pop3.tls import fingerprint_of
 from popview.server import Fault, MemoryMailbox, Pop3Server, default_capabilities
 from popview.session import (
     LoginDelayError,
@@ -704,6 +706,88 @@ class TestInUseAfterOwnClose:
             await session.open()
         assert verbs(server, 3).count("AUTH") == 1 and server.sessions_opened == 3
         await holder.quit()
+
+
+def _fingerprint_of_context_cert(ca: trustme.CA, context: ssl.SSLContext) -> str:
+    """Give ``context`` a new certificate from ``ca``; return its SHA-256 fingerprint."""
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    cert.configure_cert(context)
+    der = ssl.PEM_cert_to_DER_cert(cert.cert_chain_pems[0].bytes().decode())
+    return fingerprint_of(der)
+
+
+class TestTrustCertificate:
+    """trust_certificate pins a certificate the system does not trust; only it is accepted."""
+
+    async def test_trust_then_reconnect_then_other_cert_refused(
+        self, make_pop3_server: MakeServer, store: Store
+    ) -> None:
+        """First connect: TLSVerificationError with the fingerprint, nothing sent.
+        Trusted: the session and a later one (pin from the store) log in. A new
+        certificate on the same server is then refused, before any credential."""
+        ca = trustme.CA()  # not in the system store
+        server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        first = _fingerprint_of_context_cert(ca, server_context)
+        server = await make_pop3_server(implicit_tls=server_context)
+        account = account_for(server, tls="implicit")
+        session = MailboxSession(account, POP3_PASSWORD, store=store)
+        with pytest.raises(TLSVerificationError) as caught:
+            await session.open()
+        assert caught.value.fingerprint == first
+        assert server.commands() == []  # no password went out
+
+        assert session.trust_certificate(first.replace(":", "").lower()) == first
+        info = await session.open()
+        assert info.encrypted and info.tls is not None and info.tls.pinned
+        assert info.tls.fingerprint == first
+        await session.close()
+        assert store.pins.pinned(session.account_key, "127.0.0.1") == first
+
+        later = MailboxSession(account, POP3_PASSWORD, store=store)
+        await later.open()  # the pin from the store, no question asked
+        await later.close()
+
+        second = _fingerprint_of_context_cert(trustme.CA(), server_context)
+        assert second != first
+        opened = server.sessions_opened
+        changed = MailboxSession(account, POP3_PASSWORD, store=store)
+        with pytest.raises(TLSVerificationError) as refused:
+            await changed.open()
+        assert refused.value.fingerprint == second
+        assert server.sessions_opened == opened + 1
+        assert server.commands(server.sessions_opened) == []
+
+    async def test_trusted_pin_wins_over_a_stale_configured_one(
+        self, make_pop3_server: MakeServer
+    ) -> None:
+        """Without a store, trusting holds for the session and beats a configured
+        fingerprint that no longer matches (a renewed certificate)."""
+        ca = trustme.CA()
+        server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        current = _fingerprint_of_context_cert(ca, server_context)
+        server = await make_pop3_server(implicit_tls=server_context)
+        stale = "AB:" * 31 + "AB"
+        session = MailboxSession(
+            account_for(server, tls="implicit", fingerprint=stale), POP3_PASSWORD
+        )
+        with pytest.raises(TLSVerificationError) as caught:
+            await session.open()
+        assert caught.value.fingerprint == current
+        session.trust_certificate(current)
+        assert (await session.open()).tls is not None
+        await session.close()
+
+    def test_refuses_what_is_not_a_fingerprint_or_has_no_tls(self, store: Store) -> None:
+        """A malformed fingerprint or a plaintext account: a PopviewError, nothing pinned."""
+        tls = MailboxSession(
+            Account(name="t", host="h", port=995, user="u", tls="implicit"), "pw", store=store
+        )
+        with pytest.raises(PopviewError):
+            tls.trust_certificate("12:34")
+        plain = MailboxSession(Account(name="t", host="h", port=110, user="u", tls="none"), "pw")
+        with pytest.raises(PopviewError):
+            plain.trust_certificate("AB" * 32)
+        assert store.pins.pinned(tls.account_key, "h") is None
 
 
 class TestKeepalive:

@@ -97,15 +97,20 @@ async def open_connection(
     trace: Callable[[str], None] | None,
     ssl_context: Any,
     account_key: str,
+    trusted: str | None = None,
 ) -> Connection:
     """Connect and log in, then read STAT, LIST and UIDL.
+
+    The certificate pin is, in this order: ``trusted`` (the user trusted it in
+    this session), the account's configured ``fingerprint``, the one pinned in
+    the store for this account and host.
 
     Raises:
         PopviewError: Anything that failed, with a message for the user; a
             login ``-ERR`` is classified by its RESP-CODE
             (:func:`~popview.session.policy.classify_server_error`).
     """
-    pin = getattr(account, "fingerprint", None)
+    pin = trusted or getattr(account, "fingerprint", None)
     if pin is None and store is not None and account.tls != "none":
         pin = store.pins.pinned(account_key, account.host)
     timeout = getattr(account, "timeout", None) or 60.0

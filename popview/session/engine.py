@@ -32,6 +32,7 @@ from popview.errors import (
 )
 from popview.pop3 import protocol
 from popview.pop3.client import Pop3Client
+from popview.pop3.tls import format_fingerprint, normalize_fingerprint
 from popview.session.connect import Connection, open_connection
 from popview.session.index import MessageRef, is_session_key
 from popview.session.listing import stream_listing
@@ -124,6 +125,7 @@ class MailboxSession:
         self._dropped_at: float | None = None
         self.in_use_retry_delays: tuple[float, ...] = IN_USE_RETRY_DELAYS
         """Pauses between retries of an ``[IN-USE]`` login after our own close."""
+        self._trusted_pin: str | None = None
         self.next_login_at: float | None = None
         """``time.time()`` before which the server refuses a new login (LOGIN-DELAY)."""
         self.last_reconnect: MarkReport | None = None
@@ -217,6 +219,7 @@ class MailboxSession:
                 trace=self._trace,
                 ssl_context=self._ssl_context,
                 account_key=self.account_key,
+                trusted=self._trusted_pin,
             )
         except PopviewError as exc:
             if isinstance(exc, AuthError | CredentialError):
@@ -318,6 +321,42 @@ class MailboxSession:
         self.last_reconnect = await self._reapply()
 
     # -- public API ------------------------------------------------------------------
+
+    def trust_certificate(self, fingerprint: str) -> str:
+        """Trust the server certificate with this SHA-256 fingerprint (the user read it
+        and said yes, e.g. after :class:`~popview.errors.TLSVerificationError`).
+
+        The pin is recorded in the store for this account and host, so later runs
+        connect without asking, and is used by this session's next connection
+        (before the account's configured fingerprint). Only that certificate is
+        accepted then: a different one is refused with
+        :class:`~popview.errors.TLSVerificationError` carrying its fingerprint.
+
+        Args:
+            fingerprint: SHA-256 in any form :func:`popview.pop3.tls.normalize_fingerprint`
+                accepts (``AB:CD:...``, plain hex, ``sha256:`` prefix).
+
+        Returns:
+            The fingerprint as pinned (``AB:CD:...``).
+
+        Raises:
+            PopviewError: Not a SHA-256 fingerprint, or the account uses no TLS.
+            StoreError: The store could not record the pin (it still holds for
+                this session).
+        """
+        if self.account.tls == "none":
+            raise PopviewError(
+                "This account does not use TLS, so there is no certificate to trust.",
+                title="No certificate",
+            )
+        try:
+            pinned = format_fingerprint(normalize_fingerprint(fingerprint))
+        except ValueError as exc:
+            raise PopviewError(str(exc), title="Not a fingerprint") from None
+        self._trusted_pin = pinned
+        if self.store is not None:
+            self.store.pins.pin(self.account_key, self.account.host, pinned)
+        return pinned
 
     async def open(self) -> SessionInfo:
         """Connect, authenticate, read STAT/LIST/UIDL; restore journaled marks.
