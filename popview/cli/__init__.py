@@ -150,7 +150,7 @@ def _dispatch(
 
         return serve(args)
     if command is None:
-        return _run_tui(opts)
+        return _run_tui(opts, trace)
     from popview.cli.commands import run_command
 
     config = _load_config(opts)
@@ -202,7 +202,9 @@ def _account(config: Any, opts: dict[str, Any]) -> Any:
     )
 
 
-def _run_tui(opts: dict[str, Any]) -> int:
+def _run_tui(opts: dict[str, Any], trace: Callable[[str], None] | None = None) -> int:
+    import inspect
+
     from popview.config import Config
 
     demo = bool(opts.get("demo"))
@@ -218,7 +220,17 @@ def _run_tui(opts: dict[str, Any]) -> int:
         )
     from popview.ui.app import run_tui  # Textual is imported only here
 
-    return int(run_tui(config, account_name=name, demo=demo))
+    extra: dict[str, Any] = {}
+    if trace is not None:
+        if "trace" in inspect.signature(run_tui).parameters:
+            extra["trace"] = trace
+        else:
+            print(
+                "popview: --trace is not supported by the terminal UI yet; "
+                "use it with list, show, delete or info.",
+                file=sys.stderr,
+            )
+    return int(run_tui(config, account_name=name, demo=demo, **extra))
 
 
 def open_store(config: Any, *, enabled: bool = True) -> Any:
