@@ -133,7 +133,7 @@ async def soak(args: argparse.Namespace, dovecot: DovecotServer) -> int:
             await session.keepalive()
             if rng.random() < 0.15:
                 await session.refresh()
-                keys = []
+                keys: list[str] = []
                 async for update in session.list_messages():
                     keys.extend(env.uid for env in update.envelopes if env.uid)
                 choice = rng.choice(keys) if keys else None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -37,13 +38,13 @@ __all__ = [
 _DB = DirectoryBasedExampleDatabase(
     Path(__file__).resolve().parents[2] / ".hypothesis" / "invariants"
 )
-_COMMON = {
+_COMMON: dict[str, Any] = {
     "deadline": None,
     "database": _DB,
     "print_blob": True,
     "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
 }
-settings.register_profile("ci", max_examples=60, **_COMMON)
+settings.register_profile("ci", max_examples=200, **_COMMON)
 settings.register_profile("soak", max_examples=50_000, **_COMMON)
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
 if PROFILE not in ("ci", "soak"):
@@ -138,7 +139,7 @@ _APPENDS = (b"+OK injected\r\n", b"-ERR junk\r\n", b".\r\n", b"\r\n", b"+OK\r\n1
 def fault_specs(draw: st.DrawFn) -> FaultSpec:
     """One fault: which command, when, and how the reply misbehaves."""
     verb = draw(st.sampled_from(_VERBS))
-    common = {
+    common: dict[str, Any] = {
         "verb": verb,
         "skip": draw(st.integers(0, 3)),
         "times": draw(st.sampled_from((1, 1, 2, None))),

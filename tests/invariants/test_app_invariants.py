@@ -145,7 +145,7 @@ def _tls_factory() -> Callable[[Any, Any], MailboxSession]:
 class TestAppUnderHostileServer:
     """The app keeps every invariant whatever the server does and whatever keys are pressed."""
 
-    @invariant_settings(scale=0.15)
+    @invariant_settings(scale=0.05)
     @given(
         scenarios(max_actions=0).filter(lambda s: s.uids is None),
         st.lists(st.sampled_from(KEYS), max_size=10),

@@ -151,7 +151,7 @@ cli_commands = st.lists(
 class TestCliUnderHostileServer:
     """``popview list/show/delete/info`` keep the invariants whatever the server does."""
 
-    @invariant_settings(scale=0.3)
+    @invariant_settings(scale=0.15)
     @given(scenarios(max_actions=0), cli_commands)
     def test_invariants_hold(self, scenario: Scenario, commands: list[tuple[str, int]]) -> None:
         """Invariants 1-5 for a few headless commands against a hostile server."""
