@@ -15,7 +15,8 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from popview.demo import start_demo
+from popview.demo import SAMPLE_COUNT, start_demo
+from popview.server import Fault
 from popview.ui.app import PopviewApp
 
 OUT = Path(__file__).resolve().parent
@@ -48,11 +49,20 @@ async def open_uid(pilot: Pilot[Any], uid: str) -> None:
 
 
 async def shot(
-    name: str, steps: Callable[[Pilot[Any]], Awaitable[None]], demo: bool = True
+    name: str,
+    steps: Callable[[Pilot[Any]], Awaitable[None]],
+    demo: bool = True,
+    faults: list[Fault] | None = None,
+    count: int = SAMPLE_COUNT,
 ) -> None:
-    with start_demo() as server:
+    with start_demo(count, faults=faults) as server:
         if demo:
-            app = PopviewApp(None, account=server.account, password=server.password)
+            app = PopviewApp(
+                None,
+                account=server.account,
+                password=server.password,
+                server_label=server.label,
+            )
         else:
             app = PopviewApp(None)
         async with app.run_test(size=SIZE) as pilot:
@@ -65,9 +75,27 @@ async def nothing(pilot: Pilot[Any]) -> None:
     await pilot.pause(0.2)
 
 
+#: The loading shot lists a bigger sample: the engine hands envelopes over in
+#: batches of 250 TOP replies, so 300 messages would show no intermediate state.
+LOADING_COUNT = 1000
+#: Rows on screen at least, when the listing stalls (a batch handed over).
+LOADED_BEFORE_STALL = 250
+#: Hold the 761st TOP reply (the third batch is then incomplete) while the
+#: screenshot is taken.
+STALL = [Fault(verb="TOP", skip=760, times=1, delay=8.0)]
+
+
 async def loading(pilot: Pilot[Any]) -> None:
     app = pilot.app
-    await until(pilot, lambda: bool(app.listing.envelopes))  # type: ignore[attr-defined]
+    assert isinstance(app, PopviewApp)
+    await until(pilot, lambda: len(app.listing.rows) >= LOADED_BEFORE_STALL)
+    bar = app.screen.query_one("#load-progress")
+    await until(pilot, lambda: bar.display)
+    await pilot.pause(0.3)
+
+
+async def listed_mailbox(pilot: Pilot[Any]) -> None:
+    await listed(pilot)
 
 
 async def marks_filter(pilot: Pilot[Any]) -> None:
@@ -118,7 +146,8 @@ async def threads(pilot: Pilot[Any]) -> None:
 
 async def main() -> None:
     await shot("login", nothing, demo=False)
-    await shot("mailbox", loading)
+    await shot("mailbox-loading", loading, faults=STALL, count=LOADING_COUNT)
+    await shot("mailbox", listed_mailbox)
     await shot("mailbox-marks-filter", marks_filter)
     await shot("mailbox-threads", threads)
     await shot("viewer-html", viewer_html)

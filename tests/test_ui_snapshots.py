@@ -1,30 +1,30 @@
 """Snapshot tests of each screen at 100x30 (pytest-textual-snapshot).
 
 Deterministic: the cursor does not blink, the time zone is UTC, the sample
-mail is generated from a fixed seed and base date, and the embedded server
-listens on a fixed loopback port so the header line does not change. Each SVG
-was looked at before it was accepted (``--snapshot-update``).
+mail is generated from a fixed seed and base date, and the header names the
+server by the demo's label instead of its random port (as ``popview --demo``
+does). Each SVG was looked at before it was accepted (``--snapshot-update``).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from popview.config import Account
-from popview.demo import sample_mailbox
+from popview.config import Account, Config, General
+from popview.demo import DEMO_LABEL, sample_mailbox
 from popview.server import Pop3Server, ServerThread
 from popview.ui.app import PopviewApp
 from popview.ui.screens.message import MessageScreen
 from tests.test_ui_support import PASSWORD, USER, wait_for, wait_listed
 
 SIZE = (100, 30)
-PORT = 47110  # fixed, so the header line is the same on every run
 
 
 @pytest.fixture(autouse=True)
@@ -40,18 +40,15 @@ def still_clock_and_cursor(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture
 def demo_thread() -> Iterator[ServerThread]:
-    server = Pop3Server(sample_mailbox(), users={USER: PASSWORD}, host="127.0.0.1", port=PORT)
-    try:
-        thread = ServerThread(server).start()
-    except OSError:
-        pytest.skip(f"port {PORT} is taken")
+    server = Pop3Server(sample_mailbox(), users={USER: PASSWORD}, host="127.0.0.1")
+    thread = ServerThread(server).start()
     yield thread
     thread.stop()
 
 
 def app_for(thread: ServerThread) -> PopviewApp:
     account = Account(name="demo", host="127.0.0.1", port=thread.port, tls="none", user=USER)
-    return PopviewApp(None, account=account, password=PASSWORD)
+    return PopviewApp(None, account=account, password=PASSWORD, server_label=DEMO_LABEL)
 
 
 async def listed(pilot: Pilot[Any]) -> None:
@@ -166,3 +163,15 @@ class TestScreens:
             await pilot.pause()
 
         assert snap_compare(app_for(demo_thread), terminal_size=SIZE, run_before=run)
+
+    def test_save_message_dialog(self, snap_compare: Any, demo_thread: ServerThread) -> None:
+        """`s` in the viewer: .eml, mbox or Maildir, and the path."""
+
+        async def run(pilot: Pilot[Any]) -> None:
+            await open_uid(pilot, "uid-0292")
+            await pilot.press("s")
+            await pilot.pause()
+
+        app = app_for(demo_thread)
+        app.config = Config(general=General(save_dir=Path("/home/you/Downloads")))
+        assert snap_compare(app, terminal_size=SIZE, run_before=run)

@@ -36,7 +36,7 @@ __all__ = [
 DEMO_USER = "demo"
 
 #: How the app names the demo server (its port is random, so it is not shown).
-DEMO_LABEL = "sample mailbox on this machine"
+DEMO_LABEL = "local sample server"
 
 
 def sample_mailbox(count: int = SAMPLE_COUNT) -> MemoryMailbox:

@@ -251,6 +251,7 @@ class SaveMessageScreen(ModalScreen[SaveTarget | None]):
             with RadioSet(id="save-kind"):
                 for index, (_kind, label) in enumerate(SAVE_KINDS):
                     yield RadioButton(Text(label), value=index == 0)
+            yield Label(Text("Where (a folder for .eml, a file for mbox, a folder for Maildir)"))
             yield Input(value=str(default_target("eml", self.save_dir)), id="save-path")
             yield Static(
                 Text(

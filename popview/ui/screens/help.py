@@ -22,6 +22,7 @@ __all__ = ["HelpScreen", "key_table"]
 def _sections() -> list[tuple[str, list[Any]]]:
     from popview.ui.app import PopviewApp
     from popview.ui.screens.dialogs import QuitScreen
+    from popview.ui.screens.login import LoginScreen
     from popview.ui.screens.mailbox import MailboxScreen
     from popview.ui.screens.message import MessageScreen
     from popview.ui.widgets.envelope_table import EnvelopeTable
@@ -30,6 +31,7 @@ def _sections() -> list[tuple[str, list[Any]]]:
         ("Mailbox list", EnvelopeTable.BINDINGS + MailboxScreen.BINDINGS),
         ("Message viewer", MessageScreen.BINDINGS),
         ("Quit dialog", QuitScreen.BINDINGS),
+        ("Login", LoginScreen.BINDINGS),
         ("Everywhere", PopviewApp.BINDINGS),
     ]
 

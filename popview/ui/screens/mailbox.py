@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["MailboxScreen"]
 
 _REBUILD_DELAY = 0.15  # coalesce envelope batches into one table rebuild
+_CHECKING = "Checking for new mail…"
 
 
 class MailboxScreen(Screen[None]):
@@ -158,6 +159,8 @@ class MailboxScreen(Screen[None]):
 
     def listing_finished(self, rejected: tuple[str, ...]) -> None:
         self.query_one("#load-progress", ProgressBar).display = False
+        if self.status_text == _CHECKING:
+            self.set_status("")
         self._rebuild()
         if rejected:
             self.popview.notify(
@@ -193,12 +196,15 @@ class MailboxScreen(Screen[None]):
 
     def _update_header(self) -> None:
         listing = self.listing
+        info = self.popview.info
+        expected = info.message_count if (self.popview.loading and info is not None) else None
         self.query_one(MailboxHeader).update_counts(
             len(listing.envelopes),
             listing.total_size,
             len(listing.rows),
             len(self.popview.marks),
             self.table.new_count(),
+            expected=expected,
         )
 
     # -- actions ----------------------------------------------------------------------
@@ -265,7 +271,7 @@ class MailboxScreen(Screen[None]):
         )
 
     def action_refresh(self) -> None:
-        self.set_status("Checking for new mail…")
+        self.set_status(_CHECKING)
         self.popview.loading = True
         self.popview.submit(Refresh())
 

@@ -48,6 +48,7 @@ class MessageScreen(Screen[None]):
             "p",
             "previous",
             "Previous",
+            show=False,  # the footer is full; n/p is in the help
             id="message.previous",
             tooltip="Previous message in the list",
         ),

@@ -79,6 +79,7 @@ class EnvelopeTable(ScrollView, can_focus=True):
         self.seen_before: frozenset[str] = frozenset()
         """UIDs the previous visit listed; an empty set (first visit) marks nothing new."""
         self.cursor = 0
+        self._cuts: list[int] = []
 
     # -- data ------------------------------------------------------------------
 
@@ -174,6 +175,7 @@ class EnvelopeTable(ScrollView, can_focus=True):
 
     def _cells(self, cells: list[tuple[str, int, str]], style: Style) -> Text:
         line = Text(style=style, no_wrap=True, overflow="ellipsis", end="")
+        self._cuts = []
         for index, (value, width, justify) in enumerate(cells):
             cell = Text(value, no_wrap=True, overflow="ellipsis", end="")
             cell.truncate(width, overflow="ellipsis", pad=True)
@@ -181,6 +183,7 @@ class EnvelopeTable(ScrollView, can_focus=True):
                 cell = Text(value[-width:].rjust(width), end="")
             if index:
                 line.append(" ")
+            self._cuts.append(len(line))
             line.append_text(cell)
         return line
 
@@ -239,6 +242,11 @@ class EnvelopeTable(ScrollView, can_focus=True):
         return self._strip(text, width, style)
 
     def _strip(self, text: Text, width: int, style: Style) -> Strip:
-        # Text.render leaves the base style to the caller; apply it under the spans.
-        segments = list(Segment.apply_style(text.render(self.app.console), style))
-        return Strip(segments).adjust_cell_length(width, style).simplify()
+        # One segment (at least) per cell: an SVG export stretches each segment
+        # to its cell width, so wide (CJK) text stays in its column there too.
+        console = self.app.console
+        segments: list[Segment] = []
+        for piece in text.divide(self._cuts):
+            # Text.render leaves the base style to the caller; apply it under the spans.
+            segments.extend(Segment.apply_style(piece.render(console), style))
+        return Strip(segments).adjust_cell_length(width, style)

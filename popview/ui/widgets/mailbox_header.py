@@ -55,15 +55,34 @@ class MailboxHeader(Horizontal):
             badge.set_classes("unencrypted")
 
     def update_counts(
-        self, count: int, total_size: int, shown: int, pending: int, new: int = 0
+        self,
+        count: int,
+        total_size: int,
+        shown: int,
+        pending: int,
+        new: int = 0,
+        *,
+        expected: int | None = None,
     ) -> None:
-        """Show the message count (and how many are new), total size, pending deletions."""
+        """Show the message count (and how many are new), total size, pending deletions.
+
+        Args:
+            count: Messages listed.
+            total_size: Their total size in octets.
+            shown: Rows the filter lets through.
+            pending: Messages marked for deletion.
+            new: Messages new since the last visit.
+            expected: While the list loads, how many messages the server has.
+        """
         filtered = f" ({shown} shown)" if shown != count else ""
-        noun = "message" if count == 1 else "messages"
         fresh = f", {new} new" if new else ""
-        self.query_one("#header-counts", Static).update(
-            Text(f"{count} {noun}{filtered}{fresh}, {human_size(total_size)}")
-        )
+        if expected is not None and expected > count:
+            noun = "message" if expected == 1 else "messages"
+            text = f"{expected} {noun}, {count} listed{fresh}"
+        else:
+            noun = "message" if count == 1 else "messages"
+            text = f"{count} {noun}{filtered}{fresh}, {human_size(total_size)}"
+        self.query_one("#header-counts", Static).update(Text(text))
         pending_widget = self.query_one("#header-pending", Static)
         pending_widget.update(Text(f"{pending} to delete" if pending else "no deletions pending"))
         pending_widget.set_class(pending > 0, "pending")
