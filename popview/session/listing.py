@@ -43,8 +43,13 @@ CACHED_BATCH = 2000
 STORE_BATCH = 2500
 """New envelopes written to the cache per transaction."""
 
-PIPELINE_WINDOW = 1000
-"""``TOP n 0`` commands in flight (about 12 KB of commands per window)."""
+PIPELINE_WINDOW = 4000
+"""``TOP n 0`` commands in flight (about 50 KB of commands per window).
+
+The client refills the window when half of it is answered, so about 2,000
+replies (1 MB of typical header blocks) are in flight per round trip: at
+100 ms RTT a window of 1,000 made round trips, not the link, the limit
+(measured: 10,000 TOPs took 1.9 s at 1,000, 0.9 s at 4,000)."""
 
 _T = TypeVar("_T")
 _Item = tuple[MessageRef, bytes, bool]  # message, header block, whether to cache it
@@ -273,8 +278,8 @@ async def _stream(
             yield ListingUpdate(tuple(envelopes), done, total, missing=gone)
 
     try:
-        # A window of hundreds of commands: at 100 ms RTT the link, not round trips,
-        # is the limit (the client writes each window with one send).
+        # A window of thousands of commands: at 100 ms RTT the link, not round
+        # trips, is the limit (the client writes each window with one send).
         # Closed at once if the caller stops early: the client then drops the
         # connection (replies left unread) before the engine looks at it.
         replies = client.pipeline((protocol.top(ref.number, 0) for ref in wanted), window=window)

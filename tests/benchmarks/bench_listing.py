@@ -19,6 +19,8 @@ RTT it measures, in the same run:
   command at a time); with latency it is measured on ``--serial-sample``
   messages and extrapolated, since 10,000 round trips take minutes.
 
+The server and the proxy run in a child process (as a real server would not
+share the client's GIL); ``--in-process`` runs them as threads here instead.
 Results are printed as seconds and as ratios to the reference.
 """
 
@@ -26,10 +28,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import sys
 import tempfile
 import threading
 import time
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -149,25 +153,60 @@ def timed(coroutine: Any) -> float:
     return float(asyncio.run(coroutine))
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--count", type=int, default=10_000)
-    parser.add_argument("--rtt", type=float, nargs="+", default=[0.0, 100.0], help="ms")
-    parser.add_argument("--serial-sample", type=int, default=200)
-    args = parser.parse_args()
-    mailbox = MemoryMailbox(make_messages(args.count))
+def start_servers(
+    count: int, rtts: list[float]
+) -> tuple[list[ServerThread], dict[float, list[int]]]:
+    """A pipelining and a non-pipelining server, and per RTT the ports to use."""
+    mailbox = MemoryMailbox(make_messages(count))
     caps_serial = [c for c in default_capabilities() if c != "PIPELINING"]
     servers = [
         ServerThread(Pop3Server(mailbox, users={USER: PASSWORD})).start(),
         ServerThread(Pop3Server(mailbox, users={USER: PASSWORD}, capabilities=caps_serial)).start(),
     ]
-    print(f"{args.count} messages; Python {sys.version.split()[0]}")
+    ports: dict[float, list[int]] = {}
+    for rtt_ms in rtts:
+        ports[rtt_ms] = [s.port for s in servers]
+        if rtt_ms > 0:
+            ports[rtt_ms] = [LatencyProxy(p, rtt_ms / 1000).start().port for p in ports[rtt_ms]]
+    return servers, ports
+
+
+def _server_process(count: int, rtts: list[float], conn: Connection) -> None:
+    servers, ports = start_servers(count, rtts)
+    conn.send(ports)
+    conn.recv()  # until the parent is done
+    for server in servers:
+        server.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument("--rtt", type=float, nargs="+", default=[0.0, 100.0], help="ms")
+    parser.add_argument("--serial-sample", type=int, default=200)
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the server and the latency proxy as threads of this process (they then "
+        "compete with the client for the GIL, as in the first published figures)",
+    )
+    args = parser.parse_args()
+    child = None
+    if args.in_process:
+        servers, all_ports = start_servers(args.count, args.rtt)
+    else:
+        servers = []
+        ours, theirs = multiprocessing.Pipe()
+        child = multiprocessing.get_context("spawn").Process(
+            target=_server_process, args=(args.count, args.rtt, theirs), daemon=True
+        )
+        child.start()
+        all_ports = ours.recv()
+    where = "in this process" if args.in_process else "in another process"
+    print(f"{args.count} messages; Python {sys.version.split()[0]}; server and proxy {where}")
     try:
         for rtt_ms in args.rtt:
-            ports = [s.port for s in servers]
-            if rtt_ms > 0:
-                ports = [LatencyProxy(p, rtt_ms / 1000).start().port for p in ports]
-            fast, slow = ports
+            fast, slow = all_ports[rtt_ms]
             with tempfile.TemporaryDirectory() as tmp:
                 store = Store.open(Path(tmp))
                 ref = timed(reference(fast, args.count))
@@ -189,6 +228,9 @@ def main() -> int:
     finally:
         for server in servers:
             server.stop()
+        if child is not None:
+            ours.send("stop")
+            child.join(10)
     return 0
 
 
