@@ -27,6 +27,7 @@ from popview.session import (
     TemporaryServerError,
     is_session_key,
 )
+from popview.session.payload import PAYLOAD_TAG
 from popview.store import Store
 from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER
 
@@ -262,17 +263,13 @@ class TestEnvelopeCache:
         self, pop3_server: Pop3Server, store: Store
     ) -> None:
         """After a cold listing every cached envelope carries a current payload."""
-        from popview.session.payload import PAYLOAD_VERSION
-
         session = MailboxSession(account_for(pop3_server), POP3_PASSWORD, store=store)
         await session.open()
         await listing(session)
         await session.close()
         cached = store.cache.get_envelopes(session.account_key)
         assert len(cached) == 3
-        assert {entry.payload["v"] for entry in cached.values() if entry.payload} == {
-            PAYLOAD_VERSION
-        }
+        assert {entry.payload["v"] for entry in cached.values() if entry.payload} == {PAYLOAD_TAG}
         assert all(entry.payload is not None for entry in cached.values())
 
     async def test_payload_is_used_without_parsing(
@@ -304,10 +301,11 @@ class TestEnvelopeCache:
         [
             None,  # written before payloads existed
             {"v": 0, "s": "Old format"},  # another version
-            {"v": 1, "s": 5},  # damaged: wrong types
-            {"v": 1, "fn": "", "fa": "", "s": "x", "dt": "", "mid": "", "irt": "",
+            {"v": 1, "s": "Before the tag"},  # the first format, without the field checksum
+            {"v": PAYLOAD_TAG, "s": 5},  # damaged: wrong types
+            {"v": PAYLOAD_TAG, "fn": "", "fa": "", "s": "x", "dt": "", "mid": "", "irt": "",
              "to": [["a"]], "cc": [], "d": None, "refs": [], "att": False},
-            {"v": 1, "fn": "", "fa": "", "s": "x", "dt": "", "mid": "", "irt": "",
+            {"v": PAYLOAD_TAG, "fn": "", "fa": "", "s": "x", "dt": "", "mid": "", "irt": "",
              "to": [], "cc": [], "d": "not a date", "refs": [], "att": False},
         ],
     )  # fmt: skip
@@ -316,7 +314,6 @@ class TestEnvelopeCache:
     ) -> None:
         """A missing, older or damaged payload: the header block is parsed (no TOP
         sent), and the entry is stored again with a current payload."""
-        from popview.session.payload import PAYLOAD_VERSION
         from popview.store import CachedEnvelope
 
         server = await make_pop3_server(mailbox=MemoryMailbox([message(1)]))
@@ -332,7 +329,7 @@ class TestEnvelopeCache:
         assert not any(c.startswith("TOP") for c in server.commands(server.sessions_opened))
         await session.close()
         upgraded = store.cache.get_envelopes(key)["uid-0001"].payload
-        assert upgraded is not None and upgraded["v"] == PAYLOAD_VERSION
+        assert upgraded is not None and upgraded["v"] == PAYLOAD_TAG
         assert upgraded["s"] == "Message 1"
 
 

@@ -9,6 +9,7 @@ small modules beside it:
 * :mod:`~popview.session.index` - message number ↔ UIDL for one connection;
 * :mod:`~popview.session.marks` - pending deletions and the journal;
 * :mod:`~popview.session.listing` - cache first, then pipelined ``TOP n 0``;
+* :mod:`~popview.session.payload` - parsed envelope fields kept in the cache;
 * :mod:`~popview.session.policy` - what a RESP-CODE means for the user;
 * :mod:`~popview.session.types` - the result dataclasses.
 """

@@ -13,17 +13,27 @@ belong to the connection, not to the message's content.
 
 from __future__ import annotations
 
+import dataclasses
+import zlib
 from datetime import datetime
 from typing import Any
 
 from popview.mail.envelope import Envelope
 from popview.mail.headers import Address
 
-__all__ = ["PAYLOAD_VERSION", "envelope_from_payload", "envelope_payload"]
+__all__ = ["PAYLOAD_TAG", "PAYLOAD_VERSION", "envelope_from_payload", "envelope_payload"]
 
 PAYLOAD_VERSION = 1
 """Bump when the payload layout or the envelope parser's output changes: older
 payloads are then ignored and their header blocks parsed again."""
+
+PAYLOAD_TAG = "{}:{:08x}".format(
+    PAYLOAD_VERSION,
+    zlib.crc32(",".join(f.name for f in dataclasses.fields(Envelope)).encode()),
+)
+"""What a payload's version key holds: :data:`PAYLOAD_VERSION` plus a checksum of
+the :class:`Envelope` field names, so a field added to the envelope outdates the
+cached payloads by itself."""
 
 _VERSION_KEY = "v"
 _TEXT_FIELDS = (
@@ -38,7 +48,7 @@ _TEXT_FIELDS = (
 
 def envelope_payload(envelope: Envelope) -> dict[str, Any]:
     """Return the JSON-ready fields of ``envelope`` (without number, key and size)."""
-    payload: dict[str, Any] = {_VERSION_KEY: PAYLOAD_VERSION}
+    payload: dict[str, Any] = {_VERSION_KEY: PAYLOAD_TAG}
     for name, short in _TEXT_FIELDS:
         payload[short] = getattr(envelope, name)
     payload["to"] = [[a.name, a.addr] for a in envelope.to]
@@ -80,7 +90,7 @@ def envelope_from_payload(
         The envelope, or ``None`` when the payload is missing, of another
         version or malformed (the caller then parses the header block).
     """
-    if payload is None or payload.get(_VERSION_KEY) != PAYLOAD_VERSION:
+    if payload is None or payload.get(_VERSION_KEY) != PAYLOAD_TAG:
         return None
     texts: dict[str, str] = {}
     for name, short in _TEXT_FIELDS:
