@@ -213,6 +213,46 @@ class TestCase48UnmarkOne:
         assert mailbox.deleted == ["uid-0002"]
 
 
+class TestCase48RsetRefused:
+    """48 with a server that answers RSET with -ERR: its DELE marks would survive and
+    the commit's QUIT would delete what the user unmarked, so the connection is
+    dropped (no QUIT) and the next one re-marks only what is still marked."""
+
+    async def test_unmark_one_then_commit_deletes_only_the_other(
+        self, five: tuple[Pop3Server, MemoryMailbox]
+    ) -> None:
+        """Mark 2 and 4, unmark 4 (RSET -ERR), commit: only 2 is deleted."""
+        server, mailbox = five
+        server.faults.append(Fault("RSET", err_code=""))
+        session = MailboxSession(embedded_account(server), POP3_PASSWORD)
+        await session.open()
+        await session.mark("uid-0002")
+        await session.mark("uid-0004")
+        await session.unmark("uid-0004")
+        assert session.marks == frozenset({"uid-0002"})
+        assert "QUIT" not in verbs(server, 1)
+        result = await session.commit(reconnect=False)
+        assert result.deleted == ("uid-0002",)
+        assert mailbox.deleted == ["uid-0002"]
+        assert verbs(server, 2).count("DELE") == 1
+
+    async def test_unmark_all_then_mark_another_deletes_only_that(
+        self, five: tuple[Pop3Server, MemoryMailbox]
+    ) -> None:
+        """Mark 1 and 2, unmark all (RSET -ERR [SYS/TEMP]), mark 3, commit: only 3 goes."""
+        server, mailbox = five
+        server.faults.append(Fault("RSET", err_code="SYS/TEMP"))
+        session = MailboxSession(embedded_account(server), POP3_PASSWORD)
+        await session.open()
+        await session.mark("uid-0001")
+        await session.mark("uid-0002")
+        await session.unmark_all()
+        await session.mark("uid-0003")
+        await session.commit(reconnect=False)
+        assert mailbox.deleted == ["uid-0003"]
+        assert "QUIT" not in verbs(server, 1)
+
+
 class TestCase49Serialized:
     async def test_no_command_while_the_listing_runs(
         self, five: tuple[Pop3Server, MemoryMailbox]

@@ -522,12 +522,31 @@ class MailboxSession:
         self._marks.discard([uid])
         if not was_applied or not self.connected:
             return
-        assert self._conn is not None
         self._marks.applied.clear()
-        await self._run(self._conn.client.rset())  # RFC 1939 §5: RSET unmarks everything
+        if not await self._rset():
+            return  # dropped: the next connection re-marks what remains
+        assert self._conn is not None
         index = self._conn.index
         todo = [(key, ref) for key in self._marks.keys if (ref := index.get(key)) is not None]
         await self._send_dele(todo)
+
+    async def _rset(self) -> bool:
+        """``RSET`` (RFC 1939 §5: unmarks everything). Refused, the server may still
+        hold every ``DELE`` of this connection, and a later ``QUIT`` would delete
+        what the user unmarked: drop the connection instead (no ``QUIT``, so the
+        server forgets them all, §6); the next action reconnects and re-marks
+        only what the journal holds.
+
+        Returns:
+            Whether the connection is still up.
+        """
+        assert self._conn is not None
+        try:
+            await self._run(self._conn.client.rset())
+        except Pop3ServerError:
+            self._lost()
+            return False
+        return True
 
     async def unmark_all(self) -> None:
         """Forget every mark and send ``RSET`` (when connected)."""
@@ -535,8 +554,7 @@ class MailboxSession:
         had_applied = bool(self._marks.applied)
         self._marks.clear()
         if had_applied and self.connected:
-            assert self._conn is not None
-            await self._run(self._conn.client.rset())
+            await self._rset()
 
     async def commit(self, reconnect: bool = True) -> CommitResult:
         """Apply the marks: ``QUIT`` (RFC 1939 §6), the only place it is sent.
