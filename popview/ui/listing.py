@@ -68,9 +68,14 @@ class MailboxListing:
         self.threaded = False
         self.rows: list[Row] = []
         self._haystack: dict[str, str] = {}
+        self._version = 0
+        # The unfiltered order for (sort key, version): a filter keystroke or
+        # clearing the filter then costs one pass, not a sort of every message.
+        self._ordered: tuple[str, int, list[str]] | None = None
 
     def add(self, envelopes: Iterable[Envelope]) -> None:
         """Add or replace envelopes (call :meth:`rebuild` afterwards)."""
+        self._version += 1
         for env in envelopes:
             uid = envelope_key(env)
             self.envelopes[uid] = env
@@ -83,6 +88,7 @@ class MailboxListing:
 
     def remove(self, uid: str) -> None:
         """Forget one envelope (after a commit deleted it)."""
+        self._version += 1
         self.envelopes.pop(uid, None)
         self._haystack.pop(uid, None)
 
@@ -95,12 +101,12 @@ class MailboxListing:
     def rebuild(self) -> None:
         """Recompute :attr:`rows` from the envelopes, filter, sort and thread view."""
         needle = self.filter_text.casefold()
-        uids = (
-            [u for u, hay in self._haystack.items() if needle in hay]
-            if needle
-            else list(self.envelopes)
-        )
-        uids = self._sorted(uids)
+        ordered = self._ordered
+        if ordered is None or ordered[:2] != (self.sort_key, self._version):
+            ordered = (self.sort_key, self._version, self._sorted(list(self.envelopes)))
+            self._ordered = ordered
+        haystack = self._haystack
+        uids = [u for u in ordered[2] if needle in haystack[u]] if needle else list(ordered[2])
         self.rows = self._threaded(uids) if self.threaded else [Row(u) for u in uids]
 
     def _sorted(self, uids: list[str]) -> list[str]:
