@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-from hypothesis import assume, example, given
+from hypothesis import example, given
 
 from tests.invariants.driver import Action, Run, Scenario, run_session_scenario
 from tests.invariants.hostile import FaultSpec
@@ -51,16 +50,6 @@ def play(scenario: Scenario) -> Run:
     return run
 
 
-def known_bug(scenario: Scenario) -> bool:
-    """Scenarios hitting a bug that a strict xfail test below already pins.
-
-    Remove the matching clause when its xfail test starts passing (XPASS fails).
-    """
-    rset_refused = any(f.err_code is not None and f.verb in ("RSET", "*") for f in scenario.faults)
-    unmarks = any(a.name in ("unmark", "unmark_all") for a in scenario.actions)
-    return rset_refused and unmarks
-
-
 class TestHostileServerProperty:
     """The property: any server behaviour, any action sequence, the invariants hold."""
 
@@ -76,29 +65,21 @@ class TestHostileServerProperty:
     )
     def test_invariants_hold(self, scenario: Scenario) -> None:
         """Invariants 1-5 hold for an arbitrary hostile server and user."""
-        assume(not known_bug(scenario))
         play(scenario)
 
 
-class TestKnownBugs:
-    """Bugs the property found, pinned as strict xfails with their reproduction."""
+class TestFoundBugs:
+    """Bugs the property found (fixed in b6b88b0), kept as regression tests.
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="session.unmark: when RSET is answered -ERR the client forgets that the server "
-        "still holds every DELE mark of the connection; a later commit's QUIT deletes the "
-        "message the user unmarked (HARDENING E.48/E.47)",
-    )
+    Both lost mail: RSET answered -ERR left every DELE on the server while the
+    client forgot them, so a later commit deleted what the user had unmarked.
+    """
+
     def test_rset_refused_then_commit_deletes_only_marked(self) -> None:
         """Mark 1 and 2, unmark 2 (RSET answered -ERR), commit: only 1 may go."""
         run = play(RSET_REFUSED_UNMARK)
         assert run.server.tracked.deleted == ["uid-0001"]
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="session.unmark_all: RSET answered -ERR leaves the server-side marks in place "
-        "while the client clears them; marking another message and committing deletes all",
-    )
     def test_rset_refused_on_unmark_all_then_commit(self) -> None:
         """Mark 1 and 2, unmark all (RSET -ERR), mark 3, commit: only 3 may go."""
         run = play(RSET_REFUSED_UNMARK_ALL)
