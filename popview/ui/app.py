@@ -228,6 +228,7 @@ class PopviewApp(App[int]):
                 "the list shows what is really there after the refresh."
             )
         self.notify(text, title="Committed", markup=False)
+        self._mailbox_screen(lambda s: s.set_status(""))
         self._mailbox_screen(lambda s: s.rebuild_now())
 
     def on_fetch_progress(self, message: msg.FetchProgress) -> None:
@@ -254,13 +255,15 @@ class PopviewApp(App[int]):
 
     def on_reconnected(self, message: msg.Reconnected) -> None:
         report = message.report
+        self._mailbox_screen(lambda s: s.set_status(""))
+        if not (report.reapplied or report.vanished or report.dropped_no_uidl):
+            return  # e.g. the reconnect after a commit: nothing to tell
         parts = [f"Reconnected; {len(report.reapplied)} deletion mark(s) re-applied."]
         if report.vanished:
             parts.append(f"{len(report.vanished)} marked message(s) are gone from the server.")
         if report.dropped_no_uidl:
             parts.append(f"{report.dropped_no_uidl} mark(s) were dropped: the server has no UIDL.")
         self.notify(" ".join(parts), title="Reconnected", markup=False)
-        self._mailbox_screen(lambda s: s.set_status(""))
 
     def on_server_error(self, message: msg.ServerError) -> None:
         self.notify(message.message, title=message.title, severity="error", markup=False)

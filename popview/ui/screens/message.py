@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -106,6 +106,7 @@ class MessageScreen(Screen[None]):
         self.form = "plain"
         self.before_raw = "plain"
         self.all_headers = False
+        self.picking_attachment = False
 
     @property
     def popview(self) -> PopviewApp:
@@ -139,6 +140,7 @@ class MessageScreen(Screen[None]):
 
     def _load(self, uid: str) -> None:
         self.uid = uid
+        self.picking_attachment = False
         self.parsed = None
         self.forms = None
         self.query_one("#defects").display = False
@@ -312,9 +314,18 @@ class MessageScreen(Screen[None]):
         self.form = "html" if self.form != "html" and "html" in self.forms.texts else "plain"
         self._show_body()
 
+    def _picking(self) -> bool:
+        """Whether the user is in the attachments list (``a``), even if the focus
+        change has not been processed yet (``a`` and ``o`` typed together)."""
+        return self.picking_attachment or self.query_one("#attachments").has_focus
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        self.picking_attachment = event.widget.id == "attachments"
+
     def action_attachments(self) -> None:
         options = self.query_one("#attachments", OptionList)
         if options.display:
+            self.picking_attachment = True
             options.focus()
             if options.highlighted is None:
                 options.highlighted = 0
@@ -324,7 +335,7 @@ class MessageScreen(Screen[None]):
         if self.parsed is None or not self.parsed.attachments:
             return None
         options = self.query_one("#attachments", OptionList)
-        if options.has_focus and options.highlighted is not None:
+        if self._picking() and options.highlighted is not None:
             return self.parsed.attachments[options.highlighted]
         if len(self.parsed.attachments) == 1:
             return self.parsed.attachments[0]
@@ -335,8 +346,7 @@ class MessageScreen(Screen[None]):
             return
         directory = self.popview.save_dir
         parsed = self.parsed
-        options = self.query_one("#attachments", OptionList)
-        attachment = self._selected_attachment() if options.has_focus else None
+        attachment = self._selected_attachment() if self._picking() else None
         if attachment is not None:
 
             def save_attachment_to(answer: str | None) -> None:
