@@ -17,8 +17,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import dataclasses
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -30,6 +28,7 @@ from popview.errors import (
     Pop3ProtocolError,
     Pop3TimeoutError,
     PopviewError,
+    StoreError,
     TLSVerificationError,
 )
 from popview.ui import messages as msg
@@ -268,7 +267,7 @@ class SessionWorker:
         session = self._factory(command.account, command.password)
         try:
             if isinstance(command, TrustCertificate):
-                session = await _trust(session, command)
+                _trust(self.app, session, command)
             info = await session.open()
         except TLSVerificationError as error:
             self.app.post_message(msg.LoginFailed(error.title, error.message, error.fingerprint))
@@ -351,21 +350,18 @@ class SessionWorker:
             self.app.post_message(msg.Reconnected(report))
 
 
-async def _trust(session: MailboxSession, command: TrustCertificate) -> MailboxSession:
-    """Pin the certificate for the session's account; return the session to open.
+def _trust(app: App[Any], session: MailboxSession, command: TrustCertificate) -> None:
+    """Pin the certificate for the session's account (in the store, for later runs too).
 
-    The pin goes to the store (``MailboxSession.trust_certificate``), so the next
-    run connects without asking. Without a store it holds for this run only.
+    A store that cannot record the pin is not fatal: the pin still holds for
+    this session, and the user is told it will be asked again next time.
     """
-    trust = getattr(session, "trust_certificate", None)
-    if trust is not None:
-        result = trust(command.fingerprint)
-        if inspect.isawaitable(result):
-            await result
-        return session
-    store = session.store
-    if store is not None:  # an engine without trust_certificate: pin where it looks
-        store.pins.pin(session.account_key, command.account.host, command.fingerprint)
-        return session
-    pinned = dataclasses.replace(command.account, fingerprint=command.fingerprint)
-    return type(session)(pinned, command.password)
+    try:
+        session.trust_certificate(command.fingerprint)
+    except StoreError as error:
+        app.post_message(
+            msg.ServerError(
+                title="Certificate trusted for this session only",
+                message=f"{error.message} popview will ask again next time.",
+            )
+        )
