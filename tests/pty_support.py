@@ -50,6 +50,9 @@ class PtySession:
         columns: Terminal width.
         lines: Terminal height.
         cwd: The child's working directory.
+        guard: Called with the whole capture on every poll of a wait; it
+            raises (an ``AssertionError``) to fail at once, e.g. on a byte that
+            must never reach the terminal, instead of timing out later.
     """
 
     def __init__(
@@ -59,7 +62,9 @@ class PtySession:
         columns: int = 100,
         lines: int = 30,
         cwd: str | os.PathLike[str] | None = None,
+        guard: Callable[[bytes], None] | None = None,
     ) -> None:
+        self.guard = guard
         self.columns = columns
         self.lines = lines
         self.output = bytearray()
@@ -138,6 +143,8 @@ class PtySession:
         deadline = time.monotonic() + timeout
         while True:
             text = self.screen_text()
+            if self.guard is not None:
+                self.guard(self.raw())
             if predicate(text):
                 return text
             if self.process.poll() is not None and self._eof.is_set():

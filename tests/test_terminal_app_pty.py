@@ -124,7 +124,8 @@ def assert_terminal_safe(output: bytes) -> None:
     rest = _UNFINISHED.sub(b"", _TEXTUAL_SEQUENCE.sub(b"", output))
     found = _CONTROL.search(rest)
     assert found is None, (
-        "a control byte that is not part of Textual's own output reached the terminal: "
+        "a control byte that is not part of Textual's own output reached the terminal "
+        "(a bare BEL is also what Textual rings on an unhandled exception): "
         f"{rest[max(found.start() - 60, 0) : found.end() + 60]!r}"
     )
 
@@ -367,7 +368,7 @@ def hostile_mails() -> list[Hostile]:
                 "BODY-BIDI access = \ufffdresu\ufffd \ufffd// admin\ufffd zero\ufffdwidth",
             ),
             all_headers="X-Hostile: \ufffdrtl\ufffd \ufffdfsi\ufffd zero\ufffdwidth",
-            attachment="invoice",
+            attachment="invoice_fdp_.exe",  # BOM, RLO and ZWSP replaced, no reordering
         ),
     ]
 
@@ -426,7 +427,14 @@ def run_app(tmp_path: Path) -> Iterator[Callable[..., PtySession]]:
             "none",
             *extra,
         ]
-        session = PtySession(argv, app_env(tmp_path), columns=100, lines=lines, cwd=REPO)
+        session = PtySession(
+            argv,
+            app_env(tmp_path),
+            columns=100,
+            lines=lines,
+            cwd=REPO,
+            guard=assert_terminal_safe,
+        )
         sessions.append(session)
         return session
 
@@ -580,14 +588,17 @@ class TestDialogsAndNotifications:
         app.wait_for(f"{len(mails)} to delete")
         app.send("$")
         screen = app.wait_for(f"Delete {len(mails)} messages on the server?")
-        for subject in (
-            "[/]Re: hi",
-            "[bold red]x",
-            "[link=file:///etc/passwd]x[/link]",
-            "[@click=app.quit]x[/]",
-            "E1 ␛[2JPWN-CLEAR",
+        # "sender: subject (size)" is the dialog's own line format (the list behind
+        # the dialog shows the same subjects in columns).
+        for line in (
+            "[bold red]Boss[/]: [/]Re: hi (",
+            ": [bold red]x (",
+            "Linker: [link=file:///etc/passwd]x[/link] (",
+            "Clicker: [@click=app.quit]x[/] (",
+            "…: E1 ␛[2JPWN-CLEAR ␛]0;PWN-TITLE-0␇",
+            "Pay\ufffdPal \ufffdSupport\ufffd: \ufffdUrgent \ufffdgnp.exe (",
         ):
-            assert subject in screen, subject
+            assert line in screen, line
         check_step(app, "the commit dialog")
         app.send("n")
         app.wait_gone("messages on the server?")
@@ -597,6 +608,33 @@ class TestDialogsAndNotifications:
         quit_app(app)
         assert hostile_server.server.mailbox.deleted == []  # type: ignore[union-attr]
         assert "QUIT" not in hostile_server.commands()
+
+    def test_saving_an_attachment_with_a_markup_name(
+        self,
+        run_app: Callable[..., PtySession],
+        hostile_server: ServerThread,
+        mails: list[Hostile],
+        tmp_path: Path,
+    ) -> None:
+        """``a``, ``s``, Enter: the save dialog and the "Saved" notification show the name as is."""
+        app = run_app(hostile_server)
+        ordered = row_order(wait_listed(app, mails), mails)
+        for _ in range([m.name for m in ordered].index("markup-click")):
+            app.send("down")
+        app.send("enter")
+        app.wait_for("BODY-M4", "Attachments (1)")
+        app.send("a")
+        app.send("s")
+        app.wait_for("Save [@click=app.quit]a[_].txt in folder")
+        check_step(app, "the save dialog")
+        app.send("enter")
+        app.wait_for("Saved")
+        check_step(app, "the saved notification")
+        saved = tmp_path / "Downloads" / "[@click=app.quit]a[_].txt"
+        assert saved.read_bytes().strip() == b"attached data"
+        app.send("escape")
+        app.wait_for("no deletions pending")
+        quit_app(app)
 
     def test_hostile_server_error_is_shown_literally(
         self,
@@ -618,9 +656,14 @@ class TestDialogsAndNotifications:
             )
         )
         app.send("enter")
-        screen = app.wait_for("PWN-ERR")
-        assert "[@click=app.quit]y[/]" in screen
-        assert "␛]0;PWN-TITLE-0␇" in screen
+        # Shown twice: in the viewer, and in the error notification (a toast).
+        screen = app.wait_until(
+            lambda text: text.count("[@click=app.quit]y[/]") == 2, "the -ERR text, twice"
+        )
+        # Server text is escaped the way errors are (popview.errors.printable).
+        assert "PWN-ERR" in screen
+        assert "\\x1b]0;PWN-TITLE-0\\x07\\x1b]52;c;" in screen
+        assert "\\u202egnp" in screen
         check_step(app, "a hostile -ERR")
         app.send("escape")
         app.wait_for("no deletions pending")
