@@ -37,8 +37,6 @@ import pytest
 from popview.server import Fault, MemoryMailbox, Pop3Server, ServerThread
 from tests.pty_support import PtySession
 
-pytest.importorskip("pyte")
-
 REPO = Path(__file__).resolve().parent.parent
 USER = "alice"
 CANARY = "s3cret-canary-XYZ"
