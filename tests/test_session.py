@@ -201,6 +201,27 @@ class TestListing:
         assert len({e.uid for u in updates for e in u.envelopes}) == 600
         await session.close()
 
+    async def test_envelopes_stream_before_a_late_top(self, make_pop3_server: MakeServer) -> None:
+        """40 messages (fewer than a batch), the oldest TOP answered late: the other
+        39 envelopes arrive before that reply, then the listing completes."""
+        server = await make_pop3_server(
+            mailbox=MemoryMailbox([message(n) for n in range(1, 41)]),
+            faults=[Fault("TOP", arg="1", delay=1.0)],
+        )
+        session = MailboxSession(account_for(server), POP3_PASSWORD)
+        await session.open()
+        early: list[str | None] = []
+        updates = []
+        async for update in session.list_messages():
+            updates.append(update)
+            if update.done < update.total:
+                early.extend(e.uid for e in update.envelopes)
+        assert early and "uid-0001" not in early
+        assert updates[-1].done == 40
+        assert [e.uid for u in updates for e in u.envelopes][-1] == "uid-0001"
+        assert len({e.uid for u in updates for e in u.envelopes}) == 40
+        await session.close()
+
     async def test_limit_lists_only_the_newest(self, pop3_server: Pop3Server) -> None:
         """limit=1 asks TOP only for the newest message."""
         session = MailboxSession(account_for(pop3_server), POP3_PASSWORD)

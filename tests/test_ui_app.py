@@ -68,6 +68,29 @@ class TestMailboxList:
             assert static_text(app, "#header-counts").startswith("40 messages")
             assert "TOP 40 0" in server.commands()
 
+    async def test_rows_show_before_a_late_top(self) -> None:
+        """The oldest message's TOP is answered late: the other rows are on screen,
+        with "40 messages, 39 listed" in the header, while the listing still runs."""
+        srv = make_server(sample_messages(40), faults=[Fault("TOP", arg="1", delay=1.5)])
+        await srv.start()
+        try:
+            app = demo_app(srv)
+            async with app.run_test(size=SIZE) as pilot:
+                await wait_for(
+                    pilot,
+                    lambda: isinstance(app.screen, MailboxScreen) and len(app.listing.rows) == 39,
+                )
+                await pilot.pause()
+                assert app.loading
+                assert static_text(app, "#header-counts").startswith("40 messages, 39 listed")
+                newest = subject_of(sample_messages(40)[-1])
+                assert newest in table_lines(app)[1]
+                await wait_listed(pilot)
+                assert static_text(app, "#header-counts").startswith("40 messages")
+                assert len(app.listing.rows) == 40
+        finally:
+            await srv.close()
+
     async def test_filter_sort_and_threads(self, server: Pop3Server) -> None:
         """`/` narrows to matching From/Subject, Esc restores; `t` indents replies; `o` sorts."""
         app = demo_app(server)

@@ -6,7 +6,8 @@ envelope fields it stored as JSON (:mod:`popview.session.payload`), so a warm
 start parses nothing; only the others get ``TOP n 0``, newest first, written in
 pipelined windows by the client. Header blocks are parsed in batches on one
 worker thread *while* the next replies are read, so neither the network nor the
-parser waits for the other and the event loop stays free for keys. The same
+parser waits for the other and the event loop stays free for keys; a small
+first batch and a flush every 100 ms put the first rows on screen at once. The same
 thread writes the new envelopes to the cache, a few thousand rows per
 transaction.
 """
@@ -17,8 +18,8 @@ import asyncio
 import concurrent.futures
 import contextlib
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import AsyncGenerator, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from popview.errors import Pop3ServerError, StoreError
 from popview.mail.envelope import Envelope, parse_envelope
@@ -35,7 +36,14 @@ if TYPE_CHECKING:
 __all__ = ["BATCH_SIZE", "STORE_BATCH", "header_block", "header_lines", "stream_listing"]
 
 BATCH_SIZE = 250
-"""Envelopes parsed (and streamed to the caller) per batch."""
+"""Envelopes parsed (and streamed to the caller) per batch, after the first."""
+
+FIRST_BATCH = 50
+"""Envelopes in the first parsed batch, so the first screen shows after 50 TOPs."""
+
+FLUSH_INTERVAL = 0.1
+"""Seconds after which replies that arrived are parsed and streamed even if the
+batch is not full (a slow link, or one late reply, does not hold them back)."""
 
 CACHED_BATCH = 2000
 """Envelopes rebuilt from the cache per streamed batch."""
@@ -145,7 +153,7 @@ async def stream_listing(
         use_top: Whether to send ``TOP n 0`` for envelopes the cache lacks.
         rejected: Junk LIST/UIDL rows to report with the first batch.
         on_top_refused: Called once when the server answers ``TOP`` with ``-ERR``.
-        batch_size: Envelopes per parsed batch.
+        batch_size: Envelopes per parsed batch (the first is smaller).
         limit: Only the ``limit`` newest messages.
         window: Commands in flight when pipelining.
     """
@@ -257,32 +265,82 @@ async def _stream(
             tuple(envelopes), total, total, missing=tuple(ref.key for ref in wanted)
         )
         return
-    parsing: deque[tuple[asyncio.Future[tuple[list[Envelope], _Rows]], tuple[str, ...]]]
-    parsing = deque()
-    batch: list[_Item] = []
-    missing: list[str] = []
-    refused = False
-
-    def submit() -> None:
-        nonlocal batch, missing
-        parsing.append((worker.run(_parse, batch), tuple(missing)))
-        batch, missing = [], []
-
-    async def finished(wait: bool) -> AsyncIterator[ListingUpdate]:
-        nonlocal done
-        while parsing and (wait or parsing[0][0].done()):
-            future, gone = parsing.popleft()
-            envelopes, rows = await future
-            save(rows)
-            done += len(envelopes)
-            yield ListingUpdate(tuple(envelopes), done, total, missing=gone)
-
+    tops = _TopReader(client, wanted, worker, on_top_refused, batch_size=batch_size, window=window)
     try:
+        async with contextlib.aclosing(tops.batches()) as batches:
+            async for envelopes, rows, gone in batches:
+                save(rows)
+                done += len(envelopes)
+                yield ListingUpdate(tuple(envelopes), done, total, missing=gone)
+    finally:
+        save([], flush=True)
+
+
+_Parsed = tuple[list[Envelope], _Rows]
+
+
+class _TopReader:
+    """Pipelined ``TOP n 0`` for ``wanted``, read by a task of its own, parsed in batches.
+
+    The reader task appends each reply to the open batch and hands the batch to
+    the worker thread when it holds ``FIRST_BATCH`` replies (the first one, so
+    the first screen does not wait for a full batch) or ``batch_size`` (later
+    ones, large enough that parsing keeps up). :meth:`batches` yields parsed
+    batches in order as soon as they are ready, and every ``FLUSH_INTERVAL``
+    also hands over whatever replies arrived since: a late reply or a slow link
+    (HARDENING A.3) does not hold back the envelopes before it.
+    """
+
+    def __init__(
+        self,
+        client: Pop3Client,
+        wanted: list[MessageRef],
+        worker: _Worker,
+        on_top_refused: Callable[[], None] | None,
+        *,
+        batch_size: int,
+        window: int,
+    ) -> None:
+        self._client = client
+        self._wanted = wanted
+        self._worker = worker
+        self._on_top_refused = on_top_refused
+        self._batch_size = batch_size
+        self._window = window
+        self._batch: list[_Item] = []
+        self._missing: list[str] = []
+        self._parsing: deque[tuple[asyncio.Future[_Parsed], tuple[str, ...]]] = deque()
+        self._loop = asyncio.get_running_loop()
+        self._last_submit = self._loop.time()
+        self._submitted = False
+        self._wake: asyncio.Future[None] | None = None
+
+    def _submit(self) -> None:
+        """Hand the open batch to the worker thread."""
+        if not self._batch:
+            return
+        future = self._worker.run(_parse, self._batch)
+        self._parsing.append((future, tuple(self._missing)))
+        self._batch, self._missing = [], []
+        self._submitted = True
+        self._last_submit = self._loop.time()
+        self._poke()
+
+    def _poke(self) -> None:
+        """Wake :meth:`batches`: a batch went to the worker, or the open one started."""
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    async def _read(self) -> None:
+        """The reader task: every reply into the open batch, full batches to the worker."""
         # A window of thousands of commands: at 100 ms RTT the link, not round
         # trips, is the limit (the client writes each window with one send).
-        # Closed at once if the caller stops early: the client then drops the
+        # Cancelled at once if the caller stops early: the client then drops the
         # connection (replies left unread) before the engine looks at it.
-        replies = client.pipeline((protocol.top(ref.number, 0) for ref in wanted), window=window)
+        wanted = self._wanted
+        commands = (protocol.top(ref.number, 0) for ref in wanted)
+        replies = self._client.pipeline(commands, window=self._window)
+        refused = False
         async with contextlib.aclosing(replies):
             position = 0
             async for reply in replies:
@@ -290,22 +348,52 @@ async def _stream(
                 position += 1
                 if isinstance(reply, Pop3ServerError):
                     # HARDENING A.15: the row still appears; headers come with the message.
-                    if not refused and on_top_refused is not None:
-                        on_top_refused()
+                    if not refused and self._on_top_refused is not None:
+                        self._on_top_refused()
                     refused = True
-                    batch.append((ref, b"", False))
-                    missing.append(ref.key)
+                    self._batch.append((ref, b"", False))
+                    self._missing.append(ref.key)
                 else:
-                    batch.append((ref, header_lines(reply.lines), True))
-                if len(batch) >= batch_size:
-                    submit()
-                    async for update in finished(wait=False):
-                        yield update
-        if batch:
-            submit()
-        async for update in finished(wait=True):
-            yield update
-    finally:
-        for future, _ in parsing:
-            future.cancel()
-        save([], flush=True)
+                    self._batch.append((ref, header_lines(reply.lines), True))
+                if len(self._batch) == 1:
+                    self._poke()  # so that its flush deadline is watched
+                full = self._batch_size if self._submitted else min(FIRST_BATCH, self._batch_size)
+                if len(self._batch) >= full:
+                    self._submit()
+        self._submit()
+
+    async def batches(self) -> AsyncGenerator[tuple[list[Envelope], _Rows, tuple[str, ...]], None]:
+        """Parsed batches in order: envelopes, cache rows, keys whose TOP was refused."""
+        reader = asyncio.ensure_future(self._read())
+        parsing = self._parsing
+        try:
+            while True:
+                while parsing and parsing[0][0].done():
+                    future, gone = parsing.popleft()
+                    envelopes, rows = future.result()
+                    yield envelopes, rows, gone
+                if reader.done():
+                    reader.result()  # raises what ended the reading (timeout, lost link)
+                    if not parsing:
+                        return
+                    await asyncio.wait({parsing[0][0]})
+                    continue
+                self._wake = self._loop.create_future()
+                waiting: set[asyncio.Future[Any]] = {reader, self._wake}
+                if parsing:
+                    waiting.add(parsing[0][0])
+                timeout = None
+                if self._batch:
+                    timeout = max(self._last_submit + FLUSH_INTERVAL - self._loop.time(), 0)
+                await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                self._wake = None
+                if self._batch and self._loop.time() - self._last_submit >= FLUSH_INTERVAL:
+                    self._submit()
+        finally:
+            if not reader.done():
+                reader.cancel()
+            await asyncio.wait({reader})
+            if not reader.cancelled():
+                reader.exception()  # retrieved: it was raised above, or the caller left
+            for future, _ in parsing:
+                future.cancel()
