@@ -15,7 +15,7 @@ from popview.config import Config
 from popview.demo import sample_messages
 from popview.server import Fault, Pop3Server
 from popview.session import MailboxSession
-from popview.ui.app import PopviewApp
+from popview.ui.app import PopviewApp, build_app
 from popview.ui.screens.dialogs import ConfirmScreen, ErrorScreen, QuitScreen
 from popview.ui.screens.help import HelpScreen
 from popview.ui.screens.login import LoginScreen
@@ -327,3 +327,29 @@ class TestHelpInfoKeymap:
             await wait_listed(pilot)
             await pilot.press("x")
             await wait_for(pilot, lambda: "DELE 40" in server.commands())
+
+
+class TestTrace:
+    async def test_trace_gets_the_commands_but_never_the_password(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """`popview -a demo --trace FILE`: build_app's trace receives every command the
+        server got (USER, PASS, TOP, DELE) with the password masked as `PASS ***`."""
+        srv = make_server(sample_messages(3), capabilities=["TOP", "UIDL", "USER", "PIPELINING"])
+        await srv.start()
+        monkeypatch.setenv("POPVIEW_PASSWORD", PASSWORD)
+        lines: list[str] = []
+        config = Config(accounts={"demo": account_for(srv)})
+        app = build_app(config, account_name="demo", trace=lines.append)
+        try:
+            async with app.run_test(size=SIZE) as pilot:
+                await wait_listed(pilot)
+                await pilot.press("d")
+                await wait_for(pilot, lambda: "DELE 3" in srv.commands())
+        finally:
+            await srv.close()
+        sent = [line.removeprefix("C: ") for line in lines if line.startswith("C: ")]
+        assert "PASS ***" in sent and "USER demo" in sent
+        assert {"TOP 3 0", "TOP 1 0", "DELE 3"} <= set(sent)
+        assert all(PASSWORD not in line for line in lines)
+        assert any(line.startswith("S: +OK") for line in lines)

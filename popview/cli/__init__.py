@@ -203,8 +203,6 @@ def _account(config: Any, opts: dict[str, Any]) -> Any:
 
 
 def _run_tui(opts: dict[str, Any], trace: Callable[[str], None] | None = None) -> int:
-    import inspect
-
     from popview.config import Config
 
     demo = bool(opts.get("demo"))
@@ -220,17 +218,7 @@ def _run_tui(opts: dict[str, Any], trace: Callable[[str], None] | None = None) -
         )
     from popview.ui.app import run_tui  # Textual is imported only here
 
-    extra: dict[str, Any] = {}
-    if trace is not None:
-        if "trace" in inspect.signature(run_tui).parameters:
-            extra["trace"] = trace
-        else:
-            print(
-                "popview: --trace is not supported by the terminal UI yet; "
-                "use it with list, show, delete or info.",
-                file=sys.stderr,
-            )
-    return int(run_tui(config, account_name=name, demo=demo, **extra))
+    return int(run_tui(config, account_name=name, demo=demo, trace=trace))
 
 
 def open_store(config: Any, *, enabled: bool = True) -> Any:

@@ -8,7 +8,7 @@ Screens submit commands through :meth:`PopviewApp.submit` and never wait.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -59,6 +59,8 @@ class PopviewApp(App[int]):
             the uids seen on the last visit), or ``None`` to run without one.
         server_label: Shown instead of ``host:port`` in the header and the
             server info (the demo names its loopback server this way).
+        trace: Called with each POP3 protocol line (``--trace FILE``); secrets
+            are masked before it sees them (``PASS ***``).
     """
 
     CSS_PATH = "popview.tcss"
@@ -94,8 +96,10 @@ class PopviewApp(App[int]):
         session_factory: SessionFactory | None = None,
         store: Store | None = None,
         server_label: str | None = None,
+        trace: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__()
+        self.trace = trace
         self.config = config
         self.start_account = account
         self.start_password = password
@@ -119,7 +123,11 @@ class PopviewApp(App[int]):
 
         keepalive = self.config.general.keepalive if self.config is not None else 0.0
         return MailboxSession(
-            account, password, store=self.store, keepalive_interval=keepalive or 45.0
+            account,
+            password,
+            store=self.store,
+            keepalive_interval=keepalive or 45.0,
+            trace=self.trace,
         )
 
     # -- start -------------------------------------------------------------------
@@ -346,13 +354,20 @@ class PopviewApp(App[int]):
         yield SystemCommand("Change theme", "Pick a colour theme", self.action_change_theme)
 
 
-def run_tui(config: Config | None, *, account_name: str | None = None, demo: bool = False) -> int:
+def run_tui(
+    config: Config | None,
+    *,
+    account_name: str | None = None,
+    demo: bool = False,
+    trace: Callable[[str], None] | None = None,
+) -> int:
     """Run the terminal UI; the CLI's default command.
 
     Args:
         config: The loaded configuration (may be ``None`` for the demo).
         account_name: Go straight to this account (``popview -a NAME``).
         demo: Start the embedded server with the sample mailbox and log in to it.
+        trace: Called with each POP3 protocol line, secrets masked (``--trace``).
 
     Returns:
         The process exit status.
@@ -366,11 +381,13 @@ def run_tui(config: Config | None, *, account_name: str | None = None, demo: boo
                 account=server.account,
                 password=server.password,
                 server_label=server.label,
+                trace=trace,
             )
             return app.run() or 0
     store = open_store(config)
     try:
-        return build_app(config, account_name=account_name, store=store).run() or 0
+        app = build_app(config, account_name=account_name, store=store, trace=trace)
+        return app.run() or 0
     finally:
         if store is not None:
             store.close()
@@ -381,12 +398,14 @@ def build_app(
     *,
     account_name: str | None = None,
     store: Store | None = None,
+    trace: Callable[[str], None] | None = None,
 ) -> PopviewApp:
     """The app for ``popview [-a NAME]``: straight to the account when one is named.
 
     The password comes from the first non-interactive source (``POPVIEW_PASSWORD``,
     the config, ``password_command``, the keyring); when none has it, the app
-    asks for the password alone, not for the whole login form.
+    asks for the password alone, not for the whole login form. ``trace`` gets
+    each POP3 protocol line, secrets masked.
 
     Raises:
         ConfigError: ``account_name`` is not in the configuration.
@@ -397,7 +416,7 @@ def build_app(
     if account_name is not None and config is not None:
         account = config.account(account_name)
         password, problem = _password_without_prompt(account)
-    app = PopviewApp(config, account=account, password=password, store=store)
+    app = PopviewApp(config, account=account, password=password, store=store, trace=trace)
     app.password_problem = problem
     return app
 
