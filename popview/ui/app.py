@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState
 from popview.errors import StoreError, printable
 from popview.session import is_session_key
 from popview.ui import messages as msg
+from popview.ui.bootstrap import build_app, open_store, run_tui  # re-exported: the CLI runs these
 from popview.ui.files import AttachmentOpener
 from popview.ui.listing import MailboxListing
 from popview.ui.screens.dialogs import ErrorScreen
@@ -352,108 +353,3 @@ class PopviewApp(App[int]):
                     partial(self.run_action, binding.action, node),
                 )
         yield SystemCommand("Change theme", "Pick a colour theme", self.action_change_theme)
-
-
-def run_tui(
-    config: Config | None,
-    *,
-    account_name: str | None = None,
-    demo: bool = False,
-    trace: Callable[[str], None] | None = None,
-) -> int:
-    """Run the terminal UI; the CLI's default command.
-
-    Args:
-        config: The loaded configuration (may be ``None`` for the demo).
-        account_name: Go straight to this account (``popview -a NAME``).
-        demo: Start the embedded server with the sample mailbox and log in to it.
-        trace: Called with each POP3 protocol line, secrets masked (``--trace``).
-
-    Returns:
-        The process exit status.
-    """
-    if demo:
-        from popview.demo import start_demo
-
-        with start_demo() as server:
-            app = PopviewApp(
-                config,
-                account=server.account,
-                password=server.password,
-                server_label=server.label,
-                trace=trace,
-            )
-            return app.run() or 0
-    store = open_store(config)
-    try:
-        app = build_app(config, account_name=account_name, store=store, trace=trace)
-        return app.run() or 0
-    finally:
-        if store is not None:
-            store.close()
-
-
-def build_app(
-    config: Config | None,
-    *,
-    account_name: str | None = None,
-    store: Store | None = None,
-    trace: Callable[[str], None] | None = None,
-) -> PopviewApp:
-    """The app for ``popview [-a NAME]``: straight to the account when one is named.
-
-    The password comes from the first non-interactive source (``POPVIEW_PASSWORD``,
-    the config, ``password_command``, the keyring); when none has it, the app
-    asks for the password alone, not for the whole login form. ``trace`` gets
-    each POP3 protocol line, secrets masked.
-
-    Raises:
-        ConfigError: ``account_name`` is not in the configuration.
-    """
-    account = None
-    password = None
-    problem = None
-    if account_name is not None and config is not None:
-        account = config.account(account_name)
-        password, problem = _password_without_prompt(account)
-    app = PopviewApp(config, account=account, password=password, store=store, trace=trace)
-    app.password_problem = problem
-    return app
-
-
-def open_store(config: Config | None) -> Store | None:
-    """Open the cache in ``general.cache_dir`` (or the default), or ``None`` if it cannot be.
-
-    ``POPVIEW_CACHE_DIR`` overrides the default directory (tests use it). A
-    store that cannot be opened is not fatal: popview runs without a cache and
-    says so on stderr before the screen takes over.
-    """
-    import sys
-
-    from popview.store import Store
-    from popview.store.cache import MAX_BODY_BYTES
-
-    directory = config.general.cache_dir if config is not None else None
-    cache_bodies = config.general.cache_bodies if config is not None else True
-    try:
-        return Store.open(directory, max_body_bytes=MAX_BODY_BYTES if cache_bodies else 0)
-    except StoreError as error:
-        print(f"popview: warning: {error.message} (going on without the cache)", file=sys.stderr)
-        return None
-
-
-def _password_without_prompt(account: Account) -> tuple[str | None, str | None]:
-    """The password from a non-interactive source, else ``None`` and why.
-
-    A configured source that failed (``password_command`` exiting non-zero) is
-    reported, not silently replaced by the prompt (HARDENING C.33): the prompt
-    shows what went wrong, and the user may still type the password.
-    """
-    from popview import credentials
-    from popview.errors import CredentialError
-
-    try:
-        return credentials.get_password(account, prompt=None), None
-    except CredentialError as error:
-        configured = account.password_command is not None
-        return None, (error.message if configured else None)

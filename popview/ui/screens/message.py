@@ -7,8 +7,6 @@ A result for a message the viewer no longer shows is dropped.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.text import Text
@@ -19,9 +17,11 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, ProgressBar, Static, TextArea
 from textual.widgets.option_list import Option
 
-from popview.mail.save import save_attachment
-from popview.ui.files import SaveTarget, opener_command, save_message
-from popview.ui.screens.dialogs import ConfirmScreen, PathScreen, SaveMessageScreen
+from popview.ui.screens.message_files import (
+    ask_open_attachment,
+    ask_save_attachment,
+    ask_save_message,
+)
 from popview.ui.widgets.formatting import human_size, short_date, single_line
 from popview.ui.worker import Fetch, Mark, Unmark
 
@@ -344,98 +344,22 @@ class MessageScreen(Screen[None]):
     def action_save(self) -> None:
         if self.parsed is None:
             return
-        directory = self.popview.save_dir
-        parsed = self.parsed
         attachment = self._selected_attachment() if self._picking() else None
         if attachment is not None:
-
-            def save_attachment_to(answer: str | None) -> None:
-                if answer:
-                    self._saved(lambda: save_attachment(attachment, Path(answer).expanduser()))
-
-            self.app.push_screen(
-                PathScreen(f"Save {attachment.filename} in folder", str(directory)),
-                save_attachment_to,
-            )
+            ask_save_attachment(self.popview, attachment)
             return
         env = self.popview.listing.envelopes.get(self.uid)
-        sender = env.from_addr if env is not None else ""
-
-        def save_message_to(target: SaveTarget | None) -> None:
-            if target is not None:
-                self._saved(
-                    lambda: save_message(
-                        target, parsed.raw, subject=parsed.subject, sender=sender, when=parsed.date
-                    )
-                )
-
-        self.app.push_screen(SaveMessageScreen(directory), save_message_to)
+        ask_save_message(self.popview, self.parsed, env.from_addr if env is not None else "")
 
     def action_open_attachment(self) -> None:
         """Open an attachment with the system's program, after a confirmation."""
         attachment = self._selected_attachment()
-        if attachment is None:
-            if self.parsed is not None and self.parsed.attachments:
-                self.popview.notify(
-                    "Press a, pick the attachment with the arrows, then o.", markup=False
-                )
-            return
-        command = " ".join(opener_command())
-        name = single_line(attachment.filename, 120)
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._opened(attachment)
-
-        self.app.push_screen(
-            ConfirmScreen(
-                f"Open {name} with {single_line(command, 60)}?",
-                [
-                    f"{attachment.content_type}, {human_size(attachment.size)}",
-                    "",
-                    "It is first saved to a private folder (only you can read it), which "
-                    "popview removes when it exits.",
-                    "A file from mail can be harmful: open it only if you expected it.",
-                ],
-                yes="Open",
-            ),
-            answered,
-        )
-
-    def _opened(self, attachment: Attachment) -> None:
-        try:
-            path = self.popview.opener.open(attachment)
-        except FileNotFoundError:
+        if attachment is not None:
+            ask_open_attachment(self.popview, attachment)
+        elif self.parsed is not None and self.parsed.attachments:
             self.popview.notify(
-                f"No program to open files ({' '.join(opener_command())} is not installed). "
-                "Save the attachment with s instead, or set POPVIEW_OPENER.",
-                title="Cannot open",
-                severity="error",
-                markup=False,
+                "Press a, pick the attachment with the arrows, then o.", markup=False
             )
-            return
-        except OSError as error:
-            self.popview.notify(
-                f"Could not open: {single_line(str(error.strerror or error), 200)}.",
-                title="Cannot open",
-                severity="error",
-                markup=False,
-            )
-            return
-        self.popview.notify(f"Opened {path.name}", title="Opened", markup=False)
-
-    def _saved(self, write: Callable[[], Path]) -> None:
-        try:
-            path = write()
-        except OSError as error:
-            self.popview.notify(
-                f"Could not save: {single_line(str(error.strerror or error), 200)}.",
-                title="Save failed",
-                severity="error",
-                markup=False,
-            )
-            return
-        self.popview.notify(f"Saved {path}", title="Saved", markup=False)
 
     @on(OptionList.OptionSelected, "#attachments")
     def attachment_chosen(self) -> None:
