@@ -385,6 +385,7 @@ class TestHostileServerText:
                 await pilot.press("enter")
                 await wait_for(pilot, lambda: app.screen is not dialog)
                 assert app.return_code is None
+            assert srv.commands() == []  # A.2: nothing is sent after an -ERR greeting
         finally:
             await srv.close()
 
