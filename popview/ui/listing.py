@@ -8,9 +8,10 @@ with 100,000 envelopes a refilter or resort is one pass plus one sort.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
+
+from popview.session import is_session_key
 
 if TYPE_CHECKING:
     from popview.mail.envelope import Envelope
@@ -29,9 +30,12 @@ _OLDEST = datetime.min.replace(tzinfo=UTC)
 _REPLY_PREFIXES = ("re:", "fwd:", "fw:", "aw:", "sv:", "wg:", "tr:")
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One visible row: which message, and its indent in the thread view."""
+class Row(NamedTuple):
+    """One visible row: which message, and its indent in the thread view.
+
+    A named tuple, not a dataclass: the thread view makes one per message, and
+    a tuple is several times cheaper to build with 100,000 of them.
+    """
 
     uid: str
     depth: int = 0
@@ -48,18 +52,25 @@ def _date_key(env: Envelope) -> datetime:
 
 def _subject_key(env: Envelope) -> str:
     subject = env.subject.casefold().strip()
-    changed = True
-    while changed:  # "Re: Fwd: x" sorts with "x"
-        changed = False
+    while subject.startswith(_REPLY_PREFIXES):  # "Re: Fwd: x" sorts with "x"
         for prefix in _REPLY_PREFIXES:
             if subject.startswith(prefix):
                 subject = subject[len(prefix) :].lstrip()
-                changed = True
+                break
     return subject
 
 
 class MailboxListing:
-    """Envelopes keyed by uid, and the visible order after filter/sort/threads."""
+    """Envelopes keyed by uid, and the visible order after filter/sort/threads.
+
+    What a key press needs is kept rather than recomputed: one :class:`Row` per
+    message (made when it is added), the rows in each sort order already used
+    (until an envelope is added or removed), the unfiltered thread view per
+    sort order, and the total size and new-message count, updated as envelopes
+    come and go. Clearing the filter or going back to a sort order or to the
+    flat view then rebuilds nothing. :attr:`rows` is replaced, never changed in
+    place (it may be one of the kept lists).
+    """
 
     def __init__(self) -> None:
         self.envelopes: dict[str, Envelope] = {}
@@ -67,18 +78,48 @@ class MailboxListing:
         self.sort_key = "date"
         self.threaded = False
         self.rows: list[Row] = []
+        self.total_size = 0
+        """Sum of the sizes of every known envelope, in octets."""
+        self.new_count = 0
+        """How many known envelopes are new since the last visit (see :attr:`seen_before`)."""
+        self._seen_before: frozenset[str] = frozenset()
         self._haystack: dict[str, str] = {}
+        self._flat: dict[str, Row] = {}
         self._version = 0
-        # The unfiltered order for (sort key, version): a filter keystroke or
-        # clearing the filter then costs one pass, not a sort of every message.
-        self._ordered: tuple[str, int, list[str]] | None = None
+        # Per sort key, for the version they were built at: the unfiltered flat
+        # rows in that order, and the unfiltered thread view.
+        self._ordered: dict[str, tuple[int, list[Row]]] = {}
+        self._threads: dict[str, tuple[int, list[Row]]] = {}
+
+    @property
+    def seen_before(self) -> frozenset[str]:
+        """UIDs the previous visit listed; an empty set (first visit) marks nothing new."""
+        return self._seen_before
+
+    @seen_before.setter
+    def seen_before(self, uids: frozenset[str]) -> None:
+        self._seen_before = uids
+        self.new_count = sum(1 for uid in self.envelopes if self.is_new(uid))
+
+    def is_new(self, uid: str) -> bool:
+        """Whether ``uid`` arrived since the last visit (needs a stable UIDL)."""
+        seen = self._seen_before
+        return bool(seen) and uid not in seen and not is_session_key(uid)
 
     def add(self, envelopes: Iterable[Envelope]) -> None:
         """Add or replace envelopes (call :meth:`rebuild` afterwards)."""
         self._version += 1
+        known = self.envelopes
         for env in envelopes:
             uid = envelope_key(env)
-            self.envelopes[uid] = env
+            old = known.get(uid)
+            if old is None:
+                self._flat[uid] = Row(uid)
+                self.new_count += self.is_new(uid)
+            else:
+                self.total_size -= old.size
+            known[uid] = env
+            self.total_size += env.size
             self._haystack[uid] = f"{env.from_name}\n{env.from_addr}\n{env.subject}".casefold()
 
     def keep_only(self, uids: frozenset[str]) -> None:
@@ -88,9 +129,14 @@ class MailboxListing:
 
     def remove(self, uid: str) -> None:
         """Forget one envelope (after a commit deleted it)."""
+        env = self.envelopes.pop(uid, None)
+        if env is None:
+            return
         self._version += 1
-        self.envelopes.pop(uid, None)
+        self.total_size -= env.size
+        self.new_count -= self.is_new(uid)
         self._haystack.pop(uid, None)
+        self._flat.pop(uid, None)
 
     def next_sort(self) -> str:
         """Switch to the next sort order; return its label."""
@@ -101,13 +147,28 @@ class MailboxListing:
     def rebuild(self) -> None:
         """Recompute :attr:`rows` from the envelopes, filter, sort and thread view."""
         needle = self.filter_text.casefold()
-        ordered = self._ordered
-        if ordered is None or ordered[:2] != (self.sort_key, self._version):
-            ordered = (self.sort_key, self._version, self._sorted(list(self.envelopes)))
-            self._ordered = ordered
-        haystack = self._haystack
-        uids = [u for u in ordered[2] if needle in haystack[u]] if needle else list(ordered[2])
-        self.rows = self._threaded(uids) if self.threaded else [Row(u) for u in uids]
+        ordered = self._ordered_rows()
+        if needle:
+            haystack = self._haystack
+            shown = [row for row in ordered if needle in haystack[row.uid]]
+            self.rows = self._threaded([row.uid for row in shown]) if self.threaded else shown
+        elif self.threaded:
+            kept = self._threads.get(self.sort_key)
+            if kept is None or kept[0] != self._version:
+                kept = (self._version, self._threaded([row.uid for row in ordered]))
+                self._threads[self.sort_key] = kept
+            self.rows = kept[1]
+        else:
+            self.rows = ordered
+
+    def _ordered_rows(self) -> list[Row]:
+        """Every row, flat, in the current sort order (kept until the envelopes change)."""
+        kept = self._ordered.get(self.sort_key)
+        if kept is None or kept[0] != self._version:
+            flat = self._flat
+            kept = (self._version, [flat[uid] for uid in self._sorted(list(self.envelopes))])
+            self._ordered[self.sort_key] = kept
+        return kept[1]
 
     def _sorted(self, uids: list[str]) -> list[str]:
         envs = self.envelopes
@@ -128,36 +189,47 @@ class MailboxListing:
         first. A parent that is missing or filtered out makes the reply a root.
         """
         envs = self.envelopes
-        present = set(uids)
-        by_msgid = {envs[u].message_id: u for u in uids if envs[u].message_id}
+        by_msgid: dict[str, str] = {}
+        for uid in uids:
+            message_id = envs[uid].message_id
+            if message_id:
+                by_msgid[message_id] = uid
+        find = by_msgid.get
         children: dict[str, list[str]] = {}
         roots: list[str] = []
         for uid in uids:
             env = envs[uid]
-            parent = None
-            for ref in (env.in_reply_to, *reversed(env.references)):
-                candidate = by_msgid.get(ref) if ref else None
-                if candidate is not None and candidate != uid and candidate in present:
-                    parent = candidate
-                    break
+            parent = find(env.in_reply_to) if env.in_reply_to else None
+            if parent is None or parent == uid:
+                parent = None
+                for ref in reversed(env.references):
+                    candidate = find(ref) if ref else None
+                    if candidate is not None and candidate != uid:
+                        parent = candidate
+                        break
             if parent is None:
                 roots.append(uid)
             else:
                 children.setdefault(parent, []).append(uid)
+        flat = self._flat
         rows: list[Row] = []
-        placed: set[str] = set()
         for root in roots:
+            if root not in children:  # most messages: no replies
+                rows.append(flat[root])
+                continue
             stack = [(root, 0)]
             while stack:
                 uid, depth = stack.pop()
-                if uid in placed:  # a reference loop: show each message once
-                    continue
-                placed.add(uid)
-                rows.append(Row(uid, depth))
-                kids = sorted(children.get(uid, ()), key=lambda u: _date_key(envs[u]))
-                stack.extend((kid, depth + 1) for kid in reversed(kids))
-        # Members of a pure cycle have no root: show them flat at the end.
-        rows.extend(Row(u) for u in uids if u not in placed)
+                rows.append(flat[uid] if depth == 0 else Row(uid, depth))
+                kids = children.get(uid)
+                if kids:
+                    kids.sort(key=lambda u: _date_key(envs[u]))
+                    stack.extend((kid, depth + 1) for kid in reversed(kids))
+        # Each message has one parent, so a tree holds each once; members of a
+        # reference loop have no root: show them flat at the end.
+        if len(rows) < len(uids):
+            placed = {row.uid for row in rows}
+            rows.extend(flat[u] for u in uids if u not in placed)
         return rows
 
     def index_of(self, uid: str) -> int | None:
@@ -166,8 +238,3 @@ class MailboxListing:
             if row.uid == uid:
                 return index
         return None
-
-    @property
-    def total_size(self) -> int:
-        """Sum of the sizes of every known envelope, in octets."""
-        return sum(env.size for env in self.envelopes.values())

@@ -282,6 +282,8 @@ class MailboxScreen(Screen[None]):
 
     @on(Input.Changed, "#filter")
     def filter_changed(self, event: Input.Changed) -> None:
+        if event.value == self.listing.filter_text:
+            return  # Esc already rebuilt for the cleared field
         self.listing.filter_text = event.value
         self._rebuild()
 

@@ -22,7 +22,6 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from popview.session import is_session_key
 from popview.ui.listing import MailboxListing
 from popview.ui.widgets.formatting import human_size, short_date, single_line
 
@@ -76,8 +75,6 @@ class EnvelopeTable(ScrollView, can_focus=True):
         super().__init__(id=id)
         self.listing = listing
         self.marks: frozenset[str] = frozenset()
-        self.seen_before: frozenset[str] = frozenset()
-        """UIDs the previous visit listed; an empty set (first visit) marks nothing new."""
         self.cursor = 0
         self._cuts: list[int] = []
 
@@ -99,16 +96,23 @@ class EnvelopeTable(ScrollView, can_focus=True):
         self.marks = marks
         self.refresh()
 
+    @property
+    def seen_before(self) -> frozenset[str]:
+        """UIDs the previous visit listed; an empty set (first visit) marks nothing new."""
+        return self.listing.seen_before
+
+    @seen_before.setter
+    def seen_before(self, uids: frozenset[str]) -> None:
+        self.listing.seen_before = uids
+        self.refresh()
+
     def is_new(self, uid: str) -> bool:
         """Whether ``uid`` arrived since the last visit (needs a stable UIDL)."""
-        seen = self.seen_before
-        return bool(seen) and uid not in seen and not is_session_key(uid)
+        return self.listing.is_new(uid)
 
     def new_count(self) -> int:
-        """How many listed messages are new since the last visit."""
-        if not self.seen_before:
-            return 0
-        return sum(1 for uid in self.listing.envelopes if self.is_new(uid))
+        """How many listed messages are new since the last visit (kept by the listing)."""
+        return self.listing.new_count
 
     @property
     def current_uid(self) -> str | None:
