@@ -20,9 +20,12 @@ import base64
 import dataclasses
 import io
 import logging
+import os
 import re
+import signal
+import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +39,7 @@ from textual.widgets import Static
 from textual.widgets._toast import Toast
 
 from popview.demo import sample_messages
-from popview.server import GREETING, Fault, MemoryMailbox, Pop3Server
+from popview.server import GREETING, Fault, MemoryMailbox, Pop3Server, ServerThread
 from popview.session import MailboxSession
 from popview.store import Store
 from popview.ui.app import PopviewApp
@@ -46,6 +49,8 @@ from popview.ui.screens.login import LoginScreen
 from popview.ui.screens.mailbox import MailboxScreen
 from popview.ui.screens.message import MessageScreen
 from popview.ui.worker import Login
+from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER
+from tests.pty_support import PtySession
 from tests.test_ui_support import (
     PASSWORD,
     USER,
@@ -57,6 +62,9 @@ from tests.test_ui_support import (
 )
 
 SIZE = (100, 30)
+REPO = Path(__file__).resolve().parent.parent
+START_TIMEOUT = 60.0
+"""Bound on a cold start of Python and Textual on a busy machine (pty tests)."""
 CANARY = "s3cret-canary-UI-77"
 """The password of the C.35 tests: grep everything the user or a log could see for it."""
 HOSTILE_ERR = "[bold red]x [@click=app.quit]y[/] [link=file:///etc/passwd]z[/link]"
@@ -509,3 +517,84 @@ class TestMarksAndDrops:
             assert "QUIT" not in server.commands()
         finally:
             store.close()
+
+
+# -- the same on a real terminal (the app as a process on a pty) ----------------------------
+
+
+def pty_env(home: Path) -> dict[str, str]:
+    """The child's environment: everything under ``home``, the fixture password."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_CACHE_HOME": str(home / "cache"),
+        "XDG_DATA_HOME": str(home / "data"),
+        "XDG_STATE_HOME": str(home / "state"),
+        "POPVIEW_PASSWORD": POP3_PASSWORD,
+        "POPVIEW_CACHE_DIR": str(home / "popview-cache"),
+        "POPVIEW_CONFIG": str(home / "popview.toml"),  # absent: the account is given in full
+        "LANG": "C.UTF-8",
+    }
+
+
+@pytest.fixture
+def run_on_pty(tmp_path: Path) -> Iterator[Callable[..., PtySession]]:
+    """Factory: ``popview --host ... --tls none`` on a 100x30 pty; killed after the test."""
+    sessions: list[PtySession] = []
+
+    def start(server: ServerThread, lines: int = 30) -> PtySession:
+        argv = [
+            sys.executable, "-m", "popview", "--host", "127.0.0.1", "--port", str(server.port),
+            "--user", POP3_USER, "--tls", "none",
+        ]  # fmt: skip
+        session = PtySession(argv, pty_env(tmp_path), lines=lines, cwd=REPO)
+        sessions.append(session)
+        return session
+
+    yield start
+    for session in sessions:
+        session.close()
+
+
+class TestOnATerminal:
+    """A.4 and E.47 with the app as a real process: it must exit, and send no QUIT."""
+
+    def test_a04_escape_on_a_silent_server_ends_the_process(
+        self,
+        make_pop3_server_thread: Callable[..., ServerThread],
+        run_on_pty: Callable[..., PtySession],
+    ) -> None:
+        """The server never greets; Esc while "Connecting…": the process exits with
+        status 0 (no thread keeps it alive), the socket is closed, nothing was sent."""
+        server = make_pop3_server_thread(faults=[Fault(verb=GREETING, silent=True, stall=True)])
+        app = run_on_pty(server, lines=45)  # at 30 lines the form's status is below the fold
+        app.wait_for("Connecting to 127.0.0.1", timeout=START_TIMEOUT)
+        app.send("escape")
+        assert app.wait_exit(30) == 0
+        server.wait_idle()
+        assert server.commands() == []
+
+    def test_e47_window_close_with_marks_pending_sends_no_quit(
+        self,
+        make_pop3_server_thread: Callable[..., ServerThread],
+        run_on_pty: Callable[..., PtySession],
+    ) -> None:
+        """Two marks, then the terminal goes away (SIGHUP to the app's process group, as
+        closing the window does): the process ends, the server got no QUIT and
+        still holds all three messages."""
+        server = make_pop3_server_thread()
+        app = run_on_pty(server)
+        app.wait_for("Lunch on Friday?", "no deletions pending", timeout=START_TIMEOUT)
+        app.send("dd")
+        app.wait_for("2 to delete")
+        app.wait_until(
+            lambda _: sum(c.startswith("DELE") for c in server.commands()) == 2, "both DELE sent"
+        )
+        os.killpg(app.process.pid, signal.SIGHUP)
+        app.wait_exit(30)
+        server.wait_idle()
+        assert "QUIT" not in server.commands()
+        mailbox = server.server.mailbox
+        assert isinstance(mailbox, MemoryMailbox)
+        assert len(mailbox.messages) == 3 and mailbox.deleted == []
