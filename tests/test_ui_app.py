@@ -5,9 +5,11 @@ Each test asserts what the user sees on screen or what the server received.
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
 
 import pytest
+from rich.console import Console
 from rich.text import Text
 from textual.widgets import Static
 
@@ -22,6 +24,7 @@ from popview.ui.screens.login import LoginScreen
 from popview.ui.screens.mailbox import MailboxScreen
 from popview.ui.screens.message import MessageScreen
 from popview.ui.screens.server_info import ServerInfoScreen
+from popview.ui.worker import Login
 from tests.test_ui_support import (
     PASSWORD,
     account_for,
@@ -353,3 +356,37 @@ class TestTrace:
         assert {"TOP 3 0", "TOP 1 0", "DELE 3"} <= set(sent)
         assert all(PASSWORD not in line for line in lines)
         assert any(line.startswith("S: +OK") for line in lines)
+
+
+class TestCrashScreen:
+    async def test_crash_traceback_holds_no_password(self, server: Pop3Server) -> None:
+        """An unhandled exception while the login is handed to the worker: the app
+        exits with a traceback naming the error, and the password is not in it
+        (Textual would show each frame's locals, and login() holds the password)."""
+        canary = "canary-pw-5150"
+        app = PopviewApp(None, account=account_for(server), password=canary)
+        submit = app.session_worker.submit
+
+        def failing_submit(command: object) -> None:
+            if isinstance(command, Login):
+                raise RuntimeError("forced crash in the login path")
+            submit(command)  # type: ignore[arg-type]
+
+        app.session_worker.submit = failing_submit  # type: ignore[method-assign]
+        printed: list[object] = []
+        print_errors = app._print_error_renderables
+
+        def keep_and_print() -> None:  # what Textual prints on the terminal at exit
+            printed.extend(app._exit_renderables)
+            print_errors()
+
+        app._print_error_renderables = keep_and_print  # type: ignore[method-assign]
+        with pytest.raises(RuntimeError, match="forced crash"):
+            async with app.run_test(size=SIZE) as pilot:
+                await pilot.pause()
+        console = Console(file=io.StringIO(), width=120, color_system=None)
+        for item in printed:
+            console.print(item)
+        shown = console.file.getvalue()  # type: ignore[attr-defined]
+        assert "forced crash in the login path" in shown
+        assert canary not in shown
