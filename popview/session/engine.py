@@ -116,6 +116,9 @@ class MailboxSession:
         self.account_key = f"{account.user}@{account.host}:{account.port}"
         journal = store.journal if (store is not None and use_journal) else None
         self._marks = MarkBook(journal, self.account_key)
+        # Marks an interrupted session left are this session's marks from the start, so
+        # an unmark before open() reaches the journal instead of being re-applied later.
+        self._marks.restore()
         self._conn: Connection | None = None
         self._generation = 0
         self._opened = False

@@ -34,6 +34,18 @@ RSET_REFUSED_UNMARK = Scenario(
     _THREE, None, (FaultSpec("RSET", err_code=""),),
     (*_MARK_TWO, Action("unmark", 1), Action("commit")),
 )  # fmt: skip
+UNMARK_AFTER_RESTART = Scenario(
+    (b"From: Bob <bob@example.org>\r\nSubject: Plain\r\n\r\nhello\r\n",),
+    ("m0-stable",),
+    (),
+    (
+        Action("open"), Action("list"), Action("mark", 0), Action("restart"),
+        Action("unmark", 0), Action("open"),
+    ),
+    tls="none",
+    capabilities=None,
+    use_store=True,
+)  # fmt: skip
 RSET_REFUSED_UNMARK_ALL = Scenario(
     _THREE, None, (FaultSpec("RSET", err_code="SYS/TEMP"),),
     (*_MARK_TWO, Action("unmark_all"), Action("mark", 2), Action("commit")),
@@ -84,3 +96,15 @@ class TestFoundBugs:
         """Mark 1 and 2, unmark all (RSET -ERR), mark 3, commit: only 3 may go."""
         run = play(RSET_REFUSED_UNMARK_ALL)
         assert run.server.tracked.deleted == ["uid-0003"]
+
+    def test_unmark_after_a_crash_is_not_undone_by_open(self) -> None:
+        """Mark, crash, unmark in the new session before it opens, open: no DELE.
+
+        Found by the 50,000-example soak: the restored journal marks were loaded
+        only at open(), so the earlier unmark was silently ignored and open()
+        re-sent DELE for a message the user had unmarked.
+        """
+        run = play(UNMARK_AFTER_RESTART)
+        later = [e.line for e in run.server.transcript if e.session > 1]
+        assert not [line for line in later if line.startswith("DELE")], later
+        assert run.server.tracked.deleted == []
