@@ -275,14 +275,6 @@ class TestCanary:
         assert textual_log.exists()  # the log was written, so the check below means something
         assert CANARY not in textual_log.read_text(encoding="utf-8")
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason=(
-            "BUG: Textual's crash screen renders the traceback with show_locals=True; "
-            "LoginScreen.connect(account, password) and PopviewApp.login(account, "
-            "password) hold the password as a plain str local, so it is printed"
-        ),
-    )
     async def test_crash_screen_does_not_show_the_password(self) -> None:
         """An unhandled exception while the login is handed to the worker (forced by
         making ``SessionWorker.submit`` raise for the Login command): the app exits
