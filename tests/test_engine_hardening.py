@@ -178,31 +178,28 @@ class TestA19PipeliningHalfAnswered:
         await session.close()
         assert all(b"QUIT" not in data for writes in proxy.writes for data in writes)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason=(
-            "BUG: when the half-answered batch is the STAT/LIST/UIDL of open(), "
-            "open_connection aborts its client before MailboxSession keeps it, so "
-            "_lost() never sees client.pipelining_broken and every later connection "
-            "pipelines again and times out again (session/engine.py _connect)"
-        ),
-    )
     async def test_open_times_out_then_the_next_open_does_not_pipeline(
         self, proxied: Callable[[frozenset[str]], Awaitable[HalfPipeliningProxy]]
     ) -> None:
-        """STAT/LIST/UIDL half answered at open(): a timeout by the deadline; the
-        next open() of the same session goes one command at a time and succeeds."""
+        """STAT/LIST/UIDL half answered at open(): a timeout by the deadline whose
+        message promises one command at a time; the next open() of the same session
+        keeps that promise (one command per write), succeeds, says pipelining is
+        off, and no QUIT was ever sent."""
         proxy = await proxied(frozenset({"STAT"}))
         session = MailboxSession(account_for(proxy.port), POP3_PASSWORD)
-        with pytest.raises(Pop3TimeoutError):
+        with pytest.raises(Pop3TimeoutError, match="one command at a time"):
             await session.open()
         first = proxy.writes[0]
         assert any(n > 1 for n in commands_per_write(first)), first
         info = await session.open()
         assert info.message_count == 3
-        second = proxy.writes[-1]
+        assert len(proxy.writes) == 2
+        second = proxy.writes[1]
         assert commands_per_write(second) == [1] * len(second), second
+        assert b"STAT\r\n" in b"".join(second)
+        assert PIPELINING_OFF in info.degraded
         await session.close()
+        assert all(b"QUIT" not in data for writes in proxy.writes for data in writes)
 
 
 class TestA12RejectedRows:

@@ -98,12 +98,18 @@ async def open_connection(
     ssl_context: Any,
     account_key: str,
     trusted: str | None = None,
+    on_pipelining_broken: Callable[[], None] | None = None,
 ) -> Connection:
     """Connect and log in, then read STAT, LIST and UIDL.
 
     The certificate pin is, in this order: ``trusted`` (the user trusted it in
     this session), the account's configured ``fingerprint``, the one pinned in
     the store for this account and host.
+
+    ``on_pipelining_broken`` is called when opening failed because the server
+    stopped answering the pipelined ``STAT``/``LIST``/``UIDL``: the client is
+    dropped here, so the caller must remember it for its next connection
+    (HARDENING A.19).
 
     Raises:
         PopviewError: Anything that failed, with a message for the user; a
@@ -139,6 +145,8 @@ async def open_connection(
             raise classify_server_error(exc, login_delay=delay) from None
         return await _read_mailbox(client, account, account_key, generation, pipelining)
     except BaseException:
+        if client.pipelining_broken and on_pipelining_broken is not None:
+            on_pipelining_broken()
         client.abort("opening the mailbox failed")  # never QUIT on an error path
         raise
 

@@ -195,6 +195,10 @@ class MailboxSession:
             self._dropped_at = time.monotonic()
         self._marks.connection_lost()
 
+    def _pipelining_broken(self) -> None:
+        """The server stopped answering queued commands: never pipeline again here."""
+        self._pipelining_ok = False
+
     async def _run(self, awaitable: Awaitable[Any]) -> Any:
         """Await one client call; notice when it killed the connection."""
         try:
@@ -223,6 +227,7 @@ class MailboxSession:
                 ssl_context=self._ssl_context,
                 account_key=self.account_key,
                 trusted=self._trusted_pin,
+                on_pipelining_broken=self._pipelining_broken,
             )
         except PopviewError as exc:
             if isinstance(exc, AuthError | CredentialError):
