@@ -426,6 +426,35 @@ class TestHostileServerText:
 # -- E. data loss and session integrity in the app --------------------------------------------
 
 
+class TestRejectedRows:
+    """A.12 in the app: the notice counts every junk row, not only the ones kept."""
+
+    async def test_a12_notice_gives_the_total_of_rejected_rows(self) -> None:
+        """A LIST of 3 good rows and 150 junk rows: the three messages are listed and
+        the warning says 150 malformed rows were skipped (the engine keeps only the
+        first 100 for display)."""
+        body = "\r\n".join(["1 100", "2 100", "3 100", *(f"junk {n}" for n in range(150))])
+        srv = make_server(
+            sample_messages(3),
+            faults=[
+                Fault(verb="LIST", arg=None, replace=f"+OK\r\n{body}\r\n.\r\n".encode(), times=None)
+            ],
+        )
+        await srv.start()
+        try:
+            app = app_for(srv)
+            async with app.run_test(size=SIZE, notifications=True) as pilot:
+                await wait_listed(pilot)
+                await wait_for(
+                    pilot, lambda: any("malformed" in str(n.message) for n in notifications(app))
+                )
+                (note,) = [n for n in notifications(app) if "malformed" in str(n.message)]
+                assert "150 malformed row(s)" in str(note.message)
+                assert len(app.listing.rows) == 3
+        finally:
+            await srv.close()
+
+
 class TestMarksAndDrops:
     """E.44, E.47, E.52: what the app says and what the server gets."""
 

@@ -233,14 +233,6 @@ class TestA12RejectedRows:
         for junk in ("abc 1", "-5", "99999999999999999999", "0 10", "9 100"):
             assert junk in joined, (junk, rejected)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason=(
-            "BUG: rejected LIST/UIDL rows are only returned in ListingUpdate.rejected; "
-            "nothing in popview.session/popview.pop3 logs them (HARDENING A.12 says "
-            "'rejected and logged')"
-        ),
-    )
     async def test_rejected_rows_are_logged(
         self, junk_server: Pop3Server, caplog: pytest.LogCaptureFixture
     ) -> None:
@@ -254,6 +246,38 @@ class TestA12RejectedRows:
         logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("popview"))
         for junk in ("abc 1", "99999999999999999999", "9 100"):
             assert junk in logged, (junk, logged)
+
+    async def test_many_rejected_rows_are_capped_and_counted(
+        self, make_pop3_server: MakeServer, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """250 junk LIST rows and 3 good ones: the three messages are listed;
+        ListingUpdate keeps the first 100 junk rows (in order) and counts all 250;
+        one WARNING ``popview`` record gives the total and only the first 20 rows."""
+        junk = [f"x{n:03d} junk" for n in range(250)]
+        body = "\r\n".join(["1 100", *junk[:100], "2 100", *junk[100:], "3 100"])
+        server = await make_pop3_server(
+            mailbox=MemoryMailbox([message(n) for n in (1, 2, 3)]),
+            faults=[
+                Fault(verb="LIST", arg=None, replace=f"+OK\r\n{body}\r\n.\r\n".encode(), times=None)
+            ],
+        )
+        caplog.set_level(logging.DEBUG)
+        session = MailboxSession(account_for(server.port, 10.0), POP3_PASSWORD)
+        await session.open()
+        updates = [update async for update in session.list_messages()]
+        await session.close()
+        subjects = sorted(env.subject for u in updates for env in u.envelopes)
+        assert subjects == ["Message 1", "Message 2", "Message 3"]
+        assert [r for u in updates for r in u.rejected] == junk[:100]
+        assert sum(u.rejected_count for u in updates) == 250
+        records = [
+            r
+            for r in caplog.records
+            if r.name.startswith("popview") and "x000 junk" in r.getMessage()
+        ]
+        assert len(records) == 1 and records[0].levelno == logging.WARNING, records
+        text = records[0].getMessage()
+        assert "250" in text and "x019 junk" in text and "x020 junk" not in text, text
 
 
 # -- C.32: the CLI's --trace and --debug files -------------------------------------------

@@ -20,14 +20,14 @@ HARDENING.md A/B):
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncGenerator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import overload
 
 from popview.errors import Pop3Error, Pop3ProtocolError, Pop3ServerError, printable
 from popview.pop3 import pipeline as pipelined
 from popview.pop3 import protocol
-from popview.pop3.channel import MAX_LISTING_BYTES, MAX_LISTING_LINES
+from popview.pop3.channel import MAX_LISTING_BYTES, MAX_LISTING_LINES, Sink
 from popview.pop3.connect import Opened, TlsMode, open_channel, read_capabilities
 from popview.pop3.login import log_in
 from popview.pop3.pipeline import PIPELINE_WINDOW, Reply
@@ -358,7 +358,11 @@ class Pop3Client:
     # -- pipelining ------------------------------------------------------------
 
     def pipeline(
-        self, commands: Iterable[Command], *, window: int = PIPELINE_WINDOW
+        self,
+        commands: Iterable[Command],
+        *,
+        window: int = PIPELINE_WINDOW,
+        sinks: Mapping[str, Sink] | None = None,
     ) -> AsyncGenerator[Reply | Pop3ServerError, None]:
         """Send many commands, yielding each reply in order as it arrives.
 
@@ -369,8 +373,14 @@ class Pop3Client:
         answers fewer replies than it was sent fails by that deadline, and
         :attr:`pipelining_broken` is set (HARDENING A.19). Abandoning the
         iterator early drops the connection (replies would be left unread).
+
+        ``sinks`` maps a verb to a callable given the data lines of that verb's
+        replies as they arrive (then the :class:`Reply` holds no ``lines``), so
+        a listing can be parsed without holding the whole block.
         """
-        return pipelined.pipeline(self._channel, commands, pipelined=self.pipelining, window=window)
+        return pipelined.pipeline(
+            self._channel, commands, pipelined=self.pipelining, window=window, sinks=sinks
+        )
 
     def top_many(
         self, numbers: Iterable[int], lines: int = 0

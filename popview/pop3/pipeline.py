@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from dataclasses import dataclass
 
 from popview.errors import Pop3ServerError
 from popview.pop3 import protocol
-from popview.pop3.channel import Channel
+from popview.pop3.channel import Channel, Sink
 from popview.pop3.protocol import Command, ErrReply, OkReply
 from popview.pop3.wording import WHAT, server_error
 
@@ -48,7 +48,12 @@ class Reply:
 
 
 async def pipeline(
-    channel: Channel, commands: Iterable[Command], *, pipelined: bool, window: int
+    channel: Channel,
+    commands: Iterable[Command],
+    *,
+    pipelined: bool,
+    window: int,
+    sinks: Mapping[str, Sink] | None = None,
 ) -> AsyncGenerator[Reply | Pop3ServerError, None]:
     """Send many commands, yielding each reply in order as it arrives.
 
@@ -59,13 +64,18 @@ async def pipeline(
         commands: The commands; QUIT, STLS and login commands are refused.
         pipelined: Whether to pipeline (else one command at a time).
         window: The most commands in flight at once.
+        sinks: Per verb, a callable that receives the data lines of that
+            verb's replies as they arrive; those replies' ``lines`` stay empty
+            (a huge listing is parsed without being held whole, HARDENING A.7).
     """
     commands = (_for_pipeline(channel, command) for command in commands)
+    sinks = sinks or {}
     if not pipelined:
         for command in commands:
             what = WHAT.get(command.verb, "a reply")
             lines: list[bytes] = []
-            reply = await channel.exchange(command, what, raise_err=False, sink=lines.extend)
+            sink = sinks.get(command.verb, lines.extend)
+            reply = await channel.exchange(command, what, raise_err=False, sink=sink)
             yield _to_reply(reply, command.verb, lines)
         return
     source = iter(commands)
@@ -83,8 +93,9 @@ async def pipeline(
                 command = pending[0]
                 what = WHAT.get(command.verb, "a reply")
                 lines = []
+                sink = sinks.get(command.verb, lines.extend)
                 async with channel.guard(what, pipelined=len(pending), answered=answered):
-                    reply = await channel.reply(command, what, lines.extend)
+                    reply = await channel.reply(command, what, sink)
                 pending.popleft()
                 answered += 1
                 if len(pending) <= window // 2:

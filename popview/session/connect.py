@@ -13,13 +13,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from popview.errors import Pop3ServerError, printable
+from popview.errors import Pop3ServerError
 from popview.pop3 import protocol
 from popview.pop3.client import Pop3Client
-from popview.pop3.protocol import ListEntry, UidlEntry
+from popview.pop3.protocol import UidlEntry
 from popview.pop3.tls import client_context
 from popview.session.index import MessageIndex
 from popview.session.policy import classify_server_error
+from popview.session.rows import ListRows, Rejects, UidlRows
 from popview.session.types import SessionInfo
 
 if TYPE_CHECKING:
@@ -42,7 +43,9 @@ class Connection:
         index: Message numbers ↔ keys for this connection.
         count: STAT message count.
         size: STAT octets.
-        rejected: Junk LIST/UIDL rows (sanitized).
+        rejected: The first junk LIST/UIDL rows (sanitized, at most
+            :data:`~popview.session.rows.REJECTED_KEPT`).
+        rejected_count: How many LIST/UIDL rows were junk in all.
         use_top: Whether to ask ``TOP n 0`` for envelopes.
         degraded: Notices for the user.
         login_delay: CAPA LOGIN-DELAY seconds after login, if advertised.
@@ -55,6 +58,7 @@ class Connection:
     account: Any
     account_key: str
     rejected: tuple[str, ...] = ()
+    rejected_count: int = 0
     use_top: bool = True
     degraded: list[str] = field(default_factory=list)
     login_delay: int | None = None
@@ -161,27 +165,23 @@ async def _read_mailbox(
     commands = [protocol.stat(), protocol.list_()]
     if want_uidl:
         commands.append(protocol.uidl())
-    replies = [reply async for reply in client.pipeline(commands)]
+    # Rows are parsed as each batch of lines arrives: a huge or junk listing is
+    # never held whole (HARDENING A.7, A.12).
+    rejects = Rejects()
+    list_rows, uidl_rows = ListRows(rejects), UidlRows(rejects)
+    sinks = {"LIST": list_rows.feed, "UIDL": uidl_rows.feed}
+    replies = [reply async for reply in client.pipeline(commands, sinks=sinks)]
     stat_reply, list_reply = replies[0], replies[1]
     for reply in (stat_reply, list_reply):
         if isinstance(reply, Pop3ServerError):
             raise reply
     assert not isinstance(stat_reply, Pop3ServerError)
-    assert not isinstance(list_reply, Pop3ServerError)
     count, size = protocol.parse_stat(stat_reply.text)
-    listing = protocol.parse_list(list_reply.lines)
-    rejected = list(listing.rejected)
-    sizes: list[ListEntry] = []
-    for entry in listing.entries:
-        if entry.number > count:  # HARDENING A.12: msg > STAT count
-            rejected.append(printable(f"{entry.number} {entry.size} (beyond STAT count)"))
-        else:
-            sizes.append(entry)
+    sizes = list_rows.entries(count)
     uid_rows: list[UidlEntry] | None = None
     if want_uidl and not isinstance(replies[2], Pop3ServerError):
-        uidls = protocol.parse_uidl(replies[2].lines)
-        rejected.extend(uidls.rejected)
-        uid_rows = list(uidls.entries)
+        uid_rows = uidl_rows.entries()
+    rejects.log(str(account.host))
     index = MessageIndex(
         ((e.number, e.size) for e in sizes),
         None if uid_rows is None else ((e.number, e.uid) for e in uid_rows),
@@ -210,7 +210,8 @@ async def _read_mailbox(
         size=size,
         account=account,
         account_key=account_key,
-        rejected=tuple(rejected),
+        rejected=tuple(rejects.kept),
+        rejected_count=rejects.count,
         use_top=use_top,
         degraded=degraded,
         login_delay=caps.login_delay,

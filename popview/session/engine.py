@@ -415,6 +415,7 @@ class MailboxSession:
                 cache=cache,
                 use_top=conn.use_top,
                 rejected=conn.rejected,
+                rejected_count=conn.rejected_count,
                 on_top_refused=top_refused,
                 limit=limit,
             )

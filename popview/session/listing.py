@@ -138,6 +138,7 @@ async def stream_listing(
     cache: MailCache | None,
     use_top: bool,
     rejected: Sequence[str] = (),
+    rejected_count: int | None = None,
     on_top_refused: Callable[[], None] | None = None,
     batch_size: int = BATCH_SIZE,
     limit: int | None = None,
@@ -152,6 +153,7 @@ async def stream_listing(
         cache: The envelope cache, or None.
         use_top: Whether to send ``TOP n 0`` for envelopes the cache lacks.
         rejected: Junk LIST/UIDL rows to report with the first batch.
+        rejected_count: How many rows were junk in all (default: ``len(rejected)``).
         on_top_refused: Called once when the server answers ``TOP`` with ``-ERR``.
         batch_size: Envelopes per parsed batch (the first is smaller).
         limit: Only the ``limit`` newest messages.
@@ -167,6 +169,7 @@ async def stream_listing(
             cache=cache,
             use_top=use_top,
             rejected=rejected,
+            rejected_count=len(rejected) if rejected_count is None else rejected_count,
             on_top_refused=on_top_refused,
             batch_size=batch_size,
             limit=limit,
@@ -216,6 +219,7 @@ async def _stream(
     cache: MailCache | None,
     use_top: bool,
     rejected: Sequence[str],
+    rejected_count: int,
     on_top_refused: Callable[[], None] | None,
     batch_size: int,
     limit: int | None,
@@ -250,11 +254,14 @@ async def _stream(
             total,
             from_cache=True,
             rejected=tuple(rejected) if first else (),
+            rejected_count=rejected_count if first else 0,
         )
         first = False
     save([], flush=True)
     if first:
-        yield ListingUpdate((), 0, total, from_cache=True, rejected=tuple(rejected))
+        yield ListingUpdate(
+            (), 0, total, from_cache=True, rejected=tuple(rejected), rejected_count=rejected_count
+        )
     have = {ref.key for ref, _ in cached}
     wanted = [ref for ref in refs if ref.key not in have]
     if not wanted:

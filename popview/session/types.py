@@ -77,7 +77,10 @@ class ListingUpdate:
         done: Messages listed so far.
         total: Messages in the mailbox.
         from_cache: Whether this batch came from the local cache.
-        rejected: Junk LIST/UIDL rows, sanitized, for a notice.
+        rejected: The first junk LIST/UIDL rows (sanitized, at most 100), for a
+            notice; with the first batch only.
+        rejected_count: How many LIST/UIDL rows were junk in all (may exceed
+            ``len(rejected)``); with the first batch only.
         missing: Keys whose headers could not be fetched (TOP refused or absent):
             their envelopes are placeholders, headers come with the message.
     """
@@ -88,6 +91,7 @@ class ListingUpdate:
     from_cache: bool = False
     rejected: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()
+    rejected_count: int = 0
 
 
 @dataclass(frozen=True)

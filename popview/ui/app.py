@@ -217,7 +217,7 @@ class PopviewApp(App[int]):
         self.listing.keep_only(message.uids)
         if self.info is not None:
             self._write_seen(self.info.account_key, message.uids)
-        self._mailbox_screen(lambda s: s.listing_finished(message.rejected))
+        self._mailbox_screen(lambda s: s.listing_finished(message.rejected_count))
 
     def on_marks_changed(self, message: msg.MarksChanged) -> None:
         self.marks = message.marks

@@ -86,11 +86,14 @@ class ListingFinished(Message):
 
     Attributes:
         uids: The uids the listing produced (rows not in it are gone).
-        rejected: Junk LIST/UIDL rows the engine skipped, sanitized.
+        rejected: The first junk LIST/UIDL rows the engine skipped, sanitized.
+        rejected_count: How many rows were skipped in all (may exceed
+            ``len(rejected)``, which is capped).
     """
 
     uids: frozenset[str]
     rejected: tuple[str, ...] = ()
+    rejected_count: int = 0
 
 
 @dataclass

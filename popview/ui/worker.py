@@ -323,13 +323,15 @@ class SessionWorker:
     async def _list(self, session: MailboxSession) -> None:
         seen: set[str] = set()
         rejected: list[str] = []
+        rejected_count = 0
         async for update in session.list_messages():
             if update.envelopes:
                 seen.update(envelope_key(env) for env in update.envelopes)
                 self.app.post_message(msg.EnvelopesLoaded(update.envelopes, update.from_cache))
             rejected.extend(update.rejected)
+            rejected_count += update.rejected_count
             self.app.post_message(msg.LoadProgress(update.done, update.total))
-        self.app.post_message(msg.ListingFinished(frozenset(seen), tuple(rejected)))
+        self.app.post_message(msg.ListingFinished(frozenset(seen), tuple(rejected), rejected_count))
 
     async def _fetch(self, session: MailboxSession, uid: str) -> None:
         def progress(done: int, total: int) -> None:

@@ -157,14 +157,14 @@ class MailboxScreen(Screen[None]):
         bar.display = done < total
         bar.update(total=max(total, 1), progress=done)
 
-    def listing_finished(self, rejected: tuple[str, ...]) -> None:
+    def listing_finished(self, rejected_count: int) -> None:
         self.query_one("#load-progress", ProgressBar).display = False
         if self.status_text == _CHECKING:
             self.set_status("")
         self._rebuild()
-        if rejected:
+        if rejected_count:
             self.popview.notify(
-                f"The server listed {len(rejected)} malformed row(s); they were skipped.",
+                f"The server listed {rejected_count} malformed row(s); they were skipped.",
                 title="Listing",
                 severity="warning",
                 markup=False,

@@ -1,0 +1,127 @@
+"""LIST and UIDL rows parsed as they arrive (HARDENING A.7, A.12).
+
+A listing can be hundreds of thousands of rows, most of them junk on a broken
+or hostile server. The collectors here take each batch of data lines as the
+connection reads it (a :data:`~popview.pop3.channel.Sink`), keep the parsed
+entries and only the first :data:`REJECTED_KEPT` rejected rows (sanitized) plus
+a count, so memory follows the good rows, not the size of the reply.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable
+
+from popview.errors import printable
+from popview.pop3 import protocol
+from popview.pop3.protocol import ListEntry, UidlEntry
+
+__all__ = ["REJECTED_KEPT", "REJECTED_LOGGED", "ListRows", "Rejects", "UidlRows"]
+
+log = logging.getLogger(__name__)
+
+REJECTED_KEPT = 100
+"""Rejected rows kept (sanitized) for display; the rest are only counted."""
+REJECTED_LOGGED = 20
+"""Rejected rows written to the log; the log line gives the total."""
+
+
+class Rejects:
+    """Junk listing rows: the first :data:`REJECTED_KEPT` kept, all counted.
+
+    Attributes:
+        kept: The first rows rejected, sanitized for display.
+        count: How many rows were rejected in all.
+    """
+
+    def __init__(self) -> None:
+        self.kept: list[str] = []
+        self.count = 0
+
+    def add(self, rows: Iterable[str]) -> None:
+        """Count ``rows`` (already sanitized), keeping them while under the cap."""
+        for row in rows:
+            self.count += 1
+            if len(self.kept) < REJECTED_KEPT:
+                self.kept.append(row)
+
+    def log(self, host: str) -> None:
+        """Log the rejected rows at WARNING: the first :data:`REJECTED_LOGGED` and
+        the total (HARDENING A.12: bad rows are "rejected and logged")."""
+        if not self.count:
+            return
+        shown = self.kept[:REJECTED_LOGGED]
+        more = f" (first {len(shown)} shown)" if self.count > len(shown) else ""
+        log.warning(
+            "%s sent %d malformed LIST/UIDL row(s), skipped%s: %s",
+            printable(host, 100),
+            self.count,
+            more,
+            " | ".join(shown),
+        )
+
+
+class ListRows:
+    """A multi-line ``LIST`` reply, parsed batch by batch.
+
+    Attributes:
+        sizes: Message number → size, in the server's order; a number listed
+            twice keeps its first row.
+    """
+
+    def __init__(self, rejects: Rejects) -> None:
+        self.sizes: dict[int, int] = {}
+        self._rejects = rejects
+
+    def feed(self, lines: tuple[bytes, ...]) -> None:
+        """Parse one batch of data lines (a :data:`~popview.pop3.channel.Sink`)."""
+        result = protocol.parse_list(lines)
+        self._rejects.add(result.rejected)
+        for entry in result.entries:
+            if entry.number in self.sizes:  # repeated across batches
+                self._rejects.add([f"{entry.number} {entry.size} (message listed twice)"])
+            else:
+                self.sizes[entry.number] = entry.size
+
+    def entries(self, max_number: int) -> list[ListEntry]:
+        """The rows up to ``max_number`` (the STAT count); higher ones are rejected."""
+        kept: list[ListEntry] = []
+        for number, size in self.sizes.items():
+            if number > max_number:  # HARDENING A.12: msg > STAT count
+                self._rejects.add([f"{number} {size} (beyond STAT count)"])
+            else:
+                kept.append(ListEntry(number, size))
+        return kept
+
+
+class UidlRows:
+    """A multi-line ``UIDL`` reply, parsed batch by batch.
+
+    An id that breaks RFC 1939 §7 or appears twice anywhere in the reply is
+    kept with ``stable=False``, as :func:`~popview.pop3.protocol.parse_uidl`
+    does for a whole block.
+    """
+
+    def __init__(self, rejects: Rejects) -> None:
+        self._rows: dict[int, tuple[str, bool]] = {}
+        self._uid_count: Counter[str] = Counter()
+        self._rejects = rejects
+
+    def feed(self, lines: tuple[bytes, ...]) -> None:
+        """Parse one batch of data lines (a :data:`~popview.pop3.channel.Sink`)."""
+        result = protocol.parse_uidl(lines)
+        self._rejects.add(result.rejected)
+        for entry in result.entries:
+            if entry.number in self._rows:  # repeated across batches
+                self._rejects.add([printable(f"{entry.number} {entry.uid} (message listed twice)")])
+                continue
+            self._rows[entry.number] = (entry.uid, entry.stable)
+            self._uid_count[entry.uid] += 1
+
+    def entries(self) -> list[UidlEntry]:
+        """Every row kept, with ``stable`` cleared for ids seen more than once."""
+        return [
+            UidlEntry(number, uid, stable and self._uid_count[uid] == 1)
+            for number, (uid, stable) in self._rows.items()
+        ]
