@@ -426,6 +426,44 @@ class TestHostileServerText:
 # -- E. data loss and session integrity in the app --------------------------------------------
 
 
+class TestLoginScreenAt30Lines:
+    """A refused login is explained where a 100x30 terminal shows it."""
+
+    async def test_refused_login_error_is_in_view(self) -> None:
+        """PASS/AUTH refused with the worst-case form (account picker and the
+        UNENCRYPTED warning): "Login failed" and the server's words are on screen
+        at 100x30, inside the form's visible part, above the footer."""
+        srv = make_server(
+            sample_messages(3),
+            faults=[Fault(verb=verb, err_code="AUTH", times=None) for verb in ("AUTH", "PASS")],
+        )
+        await srv.start()
+        try:
+            app = app_for(srv)
+            async with app.run_test(size=SIZE) as pilot:
+                await wait_for(
+                    pilot,
+                    lambda: (
+                        isinstance(app.screen, LoginScreen)
+                        and "Login failed"
+                        in str(app.screen.query_one("#login-status", Static).render())
+                    ),
+                )
+                await pilot.pause()
+                assert app.screen.query_one("#tls-warning").display  # the tallest form
+                assert app.screen.query("#account")
+                shown = screen_text(app)
+                assert "Login failed" in shown, shown
+                assert "injected" in shown, shown  # what the server said
+                status = app.screen.query_one("#login-status", Static)
+                form = app.screen.query_one("#login-form")
+                visible = form.content_region
+                assert visible.contains_region(status.region), (status.region, visible)
+                assert status.region.bottom < SIZE[1] - 1  # above the footer
+        finally:
+            await srv.close()
+
+
 class TestRejectedRows:
     """A.12 in the app: the notice counts every junk row, not only the ones kept."""
 

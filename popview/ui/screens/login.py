@@ -106,14 +106,19 @@ class LoginScreen(Screen[None]):
             yield Label("Security")
             yield Select(TLS_CHOICES, value="implicit", allow_blank=False, id="tls")
             yield Static("", id="tls-warning")
-            yield Label("User")
-            yield Input(placeholder="user name", id="user")
-            yield Label("Password")
-            yield Input(password=True, placeholder="password", id="password")
+            with Horizontal(classes="login-row"):
+                with Vertical(classes="login-half"):
+                    yield Label("User")
+                    yield Input(placeholder="user name", id="user")
+                with Vertical(classes="login-half"):
+                    yield Label("Password")
+                    yield Input(password=True, placeholder="password", id="password")
+            # Above the buttons, so a refused login is explained within a 30-line
+            # terminal, where the bottom of the form is out of view.
+            yield Static("", id="login-status")
             with Horizontal(id="login-buttons"):
                 yield Button("Connect", id="connect", variant="primary")
                 yield Button("Trust this certificate", id="trust", variant="warning")
-            yield Static("", id="login-status")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -178,10 +183,13 @@ class LoginScreen(Screen[None]):
     # -- connecting -----------------------------------------------------------------
 
     def set_status(self, text: str, *, error: bool = False) -> None:
-        """Show progress or an error under the form (plain text)."""
+        """Show progress or an error above the buttons (plain text), scrolled into view."""
         status = self.query_one("#login-status", Static)
         status.update(Text(text))
         status.set_class(error, "error")
+        status.set_class(bool(text), "shown")
+        if text:
+            self.call_after_refresh(status.scroll_visible, animate=False)
 
     def _account_from_form(self) -> Account | None:
         from popview.config import Account
