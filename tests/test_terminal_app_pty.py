@@ -681,7 +681,7 @@ class TestPassword:
         )
         trace = tmp_path / "trace.txt"
         # 45 lines: at 30 the form's status line is below the fold.
-        app = run_app(hostile_server, "--trace", str(trace), lines=45)
+        app = run_app(hostile_server, "--trace", str(trace))
         app.wait_for("Log in to a POP3 mailbox", "injected", timeout=START_TIMEOUT)
         check_step(app, "a refused login")
         app.send("escape")

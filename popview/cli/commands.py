@@ -103,8 +103,8 @@ async def _list(session: MailboxSession, args: argparse.Namespace) -> int:
     notices: list[str] = []
     async for update in session.list_messages(limit=args.limit):
         envelopes.extend(update.envelopes)
-        if update.rejected:
-            notices.append(f"{len(update.rejected)} malformed LIST/UIDL line(s) were ignored.")
+        if update.rejected_count:
+            notices.append(f"{update.rejected_count} malformed LIST/UIDL line(s) were ignored.")
     envelopes.sort(key=lambda env: env.number)
     for notice in [*session.degraded, *notices]:
         print(f"popview: note: {safe_terminal_text(notice)}", file=sys.stderr)
