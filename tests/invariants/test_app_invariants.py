@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from popview.config import Account
 from popview.session import MailboxSession
+from popview.session.index import is_session_key
 from popview.ui.app import PopviewApp
 from popview.ui.screens.dialogs import ConfirmScreen, QuitScreen
 from tests.invariants.driver import Scenario, make_server
@@ -66,6 +67,14 @@ async def play_app(scenario: Scenario, keys: list[str]) -> list[str]:
         items = server.tracked.items()
         found = set()
         for key in keys_:
+            if is_session_key(key):
+                # No usable UIDL: the key names message N of the connection it was made
+                # on, which is the current one when the mark is looked at (after a key).
+                number = int(key[1:].split(" ", 1)[0])
+                current = server.logins.get(server.current_session, [])
+                if 1 <= number <= len(current):
+                    found.add(current[number - 1].key)
+                continue
             matches = [m.key for m in items if m.uid == key]
             if len(matches) == 1:
                 found.add(matches[0])
