@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import io
 import logging
@@ -100,10 +101,18 @@ def screen_text(app: PopviewApp) -> str:
     return "\n".join(strip.text for strip in strips)
 
 
-def assert_on_screen(app: PopviewApp, text: str) -> None:
-    """Each word of ``text`` is on screen as typed (a dialog or a toast wraps lines)."""
+async def assert_on_screen(pilot: Any, app: PopviewApp, text: str) -> None:
+    """Each word of ``text`` is on screen as typed (a dialog or a toast wraps lines).
+
+    Waits for the next frames first: a screen just pushed may not be composited yet
+    (seen on a loaded CI machine, where the screen read back empty).
+    """
+    words = text.split()
+    # On a timeout, report the missing word below, with the screen.
+    with contextlib.suppress(AssertionError):
+        await wait_for(pilot, lambda: all(word in screen_text(app) for word in words))
     screen = screen_text(app)
-    for word in text.split():
+    for word in words:
         assert word in screen, (word, screen)
 
 
@@ -342,7 +351,7 @@ class TestHostileServerText:
             assert HOSTILE_ERR in toast.plain
             no_markup_applied(toast)
             no_markup_applied(rendered(app.screen.query_one("#message-headers", Static)))
-            assert_on_screen(app, HOSTILE_ERR)
+            await assert_on_screen(pilot, app, HOSTILE_ERR)
             await pilot.click("#message-headers")
             await pilot.click(Toast)
             await pilot.pause()
@@ -378,7 +387,7 @@ class TestHostileServerText:
                 assert HOSTILE_ERR in text.plain
                 no_markup_applied(text)
                 assert not list(text.spans)  # not even the bold red of "[bold red]"
-                assert_on_screen(app, HOSTILE_ERR)
+                await assert_on_screen(pilot, app, HOSTILE_ERR)
                 await pilot.click(".dialog-body")
                 await pilot.pause()
                 assert app.return_code is None and app.screen is dialog
