@@ -220,7 +220,11 @@ class MessageScreen(Screen[None]):
         text = Text()
         for field in self.parsed.headers:
             if self.all_headers or field.name.lower() in _SHORT_HEADERS:
-                self._header_line(text, single_line(field.name, 80), field.value)
+                value = field.value
+                if field.name.lower() == "date" and self.parsed.date_local:
+                    # The header as the sender wrote it, and when that was here.
+                    value = f"{value}  (local: {self.parsed.date_local})"
+                self._header_line(text, single_line(field.name, 80), value)
         self._set_headers(text)
         self.query_one("#message-headers").set_class(self.all_headers, "all")
 
