@@ -326,3 +326,16 @@ class TestViewerFiles:
             assert (file_mode, dir_mode) == (b"600", b"700")
             assert content == attachment.data()
         assert not path.parent.exists()
+
+
+class TestPreferHtml:
+    """``general.prefer_html`` decides which alternative the viewer shows first."""
+
+    async def test_setting_opens_the_html_part_first(self, server: Pop3Server) -> None:
+        """With prefer_html = true the newsletter opens on its HTML rendered as text."""
+        config = Config(general=General(prefer_html=True))
+        app = PopviewApp(config, account=account_for(server), password=PASSWORD)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_message(pilot, "uid-0038")  # sample #37: the newsletter
+            assert static_text(app, "#body-form").startswith("Showing HTML")
+            assert "The Terminal Times" in screen.query_one("#body").text  # type: ignore[attr-defined]

@@ -116,7 +116,10 @@ class PopviewApp(App[int]):
         """UIDs the previous visit listed; rows outside it are "new since last visit"."""
         self.opener = AttachmentOpener()
         """Opens attachments from a private temporary folder (removed on exit)."""
-        self.session_worker = SessionWorker(self, session_factory or self._new_session)
+        prefer_html = config.general.prefer_html if config is not None else False
+        self.session_worker = SessionWorker(
+            self, session_factory or self._new_session, prefer_html=prefer_html
+        )
         self.loading = False
 
     def _new_session(self, account: Account, password: Any) -> MailboxSession:

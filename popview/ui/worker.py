@@ -166,10 +166,19 @@ class SessionWorker:
         app: Where results are posted.
         session_factory: Builds a session from an account and a password
             (the app passes one that attaches the cache store).
+        prefer_html: Show a message's HTML part first when it also has plain text
+            (``general.prefer_html`` in the config).
     """
 
-    def __init__(self, app: App[Any], session_factory: SessionFactory | None = None) -> None:
+    def __init__(
+        self,
+        app: App[Any],
+        session_factory: SessionFactory | None = None,
+        *,
+        prefer_html: bool = False,
+    ) -> None:
         self.app = app
+        self.prefer_html = prefer_html
         self.session: MailboxSession | None = None
         self._factory = session_factory or _default_factory
         self._pending: collections.deque[Command] = collections.deque()
@@ -342,7 +351,7 @@ class SessionWorker:
         except PopviewError as error:
             self.app.post_message(msg.FetchFailed(uid, error.title, error.message))
             raise
-        forms = await asyncio.to_thread(render_forms, fetched.parsed)
+        forms = await asyncio.to_thread(render_forms, fetched.parsed, self.prefer_html)
         self.app.post_message(msg.MessageFetched(uid, fetched, forms))
 
     def _report_reconnect(self, session: MailboxSession) -> None:
