@@ -158,8 +158,7 @@ class MessageScreen(Screen[None]):
         env = self.popview.listing.envelopes.get(self.uid)
         text = Text()
         if env is not None:
-            sender = env.from_name + (f" <{env.from_addr}>" if env.from_addr else "")
-            self._header_line(text, "From", sender)
+            self._header_line(text, "From", env.sender)
             self._header_line(text, "Date", short_date(env.date))
             self._header_line(text, "Subject", env.subject)
         self._set_headers(text)
