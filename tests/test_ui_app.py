@@ -51,6 +51,11 @@ def demo_app(server: Pop3Server, **kwargs: object) -> PopviewApp:
     return PopviewApp(None, account=account_for(server), password=PASSWORD, **kwargs)  # type: ignore[arg-type]
 
 
+def screen_plain(app: PopviewApp) -> str:
+    """The text of the whole screen as drawn (tables included)."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
 def static_text(app: PopviewApp, selector: str) -> str:
     widget = app.screen.query_one(selector, Static)
     content = widget.render()
@@ -317,8 +322,13 @@ class TestHelpInfoKeymap:
             await wait_listed(pilot)
             await pilot.press("question_mark")
             await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+            # Keys with their ids for [keymap] (the first screenful: the list's keys).
+            await wait_for(pilot, lambda: "mailbox.mark" in screen_plain(app))
+            assert "list.open" in screen_plain(app)
             await pilot.press("escape", "i")
             await wait_for(pilot, lambda: isinstance(app.screen, ServerInfoScreen))
+            await wait_for(pilot, lambda: "Encryption" in screen_plain(app))
+            assert "UNENCRYPTED: password and mail cross the network" in screen_plain(app)
             await pilot.press("escape")
             await wait_for(pilot, lambda: isinstance(app.screen, MailboxScreen))
 
