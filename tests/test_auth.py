@@ -391,14 +391,6 @@ class TestChooseMechanism:
         assert choose_mechanism(["XOAUTH2", "PLAIN"], True, have_token=True) == "XOAUTH2"
         assert choose_mechanism(["PLAIN"], True, have_token=True) == "PLAIN"
 
-    def test_keyword_aliases(self) -> None:
-        """``preferred``/``has_oauth_token``/``user_command`` alias the main names."""
-        assert choose_mechanism(["PLAIN"], preferred="plain") == "PLAIN"
-        assert choose_mechanism(["XOAUTH2", "PLAIN"], has_oauth_token=True) == "XOAUTH2"
-        assert choose_mechanism([], user_command=True) == "USER"
-        with pytest.raises(AuthError):
-            choose_mechanism([], user_command=False)
-
     def test_nothing_usable(self) -> None:
         with pytest.raises(AuthError, match="no login method"):
             choose_mechanism(["GSSAPI"], False)

@@ -134,13 +134,9 @@ def create_mechanism(
 
 def choose_mechanism(
     server_sasl: Iterable[str],
-    has_user_cmd: bool | None = None,
+    has_user_cmd: bool,
     configured: str | None = None,
     have_token: bool = False,
-    *,
-    preferred: str | None = None,
-    has_oauth_token: bool | None = None,
-    user_command: bool | None = None,
 ) -> str:
     """Pick how to log in: a SASL name, ``"USER"`` (USER/PASS) or ``"APOP"``.
 
@@ -154,17 +150,11 @@ def choose_mechanism(
         has_user_cmd: Whether USER/PASS is available (CAPA ``USER``).
         configured: The mechanism the user configured, if any.
         have_token: Whether an OAuth bearer token is available.
-        preferred: Alias of ``configured``.
-        has_oauth_token: Alias of ``have_token``.
-        user_command: Alias of ``has_user_cmd``.
 
     Raises:
         ConfigError: ``configured`` is a method popview does not know.
         AuthError: The server offers nothing usable, or not ``configured``.
     """
-    has_user_cmd = bool(user_command) if has_user_cmd is None else has_user_cmd
-    configured = configured if configured is not None else preferred
-    have_token = have_token or bool(has_oauth_token)
     offered = {m.upper() for m in server_sasl}
     if configured is not None:
         wanted = configured.upper()

@@ -14,7 +14,7 @@ from popview.errors import AuthError, Pop3Error, Pop3ProtocolError, printable
 from popview.pop3 import auth, protocol
 from popview.pop3.channel import Channel
 from popview.pop3.protocol import Capabilities, Continuation, ErrReply, OkReply
-from popview.pop3.wording import server_error
+from popview.pop3.wording import WHAT, server_error
 
 __all__ = ["log_in"]
 
@@ -58,10 +58,11 @@ async def log_in(
             title="Connection not encrypted",
         )
     caps = capabilities
-    # No CAPA at all: USER/PASS is the RFC 1939 baseline.
-    choice = "APOP" if apop else auth.choose_mechanism(
-        caps.sasl, caps.user or not caps.raw, mechanism, oauth_token is not None
-    )  # fmt: skip
+    choice = "APOP" if apop else _choose(channel, caps, mechanism, oauth_token is not None)
+    if choice in ("USER", "APOP"):
+        _check_utf8_user(caps, user)
+    if caps.utf8:
+        await _enable_utf8(channel)
     if choice == "APOP":
         await _login_apop(channel, apop_timestamp, user, password)
     elif choice == "USER":
@@ -69,6 +70,43 @@ async def log_in(
         await channel.exchange(protocol.pass_(password), _WHAT, login=True)
     else:
         await _login_sasl(channel, auth.create_mechanism(choice, user, password, oauth_token))
+
+
+def _choose(channel: Channel, caps: Capabilities, mechanism: str | None, have_token: bool) -> str:
+    """The login method; USER/PASS when CAPA names none popview can use."""
+    if mechanism is None:
+        try:
+            return auth.choose_mechanism(caps.sasl, caps.user, None, have_token)
+        except AuthError:
+            # HARDENING F.61: USER/PASS is RFC 1939's baseline; a minimal server
+            # (or one without CAPA) may take it without listing it.
+            channel.emit(
+                "popview: the server's CAPA names no login method popview can use; "
+                "trying USER/PASS (RFC 1939)"
+            )
+            return "USER"
+    return auth.choose_mechanism(caps.sasl, caps.user or not caps.raw, mechanism, have_token)
+
+
+def _check_utf8_user(caps: Capabilities, user: str) -> None:
+    """RFC 6856 §3: a UTF-8 user name in USER or APOP only when CAPA says
+    ``UTF8 USER`` (SASL carries UTF-8 names by itself, RFC 4616)."""
+    if user.isascii() or caps.utf8_user:
+        return
+    raise AuthError(
+        "Your user name has non-ASCII characters, and the server does not accept them "
+        'with USER/PASS (its CAPA has no "UTF8 USER"). Nothing was sent.',
+        title="Login method unavailable",
+    )
+
+
+async def _enable_utf8(channel: Channel) -> None:
+    """RFC 6856 §2: UTF8 in the AUTHORIZATION state whenever offered, so the
+    server sends messages unchanged instead of downgrading 8-bit headers."""
+    reply = await channel.exchange(protocol.utf8(), WHAT["UTF8"], raise_err=False)
+    if isinstance(reply, ErrReply):
+        # Not fatal: the server then treats us as a client without UTF8.
+        channel.emit("popview: the server refused UTF8; going on without it")
 
 
 async def _login_apop(channel: Channel, timestamp: str | None, user: str, password: str) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from popview.server.mailbox import StoredMessage
 
-__all__ = ["Maildrop", "MaildropMessage", "dot_stuff", "to_crlf"]
+__all__ = ["Maildrop", "MaildropMessage", "dot_stuff", "downgrade_8bit", "to_crlf"]
 
 _LINE_END = re.compile(rb"\r?\n")
 _LINE_START_DOT = re.compile(rb"^\.", re.MULTILINE)
@@ -38,26 +38,59 @@ def dot_stuff(data: bytes) -> bytes:
     return _LINE_START_DOT.sub(b"..", data) + b".\r\n"
 
 
+_UNICODE_WRAPPER = (
+    b"From: Mail Delivery Subsystem <postmaster@localhost>\r\n"
+    b"Subject: Cannot display Unicode content\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b"Content-Type: text/plain; charset=us-ascii\r\n"
+    b"\r\n"
+    b"This message has Unicode (UTF-8) headers, and your mail client did not\r\n"
+    b"enable UTF8 (RFC 6856), so it cannot be shown here.\r\n"
+)
+
+
+def downgrade_8bit(data: bytes) -> bytes | None:
+    """What a server that offers UTF8 sends a client that did not enable it.
+
+    RFC 6856 §2 leaves the choice to the server; Courier replaces a message
+    whose header has raw 8-bit bytes with a short ASCII notice, and this does
+    the same. Returns ``None`` when the header is plain ASCII (sent as is).
+    """
+    head = data.partition(b"\r\n\r\n")[0]
+    return None if head.isascii() else _UNICODE_WRAPPER
+
+
 @dataclass
 class MaildropMessage:
-    """A numbered message of the session's snapshot."""
+    """A numbered message of the session's snapshot.
+
+    Attributes:
+        sent: What RETR/TOP send instead of ``data`` (a downgraded message),
+            while LIST still gives the size of ``data``, as Courier does.
+    """
 
     number: int
     key: object
     uid: str
     data: bytes
     deleted: bool = False
+    sent: bytes | None = None
 
     @property
     def size(self) -> int:
-        """Octets as sent (CRLF line endings, before byte-stuffing)."""
+        """Octets as stored (CRLF line endings, before byte-stuffing)."""
         return len(self.data)
+
+    @property
+    def wire(self) -> bytes:
+        """What RETR sends: the message, or its downgraded stand-in."""
+        return self.data if self.sent is None else self.sent
 
     def top(self, lines: int) -> bytes:
         """The header, the blank line and the first ``lines`` body lines (RFC 1939 §7)."""
-        head, sep, body = self.data.partition(b"\r\n\r\n")
+        head, sep, body = self.wire.partition(b"\r\n\r\n")
         if not sep:
-            return self.data
+            return self.wire
         kept = body.split(b"\r\n")[:-1][:lines]
         return head + b"\r\n\r\n" + b"".join(line + b"\r\n" for line in kept)
 
@@ -65,11 +98,14 @@ class MaildropMessage:
 class Maildrop:
     """The snapshot a session works on, with its deletion marks."""
 
-    def __init__(self, stored: Sequence[StoredMessage]) -> None:
+    def __init__(self, stored: Sequence[StoredMessage], *, downgrade: bool = False) -> None:
         self.messages = [
             MaildropMessage(n, item.key, item.uid, to_crlf(item.data))
             for n, item in enumerate(stored, start=1)
         ]
+        if downgrade:  # a UTF8 server, and the client did not send UTF8
+            for msg in self.messages:
+                msg.sent = downgrade_8bit(msg.data)
 
     def live(self) -> list[MaildropMessage]:
         """The messages not marked deleted."""

@@ -24,11 +24,16 @@ DEFAULT_MAX_LINE = 8192
 """Longest accepted command line in octets, without CRLF (RFC 2449 §4 asks for 255)."""
 
 
-def default_capabilities(stls: bool = False, implementation: str = "popview") -> list[str]:
-    """The CAPA lines the server sends by default (RFC 2449 §6, RFC 2595 §4, RFC 5034 §6)."""
+def default_capabilities(
+    stls: bool = False, implementation: str = "popview", utf8: bool = False
+) -> list[str]:
+    """The CAPA lines the server sends by default (RFC 2449 §6, RFC 2595 §4,
+    RFC 5034 §6, RFC 6856 §2)."""
     caps = ["TOP", "UIDL", "USER", "PIPELINING", "RESP-CODES", "AUTH-RESP-CODE", "SASL PLAIN"]
     if stls:
         caps.append("STLS")
+    if utf8:
+        caps.append("UTF8 USER")
     caps.append(f"IMPLEMENTATION {implementation}")
     return caps
 
@@ -79,6 +84,10 @@ class Pop3Server:
         faults: Injected faults; :attr:`faults` may be changed at any time.
         max_line: Longest accepted command line; a longer one is answered
             ``-ERR`` and the connection is closed.
+        utf8: Offer and accept UTF8 (RFC 6856); a session that logs in
+            without sending it gets each message with raw 8-bit headers
+            replaced by a "Cannot display Unicode content" notice, while LIST
+            keeps the real size (as Courier does).
 
     Attributes:
         transcript: Every command line received, in order (all sessions).
@@ -99,6 +108,7 @@ class Pop3Server:
         greeting: bytes | None = None,
         faults: Iterable[Fault] = (),
         max_line: int = DEFAULT_MAX_LINE,
+        utf8: bool = False,
     ) -> None:
         self.mailbox = mailbox
         self.users = dict(users)
@@ -111,6 +121,7 @@ class Pop3Server:
         self.greeting = greeting
         self.faults: list[Fault] = list(faults)
         self.max_line = max_line
+        self.utf8 = utf8
         self.transcript: list[TranscriptEntry] = []
         self.sessions_opened = 0
         self._locks: set[str] = set()
@@ -201,7 +212,7 @@ class Pop3Server:
         if self.capabilities is not None:
             caps = list(self.capabilities)
         else:
-            caps = default_capabilities(stls=self.stls is not None)
+            caps = default_capabilities(stls=self.stls is not None, utf8=self.utf8)
         if tls_active:
             caps = [c for c in caps if c.upper() != "STLS"]
         return caps

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["Pop3Session"]
 
 _CLOSE_TIMEOUT = 2.0  # seconds a peer gets to finish the close (TLS close_notify)
-_AUTH_ONLY = frozenset({"USER", "PASS", "APOP", "AUTH", "STLS"})
+_AUTH_ONLY = frozenset({"USER", "PASS", "APOP", "AUTH", "STLS", "UTF8"})
 _TRANSACTION_ONLY = frozenset({"STAT", "LIST", "UIDL", "TOP", "RETR", "DELE", "NOOP", "RSET"})
 
 
@@ -96,6 +96,7 @@ class Pop3Session:
         self.mailbox: Mailbox | None = None
         self.maildrop: Maildrop | None = None
         self.lock_keys: list[str] = []
+        self.utf8 = False
 
     async def run(self) -> None:
         """Serve the connection; never raises except on cancellation."""
@@ -250,7 +251,9 @@ class Pop3Session:
     # -- commands -----------------------------------------------------------
 
     async def _dispatch(self, verb: str, args: list[str], rest: str) -> _Reply:
-        gated = verb in ("TOP", "UIDL") and not self.server.supports(verb)
+        gated = (verb in ("TOP", "UIDL") and not self.server.supports(verb)) or (
+            verb == "UTF8" and not self.server.utf8
+        )
         if gated or verb not in _AUTH_ONLY | _TRANSACTION_ONLY | {"CAPA", "QUIT"}:
             return _err("Unknown command")
         if self.state is _State.AUTHORIZATION and verb in _TRANSACTION_ONLY:
@@ -273,6 +276,9 @@ class Pop3Session:
             if self.tls_active:
                 return _err("Already using TLS")
             return _Reply(b"+OK Begin TLS negotiation\r\n", _Then.START_TLS)
+        if verb == "UTF8":  # RFC 6856 §2: AUTHORIZATION state only
+            self.utf8 = True
+            return _ok("UTF8 enabled")
         if verb == "USER":
             if not rest:
                 return _err("Missing user name")
@@ -332,7 +338,7 @@ class Pop3Session:
             self._unlock()
             return _err("[SYS/TEMP] Cannot open the mailbox")
         self.mailbox = mailbox
-        self.maildrop = Maildrop(stored)
+        self.maildrop = Maildrop(stored, downgrade=self.server.utf8 and not self.utf8)
         self.state = _State.TRANSACTION
         count, size = self.maildrop.stat()
         return _ok(f"Logged in, {count} messages ({size} octets)")
@@ -382,7 +388,7 @@ class Pop3Session:
             found.deleted = True
             return _ok(f"Message {found.number} deleted")
         if verb == "RETR":
-            return _Reply(f"+OK {found.size} octets\r\n".encode() + dot_stuff(found.data))
+            return _Reply(f"+OK {found.size} octets\r\n".encode() + dot_stuff(found.wire))
         lines = args[1]
         if not (lines.isascii() and lines.isdigit()) or len(lines) > 9:
             return _err(f"Invalid line count: {lines}")

@@ -1,0 +1,152 @@
+"""Servers that are standard but not typical: UTF8 (RFC 6856), a CAPA that
+names no login method, and listing rows LIST gets wrong but UIDL gets right.
+
+Every test runs the client or the session against the embedded server and
+asserts on what the caller gets and what the server received (its transcript).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+
+from popview.config import Account
+from popview.errors import AuthError
+from popview.pop3.client import Pop3Client
+from popview.server import MemoryMailbox, Pop3Server
+from popview.server.maildrop import downgrade_8bit
+from popview.session import MailboxSession, is_session_key
+
+USERS = {"alice": "s3cret pass"}
+
+EIGHT_BIT = (
+    "From: Jürgen Größe <jürgen@bücher.example>\r\n"
+    "To: alice@example.org\r\n"
+    "Subject: Grüße aus Köln – 東京\r\n"
+    "Message-ID: <utf8-1@example.org>\r\n"
+    "\r\n"
+    "Hallo.\r\n"
+).encode()
+PLAIN = b"From: bob@example.org\r\nSubject: plain\r\nMessage-ID: <p@x>\r\n\r\nhi\r\n"
+
+
+@asynccontextmanager
+async def serving(messages: list[bytes], **kwargs: Any) -> AsyncIterator[Pop3Server]:
+    server = Pop3Server(MemoryMailbox(list(messages)), users=USERS, **kwargs)
+    async with server:
+        yield server
+
+
+async def connect(server: Pop3Server, trace: list[str] | None = None) -> Pop3Client:
+    return await Pop3Client.connect(
+        "127.0.0.1", server.port, tls="none", connect_timeout=5, command_timeout=5,
+        trace=None if trace is None else trace.append,
+    )  # fmt: skip
+
+
+class TestUtf8:
+    """HARDENING F.59: UTF8 is enabled whenever offered (RFC 6856 §2)."""
+
+    async def test_the_server_mode_is_real(self) -> None:
+        """A client that does not send UTF8 gets Courier's notice instead of the
+        message, and LIST still gives the real size: the next test can fail."""
+        async with serving([EIGHT_BIT, PLAIN], utf8=True) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"USER alice\r\nPASS s3cret pass\r\nLIST 1\r\nRETR 1\r\nQUIT\r\n")
+            wire = await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+        assert b"+OK 1 %d\r\n" % len(EIGHT_BIT) in wire  # LIST: the real size
+        retr = wire.split(b"octets\r\n", 1)[1].split(b"\r\n.\r\n", 1)[0] + b"\r\n"
+        assert b"Subject: Cannot display Unicode content" in retr
+        assert len(retr) != len(EIGHT_BIT)
+
+    async def test_utf8_is_sent_before_login_and_8bit_arrives_unchanged(self) -> None:
+        """CAPA offers UTF8: it goes out in AUTHORIZATION, before the
+        credentials, and the 8-bit message arrives byte for byte."""
+        async with serving([EIGHT_BIT, PLAIN], utf8=True) as server:
+            async with await connect(server) as client:
+                assert client.capabilities.utf8 and client.capabilities.utf8_user
+                await client.login("alice", USERS["alice"])
+                listed = {e.number: e.size for e in (await client.list()).entries}
+                body = await client.retr(1)
+            assert body == EIGHT_BIT
+            assert listed[1] == len(body)
+            assert server.commands()[:3] == ["CAPA", "UTF8", "AUTH PLAIN ***"]
+
+    async def test_not_sent_when_not_offered(self) -> None:
+        async with serving([PLAIN]) as server:
+            async with await connect(server) as client:
+                await client.login("alice", USERS["alice"])
+            assert "UTF8" not in server.commands()
+
+    async def test_a_utf8_user_name_needs_utf8_user(self) -> None:
+        """RFC 6856 §3: a non-ASCII name goes in USER only with ``UTF8 USER``;
+        otherwise nothing at all is sent."""
+        users = {"jürgen": "pw"}
+        async with serving([PLAIN], capabilities=["USER", "UIDL", "UTF8 USER"]) as server:
+            server.users = users
+            async with await connect(server) as client:
+                await client.login("jürgen", "pw")
+            assert server.commands()[:3] == ["CAPA", "UTF8", "USER jÃ¼rgen"]
+        async with serving([PLAIN], capabilities=["USER", "UIDL"]) as server:
+            server.users = users
+            async with await connect(server) as client:
+                with pytest.raises(AuthError, match="UTF8 USER"):
+                    await client.login("jürgen", "pw")
+            assert server.commands() == ["CAPA"]
+
+    async def test_session_shows_the_8bit_subject(self) -> None:
+        """Through the session (TOP for the envelope): the real subject, not the notice."""
+        async with serving([EIGHT_BIT], utf8=True) as server:
+            account = Account(
+                name="t", host="127.0.0.1", port=server.port, user="alice", tls="none"
+            )
+            session = MailboxSession(account, USERS["alice"])
+            await session.open()
+            try:
+                envelopes = [e async for u in session.list_messages() for e in u.envelopes]
+                assert envelopes[0].subject == "Grüße aus Köln – 東京"
+            finally:
+                await session.close()
+
+    def test_downgrade_only_touches_8bit_headers(self) -> None:
+        assert downgrade_8bit(PLAIN) is None
+        assert downgrade_8bit(b"Subject: x\r\n\r\nK\xc3\xb6ln\r\n") is None  # 8-bit body only
+        assert downgrade_8bit(EIGHT_BIT) is not None
+
+
+class TestNoLoginMethodInCapa:
+    """HARDENING F.61: USER/PASS is RFC 1939's baseline."""
+
+    async def test_user_pass_is_tried_and_the_trace_says_so(self) -> None:
+        trace: list[str] = []
+        async with serving([PLAIN], capabilities=["UIDL", "TOP"]) as server:
+            async with await connect(server, trace) as client:
+                await client.login("alice", USERS["alice"])
+                assert client.authenticated
+            assert server.commands()[:3] == ["CAPA", "USER alice", "PASS ***"]
+        assert any("names no login method" in line and "USER/PASS" in line for line in trace)
+        assert not any(USERS["alice"] in line for line in trace)
+
+    async def test_only_unknown_sasl_mechanisms(self) -> None:
+        """``SASL GSSAPI`` alone is no usable method either."""
+        async with serving([PLAIN], capabilities=["UIDL", "SASL GSSAPI"]) as server:
+            async with await connect(server) as client:
+                await client.login("alice", USERS["alice"])
+            assert server.commands()[1:3] == ["USER alice", "PASS ***"]
+
+    async def test_a_configured_method_is_not_replaced(self) -> None:
+        """A configured SASL method the server lacks stays an error: no fallback."""
+        async with serving([PLAIN], capabilities=["UIDL"]) as server:
+            async with await connect(server) as client:
+                with pytest.raises(AuthError, match="CRAM-MD5"):
+                    await client.login("alice", USERS["alice"], mechanism="CRAM-MD5")
+            assert server.commands() == ["CAPA"]
+
+
+def _unused() -> Any:  # keep the import used until the listing tests land
+    return is_session_key
