@@ -17,7 +17,7 @@ import pytest
 from popview.config import Account
 from popview.errors import AuthError
 from popview.pop3.client import Pop3Client
-from popview.server import MemoryMailbox, Pop3Server
+from popview.server import Fault, MemoryMailbox, Pop3Server
 from popview.server.maildrop import downgrade_8bit
 from popview.session import MailboxSession, is_session_key
 
@@ -148,5 +148,74 @@ class TestNoLoginMethodInCapa:
             assert server.commands() == ["CAPA"]
 
 
-def _unused() -> Any:  # keep the import used until the listing tests land
-    return is_session_key
+def _msg(n: int) -> bytes:
+    head = f"From: s{n}@example.org\r\nSubject: message {n}\r\nMessage-ID: <{n}@x>\r\n"
+    return f"{head}\r\nbody {n}\r\n".encode()
+
+
+BAD_LIST = Fault(
+    verb="LIST",
+    times=None,
+    replace=(
+        b"+OK 4 messages\r\n1 %d\r\n2 -5\r\n3 123456789012345678901234567890\r\n4\r\n.\r\n"
+        % len(_msg(1))
+    ),
+)
+
+
+class TestBadListingRows:
+    """HARDENING F.60: a bad LIST row with a good UIDL row keeps the message."""
+
+    async def test_listed_with_unknown_size_then_shown_and_deleted(self) -> None:
+        trace: list[str] = []
+        messages = [_msg(n) for n in range(1, 5)]
+        async with serving(messages, faults=[BAD_LIST]) as server:
+            account = Account(
+                name="t", host="127.0.0.1", port=server.port, user="alice", tls="none"
+            )
+            session = MailboxSession(account, USERS["alice"], trace=trace.append)
+            await session.open()
+            try:
+                envelopes = {
+                    e.number: e async for u in session.list_messages() for e in u.envelopes
+                }
+                assert sorted(envelopes) == [1, 2, 3, 4]
+                assert envelopes[1].size == len(messages[0])
+                assert [envelopes[n].size for n in (2, 3, 4)] == [None, None, None]
+                uid = envelopes[2].uid
+                assert uid is not None and not is_session_key(uid)  # the UIDL row is good
+                fetched = await session.fetch(uid)
+                assert fetched.raw == messages[1]
+                await session.mark(uid)
+                result = await session.commit(reconnect=False)
+                assert uid in result.deleted
+            finally:
+                await session.close()
+            assert "DELE 2" in server.commands()
+        assert [m for m in server.mailbox.load()] and len(server.mailbox.load()) == 3  # type: ignore[union-attr]
+        warned = [line for line in trace if "malformed LIST/UIDL" in line]
+        assert len(warned) == 1 and "2 -5" in warned[0]
+
+    async def test_bad_uidl_row_gives_a_session_key(self) -> None:
+        bad_uidl = Fault(
+            verb="UIDL",
+            times=None,
+            replace=b"+OK\r\n1 uid-one\r\n2 \x01\x02\r\nx uid-three\r\n.\r\n",
+        )
+        async with serving([_msg(n) for n in range(1, 4)], faults=[bad_uidl]) as server:
+            account = Account(
+                name="t", host="127.0.0.1", port=server.port, user="alice", tls="none"
+            )
+            session = MailboxSession(account, USERS["alice"])
+            await session.open()
+            try:
+                envelopes = {
+                    e.number: e async for u in session.list_messages() for e in u.envelopes
+                }
+                assert envelopes[1].uid == "uid-one"
+                for n in (2, 3):
+                    key = envelopes[n].uid
+                    assert key is not None and is_session_key(key)
+                    assert (await session.fetch(key)).raw == _msg(n)
+            finally:
+                await session.close()

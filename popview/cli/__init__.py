@@ -11,11 +11,13 @@
 
     ACCOUNT: -a/--account NAME, or --host H --port P --user U
              --tls {implicit,starttls,none} [--cafile PATH] [--fingerprint SHA256]
+             (--cafile and --fingerprint also override a configured account's)
 
 Every command also takes ``--config PATH``, ``--trace FILE`` (the POP3
 transcript, secrets masked) and ``--debug`` (a log file in the platform log
 directory). Exit status: 0 on success, 1 with one ``title: message`` line on
-stderr, 2 on usage errors. The headless commands never import Textual.
+stderr, 2 on usage errors, 141 (quietly) when the reader of stdout went away
+(``popview list | head -1``). The headless commands never import Textual.
 
 Terminal safety: ``show`` prints sanitized text (no control character from a mail
 reaches the terminal). ``show --raw`` writes the message's exact bytes when
@@ -115,6 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if opts.get("debug"):
             _start_debug_log()
+        else:
+            # Warnings belong in --debug's log and --trace, never on stderr
+            # next to the one error line (logging's last-resort handler).
+            log.addHandler(logging.NullHandler())
         if opts.get("trace"):
             trace_file = _private_append(Path(opts["trace"]))
 
@@ -123,13 +129,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                 trace_file.write(line + "\n")
                 trace_file.flush()
 
-        return _dispatch(args, opts, trace)
+        code = _dispatch(args, opts, trace)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # HARDENING F.62: `popview list | head -1`. The reader left; exit quietly
+        # as other Unix tools do (128 + SIGPIPE), with stdout pointed at
+        # /dev/null so the interpreter's last flush cannot complain either.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 141
     except _UsageError as exc:
         parser.print_usage(sys.stderr)
         print(f"popview: error: {exc}", file=sys.stderr)
         return 2
     except PopviewError as exc:
         print(f"popview: {exc.title}: {exc.message}", file=sys.stderr)
+        fingerprint = getattr(exc, "fingerprint", None)
+        if fingerprint:
+            # For a script: check it out of band, then pass it to --fingerprint.
+            print(f"popview: certificate SHA-256: {fingerprint}", file=sys.stderr)
         log.debug("command failed: %s: %s", exc.title, exc.message)
         return 1
     except KeyboardInterrupt:
@@ -174,22 +194,29 @@ def _account(config: Any, opts: dict[str, Any]) -> Any:
     from popview.config import Account
     from popview.pop3.tls import normalize_fingerprint
 
-    if not opts.get("host"):
-        extra = [k for k in ("port", "user", "tls", "cafile", "fingerprint") if k in opts]
-        if extra:
-            raise _UsageError(f"--{extra[0]} needs --host (or use -a NAME alone)")
-        return config.account(opts.get("account"))
-    if opts.get("account"):
-        raise _UsageError("give either -a NAME or --host ..., not both")
-    if not opts.get("user"):
-        raise _UsageError("--host needs --user")
-    tls = opts.get("tls", "implicit")
     fingerprint = opts.get("fingerprint")
     if fingerprint is not None:
         try:
             fingerprint = normalize_fingerprint(fingerprint)
         except ValueError as exc:
             raise _UsageError(str(exc)) from None
+    cafile = Path(opts["cafile"]).expanduser() if opts.get("cafile") else None
+    if not opts.get("host"):
+        extra = [k for k in ("port", "user", "tls") if k in opts]
+        if extra:
+            raise _UsageError(f"--{extra[0]} needs --host (or use -a NAME alone)")
+        account = config.account(opts.get("account"))
+        # --cafile / --fingerprint override the configured account's.
+        if cafile is not None:
+            account = replace(account, cafile=cafile)
+        if fingerprint is not None:
+            account = replace(account, fingerprint=fingerprint)
+        return account
+    if opts.get("account"):
+        raise _UsageError("give either -a NAME or --host ..., not both")
+    if not opts.get("user"):
+        raise _UsageError("--host needs --user")
+    tls = opts.get("tls", "implicit")
     host = opts["host"]
     return Account(
         name=host,
@@ -197,7 +224,7 @@ def _account(config: Any, opts: dict[str, Any]) -> Any:
         user=opts["user"],
         port=opts.get("port", _DEFAULT_PORTS[tls]),
         tls=tls,
-        cafile=Path(opts["cafile"]).expanduser() if opts.get("cafile") else None,
+        cafile=cafile,
         fingerprint=fingerprint,
     )
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from popview.cli import open_store, password_source
-from popview.errors import PopviewError, printable
+from popview.errors import PopviewError, TLSVerificationError, printable
 from popview.mail.envelope import Envelope
 from popview.mail.sanitize import sanitize_text
 from popview.session import FetchedMessage, MailboxSession, is_session_key
@@ -50,7 +50,12 @@ async def run_command(
         trace=trace,
     )
     try:
-        await session.open()
+        try:
+            await session.open()
+        except TLSVerificationError as error:
+            if command == "info":
+                _info_certificate_error(account, error)
+            raise
         if command == "list":
             return await _list(session, args)
         if command == "show":
@@ -100,13 +105,12 @@ async def _list(session: MailboxSession, args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 0:
         raise PopviewError("--limit must be 0 or more.", title="Bad argument")
     envelopes: list[Envelope] = []
-    notices: list[str] = []
+    # Malformed LIST/UIDL rows are reported in --trace and the --debug log
+    # (HARDENING F.60); their messages are listed, with "?" for an unknown size.
     async for update in session.list_messages(limit=args.limit):
         envelopes.extend(update.envelopes)
-        if update.rejected_count:
-            notices.append(f"{update.rejected_count} malformed LIST/UIDL line(s) were ignored.")
     envelopes.sort(key=lambda env: env.number)
-    for notice in [*session.degraded, *notices]:
+    for notice in session.degraded:
         print(f"popview: note: {safe_terminal_text(notice)}", file=sys.stderr)
     if args.json:
         rows = [_json_row(env, session.marks) for env in envelopes]
@@ -118,7 +122,7 @@ async def _list(session: MailboxSession, args: argparse.Namespace) -> int:
         uid = "" if is_session_key(env.uid or "") else (env.uid or "")
         _out(
             f"#{env.number:<5} {date}  {env.sender[:30]:<30}  {env.subject[:60]}  "
-            f"({env.size} B) {uid}".rstrip()
+            f"({'?' if env.size is None else env.size} B) {uid}".rstrip()
         )
     return 0
 
@@ -208,6 +212,14 @@ async def _delete(session: MailboxSession, args: argparse.Namespace) -> int:
     return 0
 
 
+def _info_certificate_error(account: Any, error: TLSVerificationError) -> None:
+    """``popview info`` when the certificate was refused: what the server
+    presented and what was wrong, so the user can check it and pin it."""
+    _out(f"{'Server:':<21}{account.host}:{account.port}")
+    _out(f"{'Certificate SHA-256:':<21}{error.fingerprint or '(could not be fetched)'}")
+    _out(f"{'Certificate problem:':<21}{error.message}")
+
+
 def _info(session: MailboxSession) -> int:
     info = session.info
     assert info is not None
@@ -225,11 +237,14 @@ def _info(session: MailboxSession) -> int:
             ("Certificate SHA-256", info.tls.fingerprint),
             ("Certificate", "pinned" if info.tls.pinned else "verified"),
         ]
+    before = info.offered_before_login or caps
     expire = {None: "(not given)", -1: "never"}.get(caps.expire, f"{caps.expire} days")
     delay = "(not given)" if caps.login_delay is None else f"{caps.login_delay} seconds"
     rows += [
-        ("Auth mechanisms", " ".join(caps.sasl) or "(none; USER/PASS)"),
-        ("USER", "yes" if caps.user else "no"),
+        # Login methods are offered before login (RFC 5034 §6); the rest below
+        # is what the server says after it (RFC 2449 §6: CAPA may change).
+        ("Auth mechanisms", " ".join(before.sasl) or "(none; USER/PASS)"),
+        ("USER", "yes" if before.user else "no"),
         ("PIPELINING", "yes" if caps.pipelining else "no"),
         ("TOP", "yes" if caps.top else "no"),
         ("UIDL", "yes" if caps.uidl else "no"),
@@ -240,7 +255,10 @@ def _info(session: MailboxSession) -> int:
     ]
     for name, value in rows:
         _out(f"{name + ':':<21}{value}")
-    _out("Capabilities:")
+    _out("Capabilities before login:")
+    for line in before.raw:
+        _out(f"  {line}")
+    _out("Capabilities after login:")
     for line in caps.raw:
         _out(f"  {line}")
     for notice in session.degraded:

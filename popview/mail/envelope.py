@@ -55,7 +55,8 @@ class Envelope:
     Attributes:
         number: Message number in this POP3 session (RFC 1939 §5).
         uid: The UIDL value, or ``None`` when the server gave none.
-        size: Size in octets as the server listed it.
+        size: Size in octets as the server listed it; ``None`` when its LIST
+            row was malformed (HARDENING F.60).
         from_name: Display name of the first From address ("" if none).
         from_addr: Address of the first From address ("" if none).
         to: The To addresses (capped).
@@ -71,7 +72,7 @@ class Envelope:
 
     number: int
     uid: str | None
-    size: int
+    size: int | None
     from_name: str = ""
     from_addr: str = ""
     to: tuple[Address, ...] = ()
@@ -118,7 +119,9 @@ def _ids(value: str, limit: int) -> tuple[str, ...]:
     return tuple(found)
 
 
-def parse_envelope(header_bytes: bytes, *, number: int, uid: str | None, size: int) -> Envelope:
+def parse_envelope(
+    header_bytes: bytes, *, number: int, uid: str | None, size: int | None
+) -> Envelope:
     """Parse a header block into an :class:`Envelope`; never raises.
 
     Args:

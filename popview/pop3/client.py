@@ -87,6 +87,8 @@ class Pop3Client:
         self.tls_info: TlsInfo | None = opened.tls_info
         """The TLS session, or ``None`` on a plaintext connection."""
         self.authenticated = False
+        self.offered_before_login: Capabilities = opened.capabilities
+        """The capabilities as they were before login (SASL is listed there)."""
 
     @classmethod
     async def connect(
@@ -347,6 +349,7 @@ class Pop3Client:
             Pop3Error: The connection is not encrypted and ``tls="none"`` was
                 not chosen.
         """
+        self.offered_before_login = self.capabilities
         await log_in(
             self._channel, capabilities=self.capabilities, apop_timestamp=self.apop_timestamp,
             plaintext_allowed=self._tls_mode == "none", user=user, password=password,

@@ -128,7 +128,7 @@ async def _open(
     """Open the stream, then greeting, TLS and (unless ``probe``) CAPA."""
     channel = await _connect_stream(settings, context)
     try:
-        greeting = await _read_greeting(channel, settings.greeting_timeout)
+        greeting = await _read_greeting(channel, settings)
         info = None
         if settings.tls == "implicit":
             info = _check_tls(channel, pin, context)
@@ -199,15 +199,21 @@ async def _presented_fingerprint(settings: _Settings) -> str | None:
     return opened.tls_info.fingerprint if opened.tls_info else None
 
 
-async def _read_greeting(channel: Channel, timeout: float) -> Greeting:
+async def _read_greeting(channel: Channel, settings: _Settings) -> Greeting:
+    timeout = settings.greeting_timeout
     try:
         async with asyncio.timeout(timeout):
             event = await channel.next_event("its greeting")
     except TimeoutError:
         channel.abort("no greeting")
+        hint = "It may be overloaded, or this is not a POP3 port."
+        if settings.port == 995 and settings.tls != "implicit":
+            # RFC 8314 §3.3: 995 is POP3 over implicit TLS; it waits for our
+            # TLS handshake while we wait for its greeting.
+            hint = 'Port 995 usually expects implicit TLS: use tls = "implicit" (--tls implicit).'
         raise Pop3TimeoutError(
             f"The server accepted the connection but did not greet within {timeout:g} "
-            "seconds. It may be overloaded, or this is not a POP3 port."
+            f"seconds. {hint}"
         ) from None
     if isinstance(event, ErrReply):
         channel.abort("the server refused the connection")

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import ssl
 from dataclasses import dataclass
 from os import PathLike
 
-from popview.errors import TLSVerificationError, printable
+from popview.errors import ConfigError, TLSVerificationError, printable
 
 __all__ = [
     "TlsInfo",
@@ -82,12 +83,42 @@ def client_context(
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     if cafile is not None:
-        context.load_verify_locations(cafile=cafile)
+        _load_cafile(context, cafile)
     if pinned:
         # The pin check after the handshake is the verification (see module doc).
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
+
+
+def _load_cafile(context: ssl.SSLContext, cafile: str | PathLike[str]) -> None:
+    """Trust the CA certificates in ``cafile``, or say plainly why not.
+
+    Raises:
+        ConfigError: The file is missing, unreadable or holds no PEM
+            certificate (HARDENING F.64: one clear sentence naming the file,
+            never an ``OSError`` the UI would call "cannot reach the server").
+    """
+    name = printable(os.fspath(cafile), 200)
+    try:
+        context.load_verify_locations(cafile=cafile)
+    except FileNotFoundError:
+        reason = "it does not exist"
+    except IsADirectoryError:
+        reason = "it is a directory, not a file"
+    except PermissionError:
+        reason = "popview may not read it (permission denied)"
+    except ssl.SSLError:
+        reason = "it holds no PEM certificate"
+    except OSError as exc:
+        reason = f"it cannot be read ({printable(exc.strerror or str(exc), 100)})"
+    else:
+        return
+    raise ConfigError(
+        f"The CA file {name} cannot be used: {reason}. Fix the account's cafile "
+        "(or --cafile); nothing was sent to the server.",
+        title="Bad CA file",
+    )
 
 
 def normalize_fingerprint(value: str) -> str:

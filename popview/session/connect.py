@@ -81,6 +81,7 @@ class Connection:
             degraded=tuple(degraded),
             login_delay=self.login_delay,
             next_login_at=next_login_at,
+            offered_before_login=self.client.offered_before_login,
         )
 
 
@@ -147,7 +148,7 @@ async def open_connection(
         except Pop3ServerError as exc:
             delay = client.capabilities.login_delay
             raise classify_server_error(exc, login_delay=delay) from None
-        return await _read_mailbox(client, account, account_key, generation, pipelining)
+        return await _read_mailbox(client, account, account_key, generation, pipelining, trace)
     except BaseException:
         if client.pipelining_broken and on_pipelining_broken is not None:
             on_pipelining_broken()
@@ -156,7 +157,12 @@ async def open_connection(
 
 
 async def _read_mailbox(
-    client: Pop3Client, account: Any, account_key: str, generation: int, pipelining: bool
+    client: Pop3Client,
+    account: Any,
+    account_key: str,
+    generation: int,
+    pipelining: bool,
+    trace: Callable[[str], None] | None = None,
 ) -> Connection:
     caps = client.capabilities
     advertised = bool(caps.raw)
@@ -181,9 +187,9 @@ async def _read_mailbox(
     uid_rows: list[UidlEntry] | None = None
     if want_uidl and not isinstance(replies[2], Pop3ServerError):
         uid_rows = uidl_rows.entries()
-    rejects.log(str(account.host))
+    rejects.log(str(account.host), trace)
     index = MessageIndex(
-        ((e.number, e.size) for e in sizes),
+        sizes,
         None if uid_rows is None else ((e.number, e.uid) for e in uid_rows),
         unstable=(e.number for e in uid_rows or () if not e.stable),
         generation=generation,

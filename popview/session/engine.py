@@ -470,7 +470,7 @@ class MailboxSession:
 
             def report(done: int, expected: int | None) -> None:
                 if progress is not None:
-                    progress(done, max(expected or ref.size, done))
+                    progress(done, max(expected or ref.size or 0, done))
 
             raw = await self._run(self._conn.client.retr(ref.number, progress=report))
             assert raw is not None

@@ -43,13 +43,14 @@ class MessageRef:
 
     Attributes:
         number: Message number in this session.
-        size: Size in octets as LIST says (a hint, never trusted for allocation).
+        size: Size in octets as LIST says (a hint, never trusted for allocation);
+            ``None`` when the LIST row was malformed (HARDENING F.60).
         key: Session key (the UIDL when stable).
         uid: The stable UIDL, or ``None``.
     """
 
     number: int
-    size: int
+    size: int | None
     key: str
     uid: str | None
 
@@ -58,7 +59,8 @@ class MessageIndex:
     """Number/key lookups for one connection, built from LIST and UIDL.
 
     Args:
-        sizes: ``(number, size)`` rows from LIST (already validated by the protocol).
+        sizes: ``(number, size)`` rows from LIST (already validated by the
+            protocol; ``None``: a row with a good number and a bad size).
         uids: ``(number, uid)`` rows from UIDL, or ``None`` when the server has no UIDL.
         unstable: Numbers whose UIDL the protocol layer flagged as unusable.
         generation: Which connection of the session this is (for session keys).
@@ -66,14 +68,14 @@ class MessageIndex:
 
     def __init__(
         self,
-        sizes: Iterable[tuple[int, int]],
+        sizes: Iterable[tuple[int, int | None]],
         uids: Iterable[tuple[int, str]] | None,
         unstable: Iterable[int] = (),
         generation: int = 0,
     ) -> None:
-        size_of: dict[int, int] = {}
+        size_of: dict[int, int | None] = {}
         for number, size in sizes:
-            size_of.setdefault(number, max(size, 0))
+            size_of.setdefault(number, None if size is None else max(size, 0))
         self.has_uidl = uids is not None
         uid_of: dict[int, str] = {}
         seen: dict[str, int] = {}
@@ -113,7 +115,7 @@ class MessageIndex:
     @property
     def total_size(self) -> int:
         """Sum of the LIST sizes."""
-        return sum(ref.size for ref in self._refs.values())
+        return sum(ref.size or 0 for ref in self._refs.values())
 
     def newest_first(self) -> list[MessageRef]:
         """Messages, highest number (newest delivery) first."""

@@ -99,7 +99,7 @@ def _parse(items: list[_Item]) -> tuple[list[Envelope], _Rows]:
     for ref, headers, keep in items:
         envelope = parse_envelope(headers, number=ref.number, uid=ref.key, size=ref.size)
         envelopes.append(envelope)
-        if keep and ref.uid is not None:
+        if keep and ref.uid is not None and ref.size is not None:
             rows.append(CachedEnvelope(ref.uid, ref.size, headers, envelope_payload(envelope)))
     return envelopes, rows
 
@@ -231,7 +231,7 @@ async def _stream(
     total = len(refs)
     cached: list[tuple[MessageRef, CachedEnvelope]] = []
     if cache is not None:
-        sizes = {ref.uid: ref.size for ref in refs if ref.uid is not None}
+        sizes = {ref.uid: ref.size for ref in refs if ref.uid is not None and ref.size is not None}
         known = await worker.run(cache.get_envelopes, account, sizes) if sizes else {}
         cached = [(ref, known[ref.uid]) for ref in refs if ref.uid is not None and ref.uid in known]
     done = 0

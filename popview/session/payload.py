@@ -76,7 +76,7 @@ def _addresses(value: Any) -> tuple[Address, ...] | None:
 
 
 def envelope_from_payload(
-    payload: dict[str, Any] | None, *, number: int, uid: str | None, size: int
+    payload: dict[str, Any] | None, *, number: int, uid: str | None, size: int | None
 ) -> Envelope | None:
     """Rebuild an envelope from a payload of this version, without parsing.
 

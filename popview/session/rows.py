@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from popview.errors import printable
 from popview.pop3 import protocol
-from popview.pop3.protocol import ListEntry, UidlEntry
+from popview.pop3.protocol import UidlEntry
 
 __all__ = ["REJECTED_KEPT", "REJECTED_LOGGED", "ListRows", "Rejects", "UidlRows"]
 
@@ -46,20 +46,18 @@ class Rejects:
             if len(self.kept) < REJECTED_KEPT:
                 self.kept.append(row)
 
-    def log(self, host: str) -> None:
-        """Log the rejected rows at WARNING: the first :data:`REJECTED_LOGGED` and
-        the total (HARDENING A.12: bad rows are "rejected and logged")."""
+    def log(self, host: str, trace: Callable[[str], None] | None = None) -> None:
+        """Log the rejected rows at WARNING (``--debug``) and write them to the
+        trace: the first :data:`REJECTED_LOGGED` and the total (HARDENING A.12:
+        bad rows are "rejected and logged"; F.60: not on the terminal)."""
         if not self.count:
             return
         shown = self.kept[:REJECTED_LOGGED]
         more = f" (first {len(shown)} shown)" if self.count > len(shown) else ""
-        log.warning(
-            "%s sent %d malformed LIST/UIDL row(s), skipped%s: %s",
-            printable(host, 100),
-            self.count,
-            more,
-            " | ".join(shown),
-        )
+        text = f"{self.count} malformed LIST/UIDL row(s){more}: {' | '.join(shown)}"
+        log.warning("%s sent %s", printable(host, 100), text)
+        if trace is not None:
+            trace(f"popview: {text}")
 
 
 class ListRows:
@@ -67,11 +65,13 @@ class ListRows:
 
     Attributes:
         sizes: Message number → size, in the server's order; a number listed
-            twice keeps its first row.
+            twice keeps its first row. ``None`` is an unknown size: the row had
+            a valid message number but a negative, absurd or missing size, and
+            the message stays listed (HARDENING F.60: its UIDL row may be fine).
     """
 
     def __init__(self, rejects: Rejects) -> None:
-        self.sizes: dict[int, int] = {}
+        self.sizes: dict[int, int | None] = {}
         self._rejects = rejects
 
     def feed(self, lines: tuple[bytes, ...]) -> None:
@@ -83,16 +83,29 @@ class ListRows:
                 self._rejects.add([f"{entry.number} {entry.size} (message listed twice)"])
             else:
                 self.sizes[entry.number] = entry.size
+        for row in result.rejected:
+            number = _leading_number(row)
+            if number is not None:
+                self.sizes.setdefault(number, None)
 
-    def entries(self, max_number: int) -> list[ListEntry]:
-        """The rows up to ``max_number`` (the STAT count); higher ones are rejected."""
-        kept: list[ListEntry] = []
+    def entries(self, max_number: int) -> list[tuple[int, int | None]]:
+        """``(number, size)`` up to ``max_number`` (the STAT count); higher ones
+        are rejected."""
+        kept: list[tuple[int, int | None]] = []
         for number, size in self.sizes.items():
             if number > max_number:  # HARDENING A.12: msg > STAT count
                 self._rejects.add([f"{number} {size} (beyond STAT count)"])
             else:
-                kept.append(ListEntry(number, size))
+                kept.append((number, size))
         return kept
+
+
+def _leading_number(row: str) -> int | None:
+    """The message number a rejected LIST row starts with, if it is one."""
+    head = row.split(" ", 1)[0]
+    if not (head.isascii() and head.isdigit()) or len(head) > 9 or head.startswith("0"):
+        return None
+    return int(head)
 
 
 class UidlRows:

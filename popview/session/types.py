@@ -50,6 +50,8 @@ class SessionInfo:
         degraded: User-facing notices about what this server does not support.
         login_delay: Seconds the server wants between logins (CAPA LOGIN-DELAY), or None.
         next_login_at: ``time.time()`` before which a new login is refused, or None.
+        offered_before_login: The CAPA reply before authentication (after STLS):
+            the login methods are listed only there (RFC 2449 §6.3, RFC 5034 §6).
     """
 
     account_key: str
@@ -66,6 +68,7 @@ class SessionInfo:
     degraded: tuple[str, ...] = ()
     login_delay: int | None = None
     next_login_at: float | None = None
+    offered_before_login: Capabilities | None = None
 
 
 @dataclass(frozen=True)

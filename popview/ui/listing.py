@@ -117,9 +117,9 @@ class MailboxListing:
                 self._flat[uid] = Row(uid)
                 self.new_count += self.is_new(uid)
             else:
-                self.total_size -= old.size
+                self.total_size -= old.size or 0
             known[uid] = env
-            self.total_size += env.size
+            self.total_size += env.size or 0
             self._haystack[uid] = f"{env.from_name}\n{env.from_addr}\n{env.subject}".casefold()
 
     def keep_only(self, uids: frozenset[str]) -> None:
@@ -133,7 +133,7 @@ class MailboxListing:
         if env is None:
             return
         self._version += 1
-        self.total_size -= env.size
+        self.total_size -= env.size or 0
         self.new_count -= self.is_new(uid)
         self._haystack.pop(uid, None)
         self._flat.pop(uid, None)
@@ -177,7 +177,7 @@ class MailboxListing:
         elif self.sort_key == "subject":
             uids.sort(key=lambda u: _subject_key(envs[u]))
         elif self.sort_key == "size":
-            uids.sort(key=lambda u: envs[u].size, reverse=True)
+            uids.sort(key=lambda u: envs[u].size or 0, reverse=True)
         else:
             uids.sort(key=lambda u: (_date_key(envs[u]), envs[u].number), reverse=True)
         return uids

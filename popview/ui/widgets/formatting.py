@@ -9,8 +9,11 @@ from popview.mail.sanitize import sanitize_text
 __all__ = ["human_size", "short_date", "single_line"]
 
 
-def human_size(octets: int) -> str:
-    """``1234`` -> ``"1.2K"``; sizes as mutt shows them."""
+def human_size(octets: int | None) -> str:
+    """``1234`` -> ``"1.2K"``; sizes as mutt shows them; ``None`` (the server's
+    LIST row was malformed, HARDENING F.60) -> ``"?"``."""
+    if octets is None:
+        return "?"
     size = float(octets)
     for unit in ("", "K", "M", "G"):
         if size < 1000 or unit == "G":
