@@ -1,0 +1,35 @@
+"""The app (driven by Pilot) when an account's TLS settings are unusable."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from popview.ui.app import PopviewApp
+from popview.ui.screens.login import LoginScreen
+from tests.test_ui_app import SIZE, static_text
+from tests.test_ui_support import PASSWORD, account_for, make_server, wait_for
+
+
+class TestBadCaFile:
+    async def test_a_non_pem_ca_file_is_named_not_cannot_reach(self, tmp_path: Path) -> None:
+        """HARDENING F.64: the login screen names the file and says what is wrong;
+        never "Cannot reach the server", never a crash; nothing is sent."""
+        server = make_server([])
+        await server.start()
+        try:
+            cafile = tmp_path / "company-ca.pem"
+            cafile.write_text("this is not a certificate\n")
+            account = replace(account_for(server), tls="implicit", cafile=cafile)
+            app = PopviewApp(None, account=account, password=PASSWORD)  # type: ignore[arg-type]
+            async with app.run_test(size=SIZE) as pilot:
+                status = "#login-status"
+                await wait_for(pilot, lambda: "error" in app.screen.query_one(status).classes)
+                assert isinstance(app.screen, LoginScreen)
+                text = static_text(app, status)
+                assert text.startswith("Bad CA file: ")
+                assert str(cafile) in text and "no PEM certificate" in text
+                assert "reach" not in text
+            assert server.sessions_opened == 0
+        finally:
+            await server.close()
