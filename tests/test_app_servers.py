@@ -1,12 +1,19 @@
-"""The app (driven by Pilot) when an account's TLS settings are unusable."""
+"""The app when an account's TLS settings are unusable, and what its server info shows."""
 
 from __future__ import annotations
 
+import io
+import re
 from dataclasses import replace
 from pathlib import Path
 
+from rich.console import Console
+
+from popview.pop3.protocol import parse_capa
+from popview.session.types import SessionInfo
 from popview.ui.app import PopviewApp
 from popview.ui.screens.login import LoginScreen
+from popview.ui.screens.server_info import info_table
 from tests.test_ui_app import SIZE, static_text
 from tests.test_ui_support import PASSWORD, account_for, make_server, wait_for
 
@@ -33,3 +40,21 @@ class TestBadCaFile:
             assert server.sessions_opened == 0
         finally:
             await server.close()
+
+
+class TestServerInfo:
+    def test_sasl_is_what_was_offered_before_login(self) -> None:
+        """Dovecot drops SASL from its CAPA after login: the screen shows the
+        mechanisms offered when they mattered."""
+        before = parse_capa(["USER", "SASL PLAIN LOGIN", "UTF8", "PIPELINING"])
+        after = parse_capa(["USER", "PIPELINING"])
+        info = SessionInfo(
+            account_key="k", host="h", port=995, tls_mode="none", encrypted=False, tls=None,
+            capabilities=after, implementation=None, greeting="", message_count=0,
+            total_size=0, offered_before_login=before,
+        )  # fmt: skip
+        console = Console(width=100, record=True, file=io.StringIO())
+        console.print(info_table(info))
+        text = console.export_text()
+        assert re.search(r"SASL\s+PLAIN LOGIN", text), text
+        assert re.search(r"UTF8\s+yes", text), text

@@ -56,9 +56,12 @@ def info_table(info: SessionInfo, server_label: str | None = None) -> Table:
     row("TOP", _yes(caps.top))
     row("PIPELINING", _yes(caps.pipelining))
     row("RESP-CODES", _yes(caps.resp_codes))
-    row("SASL", " ".join(caps.sasl) or "(none)")
+    # Login methods (and UTF8) are offered before login; many servers drop
+    # them from the CAPA after it (RFC 2449 §6: CAPA may change).
+    before = info.offered_before_login or caps
+    row("SASL", " ".join(before.sasl) or "(none)")
     row("STLS", _yes(caps.stls))
-    row("UTF8", _yes(caps.utf8))
+    row("UTF8", _yes(before.utf8))
     if caps.login_delay is not None:
         row("LOGIN-DELAY", f"{caps.login_delay} s")
     if caps.expire is not None:
