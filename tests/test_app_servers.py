@@ -10,12 +10,20 @@ from pathlib import Path
 from rich.console import Console
 
 from popview.pop3.protocol import parse_capa
+from popview.server import Fault
 from popview.session.types import SessionInfo
 from popview.ui.app import PopviewApp
 from popview.ui.screens.login import LoginScreen
 from popview.ui.screens.server_info import info_table
 from tests.test_ui_app import SIZE, static_text
-from tests.test_ui_support import PASSWORD, account_for, make_server, wait_for
+from tests.test_ui_support import (
+    PASSWORD,
+    account_for,
+    make_server,
+    table_lines,
+    wait_for,
+    wait_listed,
+)
 
 
 class TestBadCaFile:
@@ -58,3 +66,26 @@ class TestServerInfo:
         text = console.export_text()
         assert re.search(r"SASL\s+PLAIN LOGIN", text), text
         assert re.search(r"UTF8\s+yes", text), text
+
+
+class TestUnknownSize:
+    async def test_a_bad_list_row_shows_a_question_mark(self) -> None:
+        """HARDENING F.60 in the app: the message is listed, its size "?"."""
+        messages = [
+            f"From: s{n}@example.org\r\nSubject: Row {n}\r\n\r\nbody\r\n".encode() for n in (1, 2)
+        ]
+        bad = Fault(verb="LIST", times=None, replace=b"+OK\r\n1 %d\r\n2 -7\r\n.\r\n" % 37)
+        server = make_server(messages, faults=[bad])
+        await server.start()
+        try:
+            app = PopviewApp(None, account=account_for(server), password=PASSWORD)  # type: ignore[arg-type]
+            async with app.run_test(size=SIZE) as pilot:
+                await wait_listed(pilot)
+                rows = {
+                    line.split("Row ")[1][0]: line for line in table_lines(app) if "Row " in line
+                }
+                assert sorted(rows) == ["1", "2"]
+                assert rows["2"].rstrip().endswith("?"), rows["2"]
+                assert rows["1"].rstrip().endswith("37"), rows["1"]
+        finally:
+            await server.close()
