@@ -6,6 +6,7 @@ and the real ``popview`` process where what matters is what a shell sees.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import ssl
@@ -109,6 +110,9 @@ class TestBadListingRowsCli:
         rows = out.splitlines()
         assert len(rows) == 2 and all("(? B)" in row for row in rows)
         assert "malformed LIST/UIDL row(s)" in trace.read_text()
+        code, out, err = run(["list", "--json", *target(server)], capsys)
+        assert code == 0 and err == ""
+        assert [row["size"] for row in json.loads(out)] == [None, None]
         uid = rows[0].split()[-1]
         code, out, err = run(["show", uid, *target(server)], capsys)
         assert code == 0, err
