@@ -1,4 +1,5 @@
-"""HARDENING.md section E (cases 44-52): nothing the user did not commit is ever deleted.
+"""HARDENING section E (E.44-E.52, docs/hardening.md): nothing the user did not commit
+is ever deleted.
 
 Each case runs against the embedded server (assertions on its transcript and on the
 mailbox afterwards); the data-loss cases run again against the private Dovecot and

@@ -1,4 +1,4 @@
-"""HARDENING.md gaps closed at the engine and CLI level (A.12, A.19, C.32).
+"""docs/hardening.md gaps closed at the engine and CLI level (A.12, A.19, C.32).
 
 * A.19 through :class:`MailboxSession`: a server that advertises PIPELINING but
   answers only the first of the commands queued in one write. A loopback proxy in

@@ -2,7 +2,7 @@
 
 A :class:`Channel` writes the bytes :class:`~popview.pop3.protocol.Pop3Connection`
 produces, feeds it what arrives, and runs each exchange under one deadline.
-Rules it keeps (see HARDENING.md A/B):
+Rules it keeps (docs/hardening.md, HARDENING section A and B):
 
 * every command runs under one deadline for its *whole* reply, not per read;
 * a timeout, a framing error, a lost connection or a cancelled command closes
@@ -253,8 +253,8 @@ class Channel:
         self, what: str, *, pipelined: int = 0, answered: int = 0
     ) -> AsyncIterator[None]:
         """Run one exchange under the command deadline. Anything going wrong
-        but an ``-ERR`` drops the connection (rule 5: never reused after a
-        framing error, a timeout or a cancel)."""
+        but an ``-ERR`` drops the connection (rule "drop-on-framing-error": never
+        reused after a framing error, a timeout or a cancel)."""
         try:
             async with asyncio.timeout(self._timeout):
                 yield

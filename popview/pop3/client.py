@@ -6,7 +6,7 @@ the command engine (deadlines, dropping the connection) in
 :mod:`~popview.pop3.channel`, logging in in :mod:`~popview.pop3.login`,
 pipelined batches in :mod:`~popview.pop3.pipeline`, and the sentences a user
 reads for ``-ERR`` in :mod:`~popview.pop3.wording`. Rules it keeps (see
-HARDENING.md A/B):
+docs/hardening.md, HARDENING section A and B):
 
 * every command runs under one deadline for its *whole* reply, not per read;
 * a timeout, a framing error, a lost connection or a cancelled command closes

@@ -80,7 +80,7 @@ class Command:
         return " ".join((self.verb, *shown, *masked))
 
     def __repr__(self) -> str:
-        # Rule 4 / HARDENING C.35: a Command ends up in crash screens' locals,
+        # rule "secrets-never-shown", HARDENING C.35: a Command ends up in crash screens' locals,
         # ``pending`` and %r logs, so its repr masks what trace() masks.
         args = self.args if not self.secret else (self.trace(),)
         return f"Command(verb={self.verb!r}, args={args!r}, secret={self.secret!r})"

@@ -1,7 +1,7 @@
 """The events :class:`popview.pop3.protocol.Pop3Connection` produces, as frozen dataclasses.
 
 Text in them is decoded leniently from the server's bytes and not yet
-sanitized: sanitize before display (rule 1). Re-exported by
+sanitized: sanitize before display (rule "hostile-text"). Re-exported by
 :mod:`popview.pop3.protocol`.
 """
 

@@ -133,7 +133,8 @@ async def top_many(
 
 
 def _for_pipeline(channel: Channel, command: Command) -> Command:
-    # QUIT only through quit() (rule 2); logins and STLS have their own flows.
+    # QUIT only through quit() (rule "no-quit-without-commit"); logins and STLS have
+    # their own flows.
     if command.raw or command.verb in _NOT_PIPELINED:
         raise ValueError(f"{command.verb or 'a SASL line'} cannot go through pipeline()")
     return channel.capped(command)

@@ -2,7 +2,7 @@
 
 The Textual worker and the headless CLI both drive it; every method is a
 coroutine and the owner runs one at a time. What it guarantees
-(ARCHITECTURE.md, "The deletion model"; HARDENING.md section E):
+(docs/deletion-model.md; HARDENING section E in docs/hardening.md):
 
 * a mark is journaled by UIDL *before* ``DELE`` is sent;
 * ``QUIT`` is sent by :meth:`MailboxSession.commit` and nowhere else: every
@@ -80,7 +80,7 @@ PasswordSource = str | Callable[[], str] | Callable[[], Awaitable[str]]
 
 
 class MailboxSession:
-    """The mailbox engine (see the module docstring and SESSION_API.md).
+    """The mailbox engine (see the module docstring and docs/architecture.md).
 
     Args:
         account: A :class:`popview.config.Account` (host, port, tls, user, ...).

@@ -1,6 +1,6 @@
 """The listing pipeline: cached envelopes at once, then pipelined ``TOP n 0`` for the rest.
 
-Where the speed comes from (ARCHITECTURE.md, "The listing pipeline"): the cache
+Where the speed comes from (docs/architecture.md, "The listing pipeline"): the cache
 answers for every message it knows (checked against the LIST size) with the
 envelope fields it stored as JSON (:mod:`popview.session.payload`), so a warm
 start parses nothing; only the others get ``TOP n 0``, newest first, written in

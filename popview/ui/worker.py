@@ -5,7 +5,7 @@ at once; the worker runs the commands one at a time (the session is not
 re-entrant) and posts past-tense messages (:mod:`popview.ui.messages`) to the
 app. Parsing and rendering run in a thread so that keys stay responsive.
 
-Error policy (ARCHITECTURE.md "Errors"): a :class:`~popview.errors.PopviewError`
+Error policy (docs/architecture.md, "Errors"): a :class:`~popview.errors.PopviewError`
 becomes a message (``LoginFailed``, ``SessionLost``, ``ServerError``); anything
 else escapes the worker, which the app turns into a dialog and restarts the
 loop. No error path sends ``QUIT``: only :class:`Commit` and ``Close(apply=True)``

@@ -1,4 +1,4 @@
-"""End-to-end invariants under hostile servers (HARDENING.md, issue 6).
+"""End-to-end invariants under hostile servers (docs/hardening.md, issue 6).
 
 * :mod:`tests.invariants.hostile` - the hostile-server driver: an embedded
   :class:`~popview.server.Pop3Server` that records what each session saw

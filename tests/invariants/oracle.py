@@ -1,4 +1,4 @@
-"""The oracle: the invariants of HARDENING.md / issue 6, checked on a finished :class:`Run`."""
+"""The oracle: the invariants of docs/hardening.md / issue 6, checked on a finished :class:`Run`."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def _error_text(exc: BaseException) -> str:
 
 
 def check_run(run: Run) -> None:
-    """Assert the invariants of HARDENING/issue 6 on a finished run (AssertionError)."""
+    """Assert the invariants of docs/hardening.md / issue 6 on a finished run (AssertionError)."""
     problems: list[str] = list(run.unexpected)
     secrets = secret_forms()
     steps = run.steps
