@@ -9,7 +9,7 @@ can be shown anywhere without escaping. A password never goes into an error.
 
 from __future__ import annotations
 
-import unicodedata
+from popview.sanitize import sanitize_text
 
 __all__ = [
     "AuthError",
@@ -30,31 +30,21 @@ _MAX_ERROR_TEXT = 300
 
 
 def printable(text: str, limit: int = _MAX_ERROR_TEXT) -> str:
-    """Return ``text`` with every control/format character replaced, capped.
+    """Return ``text`` as one safe line of at most ``limit`` characters, for an error.
 
-    A small, dependency-free sanitizer for error messages: the full sanitizer
-    lives in :mod:`popview.mail.sanitize`, but errors are raised by layers that
-    may not import it.
+    The same escaping as everywhere else server or mail text reaches a person
+    (:func:`popview.sanitize.sanitize_text`): control characters as control
+    pictures (``␛`` for ESC), other format, bidi and zero-width characters as
+    U+FFFD, line breaks as spaces, and ``…`` where the text was cut.
 
     Args:
         text: Untrusted text, for example a server's ``-ERR`` reply.
         limit: Maximum number of characters kept.
 
     Returns:
-        A single line with C0/C1 controls, bidi and zero-width characters shown
-        as ``\\xNN``/``\\uNNNN`` escapes.
+        A single line with nothing a terminal would act on.
     """
-    out: list[str] = []
-    for ch in text[:limit]:
-        cat = unicodedata.category(ch)
-        if cat in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"):
-            code = ord(ch)
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-        else:
-            out.append(ch)
-    if len(text) > limit:
-        out.append("…")
-    return "".join(out)
+    return sanitize_text(text, max_len=limit)
 
 
 class PopviewError(Exception):

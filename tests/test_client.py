@@ -24,8 +24,7 @@ from popview.pop3 import protocol
 from popview.pop3.auth import InvalidCredentialError
 from popview.pop3.client import Pop3Client, Reply
 from popview.server import Fault, MemoryMailbox, Pop3Server
-
-USERS = {"alice": "s3cret pass"}
+from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER, connect, logged_in, new_server
 
 
 def message(i: int, body_lines: int = 3) -> bytes:
@@ -40,22 +39,9 @@ MESSAGES = [message(i) for i in range(1, 6)]
 @asynccontextmanager
 async def serving(messages: list[bytes] | None = None, **kwargs: Any) -> AsyncIterator[Pop3Server]:
     """An embedded server on a free loopback port, with alice's mailbox."""
-    server = Pop3Server(MemoryMailbox(list(messages or MESSAGES)), users=USERS, **kwargs)
+    server = new_server(list(messages or MESSAGES), **kwargs)
     async with server:
         yield server
-
-
-async def connect(server: Pop3Server, **kwargs: Any) -> Pop3Client:
-    kwargs.setdefault("tls", "none")
-    kwargs.setdefault("connect_timeout", 5)
-    kwargs.setdefault("command_timeout", 5)
-    return await Pop3Client.connect("127.0.0.1", server.port, **kwargs)
-
-
-async def logged_in(server: Pop3Server, **kwargs: Any) -> Pop3Client:
-    client = await connect(server, **kwargs)
-    await client.login("alice", USERS["alice"])
-    return client
 
 
 class TestConnect:
@@ -98,12 +84,12 @@ class TestLogin:
         traced: list[str] = []
         async with serving(capabilities=["TOP", "UIDL", "USER", "PIPELINING"]) as server:
             client = await connect(server, trace=traced.append)
-            await client.login("alice", USERS["alice"])
+            await client.login(POP3_USER, POP3_PASSWORD)
             assert client.authenticated
             await client.close()
             assert server.commands() == ["CAPA", "USER alice", "PASS ***", "CAPA"]
         assert "C: PASS ***" in traced
-        assert not any(USERS["alice"] in line for line in traced)
+        assert not any(POP3_PASSWORD in line for line in traced)
 
     async def test_sasl_plain_is_preferred_when_offered(self) -> None:
         """With SASL PLAIN advertised, AUTH PLAIN is used and the response masked."""
@@ -112,7 +98,7 @@ class TestLogin:
             await client.close()
             commands = server.commands()
         assert commands[1].startswith("AUTH PLAIN")
-        assert USERS["alice"] not in " ".join(commands)
+        assert POP3_PASSWORD not in " ".join(commands)
         assert "PASS ***" not in commands
 
     async def test_wrong_password_is_an_auth_error_and_stays_usable(self) -> None:
@@ -120,11 +106,11 @@ class TestLogin:
         async with serving(capabilities=["USER", "UIDL"]) as server:
             client = await connect(server)
             with pytest.raises(AuthError) as info:
-                await client.login("alice", "wrong-password")
+                await client.login(POP3_USER, "wrong-password")
             assert "wrong-password" not in str(info.value)
             assert info.value.code == "AUTH"
             assert not client.closed
-            await client.login("alice", USERS["alice"])
+            await client.login(POP3_USER, POP3_PASSWORD)
             assert await client.stat() == (5, sum(len(m) for m in MESSAGES))
             await client.close()
 
@@ -133,7 +119,7 @@ class TestLogin:
         async with serving(apop=True) as server:
             client = await connect(server)
             assert client.apop_timestamp is not None
-            await client.login("alice", USERS["alice"], apop=True)
+            await client.login(POP3_USER, POP3_PASSWORD, apop=True)
             await client.close()
             assert server.commands()[1] == "APOP alice ***"
 
@@ -182,7 +168,7 @@ class TestCommands:
     async def test_dele_rset_noop_and_quit_commit(self) -> None:
         """DELE marks, RSET unmarks, QUIT commits only what is still marked."""
         mailbox = MemoryMailbox(list(MESSAGES))
-        async with Pop3Server(mailbox, users=USERS) as server:
+        async with new_server(mailbox) as server:
             client = await logged_in(server)
             await client.dele(1)
             await client.rset()
@@ -213,7 +199,7 @@ class TestCommands:
         error = info.value
         assert error.code == "SYS/TEMP"
         assert "\x1b" not in error.reply_text and "\x07" not in str(error)
-        assert "\\x1b]0;pwned\\x07 way" in error.reply_text
+        assert "␛]0;pwned␇ way" in error.reply_text
         assert "temporary problem" in str(error)
 
     async def test_closed_connection_refuses_commands(self) -> None:

@@ -1,4 +1,4 @@
-"""The sanitizer's guarantees, checked on strings (HARDENING D 36-38, 40).
+"""The sanitizer's guarantees, checked on strings (HARDENING D.36-D.38, HARDENING D.40).
 
 What reaches the terminal is checked through a pty in test_terminal_pty.py
 once the UI exists; here every guarantee is checked on the string level, for
@@ -15,7 +15,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from popview.mail.sanitize import (
+from popview.sanitize import (
     FILENAME_MAX_LEN,
     REPLACEMENT,
     sanitize_filename,

@@ -3,7 +3,7 @@
 Each runs one :class:`~popview.session.MailboxSession` under ``asyncio.run`` and
 closes it without ``QUIT`` - except ``delete``, whose whole point is the ``QUIT``
 that applies the marks (RFC 1939 §6). Everything printed that came from a server
-or a mail goes through :func:`popview.mail.sanitize.sanitize_text` first.
+or a mail goes through :func:`popview.sanitize.sanitize_text` first.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 from popview.cli import open_store, password_source
 from popview.errors import PopviewError, TLSVerificationError, printable
 from popview.mail.envelope import Envelope
-from popview.mail.sanitize import sanitize_text
+from popview.sanitize import sanitize_text
 from popview.session import FetchedMessage, MailboxSession, is_session_key
 
 __all__ = ["run_command", "safe_terminal_text"]

@@ -7,7 +7,7 @@ The public surface, each in its own module:
 * :func:`popview.mail.message.parse_message` - ``RETR`` bytes to a
   :class:`~popview.mail.model.ParsedMessage`;
 * :func:`popview.mail.render.render_body` - the body as sanitized lines;
-* :mod:`popview.mail.sanitize` - what every string passes through;
+* :mod:`popview.sanitize` - what every string passes through;
 * :mod:`popview.mail.save` - attachments and messages to disk, 0600.
 """
 
@@ -18,7 +18,7 @@ from popview.mail.headers import Address
 from popview.mail.message import parse_message
 from popview.mail.model import Attachment, BodySegment, HeaderField, ParsedMessage, TextPart
 from popview.mail.render import RenderedBody, render_body
-from popview.mail.sanitize import sanitize_filename, sanitize_header, sanitize_text
+from popview.sanitize import sanitize_filename, sanitize_header, sanitize_text
 
 __all__ = [
     "Address",

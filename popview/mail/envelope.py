@@ -23,7 +23,7 @@ from popview.mail.headers import (
     parse_addresses,
     parse_date,
 )
-from popview.mail.sanitize import sanitize_header
+from popview.sanitize import sanitize_header
 
 __all__ = ["Envelope", "parse_envelope", "parse_envelopes"]
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from popview.mail.charset import decode_bytes
-from popview.mail.sanitize import sanitize_header
+from popview.sanitize import sanitize_header
 
 __all__ = [
     "MAX_ADDRESSES",

@@ -30,7 +30,7 @@ from popview.mail.model import (
     ParsedMessage,
     TextPart,
 )
-from popview.mail.sanitize import sanitize_header
+from popview.sanitize import sanitize_header
 
 __all__ = [
     "Attachment",

@@ -17,8 +17,8 @@ from typing import Any
 from popview.mail.charset import decode_bytes
 from popview.mail.headers import decode_words
 from popview.mail.model import Attachment, BodySegment, ParsedMessage, TextPart
-from popview.mail.sanitize import sanitize_filename, sanitize_header
 from popview.mail.uuencode import extract_uuencoded
+from popview.sanitize import sanitize_filename, sanitize_header
 
 __all__ = ["MAX_DEPTH", "MAX_PARTS", "MAX_TEXT_BYTES", "MimeWalker"]
 

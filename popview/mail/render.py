@@ -27,7 +27,7 @@ from inscriptis.model.tag import CustomHtmlTagHandlerMapping
 
 from popview.mail.charset import decode_bytes
 from popview.mail.model import BodySegment, ParsedMessage, TextPart
-from popview.mail.sanitize import sanitize_text
+from popview.sanitize import sanitize_text
 
 __all__ = ["MAX_HTML_CHARS", "MAX_LINE_CHARS", "BodyLines", "RenderedBody", "render_body"]
 

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from popview.mail.model import Attachment
-from popview.mail.sanitize import sanitize_filename
+from popview.sanitize import sanitize_filename
 
 __all__ = [
     "append_mbox",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from popview.mail.sanitize import sanitize_text
+from popview.sanitize import sanitize_text
 
 __all__ = ["human_size", "short_date", "single_line"]
 
