@@ -1,4 +1,4 @@
-"""HARDENING.md cases checked in the Textual app (Pilot, in-loop embedded server).
+"""docs/hardening.md cases checked in the Textual app (Pilot, in-loop embedded server).
 
 The gaps tests/HARDENING_MAP.md listed for the app: a drip-fed reply and a
 silent server (A.3, A.4: the deadline fires, keys work meanwhile, quitting
@@ -24,9 +24,8 @@ import logging
 import os
 import re
 import signal
-import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +35,8 @@ from rich.console import Console
 from rich.text import Text
 from textual.command import CommandPalette
 from textual.content import Content
+from textual.notifications import Notification, Notify
 from textual.widgets import Static
-from textual.widgets._toast import Toast
 
 from popview.demo import sample_messages
 from popview.server import GREETING, Fault, MemoryMailbox, Pop3Server, ServerThread
@@ -49,14 +48,12 @@ from popview.ui.screens.help import HelpScreen
 from popview.ui.screens.login import LoginScreen
 from popview.ui.screens.mailbox import MailboxScreen
 from popview.ui.screens.message import MessageScreen
+from popview.ui.textual_adapter import screen_text as adapter_screen_text
 from popview.ui.worker import Login
-from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER
-from tests.pty_support import PtySession
-from tests.test_ui_support import (
-    PASSWORD,
-    USER,
+from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER, new_server
+from tests.pty_support import PtySession, popview_on_pty
+from tests.ui_support import (
     account_for,
-    make_server,
     table_lines,
     wait_for,
     wait_listed,
@@ -73,18 +70,15 @@ HOSTILE_ERR = "[bold red]x [@click=app.quit]y[/] [link=file:///etc/passwd]z[/lin
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[Pop3Server]:
+async def server(make_pop3_server: Callable[..., Awaitable[Pop3Server]]) -> Pop3Server:
     """Five sample messages (the newest, number 5, is on top) on a loopback server."""
-    srv = make_server(sample_messages(5))
-    await srv.start()
-    yield srv
-    await srv.close()
+    return await make_pop3_server(mailbox=MemoryMailbox(sample_messages(5)))
 
 
 def app_for(server: Pop3Server, timeout: float = 30.0, **kwargs: Any) -> PopviewApp:
     """The app logging in to ``server`` at once, with a command deadline of ``timeout``."""
     account = dataclasses.replace(account_for(server), timeout=timeout)
-    password = kwargs.pop("password", PASSWORD)
+    password = kwargs.pop("password", POP3_PASSWORD)
     return PopviewApp(None, account=account, password=password, **kwargs)
 
 
@@ -97,8 +91,7 @@ def rendered(widget: Static) -> Text | Content:
 
 def screen_text(app: PopviewApp) -> str:
     """Every line on screen as the user reads it (dialogs, toasts and what is behind)."""
-    strips = app.screen._compositor.render_strips()
-    return "\n".join(strip.text for strip in strips)
+    return adapter_screen_text(app.screen)
 
 
 async def assert_on_screen(pilot: Any, app: PopviewApp, text: str) -> None:
@@ -116,8 +109,15 @@ async def assert_on_screen(pilot: Any, app: PopviewApp, text: str) -> None:
         assert word in screen, (word, screen)
 
 
-def notifications(app: PopviewApp) -> list[Any]:
-    return list(app._notifications)
+class Notes:
+    """A ``message_hook`` for ``run_test``: keeps every notification the app was asked to show."""
+
+    def __init__(self) -> None:
+        self.seen: list[Notification] = []
+
+    def __call__(self, message: object) -> None:
+        if isinstance(message, Notify):
+            self.seen.append(message.notification)
 
 
 def body_text(app: PopviewApp) -> str:
@@ -191,9 +191,7 @@ class TestDripAndSilence:
         """The server accepts and never greets: while the login waits, Ctrl+P opens the
         command palette and Esc closes it; the greeting deadline then shows an error
         on the login screen; nothing was sent; Esc quits."""
-        srv = make_server(
-            sample_messages(3), faults=[Fault(verb=GREETING, silent=True, stall=True)]
-        )
+        srv = new_server(sample_messages(3), faults=[Fault(verb=GREETING, silent=True, stall=True)])
         await srv.start()
         try:
             app = app_for(srv, timeout=2.0)
@@ -221,9 +219,7 @@ class TestDripAndSilence:
         socket is closed (the server sees EOF), no command was sent, and no
         non-daemon thread started by the app is still alive."""
         before = set(threading.enumerate())
-        srv = make_server(
-            sample_messages(3), faults=[Fault(verb=GREETING, silent=True, stall=True)]
-        )
+        srv = new_server(sample_messages(3), faults=[Fault(verb=GREETING, silent=True, stall=True)])
         await srv.start()
         try:
             app = app_for(srv, timeout=30.0)
@@ -254,7 +250,7 @@ class TestCanary:
         textual_log = tmp_path / "textual.log"
         monkeypatch.setattr(textual.constants, "LOG_FILE", str(textual_log))
         caplog.set_level(logging.DEBUG)
-        srv = Pop3Server(MemoryMailbox(sample_messages(3)), users={USER: CANARY})
+        srv = new_server(sample_messages(3), users={POP3_USER: CANARY})
         await srv.start()
 
         class CrashingSession(MailboxSession):
@@ -264,13 +260,14 @@ class TestCanary:
 
         try:
             app = app_for(srv, password=CANARY, session_factory=lambda a, p: CrashingSession(a, p))
-            async with app.run_test(size=SIZE, notifications=True) as pilot:
+            notes = Notes()
+            async with app.run_test(size=SIZE, notifications=True, message_hook=notes) as pilot:
                 await wait_for(pilot, lambda: isinstance(app.screen, ErrorScreen))
                 dialog = app.screen
                 assert isinstance(dialog, ErrorScreen)
                 assert "RuntimeError: forced crash after login" in dialog.message
                 seen = [screen_text(app), dialog.message]
-                seen += [str(n.message) + str(n.title) for n in notifications(app)]
+                seen += [str(n.message) + str(n.title) for n in notes.seen]
                 await pilot.press("escape")
                 await wait_for(pilot, lambda: isinstance(app.screen, LoginScreen))
                 seen.append(screen_text(app))
@@ -288,7 +285,7 @@ class TestCanary:
         """An unhandled exception while the login is handed to the worker (forced by
         making ``SessionWorker.submit`` raise for the Login command): the app exits
         with Textual's traceback; that rendered traceback holds no canary."""
-        srv = Pop3Server(MemoryMailbox(sample_messages(3)), users={USER: CANARY})
+        srv = new_server(sample_messages(3), users={POP3_USER: CANARY})
         await srv.start()
         try:
             app = app_for(srv, password=CANARY)
@@ -300,24 +297,16 @@ class TestCanary:
                 submit(command)
 
             app.session_worker.submit = failing_submit  # type: ignore[method-assign]
-            rendered: list[Any] = []
-            print_errors = app._print_error_renderables
-
-            def keep_error_renderables() -> None:
-                rendered.extend(app._exit_renderables)
-                print_errors()
-
-            app._print_error_renderables = keep_error_renderables  # type: ignore[method-assign]
+            # Textual prints the crash screen on its public error console at exit.
+            app.error_console = Console(file=io.StringIO(), width=120, color_system=None)
             with pytest.raises(RuntimeError, match="forced crash in the login path"):
                 async with app.run_test(size=SIZE) as pilot:
                     await pilot.pause()
         finally:
             await srv.close()
-        console = Console(file=io.StringIO(), width=120, color_system=None)
-        for item in rendered:
-            console.print(item)
-        crash_screen = console.file.getvalue()  # type: ignore[attr-defined]
+        crash_screen = app.error_console.file.getvalue()  # type: ignore[attr-defined]
         assert "forced crash in the login path" in crash_screen  # the traceback was rendered
+        assert "Traceback" in crash_screen
         assert CANARY not in crash_screen
 
 
@@ -334,26 +323,25 @@ class TestHostileServerText:
         the text as typed, with no style, link or action; clicking the viewer and the
         toast quits nothing."""
         app = app_for(server)
-        async with app.run_test(size=SIZE, notifications=True) as pilot:
+        notes = Notes()
+        async with app.run_test(size=SIZE, notifications=True, message_hook=notes) as pilot:
             await wait_listed(pilot)
             server.faults.append(
                 Fault(verb="RETR", replace=f"-ERR {HOSTILE_ERR}\r\n".encode(), times=None)
             )
             await pilot.press("enter")
             await wait_for(pilot, lambda: HOSTILE_ERR in body_text(app))
-            await wait_for(
-                pilot, lambda: any(HOSTILE_ERR in str(n.message) for n in notifications(app))
-            )
-            (note,) = [n for n in notifications(app) if HOSTILE_ERR in str(n.message)]
+            await wait_for(pilot, lambda: any(HOSTILE_ERR in str(n.message) for n in notes.seen))
+            (note,) = [n for n in notes.seen if HOSTILE_ERR in str(n.message)]
             assert note.markup is False
-            await wait_for(pilot, lambda: bool(app.screen.query(Toast)))
-            toast = rendered(app.screen.query(Toast).last())
+            await wait_for(pilot, lambda: bool(app.screen.query("Toast")))
+            toast = rendered(app.screen.query("Toast").last(Static))
             assert HOSTILE_ERR in toast.plain
             no_markup_applied(toast)
             no_markup_applied(rendered(app.screen.query_one("#message-headers", Static)))
             await assert_on_screen(pilot, app, HOSTILE_ERR)
             await pilot.click("#message-headers")
-            await pilot.click(Toast)
+            await pilot.click("Toast")
             await pilot.pause()
             assert app.return_code is None
             assert isinstance(app.screen, MessageScreen)
@@ -362,7 +350,7 @@ class TestHostileServerText:
         """The greeting is ``-ERR`` with markup while the command palette is open: the
         login failure becomes an error dialog whose text is the markup as typed,
         unstyled; clicking it and pressing Enter close it without quitting."""
-        srv = make_server(sample_messages(3), greeting=f"-ERR {HOSTILE_ERR}\r\n".encode())
+        srv = new_server(sample_messages(3), greeting=f"-ERR {HOSTILE_ERR}\r\n".encode())
         await srv.start()
         gate = asyncio.Event()
 
@@ -413,7 +401,7 @@ class TestHostileServerText:
             b"From: Bob <b@x.example>\r\nSubject: plain\r\n"
             b"Date: Thu, 14 Mar 2024 09:00:00 +0000\r\n\r\nhi\r\n"
         )
-        srv = make_server([plain, hostile])
+        srv = new_server([plain, hostile])
         await srv.start()
         try:
             app = app_for(srv)
@@ -442,7 +430,7 @@ class TestLoginScreenAt30Lines:
         """PASS/AUTH refused with the worst-case form (account picker and the
         UNENCRYPTED warning): "Login failed" and the server's words are on screen
         at 100x30, inside the form's visible part, above the footer."""
-        srv = make_server(
+        srv = new_server(
             sample_messages(3),
             faults=[Fault(verb=verb, err_code="AUTH", times=None) for verb in ("AUTH", "PASS")],
         )
@@ -481,7 +469,7 @@ class TestRejectedRows:
         the warning says 150 malformed rows were skipped (the engine keeps only the
         first 100 for display)."""
         body = "\r\n".join(["1 100", "2 100", "3 100", *(f"junk {n}" for n in range(150))])
-        srv = make_server(
+        srv = new_server(
             sample_messages(3),
             faults=[
                 Fault(verb="LIST", arg=None, replace=f"+OK\r\n{body}\r\n.\r\n".encode(), times=None)
@@ -490,12 +478,13 @@ class TestRejectedRows:
         await srv.start()
         try:
             app = app_for(srv)
-            async with app.run_test(size=SIZE, notifications=True) as pilot:
+            notes = Notes()
+            async with app.run_test(size=SIZE, notifications=True, message_hook=notes) as pilot:
                 await wait_listed(pilot)
                 await wait_for(
-                    pilot, lambda: any("malformed" in str(n.message) for n in notifications(app))
+                    pilot, lambda: any("malformed" in str(n.message) for n in notes.seen)
                 )
-                (note,) = [n for n in notifications(app) if "malformed" in str(n.message)]
+                (note,) = [n for n in notes.seen if "malformed" in str(n.message)]
                 assert "150 malformed row(s)" in str(note.message)
                 assert len(app.listing.rows) == 3
         finally:
@@ -509,7 +498,8 @@ class TestMarksAndDrops:
         """``d``, ``d``, then every command drops the connection: the UI says the two
         deletions are pending/kept, never "deleted"; no QUIT; all five remain."""
         app = app_for(server)
-        async with app.run_test(size=SIZE, notifications=True) as pilot:
+        notes = Notes()
+        async with app.run_test(size=SIZE, notifications=True, message_hook=notes) as pilot:
             await wait_listed(pilot)
             await pilot.press("d", "d")
             await wait_for(pilot, lambda: app.marks == frozenset({"uid-0005", "uid-0004"}))
@@ -519,7 +509,7 @@ class TestMarksAndDrops:
             await wait_for(pilot, lambda: "Connection lost" in mailbox_status(app))
             await pilot.pause()
             said = [mailbox_status(app), screen_text(app)]
-            said += [f"{n.title}: {n.message}" for n in notifications(app)]
+            said += [f"{n.title}: {n.message}" for n in notes.seen]
             for text in said:
                 assert not re.search(r"\bdeleted\b", text, re.IGNORECASE), text
             assert "2 pending deletion(s) are kept" in mailbox_status(app)
@@ -590,41 +580,14 @@ class TestMarksAndDrops:
 # -- the same on a real terminal (the app as a process on a pty) ----------------------------
 
 
-def pty_env(home: Path) -> dict[str, str]:
-    """The child's environment: everything under ``home``, the fixture password."""
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "XDG_CACHE_HOME": str(home / "cache"),
-        "XDG_DATA_HOME": str(home / "data"),
-        "XDG_STATE_HOME": str(home / "state"),
-        "POPVIEW_PASSWORD": POP3_PASSWORD,
-        "POPVIEW_CACHE_DIR": str(home / "popview-cache"),
-        "POPVIEW_CONFIG": str(home / "popview.toml"),  # absent: the account is given in full
-        "LANG": "C.UTF-8",
-    }
-
-
 @pytest.fixture
 def run_on_pty(tmp_path: Path) -> Iterator[Callable[..., PtySession]]:
     """Factory: ``popview --host ... --tls none`` on a 100x30 pty; killed after the test."""
-    sessions: list[PtySession] = []
-
-    def start(server: ServerThread, lines: int = 30) -> PtySession:
-        argv = [
-            sys.executable, "-m", "popview", "--host", "127.0.0.1", "--port", str(server.port),
-            "--user", POP3_USER, "--tls", "none",
-        ]  # fmt: skip
-        session = PtySession(argv, pty_env(tmp_path), lines=lines, cwd=REPO)
-        sessions.append(session)
-        return session
-
-    yield start
-    for session in sessions:
-        session.close()
+    with popview_on_pty(tmp_path, POP3_USER, POP3_PASSWORD) as start:
+        yield start
 
 
+@pytest.mark.slow  # the app as a process on a pty
 class TestOnATerminal:
     """A.4 and E.47 with the app as a real process: it must exit, and send no QUIT."""
 

@@ -5,17 +5,15 @@ Each test asserts what the user sees on screen or what the server received.
 
 from __future__ import annotations
 
-import io
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 
 import pytest
-from rich.console import Console
 from rich.text import Text
 from textual.widgets import Static
 
 from popview.config import Config
 from popview.demo import sample_messages
-from popview.server import Fault, Pop3Server
+from popview.server import Fault, MemoryMailbox, Pop3Server
 from popview.session import MailboxSession
 from popview.ui.app import PopviewApp, build_app
 from popview.ui.screens.dialogs import ConfirmScreen, ErrorScreen, QuitScreen
@@ -24,11 +22,10 @@ from popview.ui.screens.login import LoginScreen
 from popview.ui.screens.mailbox import MailboxScreen
 from popview.ui.screens.message import MessageScreen
 from popview.ui.screens.server_info import ServerInfoScreen
-from popview.ui.worker import Login
-from tests.test_ui_support import (
-    PASSWORD,
+from popview.ui.textual_adapter import screen_text
+from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER, new_server
+from tests.ui_support import (
     account_for,
-    make_server,
     subject_of,
     table_lines,
     wait_for,
@@ -39,21 +36,18 @@ SIZE = (100, 30)
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[Pop3Server]:
+async def server(make_pop3_server: Callable[..., Awaitable[Pop3Server]]) -> Pop3Server:
     """Forty sample messages (newest is number 40) on a loopback server."""
-    srv = make_server(sample_messages(40))
-    await srv.start()
-    yield srv
-    await srv.close()
+    return await make_pop3_server(mailbox=MemoryMailbox(sample_messages(40)))
 
 
 def demo_app(server: Pop3Server, **kwargs: object) -> PopviewApp:
-    return PopviewApp(None, account=account_for(server), password=PASSWORD, **kwargs)  # type: ignore[arg-type]
+    return PopviewApp(None, account=account_for(server), password=POP3_PASSWORD, **kwargs)  # type: ignore[arg-type]
 
 
 def screen_plain(app: PopviewApp) -> str:
     """The text of the whole screen as drawn (tables included)."""
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+    return screen_text(app.screen)
 
 
 def static_text(app: PopviewApp, selector: str) -> str:
@@ -79,7 +73,7 @@ class TestMailboxList:
     async def test_rows_show_before_a_late_top(self) -> None:
         """The oldest message's TOP is answered late: the other rows are on screen,
         with "40 messages, 39 listed" in the header, while the listing still runs."""
-        srv = make_server(sample_messages(40), faults=[Fault("TOP", arg="1", delay=1.5)])
+        srv = new_server(sample_messages(40), faults=[Fault("TOP", arg="1", delay=1.5)])
         await srv.start()
         try:
             app = demo_app(srv)
@@ -236,7 +230,7 @@ class TestHostileText:
             b"From: e@x.example\r\nSubject: [@click=app.quit]y[/] \x1b[31mred\r\n"
             b"Date: Fri, 15 Mar 2024 10:00:00 +0000\r\n\r\nhi\r\n",
         ]
-        srv = make_server(hostile)
+        srv = new_server(hostile)
         await srv.start()
         try:
             app = demo_app(srv)
@@ -335,7 +329,7 @@ class TestHelpInfoKeymap:
     async def test_keymap_rebinds_by_id(self, server: Pop3Server) -> None:
         """`[keymap] "mailbox.mark" = "x"` makes `x` mark for deletion."""
         config = Config(keymap={"mailbox.mark": "x"})
-        app = PopviewApp(config, account=account_for(server), password=PASSWORD)
+        app = PopviewApp(config, account=account_for(server), password=POP3_PASSWORD)
         async with app.run_test(size=SIZE) as pilot:
             await wait_listed(pilot)
             await pilot.press("x")
@@ -348,9 +342,9 @@ class TestTrace:
     ) -> None:
         """`popview -a demo --trace FILE`: build_app's trace receives every command the
         server got (USER, PASS, TOP, DELE) with the password masked as `PASS ***`."""
-        srv = make_server(sample_messages(3), capabilities=["TOP", "UIDL", "USER", "PIPELINING"])
+        srv = new_server(sample_messages(3), capabilities=["TOP", "UIDL", "USER", "PIPELINING"])
         await srv.start()
-        monkeypatch.setenv("POPVIEW_PASSWORD", PASSWORD)
+        monkeypatch.setenv("POPVIEW_PASSWORD", POP3_PASSWORD)
         lines: list[str] = []
         config = Config(accounts={"demo": account_for(srv)})
         app = build_app(config, account_name="demo", trace=lines.append)
@@ -362,41 +356,7 @@ class TestTrace:
         finally:
             await srv.close()
         sent = [line.removeprefix("C: ") for line in lines if line.startswith("C: ")]
-        assert "PASS ***" in sent and "USER demo" in sent
+        assert "PASS ***" in sent and f"USER {POP3_USER}" in sent
         assert {"TOP 3 0", "TOP 1 0", "DELE 3"} <= set(sent)
-        assert all(PASSWORD not in line for line in lines)
+        assert all(POP3_PASSWORD not in line for line in lines)
         assert any(line.startswith("S: +OK") for line in lines)
-
-
-class TestCrashScreen:
-    async def test_crash_traceback_holds_no_password(self, server: Pop3Server) -> None:
-        """An unhandled exception while the login is handed to the worker: the app
-        exits with a traceback naming the error, and the password is not in it
-        (Textual would show each frame's locals, and login() holds the password)."""
-        canary = "canary-pw-5150"
-        app = PopviewApp(None, account=account_for(server), password=canary)
-        submit = app.session_worker.submit
-
-        def failing_submit(command: object) -> None:
-            if isinstance(command, Login):
-                raise RuntimeError("forced crash in the login path")
-            submit(command)  # type: ignore[arg-type]
-
-        app.session_worker.submit = failing_submit  # type: ignore[method-assign]
-        printed: list[object] = []
-        print_errors = app._print_error_renderables
-
-        def keep_and_print() -> None:  # what Textual prints on the terminal at exit
-            printed.extend(app._exit_renderables)
-            print_errors()
-
-        app._print_error_renderables = keep_and_print  # type: ignore[method-assign]
-        with pytest.raises(RuntimeError, match="forced crash"):
-            async with app.run_test(size=SIZE) as pilot:
-                await pilot.pause()
-        console = Console(file=io.StringIO(), width=120, color_system=None)
-        for item in printed:
-            console.print(item)
-        shown = console.file.getvalue()  # type: ignore[attr-defined]
-        assert "forced crash in the login path" in shown
-        assert canary not in shown

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ssl
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +20,16 @@ from textual.widgets import Input, Static
 from popview.config import Account, Config, General
 from popview.demo import sample_messages
 from popview.pop3.tls import normalize_fingerprint
-from popview.server import Pop3Server
+from popview.server import MemoryMailbox, Pop3Server
 from popview.store import Store
 from popview.ui.app import PopviewApp
 from popview.ui.screens.dialogs import ConfirmScreen, PasswordScreen, SaveMessageScreen
 from popview.ui.screens.login import LoginScreen
 from popview.ui.screens.message import MessageScreen
 from popview.ui.widgets.envelope_table import EnvelopeTable
-from tests.test_ui_support import (
-    PASSWORD,
-    USER,
+from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER, new_server
+from tests.ui_support import (
     account_for,
-    make_server,
     table_lines,
     wait_for,
     wait_listed,
@@ -53,12 +51,9 @@ NEW_MESSAGE = (
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[Pop3Server]:
-    """Forty sample messages on a loopback server (plain POP3, user demo)."""
-    srv = make_server(sample_messages(40))
-    await srv.start()
-    yield srv
-    await srv.close()
+async def server(make_pop3_server: Callable[..., Awaitable[Pop3Server]]) -> Pop3Server:
+    """Forty sample messages on a loopback server (plain POP3)."""
+    return await make_pop3_server(mailbox=MemoryMailbox(sample_messages(40)))
 
 
 async def visit(server: Pop3Server, cache: Path) -> tuple[list[str], list[str]]:
@@ -66,7 +61,7 @@ async def visit(server: Pop3Server, cache: Path) -> tuple[list[str], list[str]]:
     store = Store.open(cache)
     before = server.sessions_opened
     try:
-        app = PopviewApp(None, account=account_for(server), password=PASSWORD, store=store)
+        app = PopviewApp(None, account=account_for(server), password=POP3_PASSWORD, store=store)
         async with app.run_test(size=SIZE) as pilot:
             await wait_listed(pilot)
             lines = table_lines(app)
@@ -127,7 +122,7 @@ class TestAccountOption:
         monkeypatch.setenv(
             "POPVIEW_CONFIG", str(write_config(tmp_path / "c.toml", server, tmp_path))
         )
-        monkeypatch.setenv("POPVIEW_PASSWORD", PASSWORD)
+        monkeypatch.setenv("POPVIEW_PASSWORD", POP3_PASSWORD)
         config = load_config()
         store = open_store(config)
         assert store is not None and store.path.parent == tmp_path
@@ -161,7 +156,7 @@ class TestAccountOption:
                 pilot,
                 lambda: isinstance(app.screen, PasswordScreen) and app.screen.note is not None,  # type: ignore[attr-defined]
             )
-            await pilot.press(*PASSWORD, "enter")
+            await pilot.press(*POP3_PASSWORD, "enter")
             await wait_listed(pilot)
         assert server.commands().count("AUTH PLAIN ***") == 2  # the wrong one, then the right one
 
@@ -174,13 +169,15 @@ class TestTrustCertificate:
     ) -> None:
         """The failure shows the SHA-256 fingerprint; Ctrl+T, then yes, pins it and logs in;
         a second run with the same cache connects without asking."""
-        srv = make_server(sample_messages(5), implicit_tls=tls_server_context)
+        srv = new_server(sample_messages(5), implicit_tls=tls_server_context)
         await srv.start()
-        account = Account(name="tls", host="127.0.0.1", port=srv.port, tls="implicit", user=USER)
+        account = Account(
+            name="tls", host="127.0.0.1", port=srv.port, tls="implicit", user=POP3_USER
+        )
         try:
             store = Store.open(tmp_path)
             try:
-                app = PopviewApp(None, account=account, password=PASSWORD, store=store)
+                app = PopviewApp(None, account=account, password=POP3_PASSWORD, store=store)
                 async with app.run_test(size=SIZE) as pilot:
                     login = app.screen
                     assert isinstance(login, LoginScreen)
@@ -202,7 +199,7 @@ class TestTrustCertificate:
 
             store = Store.open(tmp_path)
             try:
-                app = PopviewApp(None, account=account, password=PASSWORD, store=store)
+                app = PopviewApp(None, account=account, password=POP3_PASSWORD, store=store)
                 async with app.run_test(size=SIZE) as pilot:
                     await wait_listed(pilot)
                     assert app.screen.query_one("#header-tls", Static).render()
@@ -215,12 +212,14 @@ class TestTrustCertificate:
         self, tls_server_context: ssl.SSLContext, tmp_path: Path
     ) -> None:
         """Answering no pins nothing and sends nothing more to the server."""
-        srv = make_server(sample_messages(2), implicit_tls=tls_server_context)
+        srv = new_server(sample_messages(2), implicit_tls=tls_server_context)
         await srv.start()
-        account = Account(name="tls", host="127.0.0.1", port=srv.port, tls="implicit", user=USER)
+        account = Account(
+            name="tls", host="127.0.0.1", port=srv.port, tls="implicit", user=POP3_USER
+        )
         store = Store.open(tmp_path)
         try:
-            app = PopviewApp(None, account=account, password=PASSWORD, store=store)
+            app = PopviewApp(None, account=account, password=POP3_PASSWORD, store=store)
             async with app.run_test(size=SIZE) as pilot:
                 login = app.screen
                 await wait_for(
@@ -262,7 +261,7 @@ class TestViewerFiles:
         each file is the message the server sent, created 0600."""
         raw = sample_messages(40)[5]  # uid-0006, "Documents for review"
         config = Config(general=General(save_dir=tmp_path / "saved"))
-        app = PopviewApp(config, account=account_for(server), password=PASSWORD)
+        app = PopviewApp(config, account=account_for(server), password=POP3_PASSWORD)
         async with app.run_test(size=SIZE) as pilot:
             await open_message(pilot, "uid-0006")
             await pilot.press("s")
@@ -305,7 +304,7 @@ class TestViewerFiles:
         )
         script.chmod(0o700)
         monkeypatch.setenv("POPVIEW_OPENER", str(script))
-        app = PopviewApp(None, account=account_for(server), password=PASSWORD)
+        app = PopviewApp(None, account=account_for(server), password=POP3_PASSWORD)
         async with app.run_test(size=SIZE) as pilot:
             screen = await open_message(pilot, "uid-0006")
             assert screen.parsed is not None
@@ -334,7 +333,7 @@ class TestPreferHtml:
     async def test_setting_opens_the_html_part_first(self, server: Pop3Server) -> None:
         """With prefer_html = true the newsletter opens on its HTML rendered as text."""
         config = Config(general=General(prefer_html=True))
-        app = PopviewApp(config, account=account_for(server), password=PASSWORD)
+        app = PopviewApp(config, account=account_for(server), password=POP3_PASSWORD)
         async with app.run_test(size=SIZE) as pilot:
             screen = await open_message(pilot, "uid-0038")  # sample #37: the newsletter
             assert static_text(app, "#body-form").startswith("Showing HTML")

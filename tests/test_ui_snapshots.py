@@ -9,7 +9,7 @@ does). Each SVG was looked at before it was accepted (``--snapshot-update``).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +19,25 @@ from textual.widgets import Input
 
 from popview.config import Account, Config, General
 from popview.demo import DEMO_LABEL, sample_mailbox
-from popview.server import Pop3Server, ServerThread
+from popview.server import ServerThread
 from popview.ui.app import PopviewApp
 from popview.ui.screens.message import MessageScreen
-from tests.test_ui_support import PASSWORD, USER, wait_for, wait_listed
+from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER
+from tests.ui_support import wait_for, wait_listed
 
 SIZE = (100, 30)
 
 
 @pytest.fixture(autouse=True)
 def still_clock_and_cursor(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No cursor blink, and dates shown in UTC."""
-    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
+    """No cursor blink (through Input's public ``cursor_blink``), and dates shown in UTC."""
+    made = Input.__init__
+
+    def still_input(self: Input, *args: Any, **kwargs: Any) -> None:
+        made(self, *args, **kwargs)
+        self.cursor_blink = False
+
+    monkeypatch.setattr(Input, "__init__", still_input)
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     yield
@@ -39,16 +46,14 @@ def still_clock_and_cursor(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def demo_thread() -> Iterator[ServerThread]:
-    server = Pop3Server(sample_mailbox(), users={USER: PASSWORD}, host="127.0.0.1")
-    thread = ServerThread(server).start()
-    yield thread
-    thread.stop()
+def demo_thread(make_pop3_server_thread: Callable[..., ServerThread]) -> ServerThread:
+    """The demo's generated sample mailbox on the shared embedded-server fixture."""
+    return make_pop3_server_thread(mailbox=sample_mailbox())
 
 
 def app_for(thread: ServerThread) -> PopviewApp:
-    account = Account(name="demo", host="127.0.0.1", port=thread.port, tls="none", user=USER)
-    return PopviewApp(None, account=account, password=PASSWORD, server_label=DEMO_LABEL)
+    account = Account(name="demo", host="127.0.0.1", port=thread.port, tls="none", user=POP3_USER)
+    return PopviewApp(None, account=account, password=POP3_PASSWORD, server_label=DEMO_LABEL)
 
 
 async def listed(pilot: Pilot[Any]) -> None:

@@ -30,6 +30,7 @@ from popview.ui.screens.help import HelpScreen
 from popview.ui.screens.login import LoginScreen
 from popview.ui.screens.mailbox import MailboxScreen
 from popview.ui.screens.message import MessageScreen
+from popview.ui.textual_adapter import CrashScreenWithoutLocals
 from popview.ui.worker import (
     Command,
     LoadMailbox,
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 __all__ = ["PopviewApp", "build_app", "open_store", "run_tui"]
 
 
-class PopviewApp(App[int]):
+class PopviewApp(CrashScreenWithoutLocals, App[int]):
     """A keyboard-driven POP3 reader.
 
     Args:
@@ -333,24 +334,6 @@ class PopviewApp(App[int]):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
-
-    def _fatal_error(self) -> None:
-        """An unhandled exception: Textual's crash traceback, without local variables.
-
-        Textual renders it with ``show_locals=True``; a frame such as
-        ``login(account, password)`` would then print the password (rule 4,
-        HARDENING C.35). Overrides a private Textual hook: keep it in step.
-        """
-        import rich
-        from rich.segment import Segments
-        from rich.traceback import Traceback
-
-        self.bell()
-        traceback = Traceback(show_locals=False, width=None, suppress=[rich])
-        self._exit_renderables.append(
-            Segments(self.console.render(traceback, self.console.options))
-        )
-        self._close_messages_no_wait()
 
     def action_quit_now(self) -> None:
         """Ctrl+C: leave without QUIT; the server keeps every message."""

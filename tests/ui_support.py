@@ -1,4 +1,8 @@
-"""Shared helpers for the UI tests: an in-loop embedded server and waiting on the app."""
+"""Helpers for the UI tests: an account for an embedded server, and waiting on the app.
+
+The server itself comes from :mod:`tests.fixtures.embedded` (one user, one password
+for every test: :data:`~tests.fixtures.embedded.POP3_USER`).
+"""
 
 from __future__ import annotations
 
@@ -8,23 +12,16 @@ from typing import Any
 from textual.pilot import Pilot
 
 from popview.config import Account
-from popview.server import MemoryMailbox, Pop3Server
+from popview.server import Pop3Server
 from popview.ui.app import PopviewApp
 from popview.ui.screens.mailbox import MailboxScreen
 from popview.ui.widgets.envelope_table import EnvelopeTable
-
-USER = "demo"
-PASSWORD = "s3cret-demo"
+from tests.fixtures.embedded import POP3_USER
 
 
 def account_for(server: Pop3Server) -> Account:
     """A plain-POP3 loopback account for ``server`` (the UI shows UNENCRYPTED)."""
-    return Account(name="demo", host="127.0.0.1", port=server.port, tls="none", user=USER)
-
-
-def make_server(messages: list[bytes], **kwargs: Any) -> Pop3Server:
-    """An embedded server over ``messages`` for user demo."""
-    return Pop3Server(MemoryMailbox(messages), users={USER: PASSWORD}, host="127.0.0.1", **kwargs)
+    return Account(name="demo", host="127.0.0.1", port=server.port, tls="none", user=POP3_USER)
 
 
 async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], tries: int = 300) -> None:

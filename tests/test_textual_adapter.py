@@ -1,0 +1,90 @@
+"""popview/ui/textual_adapter.py: the one place that leans on Textual internals.
+
+These fail when a Textual release moves what the adapter relies on, instead of
+letting the crash screen quietly show local variables again (HARDENING C.35).
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import re
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from textual.app import App, ComposeResult
+from textual.widgets import Static
+
+from popview.ui.textual_adapter import FATAL_ERROR_HOOK, CrashScreenWithoutLocals, screen_text
+
+REPO = Path(__file__).resolve().parent.parent
+ADAPTER = REPO / "popview" / "ui" / "textual_adapter.py"
+SECRET = "pw-in-a-local-4711"
+# Private Textual names popview once used, and any import from a private Textual module.
+PRIVATE_TEXTUAL = re.compile(
+    r"\._(fatal_error|exit_renderables|close_messages_no_wait|compositor|notifications"
+    r"|toggle_cursor|print_error_renderables|cursor_visible|blink_timer)\b"
+    r"|from textual(\.\w+)*\._\w+ import|import textual(\.\w+)*\._"
+)
+
+
+class Crashing(CrashScreenWithoutLocals):
+    def compose(self) -> ComposeResult:
+        yield Static("hello from the adapter test", id="greeting")
+
+    def on_mount(self) -> None:
+        self.set_timer(0.01, self.crash)
+
+    def crash(self) -> None:
+        password = SECRET
+        raise RuntimeError(f"forced crash, {len(password)} characters")
+
+
+class TestTheHook:
+    def test_textual_still_calls_the_hook_for_an_unhandled_exception(self) -> None:
+        assert callable(getattr(App, FATAL_ERROR_HOOK, None))
+        source = inspect.getsource(App._handle_exception)
+        assert f"self.{FATAL_ERROR_HOOK}()" in source
+
+    def test_textual_itself_would_show_the_locals(self) -> None:
+        """What the override is for: if this stops holding, the adapter may go."""
+        assert "show_locals=True" in inspect.getsource(getattr(App, FATAL_ERROR_HOOK))
+
+    async def test_the_crash_screen_names_the_error_without_locals(self) -> None:
+        app = Crashing()
+        app.error_console = Console(file=io.StringIO(), width=120, color_system=None)
+        with pytest.raises(RuntimeError, match="forced crash"):
+            async with app.run_test() as pilot:
+                await pilot.pause(0.2)
+        shown = app.error_console.file.getvalue()  # type: ignore[attr-defined]
+        assert "RuntimeError: forced crash, 18 characters" in shown
+        assert "Traceback" in shown
+        assert SECRET not in shown
+
+
+class TestScreenText:
+    async def test_reads_what_is_drawn(self) -> None:
+        class Hello(App[None]):
+            def compose(self) -> ComposeResult:
+                yield Static("hello from the adapter test")
+
+        app = Hello()
+        async with app.run_test(size=(60, 5)) as pilot:
+            await pilot.pause()
+            lines = screen_text(app.screen).splitlines()
+        assert len(lines) == 5
+        assert lines[0].startswith("hello from the adapter test")
+
+
+class TestOnlyTheAdapter:
+    def test_no_private_textual_name_outside_the_adapter(self) -> None:
+        found: list[str] = []
+        for root in (REPO / "popview", REPO / "tests"):
+            for path in root.rglob("*.py"):
+                if path in (ADAPTER, Path(__file__).resolve()):
+                    continue
+                for number, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+                    if PRIVATE_TEXTUAL.search(line):
+                        found.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
+        assert found == []
