@@ -21,15 +21,25 @@ import select
 import signal
 import struct
 import subprocess
+import sys
 import termios
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
+from typing import Protocol
 
 import pyte
 
-__all__ = ["KEYS", "PtySession"]
+__all__ = ["KEYS", "PtySession", "account_args", "popview_env", "popview_on_pty", "run_popview"]
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class HasPort(Protocol):
+    port: int
+
 
 #: What the terminal sends for some keys (xterm, normal cursor mode).
 KEYS = {
@@ -214,3 +224,66 @@ def _take_controlling_tty() -> None:
     # After setsid (start_new_session) stdin is the pty slave: make it this
     # session's controlling terminal, as a terminal emulator would.
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+# -- popview as the child ----------------------------------------------------------
+
+
+def popview_env(home: Path, password: str) -> dict[str, str]:
+    """The environment popview runs in: every directory under ``home``, ``password`` given.
+
+    ``POPVIEW_CONFIG`` names a file that does not exist: the account is given in
+    full on the command line (:func:`account_args`).
+    """
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_CACHE_HOME": str(home / "cache"),
+        "XDG_DATA_HOME": str(home / "data"),
+        "XDG_STATE_HOME": str(home / "state"),
+        "POPVIEW_PASSWORD": password,
+        "POPVIEW_CACHE_DIR": str(home / "popview-cache"),
+        "POPVIEW_CONFIG": str(home / "popview.toml"),
+        "LANG": "C.UTF-8",
+        "PYTHONIOENCODING": "utf-8",
+    }
+
+
+def account_args(port: int, user: str) -> list[str]:
+    """The command-line account for an embedded server on loopback, plain POP3."""
+    return ["--host", "127.0.0.1", "--port", str(port), "--user", user, "--tls", "none"]
+
+
+def run_popview(
+    args: Sequence[str], home: Path, password: str, timeout: float = 30.0
+) -> tuple[int, bytes]:
+    """Run ``python -m popview ARGS`` on a pty until it exits; return (status, every byte)."""
+    argv = [sys.executable, "-m", "popview", *args]
+    with PtySession(argv, popview_env(home, password), columns=200, cwd=REPO) as session:
+        status = session.wait_exit(timeout)
+        return status, session.raw()
+
+
+@contextlib.contextmanager
+def popview_on_pty(
+    home: Path, user: str, password: str, guard: Callable[[bytes], None] | None = None
+) -> Iterator[Callable[..., PtySession]]:
+    """A factory ``start(server, *extra, lines=30)``: the TUI on a 100-column pty,
+    logged in to ``server`` (anything with a ``port``, e.g. a ``ServerThread``).
+
+    Every session started is killed when the context ends.
+    """
+    sessions: list[PtySession] = []
+
+    def start(server: HasPort, *extra: str, lines: int = 30) -> PtySession:
+        argv = [sys.executable, "-m", "popview", *account_args(server.port, user), *extra]
+        session = PtySession(argv, popview_env(home, password), lines=lines, cwd=REPO, guard=guard)
+        sessions.append(session)
+        return session
+
+    try:
+        yield start
+    finally:
+        for session in sessions:
+            session.close()

@@ -1,4 +1,5 @@
-"""The Textual app on a real pseudo-terminal: what hostile mail puts on the wire (HARDENING D).
+"""The Textual app on a real pseudo-terminal: what hostile mail puts on the wire
+(HARDENING section D).
 
 ``python -m popview --host ... --tls none`` runs as a child process whose
 terminal is a pty of 100x30 (``TERM=xterm-256color``); it logs in to the
@@ -25,20 +26,20 @@ server drops the connection or refuses the login.
 from __future__ import annotations
 
 import base64
-import os
 import re
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from popview.server import Fault, MemoryMailbox, Pop3Server, ServerThread
-from tests.pty_support import PtySession
+from popview.server import Fault, ServerThread
+from tests.fixtures.embedded import POP3_USER, new_server
+from tests.pty_support import PtySession, popview_on_pty
+
+pytestmark = pytest.mark.slow  # each test starts the TUI as a process on a pty
 
 REPO = Path(__file__).resolve().parent.parent
-USER = "alice"
 CANARY = "s3cret-canary-XYZ"
 START_TIMEOUT = 60.0  # a cold start of Python + Textual on a busy 2-core machine
 
@@ -93,7 +94,7 @@ FORBIDDEN_BYTES = {
     "U+200B ZWSP": "\u200b".encode(),
     "U+FEFF BOM": "\ufeff".encode(),
     "the password": CANARY.encode(),
-    "the SASL PLAIN credentials": base64.b64encode(f"\0{USER}\0{CANARY}".encode()),
+    "the SASL PLAIN credentials": base64.b64encode(f"\0{POP3_USER}\0{CANARY}".encode()),
 }
 
 # The escape sequences Textual writes (checked on Textual 8): SGR, cursor
@@ -374,23 +375,6 @@ def hostile_mails() -> list[Hostile]:
 # -- running the app ------------------------------------------------------------------
 
 
-def app_env(home: Path) -> dict[str, str]:
-    """The child's environment: everything under ``home``, the canary password."""
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "XDG_CACHE_HOME": str(home / "cache"),
-        "XDG_DATA_HOME": str(home / "data"),
-        "XDG_STATE_HOME": str(home / "state"),
-        "POPVIEW_PASSWORD": CANARY,
-        "POPVIEW_CACHE_DIR": str(home / "popview-cache"),
-        "POPVIEW_CONFIG": str(home / "popview.toml"),  # absent: the account is given in full
-        "LANG": "C.UTF-8",
-        "PYTHONIOENCODING": "utf-8",
-    }
-
-
 @pytest.fixture
 def mails() -> list[Hostile]:
     """The hostile mails, in mailbox order."""
@@ -400,7 +384,7 @@ def mails() -> list[Hostile]:
 @pytest.fixture
 def hostile_server(mails: list[Hostile]) -> Iterator[ServerThread]:
     """The embedded server on loopback serving ``mails`` to alice / the canary."""
-    server = Pop3Server(MemoryMailbox([m.raw for m in mails]), users={USER: CANARY})
+    server = new_server([m.raw for m in mails], users={POP3_USER: CANARY})
     with ServerThread(server) as thread:
         yield thread
 
@@ -408,37 +392,8 @@ def hostile_server(mails: list[Hostile]) -> Iterator[ServerThread]:
 @pytest.fixture
 def run_app(tmp_path: Path) -> Iterator[Callable[..., PtySession]]:
     """Factory: start the TUI in a 100x30 pty against a server; killed after the test."""
-    sessions: list[PtySession] = []
-
-    def start(server: ServerThread, *extra: str, lines: int = 30) -> PtySession:
-        argv = [
-            sys.executable,
-            "-m",
-            "popview",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(server.port),
-            "--user",
-            USER,
-            "--tls",
-            "none",
-            *extra,
-        ]
-        session = PtySession(
-            argv,
-            app_env(tmp_path),
-            columns=100,
-            lines=lines,
-            cwd=REPO,
-            guard=assert_terminal_safe,
-        )
-        sessions.append(session)
-        return session
-
-    yield start
-    for session in sessions:
-        session.close()
+    with popview_on_pty(tmp_path, POP3_USER, CANARY, guard=assert_terminal_safe) as start:
+        yield start
 
 
 def wait_listed(app: PtySession, mails: list[Hostile]) -> str:
@@ -658,10 +613,10 @@ class TestDialogsAndNotifications:
         screen = app.wait_until(
             lambda text: text.count("[@click=app.quit]y[/]") == 2, "the -ERR text, twice"
         )
-        # Server text is escaped the way errors are (popview.errors.printable).
+        # Server text is escaped as everywhere else (popview.sanitize): control pictures.
         assert "PWN-ERR" in screen
-        assert "\\x1b]0;PWN-TITLE-0\\x07\\x1b]52;c;" in screen
-        assert "\\u202egnp" in screen
+        assert "␛]0;PWN-TITLE-0␇␛]52;c;" in screen
+        assert "\ufffdgnp" in screen
         check_step(app, "a hostile -ERR")
         app.send("escape")
         app.wait_for("no deletions pending")

@@ -1,4 +1,4 @@
-"""What really reaches a terminal (HARDENING D 36-40), captured through a pty.
+"""What really reaches a terminal (HARDENING section D, D.36-D.40), captured through a pty.
 
 The hostile corpus is served by the embedded POP3 server; ``popview list`` and
 ``popview show`` run as real processes whose stdout/stderr is a pseudo-terminal,
@@ -10,13 +10,7 @@ capture would have come from a mail.) The Textual screens are the UI's tests.
 
 from __future__ import annotations
 
-import os
-import pty
 import re
-import select
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +18,9 @@ import pytest
 
 from popview.server import ServerThread
 from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER
+from tests.pty_support import account_args, run_popview
+
+pytestmark = pytest.mark.slow  # each test starts popview as a process on a pty
 
 CORPUS = Path(__file__).parent / "corpus"
 HOSTILE = [
@@ -52,72 +49,15 @@ def sample_messages() -> list[bytes]:
     return [(CORPUS / f"{name}.eml").read_bytes() for name in HOSTILE]
 
 
-def run_in_pty(args: list[str], home: Path, timeout: float = 30.0) -> tuple[int, bytes]:
-    """Run ``python -m popview ARGS`` with a pty as its terminal; return (status, bytes)."""
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "XDG_CACHE_HOME": str(home / "cache"),
-        "XDG_DATA_HOME": str(home / "data"),
-        "XDG_STATE_HOME": str(home / "state"),
-        "POPVIEW_PASSWORD": POP3_PASSWORD,
-        "TERM": "xterm-256color",
-        "LANG": "C.UTF-8",
-        "PYTHONIOENCODING": "utf-8",
-    }
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "popview", *args],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        close_fds=True,
-    )
-    os.close(slave)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                try:
-                    data = os.read(master, 65536)
-                except OSError:  # EIO: the child closed the terminal
-                    break
-                if not data:
-                    break
-                chunks.append(data)
-            elif proc.poll() is not None:
-                break
-        status = proc.wait(timeout=5)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
-    return status, b"".join(chunks)
-
-
 @pytest.fixture
 def popview_cli(
     pop3_server_thread: ServerThread, tmp_path: Path
 ) -> Callable[..., tuple[int, bytes]]:
     """Run a popview subcommand against the embedded server, through a pty."""
-    account = [
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(pop3_server_thread.port),
-        "--user",
-        POP3_USER,
-        "--tls",
-        "none",
-    ]
+    account = account_args(pop3_server_thread.port, POP3_USER)
 
     def run(*args: str) -> tuple[int, bytes]:
-        return run_in_pty([*args, *account], tmp_path)
+        return run_popview([*args, *account], tmp_path, POP3_PASSWORD)
 
     return run
 
