@@ -21,6 +21,8 @@ from popview.pop3.tls import client_context, fingerprint_of
 from tests.fixtures.dovecot import DovecotServer, MailUser, unavailable
 from tests.fixtures.maildir import served
 
+pytestmark = pytest.mark.slow  # each test starts a private Dovecot
+
 
 def sample(n: int, body: bytes = b"Hello.\n") -> bytes:
     """A small message numbered ``n``, with LF endings as a delivery agent writes it."""

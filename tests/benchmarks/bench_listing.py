@@ -2,7 +2,7 @@
 
 Run by hand (not a test; nothing here asserts a time)::
 
-    /work/venv/bin/python tests/benchmarks/bench_listing.py [--count 10000] [--rtt 0 100]
+    python tests/benchmarks/bench_listing.py [--count 10000] [--rtt 0 100]
 
 The embedded server serves ``--count`` generated messages; an optional loopback
 proxy adds ``--rtt`` milliseconds of round-trip latency (half each way). For each

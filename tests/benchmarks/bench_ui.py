@@ -2,7 +2,7 @@
 
 Run by hand (not a test; nothing here asserts a time)::
 
-    /work/venv/bin/python tests/benchmarks/bench_ui.py [--big 100000] [--stream 10000]
+    python tests/benchmarks/bench_ui.py [--big 100000] [--stream 10000]
 
 Everything runs headless under Textual's Pilot at 100x30. Measured in the same run:
 

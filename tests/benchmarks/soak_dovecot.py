@@ -2,7 +2,7 @@
 
 Run by hand (not part of the suite; nothing here is timed)::
 
-    /work/venv/bin/python tests/benchmarks/soak_dovecot.py [--minutes 60]
+    python tests/benchmarks/soak_dovecot.py [--minutes 60]
         [--idle-timeout 15] [--keepalive 5] [--mail-every 30] [--away-every 120]
 
 Dovecot's POP3 autologout is fixed at 10 minutes, so the link goes through a

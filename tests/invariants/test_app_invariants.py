@@ -20,6 +20,7 @@ import html
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -40,6 +41,8 @@ from tests.invariants.hostile import (
     terminal_unsafe,
 )
 from tests.invariants.strategies import invariant_settings, scenarios
+
+pytestmark = pytest.mark.slow  # hypothesis drives the whole app under Pilot
 
 KEYS = ("d", "d", "u", "U", "dollar_sign", "y", "n", "r", "enter", "escape", "down", "up",
         "q", "c", "l", "i", "question_mark")  # fmt: skip

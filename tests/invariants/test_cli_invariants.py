@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -31,6 +32,8 @@ from tests.invariants.driver import Action, Run, Scenario, Step, make_server
 from tests.invariants.hostile import CANARY_PASSWORD, MARGIN, USER, captured_logs, shared_ca
 from tests.invariants.oracle import check_run, describe
 from tests.invariants.strategies import invariant_settings, scenarios
+
+pytestmark = pytest.mark.slow  # hypothesis drives the headless commands against a hostile server
 
 CLI_TIMEOUT = 1  # the smallest timeout a config accepts
 COMMANDS = ("list", "list --json", "show", "delete", "info")

@@ -21,6 +21,8 @@ from popview.session import MailboxSession
 from tests.invariants.driver import Scenario, make_server
 from tests.invariants.hostile import CANARY_PASSWORD, USER
 
+pytestmark = pytest.mark.slow  # tens of megabytes through the client, memory measured
+
 MB = 1024 * 1024
 JUNK = 50 * MB
 CAP = 16 * MB

@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from hypothesis import example, given
 
 from tests.invariants.driver import Action, Run, Scenario, run_session_scenario
 from tests.invariants.hostile import FaultSpec
 from tests.invariants.oracle import check_run, describe
 from tests.invariants.strategies import invariant_settings, scenarios
+
+pytestmark = pytest.mark.slow  # hypothesis drives whole sessions against a hostile server
 
 _THREE = tuple(b"From: a@example.org\r\nSubject: m%d\r\n\r\nbody %d\r\n" % (i, i) for i in range(3))
 _MARK_TWO = (Action("open"), Action("list"), Action("mark", 0), Action("mark", 1))
