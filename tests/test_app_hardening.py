@@ -151,6 +151,7 @@ def no_markup_applied(text: Text | Content) -> None:
 # -- A. responsiveness under a bad server ---------------------------------------------------
 
 
+@pytest.mark.slow  # waits for real deadlines to fire
 class TestDripAndSilence:
     """A.3 and A.4: the whole-command deadline fires; keys work while the worker waits."""
 

@@ -128,6 +128,7 @@ class TestBadServerInput:
         async with await logged_in(server) as fresh:
             assert await fresh.retr(2) == b"Subject: y\r\n\r\nok\r\n"
 
+    @pytest.mark.slow  # a million rows through the client
     async def test_a07_endless_listing_is_capped(self, make_pop3_server: MakeServer) -> None:
         """A.7: a LIST of 600,000 rows crosses the 500,000-line cap: dropped, bounded."""
         rows = b"+OK\r\n" + b"1 1\r\n" * 600_000 + b".\r\n"

@@ -12,12 +12,15 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from popview.mail.envelope import parse_envelope
 from popview.mail.message import parse_message
 from popview.mail.render import render_body
+
+pytestmark = pytest.mark.slow  # hypothesis fuzzing of the parsers
 
 CORPUS = sorted((Path(__file__).parent / "corpus").glob("*.eml"))
 SEEDS = [p.read_bytes() for p in CORPUS]

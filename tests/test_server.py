@@ -791,6 +791,7 @@ class TestFaults:
 class TestStreamedReplies:
     """``Fault.replace`` as a stream: endless or huge replies at bounded memory (A.7)."""
 
+    @pytest.mark.slow  # a memory measurement over megabytes of listing
     def test_endless_listing_costs_bounded_memory(
         self, make_pop3_server_thread: MakeThread
     ) -> None:

@@ -102,7 +102,7 @@ def write_config(path: Path, server: Pop3Server, cache: Path) -> Path:
     path.write_text(
         f'[general]\ncache_dir = "{cache}"\n\n'
         f'[accounts.work]\nhost = "127.0.0.1"\nport = {server.port}\ntls = "none"\n'
-        'user = "demo"\n',
+        f'user = "{POP3_USER}"\n',
         encoding="utf-8",
     )
     path.chmod(0o600)
@@ -150,7 +150,7 @@ class TestAccountOption:
         app = build_app(load_config(), account_name="work")
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: isinstance(app.screen, PasswordScreen))
-            assert "demo@127.0.0.1" in app.screen.title_text  # type: ignore[attr-defined]
+            assert f"{POP3_USER}@127.0.0.1" in app.screen.title_text  # type: ignore[attr-defined]
             await pilot.press(*"nope", "enter")
             await wait_for(
                 pilot,

@@ -25,6 +25,8 @@ from popview.ui.screens.message import MessageScreen
 from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER
 from tests.ui_support import wait_for, wait_listed
 
+pytestmark = pytest.mark.slow  # each renders the app and compares an SVG
+
 SIZE = (100, 30)
 
 
