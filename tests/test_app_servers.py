@@ -15,28 +15,22 @@ from popview.session.types import SessionInfo
 from popview.ui.app import PopviewApp
 from popview.ui.screens.login import LoginScreen
 from popview.ui.screens.server_info import info_table
+from tests.fixtures.embedded import POP3_PASSWORD, new_server
 from tests.test_ui_app import SIZE, static_text
-from tests.test_ui_support import (
-    PASSWORD,
-    account_for,
-    make_server,
-    table_lines,
-    wait_for,
-    wait_listed,
-)
+from tests.ui_support import account_for, table_lines, wait_for, wait_listed
 
 
 class TestBadCaFile:
     async def test_a_non_pem_ca_file_is_named_not_cannot_reach(self, tmp_path: Path) -> None:
         """HARDENING F.64: the login screen names the file and says what is wrong;
         never "Cannot reach the server", never a crash; nothing is sent."""
-        server = make_server([])
+        server = new_server([])
         await server.start()
         try:
             cafile = tmp_path / "company-ca.pem"
             cafile.write_text("this is not a certificate\n")
             account = replace(account_for(server), tls="implicit", cafile=cafile)
-            app = PopviewApp(None, account=account, password=PASSWORD)  # type: ignore[arg-type]
+            app = PopviewApp(None, account=account, password=POP3_PASSWORD)  # type: ignore[arg-type]
             async with app.run_test(size=SIZE) as pilot:
                 status = "#login-status"
                 await wait_for(pilot, lambda: "error" in app.screen.query_one(status).classes)
@@ -75,10 +69,10 @@ class TestUnknownSize:
             f"From: s{n}@example.org\r\nSubject: Row {n}\r\n\r\nbody\r\n".encode() for n in (1, 2)
         ]
         bad = Fault(verb="LIST", times=None, replace=b"+OK\r\n1 %d\r\n2 -7\r\n.\r\n" % 37)
-        server = make_server(messages, faults=[bad])
+        server = new_server(messages, faults=[bad])
         await server.start()
         try:
-            app = PopviewApp(None, account=account_for(server), password=PASSWORD)  # type: ignore[arg-type]
+            app = PopviewApp(None, account=account_for(server), password=POP3_PASSWORD)  # type: ignore[arg-type]
             async with app.run_test(size=SIZE) as pilot:
                 await wait_listed(pilot)
                 rows = {
