@@ -32,7 +32,9 @@ from typing import Protocol
 
 import pyte
 
-__all__ = ["KEYS", "PtySession", "account_args", "popview_env", "popview_on_pty", "run_popview"]
+from tests.fixtures.embedded import account_args
+
+__all__ = ["KEYS", "PtySession", "popview_env", "popview_on_pty", "run_popview"]
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -233,7 +235,7 @@ def popview_env(home: Path, password: str) -> dict[str, str]:
     """The environment popview runs in: every directory under ``home``, ``password`` given.
 
     ``POPVIEW_CONFIG`` names a file that does not exist: the account is given in
-    full on the command line (:func:`account_args`).
+    full on the command line (:func:`tests.fixtures.embedded.account_args`).
     """
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -248,11 +250,6 @@ def popview_env(home: Path, password: str) -> dict[str, str]:
         "LANG": "C.UTF-8",
         "PYTHONIOENCODING": "utf-8",
     }
-
-
-def account_args(port: int, user: str) -> list[str]:
-    """The command-line account for an embedded server on loopback, plain POP3."""
-    return ["--host", "127.0.0.1", "--port", str(port), "--user", user, "--tls", "none"]
 
 
 def run_popview(

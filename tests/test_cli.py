@@ -15,7 +15,7 @@ import pytest
 from popview.cli import main
 from popview.server import MemoryMailbox, ServerThread
 from tests.fixtures.dovecot import DovecotServer, MailUser
-from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER
+from tests.fixtures.embedded import account_args
 from tests.fixtures.maildir import served
 
 HOSTILE = (
@@ -24,16 +24,11 @@ HOSTILE = (
 )
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("POPVIEW_PASSWORD", POP3_PASSWORD)
-    monkeypatch.setenv("POPVIEW_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("POPVIEW_CONFIG", raising=False)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+pytestmark = pytest.mark.usefixtures("cli_environment")
 
 
 def target(server: ServerThread) -> list[str]:
-    return ["--host", "127.0.0.1", "--port", str(server.port), "--user", POP3_USER, "--tls", "none"]
+    return account_args(server.port)
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

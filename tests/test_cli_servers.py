@@ -21,21 +21,16 @@ import trustme
 from popview.cli import main
 from popview.pop3.tls import fingerprint_of
 from popview.server import Fault, MemoryMailbox, ServerThread
-from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER
+from tests.fixtures.embedded import POP3_USER, account_args
 
 MakeThread = Callable[..., ServerThread]
 
 
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("POPVIEW_PASSWORD", POP3_PASSWORD)
-    monkeypatch.setenv("POPVIEW_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("POPVIEW_CONFIG", raising=False)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+pytestmark = pytest.mark.usefixtures("cli_environment")
 
 
 def target(server: ServerThread, tls: str = "none") -> list[str]:
-    return ["--host", "127.0.0.1", "--port", str(server.port), "--user", POP3_USER, "--tls", tls]
+    return account_args(server.port, tls=tls)
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

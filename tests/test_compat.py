@@ -20,8 +20,7 @@ from popview.pop3.client import Pop3Client
 from popview.server import Fault, MemoryMailbox, Pop3Server
 from popview.server.maildrop import downgrade_8bit
 from popview.session import MailboxSession, is_session_key
-
-USERS = {"alice": "s3cret pass"}
+from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER, new_server
 
 EIGHT_BIT = (
     "From: Jürgen Größe <jürgen@bücher.example>\r\n"
@@ -36,7 +35,7 @@ PLAIN = b"From: bob@example.org\r\nSubject: plain\r\nMessage-ID: <p@x>\r\n\r\nhi
 
 @asynccontextmanager
 async def serving(messages: list[bytes], **kwargs: Any) -> AsyncIterator[Pop3Server]:
-    server = Pop3Server(MemoryMailbox(list(messages)), users=USERS, **kwargs)
+    server = new_server(list(messages), **kwargs)
     async with server:
         yield server
 
@@ -56,7 +55,8 @@ class TestUtf8:
         message, and LIST still gives the real size: the next test can fail."""
         async with serving([EIGHT_BIT, PLAIN], utf8=True) as server:
             reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-            writer.write(b"USER alice\r\nPASS s3cret pass\r\nLIST 1\r\nRETR 1\r\nQUIT\r\n")
+            login = f"USER {POP3_USER}\r\nPASS {POP3_PASSWORD}\r\n".encode()
+            writer.write(login + b"LIST 1\r\nRETR 1\r\nQUIT\r\n")
             wire = await asyncio.wait_for(reader.read(), 5)
             writer.close()
         assert b"+OK 1 %d\r\n" % len(EIGHT_BIT) in wire  # LIST: the real size
@@ -70,7 +70,7 @@ class TestUtf8:
         async with serving([EIGHT_BIT, PLAIN], utf8=True) as server:
             async with await connect(server) as client:
                 assert client.capabilities.utf8 and client.capabilities.utf8_user
-                await client.login("alice", USERS["alice"])
+                await client.login(POP3_USER, POP3_PASSWORD)
                 listed = {e.number: e.size for e in (await client.list()).entries}
                 body = await client.retr(1)
             assert body == EIGHT_BIT
@@ -80,7 +80,7 @@ class TestUtf8:
     async def test_not_sent_when_not_offered(self) -> None:
         async with serving([PLAIN]) as server:
             async with await connect(server) as client:
-                await client.login("alice", USERS["alice"])
+                await client.login(POP3_USER, POP3_PASSWORD)
             assert "UTF8" not in server.commands()
 
     async def test_a_utf8_user_name_needs_utf8_user(self) -> None:
@@ -103,9 +103,9 @@ class TestUtf8:
         """Through the session (TOP for the envelope): the real subject, not the notice."""
         async with serving([EIGHT_BIT], utf8=True) as server:
             account = Account(
-                name="t", host="127.0.0.1", port=server.port, user="alice", tls="none"
+                name="t", host="127.0.0.1", port=server.port, user=POP3_USER, tls="none"
             )
-            session = MailboxSession(account, USERS["alice"])
+            session = MailboxSession(account, POP3_PASSWORD)
             await session.open()
             try:
                 envelopes = [e async for u in session.list_messages() for e in u.envelopes]
@@ -126,17 +126,17 @@ class TestNoLoginMethodInCapa:
         trace: list[str] = []
         async with serving([PLAIN], capabilities=["UIDL", "TOP"]) as server:
             async with await connect(server, trace) as client:
-                await client.login("alice", USERS["alice"])
+                await client.login(POP3_USER, POP3_PASSWORD)
                 assert client.authenticated
             assert server.commands()[:3] == ["CAPA", "USER alice", "PASS ***"]
         assert any("names no login method" in line and "USER/PASS" in line for line in trace)
-        assert not any(USERS["alice"] in line for line in trace)
+        assert not any(POP3_PASSWORD in line for line in trace)
 
     async def test_only_unknown_sasl_mechanisms(self) -> None:
         """``SASL GSSAPI`` alone is no usable method either."""
         async with serving([PLAIN], capabilities=["UIDL", "SASL GSSAPI"]) as server:
             async with await connect(server) as client:
-                await client.login("alice", USERS["alice"])
+                await client.login(POP3_USER, POP3_PASSWORD)
             assert server.commands()[1:3] == ["USER alice", "PASS ***"]
 
     async def test_a_configured_method_is_not_replaced(self) -> None:
@@ -144,7 +144,7 @@ class TestNoLoginMethodInCapa:
         async with serving([PLAIN], capabilities=["UIDL"]) as server:
             async with await connect(server) as client:
                 with pytest.raises(AuthError, match="CRAM-MD5"):
-                    await client.login("alice", USERS["alice"], mechanism="CRAM-MD5")
+                    await client.login(POP3_USER, POP3_PASSWORD, mechanism="CRAM-MD5")
             assert server.commands() == ["CAPA"]
 
 
@@ -171,9 +171,9 @@ class TestBadListingRows:
         messages = [_msg(n) for n in range(1, 5)]
         async with serving(messages, faults=[BAD_LIST]) as server:
             account = Account(
-                name="t", host="127.0.0.1", port=server.port, user="alice", tls="none"
+                name="t", host="127.0.0.1", port=server.port, user=POP3_USER, tls="none"
             )
-            session = MailboxSession(account, USERS["alice"], trace=trace.append)
+            session = MailboxSession(account, POP3_PASSWORD, trace=trace.append)
             await session.open()
             try:
                 envelopes = {
@@ -206,9 +206,9 @@ class TestBadListingRows:
         )
         async with serving([_msg(n) for n in range(1, 4)], faults=[bad_uidl]) as server:
             account = Account(
-                name="t", host="127.0.0.1", port=server.port, user="alice", tls="none"
+                name="t", host="127.0.0.1", port=server.port, user=POP3_USER, tls="none"
             )
-            session = MailboxSession(account, USERS["alice"])
+            session = MailboxSession(account, POP3_PASSWORD)
             await session.open()
             try:
                 envelopes = {

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from popview.server import ServerThread
-from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER
-from tests.pty_support import account_args, run_popview
+from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER, account_args
+from tests.pty_support import run_popview
 
 pytestmark = pytest.mark.slow  # each test starts popview as a process on a pty
 
