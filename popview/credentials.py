@@ -13,6 +13,11 @@
 5. the interactive prompt the caller passes (``getpass`` for the CLI, a
    dialog for the TUI).
 
+An account with ``auth = "oauth2"`` has no password: :func:`get_credential`
+gives its :class:`~popview.oauth2.credential.OAuth2Credential` instead, whose
+tokens come from ``oauth2_token_command`` (run like ``password_command``) or
+from what ``popview auth`` stored (:mod:`popview.oauth2.tokens`).
+
 The password is never logged and never put in an error message, and neither
 is anything the password command wrote to stderr, which may contain it.
 """
@@ -29,11 +34,14 @@ from pathlib import Path
 
 from popview.config import Account
 from popview.errors import CredentialError, printable
+from popview.oauth2.credential import OAuth2Credential
 
 __all__ = [
     "COMMAND_TIMEOUT",
     "KEYRING_SERVICE",
     "PASSWORD_ENV",
+    "Credential",
+    "get_credential",
     "get_password",
     "run_password_command",
 ]
@@ -51,6 +59,46 @@ COMMAND_TIMEOUT = 30.0
 
 Prompt = Callable[[str], str]
 """Asks the user; receives the prompt text, returns what was typed."""
+
+Credential = str | OAuth2Credential
+"""What a login needs: a password, or a user name and its OAuth2 tokens."""
+
+
+def get_credential(
+    account: Account,
+    *,
+    prompt: Prompt | None = None,
+    environ: Mapping[str, str] | None = None,
+    timeout: float = COMMAND_TIMEOUT,
+) -> Credential:
+    """The password (:func:`get_password`), or for an OAuth2 account its credential.
+
+    No token is fetched here: the session asks the credential for one when it
+    logs in, so a token is never older than the login that uses it.
+    """
+    settings = account.oauth2
+    if settings is None:
+        return get_password(account, prompt=prompt, environ=environ, timeout=timeout)
+    where = f"account {printable(account.name, 80)!r}"
+    mechanism = "XOAUTH2"
+    if settings.token_command is not None:
+        command = settings.token_command
+
+        def from_command(fresh: bool) -> str:
+            # A token tool refreshes by itself; running it again is the refresh.
+            log.debug("%s: access token from oauth2_token_command", where)
+            return run_password_command(
+                command, timeout=timeout, account=where, key="oauth2_token_command"
+            )
+
+        return OAuth2Credential(account.user, from_command, mechanism)
+    from popview.config.oauth2 import PROVIDERS
+    from popview.oauth2.tokens import token_source
+
+    preset = PROVIDERS.get(settings.provider)
+    if preset is not None:
+        mechanism = preset.mechanism
+    return OAuth2Credential(account.user, token_source(account), mechanism)
 
 
 def get_password(
@@ -114,6 +162,7 @@ def run_password_command(
     *,
     timeout: float = COMMAND_TIMEOUT,
     account: str = "this account",
+    key: str = "password_command",
 ) -> str:
     """Run a password command and return the first line of its output.
 
@@ -124,6 +173,7 @@ def run_password_command(
         argv: Program and arguments.
         timeout: Seconds allowed.
         account: How to name the account in error messages.
+        key: The config key that named the command (for error messages).
 
     Returns:
         The first line of standard output, without its line ending.
@@ -133,7 +183,7 @@ def run_password_command(
             non-zero, prints nothing, prints non-UTF-8, or times out.
     """
     program = str(Path(argv[0]).expanduser())
-    name = f"password_command of {account} ({printable(program, 120)})"
+    name = f"{key} of {account} ({printable(program, 120)})"
     try:
         process = subprocess.Popen(  # noqa: S603 - argv from the user's own config, no shell
             [program, *argv[1:]],

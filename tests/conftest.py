@@ -8,6 +8,7 @@ import pytest
 pytest_plugins = [
     "tests.fixtures.dovecot",
     "tests.fixtures.embedded",
+    "tests.fixtures.oauth_server",
 ]
 
 

@@ -22,6 +22,7 @@ from popview.config import (
     default_port,
     load_config,
 )
+from popview.config.model import OAuth2Settings
 from popview.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -202,12 +203,14 @@ class TestValues:
         """config.example.toml is valid and mentions every key popview reads."""
         example = REPO / "config.example.toml"
         config = load_config(example)
-        assert set(config.accounts) == {"work", "local"}
+        assert set(config.accounts) == {"work", "local", "gmail", "outlook"}
         text = example.read_text(encoding="utf-8")
         for cls in (General, Account):
             for f in fields(cls):
-                if f.name != "name":
+                if f.name not in ("name", "oauth2"):
                     assert f"{f.name} =" in text, f.name
+        for f in fields(OAuth2Settings):  # the oauth2_* keys of auth = "oauth2"
+            assert f"oauth2_{f.name} =" in text, f.name
         tomllib.loads(text)
 
 

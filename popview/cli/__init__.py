@@ -7,6 +7,7 @@
     popview show   MESSAGE [--raw] [ACCOUNT]          # MESSAGE: a UIDL, or #N
     popview delete MESSAGE... [--yes] [ACCOUNT]       # DELE each, then QUIT
     popview info   [ACCOUNT]
+    popview auth   [NAME] [--device]                  # OAuth2: authorize once
     popview serve  [--maildir DIR | --demo] [--port N] [--user U] [--password P]
 
     ACCOUNT: -a/--account NAME, or --host H --port P --user U
@@ -97,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("messages", metavar="MESSAGE", nargs="+", help="UIDLs or #N")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     sub.add_parser("info", parents=both, help="what the server supports, TLS details")
+    p = sub.add_parser("auth", parents=[common], help="authorize an OAuth2 account (once)")
+    p.add_argument("name", nargs="?", metavar="ACCOUNT", help="the account (default: the default)")
+    p.add_argument("-a", "--account", metavar="NAME", default=argparse.SUPPRESS)
+    p.add_argument("--device", action="store_true", help="no browser here: enter a code elsewhere")
     p = sub.add_parser("serve", parents=[common], help="run the embedded POP3 server")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--maildir", metavar="DIR", help="serve this Maildir")
@@ -171,6 +176,11 @@ def _dispatch(
         return serve(args)
     if command is None:
         return _run_tui(opts, trace)
+    if command == "auth":
+        from popview.cli.auth import run_auth
+
+        config = _load_config(opts)
+        return run_auth(args, config, config.account(opts.get("name") or opts.get("account")))
     from popview.cli.commands import run_command
 
     config = _load_config(opts)
@@ -261,13 +271,14 @@ def open_store(config: Any, *, enabled: bool = True) -> Any:
         return None
 
 
-def password_source(account: Any) -> Callable[[], str]:
-    """The password, asked lazily: environment, config, command, keyring, prompt."""
-    from popview.credentials import get_password
+def password_source(account: Any) -> Callable[[], Any]:
+    """The password, asked lazily: environment, config, command, keyring, prompt;
+    for an OAuth2 account its credential (:func:`popview.credentials.get_credential`)."""
+    from popview.credentials import get_credential
 
-    def ask() -> str:
+    def ask() -> Any:
         prompt = getpass.getpass if sys.stdin.isatty() else None
-        return get_password(account, prompt=prompt)
+        return get_credential(account, prompt=prompt)
 
     return ask
 

@@ -16,13 +16,48 @@ from platformdirs import user_downloads_path
 
 from popview.errors import ConfigError, printable
 
-__all__ = ["DEFAULT_PORTS", "TLS_MODES", "Account", "Config", "General", "TlsMode"]
+__all__ = [
+    "DEFAULT_PORTS",
+    "TLS_MODES",
+    "Account",
+    "Config",
+    "General",
+    "OAuth2Settings",
+    "TlsMode",
+]
 
 TlsMode = Literal["implicit", "starttls", "none"]
 TLS_MODES: tuple[TlsMode, ...] = ("implicit", "starttls", "none")
 """The values ``tls`` may take."""
 DEFAULT_PORTS: Mapping[str, int] = {"implicit": 995, "starttls": 110, "none": 110}
 """The standard port of each TLS mode (RFC 8314 §3.3, RFC 1939 §3)."""
+
+
+@dataclass(frozen=True)
+class OAuth2Settings:
+    """The ``oauth2_*`` keys of an account with ``auth = "oauth2"``.
+
+    A ``gmail`` or ``microsoft`` provider fills the endpoints and scopes from
+    :data:`popview.config.oauth2.PROVIDERS`; ``custom`` names them all.
+    """
+
+    provider: str
+    """``gmail``, ``microsoft`` or ``custom``."""
+    client_id: str | None = None
+    """The OAuth client id the user registered (needed by ``popview auth``)."""
+    client_secret: str | None = field(default=None, repr=False)
+    """The client secret, where the provider requires one (Google installed apps)."""
+    authorize_url: str | None = None
+    """Authorization endpoint (RFC 6749 §3.1)."""
+    token_url: str | None = None
+    """Token endpoint (RFC 6749 §3.2)."""
+    device_url: str | None = None
+    """Device authorization endpoint (RFC 8628 §3.1), for ``popview auth --device``."""
+    scopes: tuple[str, ...] = ()
+    """Scopes asked for."""
+    token_command: tuple[str, ...] | None = None
+    """Command whose first output line is an access token, run without a shell;
+    when set, popview's own flows and token store are not used."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +75,8 @@ class Account:
     tls: TlsMode = "implicit"
     """``implicit`` (TLS from the first byte), ``starttls`` (STLS) or ``none`` (plaintext)."""
     auth: str | None = None
-    """SASL mechanism to insist on (``PLAIN``, ``SCRAM-SHA-256``...), or ``None`` for the best."""
+    """SASL mechanism to insist on (``PLAIN``, ``SCRAM-SHA-256``...), or ``None`` for the best.
+    ``auth = "oauth2"`` in the file sets :attr:`oauth2` instead and leaves this ``None``."""
     apop: bool = False
     """Use APOP when the greeting offers it (never instead of TLS)."""
     cafile: Path | None = None
@@ -55,6 +91,8 @@ class Account:
     """Look the password up in the system keyring (needs the ``keyring`` extra)."""
     timeout: float = 30.0
     """Seconds allowed for connecting and for each command."""
+    oauth2: OAuth2Settings | None = None
+    """How to get OAuth2 access tokens when ``auth = "oauth2"``; ``None`` for a password."""
 
     @property
     def key(self) -> str:

@@ -20,6 +20,8 @@ from types import MappingProxyType
 from typing import Any, cast
 
 from popview.config.model import DEFAULT_PORTS, TLS_MODES, Account, Config, General, TlsMode
+from popview.config.oauth2 import PROVIDERS
+from popview.config.validate_oauth2 import OAUTH2_KEYS, oauth2_settings
 from popview.errors import ConfigError, printable
 from popview.pop3.tls import normalize_fingerprint
 
@@ -129,6 +131,10 @@ class Parser:
         """Check one account table; ``prefix`` names its keys ("accounts.work." or "--")."""
         self._unknown(prefix.rstrip("."), table, _ACCOUNT_KEYS)
         before = len(self.problems)
+        oauth2 = oauth2_settings(self, prefix, table)
+        preset = PROVIDERS.get(oauth2.provider) if oauth2 is not None else None
+        if preset is not None and table.get("host") is None:
+            table = {**table, "host": preset.host, "port": table.get("port", preset.port)}
         host = self._text(f"{prefix}host", table.get("host"), required=True)
         user = self._text(f"{prefix}user", table.get("user"), required=True)
         tls = table.get("tls", "implicit")
@@ -160,7 +166,9 @@ class Parser:
             user=user or "",
             port=port,
             tls=cast(TlsMode, tls),
-            auth=self._mechanism(f"{prefix}auth", table.get("auth")),
+            auth=None
+            if oauth2 is not None
+            else self._mechanism(f"{prefix}auth", table.get("auth")),
             apop=self._bool(f"{prefix}apop", table.get("apop"), False),
             cafile=self._path(f"{prefix}cafile", table.get("cafile"), must_exist=True),
             fingerprint=self._fingerprint(f"{prefix}fingerprint", table.get("fingerprint")),
@@ -168,6 +176,7 @@ class Parser:
             password_command=command,
             keyring=self._bool(f"{prefix}keyring", table.get("keyring"), False),
             timeout=self._number(f"{prefix}timeout", table.get("timeout"), 30.0, 1, 3600),
+            oauth2=oauth2,
         )
         return account if len(self.problems) == before else None
 
@@ -324,6 +333,7 @@ _ACCOUNT_KEYS = (
     "password_command",
     "keyring",
     "timeout",
+    *OAUTH2_KEYS,
 )
 
 

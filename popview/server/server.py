@@ -16,6 +16,7 @@ from types import TracebackType
 
 from popview.server.faults import Fault
 from popview.server.mailbox import Mailbox
+from popview.server.oauth import TokenChecker
 from popview.server.session import Pop3Session
 
 __all__ = ["DEFAULT_MAX_LINE", "Pop3Server", "TranscriptEntry", "default_capabilities"]
@@ -88,6 +89,8 @@ class Pop3Server:
             without sending it gets each message with raw 8-bit headers
             replaced by a "Cannot display Unicode content" notice, while LIST
             keeps the real size (as Courier does).
+        token_checker: ``(user, token) -> valid`` for XOAUTH2 and OAUTHBEARER,
+            which are offered (in the default CAPA) only when it is given.
 
     Attributes:
         transcript: Every command line received, in order (all sessions).
@@ -109,8 +112,10 @@ class Pop3Server:
         faults: Iterable[Fault] = (),
         max_line: int = DEFAULT_MAX_LINE,
         utf8: bool = False,
+        token_checker: TokenChecker | None = None,
     ) -> None:
         self.mailbox = mailbox
+        self.token_checker = token_checker
         self.users = dict(users)
         self.host = _loopback_host(host)
         self.port = port
@@ -213,6 +218,8 @@ class Pop3Server:
             caps = list(self.capabilities)
         else:
             caps = default_capabilities(stls=self.stls is not None, utf8=self.utf8)
+            if self.token_checker is not None:
+                caps = [f"{c} XOAUTH2 OAUTHBEARER" if c.startswith("SASL") else c for c in caps]
         if tls_active:
             caps = [c for c in caps if c.upper() != "STLS"]
         return caps

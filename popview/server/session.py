@@ -22,6 +22,7 @@ from popview.server.auth import (
 )
 from popview.server.faults import GREETING, Fault, pick_fault
 from popview.server.maildrop import Maildrop, MaildropMessage, dot_stuff
+from popview.server.oauth import OAUTH_MECHANISMS, failure_challenge, parse_oauth_response
 
 if TYPE_CHECKING:
     from popview.server.mailbox import Mailbox
@@ -307,24 +308,48 @@ class Pop3Session:
         """RFC 5034 AUTH; without a mechanism, list the mechanisms (RFC 1734 style)."""
         if not args:
             return _Reply(b"+OK\r\nPLAIN\r\n.\r\n")
-        if args[0].upper() != "PLAIN" or len(args) > 2:
+        mechanism = args[0].upper()
+        oauth = mechanism in OAUTH_MECHANISMS and self.server.token_checker is not None
+        if (mechanism != "PLAIN" and not oauth) or len(args) > 2:
             return _err("Unsupported authentication mechanism")
         if len(args) == 2:
             response = "" if args[1] == "=" else args[1]  # RFC 5034 §4: "=" is empty
         else:
-            await self._write(b"+ \r\n", None)
-            try:
-                raw = await self._read_line(secret=True)
-            except _LineTooLong:
+            answer = await self._sasl_response(b"+ \r\n")
+            if answer is None:
                 return _Reply(b"-ERR Line too long\r\n", _Then.CLOSE)
-            response = raw.decode("latin-1")
-            self.server.record(self.number, "*" if response == "*" else "***")
+            response = answer
             if response == "*":  # RFC 5034 §4: the client cancelled
                 return _err("Authentication cancelled")
+        if oauth:
+            return await self._auth_oauth(mechanism, response)
         user = check_plain(self.server.users, response)
         if user is None:
             return _err("[AUTH] Authentication failed")
         return self._login(user)
+
+    async def _sasl_response(self, challenge: bytes) -> str | None:
+        """Send a ``+`` challenge, read the client's (secret) answer; ``None``: too long."""
+        await self._write(challenge, None)
+        try:
+            raw = await self._read_line(secret=True)
+        except _LineTooLong:
+            return None
+        response = raw.decode("latin-1")
+        self.server.record(self.number, "*" if response == "*" else "***")
+        return response
+
+    async def _auth_oauth(self, mechanism: str, response: str) -> _Reply:
+        """XOAUTH2 / OAUTHBEARER: the token checker decides (popview.server.oauth)."""
+        checker = self.server.token_checker
+        assert checker is not None
+        parsed = parse_oauth_response(mechanism, response)
+        if parsed is not None and await asyncio.to_thread(checker, *parsed):
+            return self._login(parsed[0])
+        # RFC 7628 §3.2.2: the error goes in a challenge the client acknowledges.
+        if await self._sasl_response(failure_challenge()) is None:
+            return _Reply(b"-ERR Line too long\r\n", _Then.CLOSE)
+        return _err("[AUTH] Invalid token")
 
     def _login(self, user: str) -> _Reply:
         mailbox = self.server.mailbox_for_login()

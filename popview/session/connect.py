@@ -19,6 +19,7 @@ from popview.pop3.client import Pop3Client
 from popview.pop3.protocol import UidlEntry
 from popview.pop3.tls import client_context
 from popview.session.index import MessageIndex
+from popview.session.oauth2 import OAuth2Credential, log_in_oauth2
 from popview.session.policy import classify_server_error
 from popview.session.rows import ListRows, Rejects, UidlRows
 from popview.session.types import SessionInfo
@@ -94,7 +95,7 @@ def _ssl_context(account: Any, pinned: bool) -> Any:
 
 async def open_connection(
     account: Any,
-    password: Callable[[], Awaitable[str]],
+    password: Callable[[], Awaitable[str | OAuth2Credential]],
     *,
     store: Store | None,
     generation: int,
@@ -139,12 +140,15 @@ async def open_connection(
     try:
         secret = await password()
         try:
-            await client.login(
-                account.user,
-                secret,
-                mechanism=getattr(account, "auth", None),
-                apop=bool(getattr(account, "apop", False)),
-            )
+            if isinstance(secret, OAuth2Credential):
+                await log_in_oauth2(client, secret)
+            else:
+                await client.login(
+                    account.user,
+                    secret,
+                    mechanism=getattr(account, "auth", None),
+                    apop=bool(getattr(account, "apop", False)),
+                )
         except Pop3ServerError as exc:
             delay = client.capabilities.login_delay
             raise classify_server_error(exc, login_delay=delay) from None

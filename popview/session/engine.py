@@ -37,6 +37,7 @@ from popview.session.connect import Connection, open_connection
 from popview.session.index import MessageRef, is_session_key
 from popview.session.listing import stream_listing
 from popview.session.marks import MarkBook
+from popview.session.oauth2 import OAuth2Credential
 from popview.session.policy import (
     LoginDelayError,
     MailboxInUseError,
@@ -76,7 +77,12 @@ IN_USE_GRACE = 10.0
 
 _T = TypeVar("_T")
 
-PasswordSource = str | Callable[[], str] | Callable[[], Awaitable[str]]
+PasswordSource = (
+    str
+    | Callable[[], str | OAuth2Credential]
+    | Callable[[], Awaitable[str]]
+    | Callable[[], Awaitable[str | OAuth2Credential]]
+)
 
 
 class MailboxSession:
@@ -108,7 +114,9 @@ class MailboxSession:
     ) -> None:
         self.account = account
         self._password_source = password
-        self._password: str | None = password if isinstance(password, str) else None
+        self._password: str | OAuth2Credential | None = (
+            password if isinstance(password, str) else None
+        )
         self.store = store
         self.keepalive_interval = keepalive_interval
         self._trace = trace
@@ -175,14 +183,15 @@ class MailboxSession:
 
     # -- connection handling -----------------------------------------------------------
 
-    async def _get_password(self) -> str:
+    async def _get_password(self) -> str | OAuth2Credential:
         if self._password is None:
             source = self._password_source
             assert not isinstance(source, str)
             value = source()
             if inspect.isawaitable(value):
                 value = await value
-            self._password = str(value)
+            # An OAuth2 account's source gives its credential, kept as it is.
+            self._password = value if isinstance(value, OAuth2Credential) else str(value)
         return self._password
 
     def _lost(self) -> None:

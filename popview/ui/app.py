@@ -168,12 +168,12 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
     def login(self, account: Account, password: str) -> None:
         """Start logging in (called by the login screen)."""
         self.account = account
-        self.submit(Login(account, password))
+        self.submit(Login(account, _secret_for(account, password)))
 
     def trust_and_login(self, account: Account, password: str, fingerprint: str) -> None:
         """Pin ``fingerprint`` for ``account`` (kept in the store), then log in."""
         self.account = account
-        self.submit(TrustCertificate(account, password, fingerprint))
+        self.submit(TrustCertificate(account, _secret_for(account, password), fingerprint))
 
     @property
     def save_dir(self) -> Path:
@@ -357,3 +357,12 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
                     partial(self.run_action, binding.action, node),
                 )
         yield SystemCommand("Change theme", "Pick a colour theme", self.action_change_theme)
+
+
+def _secret_for(account: Account, password: str) -> str | Callable[[], Any]:
+    """The password typed, or for an OAuth2 account its credential (no password at all)."""
+    if getattr(account, "oauth2", None) is None:
+        return password
+    from popview.credentials import get_credential
+
+    return lambda: get_credential(account)

@@ -122,6 +122,8 @@ def _password_without_prompt(account: Account) -> tuple[str | None, str | None]:
     from popview import credentials
     from popview.errors import CredentialError
 
+    if account.oauth2 is not None:
+        return "", None  # no password: the login uses its OAuth2 credential
     try:
         return credentials.get_password(account, prompt=None), None
     except CredentialError as error:

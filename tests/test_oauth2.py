@@ -1,0 +1,471 @@
+"""OAuth2 end to end (HARDENING F.63): ``popview auth``, token refresh, XOAUTH2/OAUTHBEARER logins.
+
+The authorization server is a real one built on oauthlib
+(:mod:`tests.fixtures.oauth_server`); the POP3 server is the embedded one,
+checking each token against that server's introspection endpoint (RFC 7662).
+``popview auth`` runs as a subprocess whose "browser" ($BROWSER) is
+:mod:`tests.fixtures.oauth_browser`, which approves like a user would.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import stat
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import trustme
+
+from popview.cli import main
+from popview.config import load_config
+from popview.oauth2.credential import OAuth2Credential
+from popview.oauth2.flows import authorize_in_browser
+from popview.oauth2.storage import CachedToken, TokenStore
+from popview.oauth2.tokens import save_grant
+from popview.server import ServerThread
+from tests.fixtures.embedded import POP3_USER
+from tests.fixtures.oauth_browser import main as browser
+from tests.fixtures.oauth_server import RS_CLIENT, AuthServer
+
+ROOT = Path(__file__).resolve().parent.parent
+BROWSER = f"{sys.executable} {ROOT / 'tests' / 'fixtures' / 'oauth_browser.py'} %s"
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("POPVIEW_PASSWORD", raising=False)
+    monkeypatch.delenv("POPVIEW_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("POPVIEW_CACHE_DIR", str(tmp_path / "cache"))
+    # No keyring backend here: the refresh token must go to the private file.
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+
+
+def introspecting(auth: AuthServer) -> Callable[[str, str], bool]:
+    """The embedded server's token check: ask the authorization server (RFC 7662)."""
+
+    def check(user: str, token: str) -> bool:
+        answer = requests.post(
+            auth.url + "/introspect", data={"token": token}, auth=RS_CLIENT, timeout=10
+        ).json()
+        return answer.get("active") is True and answer.get("username") == user
+
+    return check
+
+
+def write_config(tmp_path: Path, auth: AuthServer, port: int, cafile: Path, **extra: Any) -> Path:
+    keys = {**auth.config(), **extra}
+    lines = [
+        "[accounts.work]",
+        'host = "127.0.0.1"',
+        f"port = {port}",
+        'tls = "implicit"',
+        f'user = "{POP3_USER}"',
+        f'cafile = "{cafile}"',
+        *(f"{k} = {json.dumps(v)}" for k, v in keys.items()),
+    ]
+    path = tmp_path / "config.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture
+def cafile(tmp_path: Path, tls_ca: trustme.CA) -> Path:
+    path = tmp_path / "ca.pem"
+    tls_ca.cert_pem.write_to_path(str(path))
+    return path
+
+
+@pytest.fixture
+def oauth_pop3(
+    make_pop3_server_thread: Callable[..., ServerThread],
+    auth_server: AuthServer,
+    tls_server_context: Any,
+) -> Callable[..., ServerThread]:
+    def make(**kwargs: Any) -> ServerThread:
+        return make_pop3_server_thread(
+            implicit_tls=tls_server_context, token_checker=introspecting(auth_server), **kwargs
+        )
+
+    return make
+
+
+def authorize(config: Path) -> None:
+    """What ``popview auth work`` leaves behind, done in-process (the browser is ours)."""
+    account = load_config(config).account("work")
+    assert account.oauth2 is not None
+    answer = authorize_in_browser(account.oauth2, say=lambda _t: None, open_browser=browser)
+    save_grant(TokenStore(account.key), answer)
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def auth_commands(server: ServerThread) -> list[str]:
+    return [c for c in server.server.commands() if c.upper().startswith("AUTH")]
+
+
+def data_files(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "data" / "popview" / "oauth2").glob("*.json"))
+
+
+# -- popview auth ------------------------------------------------------------------------------
+
+
+class TestAuthCommand:
+    def test_browser_flow_with_pkce_stores_the_refresh_token_privately(
+        self, tmp_path: Path, auth_server: AuthServer, cafile: Path
+    ) -> None:
+        """`popview auth work` prints the URL, the browser approves, the loopback redirect
+        brings the code; PKCE S256 was used, and the refresh token is in a 0600 file in a
+        0700 directory (no keyring here). No token is printed."""
+        config = write_config(tmp_path, auth_server, 995, cafile)
+        env = {**os.environ, "BROWSER": BROWSER, "POPVIEW_CONFIG": str(config)}
+        done = subprocess.run(
+            [sys.executable, "-m", "popview", "auth", "work"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+        )
+        assert done.returncode == 0, done.stderr
+        assert auth_server.url + "/authorize?" in done.stdout
+        assert "Authorized account 'work'" in done.stdout
+        assert auth_server.state.pkce_methods == ["S256"]
+        directory = tmp_path / "data" / "popview" / "oauth2"
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+        files = data_files(tmp_path)
+        assert len(files) == 2  # the refresh token and the cached access token
+        for path in files:
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        stored = [json.loads(p.read_text()) for p in files]
+        refresh = next(s["refresh_token"] for s in stored if "refresh_token" in s)
+        assert refresh in auth_server.state.refresh  # a real grant of that server
+        for secret in auth_server.secrets():
+            assert secret not in done.stdout + done.stderr
+
+    def test_device_flow_for_a_terminal_without_browser(
+        self, tmp_path: Path, auth_server: AuthServer, cafile: Path
+    ) -> None:
+        """`popview auth work --device` prints a URL and a code; once "the user" enters the
+        code there, popview's polling gets the grant (RFC 8628)."""
+        config = write_config(tmp_path, auth_server, 995, cafile)
+        env = {**os.environ, "POPVIEW_CONFIG": str(config), "BROWSER": "false"}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "popview", "auth", "--device", "work"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            assert f"open {auth_server.url}/device/verify" in line
+            code = line.rsplit(" ", 1)[1].strip()
+            verified = requests.post(
+                auth_server.url + "/device/verify", data={"user_code": code}, timeout=10
+            )
+            assert verified.ok
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 0, err
+        assert "Authorized account 'work'" in out
+        assert len(data_files(tmp_path)) == 2
+        assert auth_server.state.refresh  # the grant holds a refresh token
+
+    def test_a_refused_authorization_is_one_clear_error(
+        self, tmp_path: Path, auth_server: AuthServer, cafile: Path
+    ) -> None:
+        """The user denies access: the redirect carries error=access_denied."""
+        config = write_config(tmp_path, auth_server, 995, cafile)
+        account = load_config(config).account("work")
+        assert account.oauth2 is not None
+
+        def deny(url: str) -> None:
+            redirect = requests.utils.unquote(url.split("redirect_uri=")[1].split("&")[0])
+            state = url.split("state=")[1].split("&")[0]
+            requests.get(f"{redirect}?error=access_denied&state={state}", timeout=10)
+
+        from popview.errors import CredentialError
+
+        with pytest.raises(CredentialError, match=r"refused \('access_denied'\)"):
+            authorize_in_browser(account.oauth2, say=lambda _t: None, open_browser=deny)
+        assert data_files(tmp_path) == []
+
+    def test_auth_on_a_password_account_says_what_to_set(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        path = tmp_path / "config.toml"
+        path.write_text('[accounts.home]\nhost = "pop.example.org"\nuser = "me"\n')
+        code, _out, err = run(["--config", str(path), "auth", "home"], capsys)
+        assert code == 1
+        assert 'does not use OAuth2: set auth = "oauth2"' in err
+
+
+# -- logging in --------------------------------------------------------------------------------
+
+
+class TestLogin:
+    def test_list_logs_in_with_oauthbearer_never_plain(
+        self,
+        tmp_path: Path,
+        auth_server: AuthServer,
+        oauth_pop3: Callable[..., ServerThread],
+        cafile: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """The server offers PLAIN, XOAUTH2 and OAUTHBEARER: popview sends its token with
+        OAUTHBEARER (RFC 7628), which the server accepted after introspection."""
+        server = oauth_pop3()
+        config = write_config(tmp_path, auth_server, server.port, cafile)
+        authorize(config)
+        code, out, err = run(["--config", str(config), "list", "-a", "work"], capsys)
+        assert code == 0, err
+        assert "Lunch on Friday?" in out
+        assert auth_commands(server) == ["AUTH OAUTHBEARER ***"]
+        assert auth_server.state.introspections  # the POP server asked the auth server
+
+    def test_xoauth2_when_the_server_offers_no_oauthbearer(
+        self,
+        tmp_path: Path,
+        auth_server: AuthServer,
+        oauth_pop3: Callable[..., ServerThread],
+        cafile: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        server = oauth_pop3(capabilities=["TOP", "UIDL", "USER", "SASL PLAIN XOAUTH2"])
+        config = write_config(tmp_path, auth_server, server.port, cafile)
+        authorize(config)
+        code, _out, err = run(["--config", str(config), "list", "-a", "work"], capsys)
+        assert code == 0, err
+        # XOAUTH2's initial response never rides on the AUTH line (Outlook refuses it).
+        assert auth_commands(server) == ["AUTH XOAUTH2"]
+
+    def test_a_server_without_oauth_gets_no_credential_at_all(
+        self,
+        tmp_path: Path,
+        auth_server: AuthServer,
+        oauth_pop3: Callable[..., ServerThread],
+        cafile: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """CAPA offers PLAIN only: the token is not sent as a password."""
+        server = oauth_pop3(capabilities=["TOP", "UIDL", "USER", "SASL PLAIN"])
+        config = write_config(tmp_path, auth_server, server.port, cafile)
+        authorize(config)
+        code, _out, err = run(["--config", str(config), "list", "-a", "work"], capsys)
+        assert code == 1
+        assert "does not offer XOAUTH2 or OAUTHBEARER" in err
+        assert not [c for c in server.server.commands() if c.upper().startswith(("AUTH", "PASS"))]
+
+    def test_an_expired_token_is_refreshed_once_and_the_login_retried(
+        self,
+        tmp_path: Path,
+        auth_server: AuthServer,
+        oauth_pop3: Callable[..., ServerThread],
+        cafile: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """The cached token looks valid to popview but the server refuses it (expired at
+        the provider): one refresh, one more AUTH on the same connection, and the list."""
+        server = oauth_pop3()
+        config = write_config(tmp_path, auth_server, server.port, cafile)
+        authorize(config)
+        auth_server.expire_all()
+        code, out, err = run(["--config", str(config), "list", "-a", "work"], capsys)
+        assert code == 0, err
+        assert "Lunch on Friday?" in out
+        assert auth_server.state.refresh_requests == 1
+        assert auth_commands(server) == ["AUTH OAUTHBEARER ***", "AUTH OAUTHBEARER ***"]
+        # The new access token is cached: the next run neither refreshes nor retries.
+        code, _out, err = run(["--config", str(config), "list", "-a", "work"], capsys)
+        assert code == 0, err
+        assert auth_server.state.refresh_requests == 1
+        assert len(auth_commands(server)) == 3
+
+    def test_a_token_past_its_expiry_is_refreshed_before_login(
+        self,
+        tmp_path: Path,
+        auth_server: AuthServer,
+        oauth_pop3: Callable[..., ServerThread],
+        cafile: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """An access token that lives 30 s counts as expired (60 s margin): popview
+        refreshes it first, so the server sees one AUTH only."""
+        auth_server.state.lifetime = 30
+        server = oauth_pop3()
+        config = write_config(tmp_path, auth_server, server.port, cafile)
+        authorize(config)
+        code, _out, err = run(["--config", str(config), "list", "-a", "work"], capsys)
+        assert code == 0, err
+        assert auth_server.state.refresh_requests == 1
+        assert len(auth_commands(server)) == 1
+
+    def test_a_revoked_grant_gives_one_clear_message_and_no_loop(
+        self,
+        tmp_path: Path,
+        auth_server: AuthServer,
+        oauth_pop3: Callable[..., ServerThread],
+        cafile: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """The user revoked popview's access: one refused AUTH, one refused refresh
+        (invalid_grant), one line telling to run `popview auth work`; the dead tokens
+        are dropped, so the next run asks for `popview auth` without touching the server."""
+        server = oauth_pop3()
+        config = write_config(tmp_path, auth_server, server.port, cafile)
+        authorize(config)
+        auth_server.revoke_all()
+        code, _out, err = run(["--config", str(config), "list", "-a", "work"], capsys)
+        assert code == 1
+        assert err.count("\n") == 1
+        assert "revoked or has expired" in err
+        assert "Run `popview auth work`" in err
+        assert auth_server.state.refresh_requests == 1
+        assert len(auth_commands(server)) == 1
+        assert data_files(tmp_path) == []
+        code, _out, err = run(["--config", str(config), "list", "-a", "work"], capsys)
+        assert code == 1
+        assert "run `popview auth work` once" in err
+        assert auth_server.state.refresh_requests == 1
+        assert len(auth_commands(server)) == 1
+
+    def test_oauth2_token_command_gives_the_token(
+        self,
+        tmp_path: Path,
+        auth_server: AuthServer,
+        oauth_pop3: Callable[..., ServerThread],
+        cafile: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """A user's own token tool (argv, no shell): its first line is the bearer token."""
+        server = oauth_pop3()
+        config = write_config(tmp_path, auth_server, server.port, cafile)
+        authorize(config)
+        account = load_config(config).account("work")
+        token = TokenStore(account.key).access_token()
+        assert token is not None
+        token_file = tmp_path / "token.txt"
+        token_file.write_text(token.access_token + "\nsecond line\n")
+        config = write_config(
+            tmp_path,
+            auth_server,
+            server.port,
+            cafile,
+            oauth2_token_command=["cat", str(token_file)],
+        )
+        for path in data_files(tmp_path):
+            path.unlink()  # the command alone must do it
+        code, out, err = run(["--config", str(config), "list", "-a", "work"], capsys)
+        assert code == 0, err
+        assert "Lunch on Friday?" in out
+
+
+# -- HARDENING F.63: no token anywhere ---------------------------------------------------------
+
+
+class TestCanary:
+    def test_no_token_in_trace_log_output_or_error(
+        self,
+        tmp_path: Path,
+        auth_server: AuthServer,
+        oauth_pop3: Callable[..., ServerThread],
+        cafile: Path,
+        capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """A refresh, a retried login, a success, then a revoked grant, all with --trace and
+        --debug: no access or refresh token in the trace, the debug log, stdout, stderr or
+        any log record."""
+        caplog.set_level(logging.DEBUG)
+        server = oauth_pop3()
+        config = write_config(tmp_path, auth_server, server.port, cafile)
+        authorize(config)
+        trace = tmp_path / "trace.txt"
+        argv = ["--config", str(config), "list", "-a", "work", "--trace", str(trace), "--debug"]
+        auth_server.expire_all()
+        seen = []
+        code, out, err = run(argv, capsys)
+        assert code == 0, err
+        seen += [out, err]
+        auth_server.revoke_all()
+        code, out, err = run(argv, capsys)
+        assert code == 1
+        seen += [out, err]
+        traced = trace.read_text()
+        assert "AUTH OAUTHBEARER ***" in traced  # the trace was written
+        # Run 1: refused, refreshed, retried; run 2: refused, the refresh refused, no retry.
+        assert traced.count("AUTH OAUTHBEARER ***") == 3
+        logs = list((tmp_path / "state").rglob("*.log"))
+        assert logs
+        # Every record on the client side: popview's, and Authlib's, requests' and
+        # urllib3's under it. The test's own authorization server (oauthlib) logs
+        # tokens at DEBUG; that is the provider's business, not popview's.
+        client = [r for r in caplog.records if not r.name.startswith("oauthlib")]
+        assert any(r.name.startswith("popview.oauth2") for r in client)
+        formatter = logging.Formatter("%(name)s %(message)s %(args)s")
+        seen += [traced, *(p.read_text() for p in logs), *map(formatter.format, client)]
+        secrets = auth_server.secrets()
+        assert len(secrets) >= 3  # first grant, refreshed token, rotated refresh token
+        for text in seen:
+            for secret in secrets:
+                assert secret not in text
+
+    def test_reprs_hide_the_token(self) -> None:
+        """What a crash screen's locals or a %r would show."""
+        credential = OAuth2Credential("alice", lambda fresh: "tok-canary-1")
+        assert "tok-canary-1" not in repr(credential)
+        assert "tok-canary-1" not in repr(CachedToken("tok-canary-1", None))
+        assert credential.token() == "tok-canary-1"
+
+    def test_the_embedded_server_transcript_masks_the_oauth_response(
+        self,
+        tmp_path: Path,
+        auth_server: AuthServer,
+        oauth_pop3: Callable[..., ServerThread],
+        cafile: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        server = oauth_pop3(capabilities=["TOP", "UIDL", "SASL XOAUTH2"])
+        config = write_config(tmp_path, auth_server, server.port, cafile)
+        authorize(config)
+        assert run(["--config", str(config), "list", "-a", "work"], capsys)[0] == 0
+        transcript = "\n".join(server.server.commands())
+        for secret in auth_server.secrets():
+            assert secret not in transcript
+
+
+def test_device_polling_can_be_stopped(auth_server: AuthServer, tmp_path: Path) -> None:
+    """The device flow polls no longer than asked (the stop event of a caller)."""
+    from popview.config.validate import Parser
+    from popview.errors import CredentialError
+    from popview.oauth2.flows import authorize_on_device
+
+    table = {"host": "h", "user": "u", **auth_server.config()}
+    account = Parser(None).account("x", "accounts.x.", table)
+    assert account is not None and account.oauth2 is not None
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(CredentialError, match="expired before it was entered"):
+        authorize_on_device(account.oauth2, say=lambda _t: None, sleep=lambda _s: None, stop=stop)
