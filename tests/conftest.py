@@ -9,6 +9,7 @@ pytest_plugins = [
     "tests.fixtures.dovecot",
     "tests.fixtures.embedded",
     "tests.fixtures.oauth_server",
+    "tests.fixtures.dovecot_oauth",
 ]
 
 
