@@ -469,3 +469,160 @@ def test_device_polling_can_be_stopped(auth_server: AuthServer, tmp_path: Path) 
     stop.set()
     with pytest.raises(CredentialError, match="expired before it was entered"):
         authorize_on_device(account.oauth2, say=lambda _t: None, sleep=lambda _s: None, stop=stop)
+
+
+# -- the terminal UI -----------------------------------------------------------------------------
+
+
+class TestApp:
+    async def test_oauth2_account_logs_in_without_a_password_prompt(
+        self,
+        tmp_path: Path,
+        auth_server: AuthServer,
+        oauth_pop3: Callable[..., ServerThread],
+        cafile: Path,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """`popview -a work` for an OAuth2 account: no password is asked, the list loads
+        through OAUTHBEARER; after a revocation the dialog says to run `popview auth work`.
+        No token on any screen or in popview's log records."""
+        from popview.ui.bootstrap import build_app
+        from popview.ui.screens.dialogs import ErrorScreen
+        from popview.ui.screens.login import LoginScreen
+        from tests.test_app_hardening import screen_text
+        from tests.test_ui_support import wait_for, wait_listed
+
+        caplog.set_level(logging.DEBUG)
+        server = oauth_pop3()
+        config_path = write_config(tmp_path, auth_server, server.port, cafile)
+        authorize(config_path)
+        config = load_config(config_path)
+        seen = []
+        app = build_app(config, account_name="work")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_listed(pilot)
+            seen.append(screen_text(app))
+            assert "Lunch on Friday?" in seen[-1]
+        assert auth_commands(server) == ["AUTH OAUTHBEARER ***"]
+        auth_server.revoke_all()
+        app = build_app(config, account_name="work")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: "popview auth work" in screen_text(app))
+            seen.append(screen_text(app))
+            assert isinstance(app.screen, ErrorScreen | LoginScreen)
+        assert len(auth_commands(server)) == 2  # one refused, no loop
+        client = [r for r in caplog.records if not r.name.startswith("oauthlib")]
+        seen += [r.getMessage() for r in client]
+        for text in seen:
+            for secret in auth_server.secrets():
+                assert secret not in text
+
+
+def test_a_password_account_never_loads_the_oauth2_machinery(
+    make_pop3_server_thread: Callable[..., ServerThread],
+) -> None:
+    """`popview list` for a password account imports neither Authlib, requests, nor the
+    loopback HTTP server: OAuth2 costs nothing at start-up to those who do not use it."""
+    server = make_pop3_server_thread()
+    script = (
+        "import sys\n"
+        "from popview.cli import main\n"
+        f"code = main(['list', '--no-cache', '--host', '127.0.0.1', '--port', '{server.port}',"
+        f" '--user', '{POP3_USER}', '--tls', 'none'])\n"
+        "heavy = {'authlib', 'requests', 'http.server', 'webbrowser'} & set(sys.modules)\n"
+        "print('LOADED', code, sorted(heavy))\n"
+    )
+    env = {**os.environ, "POPVIEW_PASSWORD": "s3cret-canary"}
+    argv = [sys.executable, "-c", script]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert "LOADED 0 []" in done.stdout, done.stdout + done.stderr
+
+
+def test_the_refresh_token_goes_to_the_keyring_when_there_is_one(
+    tmp_path: Path, auth_server: AuthServer, cafile: Path
+) -> None:
+    """With a working keyring backend the refresh token is stored there (service
+    popview-oauth2, the account key as user name) and in no file; only the access-token
+    cache is on disk."""
+    import keyring
+    from keyring.backend import KeyringBackend
+
+    class MemoryKeyring(KeyringBackend):
+        priority = 1  # type: ignore[assignment]
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.items: dict[tuple[str, str], str] = {}
+
+        def get_password(self, service: str, username: str) -> str | None:
+            return self.items.get((service, username))
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            self.items[(service, username)] = password
+
+        def delete_password(self, service: str, username: str) -> None:
+            self.items.pop((service, username), None)
+
+    memory = MemoryKeyring()
+    previous = keyring.get_keyring()
+    keyring.set_keyring(memory)
+    try:
+        config = write_config(tmp_path, auth_server, 995, cafile)
+        authorize(config)
+        key = load_config(config).account("work").key
+        stored = memory.items.get(("popview-oauth2", key))
+        assert stored in auth_server.state.refresh
+        files = data_files(tmp_path)
+        assert [p.name.endswith(".access.json") for p in files] == [True]
+        assert stored not in files[0].read_text()
+        assert TokenStore(key).refresh_token() == stored
+    finally:
+        keyring.set_keyring(previous)
+
+
+class TestConfig:
+    """The OAuth2 keys are checked like every other key: each problem named with its fix."""
+
+    def load(self, tmp_path: Path, body: str) -> Any:
+        path = tmp_path / "c.toml"
+        path.write_text("[accounts.a]\n" + body)
+        return load_config(path)
+
+    def test_presets_fill_host_port_endpoints_and_scopes(self, tmp_path: Path) -> None:
+        config = self.load(
+            tmp_path,
+            'user = "bob@outlook.com"\nauth = "oauth2"\noauth2_provider = "microsoft"\n'
+            'oauth2_client_id = "cid"\n',
+        )
+        account = config.account("a")
+        assert (account.host, account.port, account.auth) == ("outlook.office365.com", 995, None)
+        assert account.oauth2.scopes == (
+            "https://outlook.office.com/POP.AccessAsUser.All",
+            "offline_access",
+        )
+        assert account.oauth2.device_url.endswith("/oauth2/v2.0/devicecode")
+
+    def test_problems_are_named(self, tmp_path: Path) -> None:
+        from popview.errors import ConfigError
+
+        with pytest.raises(ConfigError) as caught:
+            self.load(
+                tmp_path,
+                'user = "bob@gmail.com"\nauth = "oauth2"\noauth2_provider = "gmail"\n'
+                'oauth2_client_id = "cid"\noauth2_token_url = "http://accounts.example/t"\n'
+                '[accounts.b]\nhost = "h"\nuser = "u"\noauth2_client_id = "x"\n',
+            )
+        message = caught.value.message
+        assert "accounts.a.oauth2_client_secret is required for gmail" in message
+        assert "accounts.a.oauth2_token_url must be an https:// URL" in message
+        assert 'accounts.b.oauth2_client_id needs accounts.b.auth = "oauth2"' in message
+
+    def test_a_token_command_needs_nothing_else(self, tmp_path: Path) -> None:
+        config = self.load(
+            tmp_path,
+            'host = "mail.example.org"\nuser = "u"\nauth = "OAuth2"\n'
+            'oauth2_token_command = ["oama", "access", "u"]\n',
+        )
+        settings = config.account("a").oauth2
+        assert settings.provider == "custom"
+        assert settings.token_command == ("oama", "access", "u")
