@@ -517,6 +517,55 @@ class TestApp:
             for secret in auth_server.secrets():
                 assert secret not in text
 
+    async def test_a_crash_after_an_oauth2_login_shows_no_token(
+        self,
+        tmp_path: Path,
+        auth_server: AuthServer,
+        oauth_pop3: Callable[..., ServerThread],
+        cafile: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """HARDENING F.63 canary: the session logs in with a token, then raises inside the
+        worker: the error dialog, the screens and Textual's log hold no token."""
+        import textual.constants
+
+        from popview.session import MailboxSession
+        from popview.ui.app import PopviewApp
+        from popview.ui.screens.dialogs import ErrorScreen
+        from tests.test_app_hardening import screen_text
+        from tests.test_ui_support import wait_for
+
+        textual_log = tmp_path / "textual.log"
+        monkeypatch.setattr(textual.constants, "LOG_FILE", str(textual_log))
+        server = oauth_pop3()
+        config_path = write_config(tmp_path, auth_server, server.port, cafile)
+        authorize(config_path)
+        config = load_config(config_path)
+
+        class CrashingSession(MailboxSession):
+            async def open(self) -> Any:
+                await super().open()
+                raise RuntimeError("forced crash after an OAuth2 login")
+
+        app = PopviewApp(
+            config,
+            account=config.account("work"),
+            password="",
+            session_factory=lambda a, p: CrashingSession(a, p),
+        )
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, ErrorScreen))
+            dialog = app.screen
+            assert isinstance(dialog, ErrorScreen)
+            assert "forced crash after an OAuth2 login" in dialog.message
+            seen = [screen_text(app), dialog.message]
+        assert auth_commands(server) == ["AUTH OAUTHBEARER ***"]  # it did log in
+        assert textual_log.exists()
+        seen.append(textual_log.read_text(encoding="utf-8"))
+        for text in seen:
+            for secret in auth_server.secrets():
+                assert secret not in text
+
 
 def test_a_password_account_never_loads_the_oauth2_machinery(
     make_pop3_server_thread: Callable[..., ServerThread],
