@@ -196,7 +196,8 @@ class TestAuthCommand:
     def test_a_refused_authorization_is_one_clear_error(
         self, tmp_path: Path, auth_server: AuthServer, cafile: Path
     ) -> None:
-        """The user denies access: the redirect carries error=access_denied."""
+        """The user denies access: the redirect carries error=access_denied (after a
+        forged redirect, which was ignored)."""
         config = write_config(tmp_path, auth_server, 995, cafile)
         account = load_config(config).account("work")
         assert account.oauth2 is not None
@@ -204,6 +205,9 @@ class TestAuthCommand:
         def deny(url: str) -> None:
             redirect = requests.utils.unquote(url.split("redirect_uri=")[1].split("&")[0])
             state = url.split("state=")[1].split("&")[0]
+            # A request with another state (forged, or stray) does not end the wait.
+            forged = requests.get(f"{redirect}?code=forged&state=other", timeout=10)
+            assert forged.status_code == 404
             requests.get(f"{redirect}?error=access_denied&state={state}", timeout=10)
 
         from popview.errors import CredentialError

@@ -25,7 +25,14 @@ from urllib.parse import parse_qs, urlsplit
 from popview.config.model import OAuth2Settings
 from popview.errors import CredentialError, printable
 
-__all__ = ["DEVICE_GRANT", "authorize_in_browser", "authorize_on_device", "new_session"]
+__all__ = [
+    "DEVICE_GRANT",
+    "OAuth2Error",
+    "authorize_in_browser",
+    "authorize_on_device",
+    "new_session",
+    "oauth_failure",
+]
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 """RFC 8628 §3.4 grant type."""
@@ -36,16 +43,22 @@ HTTP_TIMEOUT = 30.0
 Say = Callable[[str], None]
 
 
+class OAuth2Error(CredentialError):
+    """No OAuth2 token could be had; the message says why and what to do."""
+
+    title = "OAuth2 authorization failed"
+
+
 def new_session(settings: OAuth2Settings, redirect_uri: str | None = None) -> Any:
     """An Authlib OAuth2Session for ``settings`` (raises a clear error without Authlib)."""
     try:
         from authlib.integrations.requests_client import OAuth2Session
     except ImportError:
-        raise CredentialError(
+        raise OAuth2Error(
             "OAuth2 needs the Authlib package: pip install 'popview[oauth2]'.",
         ) from None
     if settings.client_id is None:
-        raise CredentialError("OAuth2 needs oauth2_client_id in the account's configuration.")
+        raise OAuth2Error("OAuth2 needs oauth2_client_id in the account's configuration.")
     # A public client (no secret) identifies itself with client_id in the body
     # (RFC 6749 §3.2.1); Google's desktop clients send their secret the same way.
     method = "client_secret_post" if settings.client_secret else "none"
@@ -61,12 +74,12 @@ def new_session(settings: OAuth2Settings, redirect_uri: str | None = None) -> An
     return session
 
 
-def oauth_failure(exc: BaseException, doing: str) -> CredentialError:
+def oauth_failure(exc: BaseException, doing: str) -> OAuth2Error:
     """A user-facing error for a failed OAuth request: the error code, never a secret."""
     code = getattr(exc, "error", None)
     if isinstance(code, str):
-        return CredentialError(f"{doing} failed: the provider answered {printable(code, 60)!r}.")
-    return CredentialError(f"{doing} failed ({type(exc).__name__}); check the network and URLs.")
+        return OAuth2Error(f"{doing} failed: the provider answered {printable(code, 60)!r}.")
+    return OAuth2Error(f"{doing} failed ({type(exc).__name__}); check the network and URLs.")
 
 
 # --------------------------------------------------------------------------- browser
@@ -79,8 +92,8 @@ class _Redirect(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         query = parse_qs(urlsplit(self.path).query)
-        if "state" not in query:
-            self.send_error(404)  # a favicon or a stray request
+        if query.get("state") != [self.server.expected_state]:
+            self.send_error(404)  # a favicon, a stray or a forged request
             return
         self.server.result = {k: v[0] for k, v in query.items()}
         body = b"popview: you can close this window and return to the terminal.\n"
@@ -95,6 +108,7 @@ class _Redirect(http.server.BaseHTTPRequestHandler):
 
 
 class _LoopbackServer(http.server.HTTPServer):
+    expected_state: str | None = None
     result: dict[str, str] | None = None
 
 
@@ -112,7 +126,7 @@ def authorize_in_browser(
             timed out, or the token request failed.
     """
     if settings.authorize_url is None or settings.token_url is None:
-        raise CredentialError(
+        raise OAuth2Error(
             "This provider has no browser authorization configured; use "
             "`popview auth --device` or set oauth2_authorize_url."
         )
@@ -131,6 +145,8 @@ def authorize_in_browser(
         url, state = session.create_authorization_url(
             settings.authorize_url, code_verifier=verifier, **extra
         )
+        # RFC 6749 §10.12: only the answer to this request ends the wait.
+        server.expected_state = state
         say(f"Open this URL in a browser to authorize popview:\n\n  {url}\n")
         # In a thread: webbrowser may wait for the browser command to exit, and
         # that browser needs this server to answer its redirect.
@@ -139,13 +155,11 @@ def authorize_in_browser(
     finally:
         server.server_close()
     if result.get("state") != state:
-        raise CredentialError("The authorization answer did not match this request (state).")
+        raise OAuth2Error("The authorization answer did not match this request (state).")
     if "error" in result:
-        raise CredentialError(
-            f"The authorization was refused ({printable(result['error'], 60)!r})."
-        )
+        raise OAuth2Error(f"The authorization was refused ({printable(result['error'], 60)!r}).")
     if "code" not in result:
-        raise CredentialError("The authorization answer held no code.")
+        raise OAuth2Error("The authorization answer held no code.")
     try:
         token = session.fetch_token(
             settings.token_url,
@@ -163,7 +177,7 @@ def _wait_for_redirect(server: _LoopbackServer, timeout: float) -> dict[str, str
     server.timeout = 1.0
     while server.result is None:
         if time.monotonic() > deadline:
-            raise CredentialError(
+            raise OAuth2Error(
                 f"No answer from the browser within {timeout:g} s; run `popview auth` again."
             )
         server.handle_request()
@@ -187,7 +201,7 @@ def authorize_on_device(
             expired, or a request failed.
     """
     if settings.device_url is None or settings.token_url is None:
-        raise CredentialError(
+        raise OAuth2Error(
             "This provider has no device authorization endpoint (Gmail refuses mail "
             "access on it); run `popview auth` without --device on a machine with a browser."
         )
@@ -202,7 +216,7 @@ def authorize_on_device(
         raise oauth_failure(exc, "The device authorization request") from None
     if not isinstance(answer, dict) or "device_code" not in answer:
         code = answer.get("error") if isinstance(answer, dict) else None
-        raise CredentialError(
+        raise OAuth2Error(
             "The device authorization request failed"
             + (f": the provider answered {printable(str(code), 60)!r}." if code else ".")
         )
@@ -232,4 +246,4 @@ def authorize_on_device(
                 interval += 5
                 continue
             raise oauth_failure(exc, "The device authorization") from None
-    raise CredentialError("The device code expired before it was entered; run it again.")
+    raise OAuth2Error("The device code expired before it was entered; run it again.")

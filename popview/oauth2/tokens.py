@@ -13,9 +13,9 @@ import logging
 from typing import Any
 
 from popview.config.model import Account, OAuth2Settings
-from popview.errors import CredentialError, printable
+from popview.errors import printable
 from popview.oauth2.credential import TokenSource
-from popview.oauth2.flows import new_session, oauth_failure
+from popview.oauth2.flows import OAuth2Error, new_session, oauth_failure
 from popview.oauth2.storage import TokenStore
 
 __all__ = ["RevokedGrantError", "save_grant", "token_source"]
@@ -23,7 +23,7 @@ __all__ = ["RevokedGrantError", "save_grant", "token_source"]
 log = logging.getLogger(__name__)
 
 
-class RevokedGrantError(CredentialError):
+class RevokedGrantError(OAuth2Error):
     """The provider no longer honours the stored grant: ``popview auth`` must run again."""
 
     title = "Authorization revoked"
@@ -52,7 +52,7 @@ def _refresh(account: Account, settings: OAuth2Settings, tokens: TokenStore) -> 
     name = printable(account.name, 80)
     refresh_token = tokens.refresh_token()
     if refresh_token is None:
-        raise CredentialError(
+        raise OAuth2Error(
             f"Account {name!r} is not authorized yet: run `popview auth {name}` once.",
             title="OAuth2 authorization needed",
         )
@@ -85,13 +85,13 @@ def save_grant(
     """
     access = answer.get("access_token")
     if not isinstance(access, str) or not access:
-        raise CredentialError("The provider's token response held no access token.")
+        raise OAuth2Error("The provider's token response held no access token.")
     refresh = answer.get("refresh_token")
     where = "unchanged"
     if isinstance(refresh, str) and refresh and refresh != keep:
         where = tokens.save_refresh_token(refresh)
     elif keep is None:
-        raise CredentialError(
+        raise OAuth2Error(
             "The provider gave no refresh token, so popview could not log in again later. "
             "Check the scopes (Microsoft needs offline_access)."
         )
