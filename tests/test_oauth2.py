@@ -679,3 +679,19 @@ class TestConfig:
         settings = config.account("a").oauth2
         assert settings.provider == "custom"
         assert settings.token_command == ("oama", "access", "u")
+
+
+def test_without_authlib_the_error_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, auth_server: AuthServer
+) -> None:
+    """The oauth2 extra is optional: without Authlib, one line says how to get it."""
+    from popview.config.validate import Parser
+    from popview.oauth2.flows import OAuth2Error, new_session
+
+    monkeypatch.setitem(sys.modules, "authlib.integrations.requests_client", None)
+    account = Parser(None).account(
+        "x", "accounts.x.", {"host": "h", "user": "u", **auth_server.config()}
+    )
+    assert account is not None and account.oauth2 is not None
+    with pytest.raises(OAuth2Error, match=r"pip install 'popview\[oauth2\]'"):
+        new_session(account.oauth2)

@@ -78,10 +78,7 @@ IN_USE_GRACE = 10.0
 _T = TypeVar("_T")
 
 PasswordSource = (
-    str
-    | Callable[[], str | OAuth2Credential]
-    | Callable[[], Awaitable[str]]
-    | Callable[[], Awaitable[str | OAuth2Credential]]
+    str | Callable[[], str | OAuth2Credential] | Callable[[], Awaitable[str | OAuth2Credential]]
 )
 
 
