@@ -226,8 +226,8 @@ def authorize_on_device(
         f"On any device, open {printable(str(where), 200)} and enter the code "
         f"{printable(str(answer.get('user_code', '?')), 40)}\n"
     )
-    interval = float(answer.get("interval", 5))
-    deadline = time.monotonic() + float(answer.get("expires_in", 900))
+    interval = _seconds(answer.get("interval"), 5.0)
+    deadline = time.monotonic() + _seconds(answer.get("expires_in"), 900.0)
     while time.monotonic() < deadline:
         sleep(interval)
         if stop is not None and stop.is_set():
@@ -247,3 +247,12 @@ def authorize_on_device(
                 continue
             raise oauth_failure(exc, "The device authorization") from None
     raise OAuth2Error("The device code expired before it was entered; run it again.")
+
+
+def _seconds(value: Any, default: float) -> float:
+    """A number of seconds from a provider's JSON, within reason, else ``default``."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return default
+    return min(max(seconds, 1.0), 3600.0) if seconds == seconds else default
