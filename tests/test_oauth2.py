@@ -159,6 +159,7 @@ class TestAuthCommand:
         for secret in auth_server.secrets():
             assert secret not in done.stdout + done.stderr
 
+    @pytest.mark.slow  # RFC 8628 polling: at least one interval (1 s) of waiting
     def test_device_flow_for_a_terminal_without_browser(
         self, tmp_path: Path, auth_server: AuthServer, cafile: Path
     ) -> None:
@@ -494,7 +495,7 @@ class TestApp:
         from popview.ui.screens.dialogs import ErrorScreen
         from popview.ui.screens.login import LoginScreen
         from tests.test_app_hardening import screen_text
-        from tests.test_ui_support import wait_for, wait_listed
+        from tests.ui_support import wait_for, wait_listed
 
         caplog.set_level(logging.DEBUG)
         server = oauth_pop3()
@@ -537,7 +538,7 @@ class TestApp:
         from popview.ui.app import PopviewApp
         from popview.ui.screens.dialogs import ErrorScreen
         from tests.test_app_hardening import screen_text
-        from tests.test_ui_support import wait_for
+        from tests.ui_support import wait_for
 
         textual_log = tmp_path / "textual.log"
         monkeypatch.setattr(textual.constants, "LOG_FILE", str(textual_log))
