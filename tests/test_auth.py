@@ -134,7 +134,7 @@ class TestSimpleMechanisms:
         mech = Plain("tim", "tanstaaf")
         assert mech.start() == encode_response(b"\0tim\0tanstaaf")
         with pytest.raises(SaslError):
-            mech.respond(b"")
+            mech.step(b"")
         assert Plain("tim", "pw", authzid="admin").initial_response() == b"admin\0tim\0pw"
         mech.check_success()
 
@@ -151,25 +151,25 @@ class TestSimpleMechanisms:
         """LOGIN answers user name then password, whatever the prompts say."""
         mech = Login("tim", "pw")
         assert mech.start() is None
-        assert mech.respond(b"Username:") == b"tim"
-        assert mech.respond(b"whatever") == b"pw"
+        assert mech.step(b"Username:") == b"tim"
+        assert mech.step(b"whatever") == b"pw"
         with pytest.raises(SaslError):
-            mech.respond(b"more?")
+            mech.step(b"more?")
 
     def test_cram_md5_rfc2195(self) -> None:
         """The RFC 2195 example exchange."""
         mech = CramMd5("tim", "tanstaaftanstaaf")
         assert mech.start() is None
         challenge = decode_challenge("PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+")
-        answer = mech.respond(challenge)
+        answer = mech.step(challenge)
         assert encode_response(answer) == "dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw"
         with pytest.raises(SaslError):
-            mech.respond(challenge)
+            mech.step(challenge)
 
     def test_cram_md5_empty_challenge(self) -> None:
         """CRAM-MD5 needs a challenge to hash."""
         with pytest.raises(SaslError):
-            CramMd5("tim", "pw").respond(b"")
+            CramMd5("tim", "pw").step(b"")
 
 
 SHA1_SERVER_FIRST = b"r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096"
@@ -185,26 +185,26 @@ class TestScram:
         """Client messages match RFC 5802 §5; the server signature is verified."""
         mech = ScramSha1("user", "pencil", nonce="fyko+d2lbbFgONRv9qkxdawL")
         assert base64.b64decode(mech.start() or "") == b"n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL"
-        assert mech.respond(SHA1_SERVER_FIRST) == (
+        assert mech.step(SHA1_SERVER_FIRST) == (
             b"c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts="
         )
         with pytest.raises(SaslError, match="without proving"):
             mech.check_success()
-        assert mech.respond(b"v=rmF9pqV8S7suAoZWja4dJRkFsKQ=") == b""
+        assert mech.step(b"v=rmF9pqV8S7suAoZWja4dJRkFsKQ=") == b""
         mech.check_success()
         with pytest.raises(SaslError):
-            mech.respond(b"v=again")
+            mech.step(b"v=again")
 
     def test_sha256_rfc7677(self) -> None:
         """Client messages match RFC 7677 §3."""
         mech = ScramSha256("user", "pencil", nonce="rOprNGfwEbeRWgbNEkqO")
         assert mech.initial_response() == b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO"
         mech.start()
-        assert mech.respond(SHA256_SERVER_FIRST) == (
+        assert mech.step(SHA256_SERVER_FIRST) == (
             b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
             b"p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
         )
-        assert mech.respond(b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=") == b""
+        assert mech.step(b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=") == b""
         mech.check_success()
 
     @pytest.mark.parametrize(
@@ -215,9 +215,9 @@ class TestScram:
         """A server that cannot prove it knows the password is refused."""
         mech = ScramSha1("user", "pencil", nonce="fyko+d2lbbFgONRv9qkxdawL")
         mech.start()
-        mech.respond(SHA1_SERVER_FIRST)
+        mech.step(SHA1_SERVER_FIRST)
         with pytest.raises(SaslError, match="impostor"):
-            mech.respond(final)
+            mech.step(final)
         with pytest.raises(SaslError):
             mech.check_success()
 
@@ -225,9 +225,9 @@ class TestScram:
         """``e=`` is reported, sanitized."""
         mech = ScramSha1("user", "pencil", nonce="fyko+d2lbbFgONRv9qkxdawL")
         mech.start()
-        mech.respond(SHA1_SERVER_FIRST)
+        mech.step(SHA1_SERVER_FIRST)
         with pytest.raises(SaslError, match="invalid-proof") as info:
-            mech.respond(b"e=invalid-proof\x1b[2J")
+            mech.step(b"e=invalid-proof\x1b[2J")
         assert "\x1b" not in str(info.value)
 
     @pytest.mark.parametrize(
@@ -256,7 +256,7 @@ class TestScram:
         mech = ScramSha1("user", "pencil", nonce="fyko+d2lbbFgONRv9qkxdawL")
         mech.start()
         with pytest.raises(SaslError, match=match):
-            mech.respond(server_first)
+            mech.step(server_first)
 
     def test_username_escaping_and_random_nonce(self) -> None:
         """``=`` and ``,`` in the user name are escaped; nonces differ per exchange."""
@@ -301,11 +301,11 @@ class TestOAuth:
         mech = XOAuth2("bob@example.com", "ya29.token")
         assert mech.initial_response() is None
         assert mech.start() is None
-        assert mech.respond(b"") == b"user=bob@example.com\x01auth=Bearer ya29.token\x01\x01"
-        assert mech.respond(b'{"status":"401"}') == b""
+        assert mech.step(b"") == b"user=bob@example.com\x01auth=Bearer ya29.token\x01\x01"
+        assert mech.step(b'{"status":"401"}') == b""
         assert mech.error_detail == '{"status":"401"}'
         with pytest.raises(SaslError):
-            mech.respond(b"again")
+            mech.step(b"again")
 
     def test_oauthbearer_inline_when_short(self) -> None:
         """A short OAUTHBEARER response is sent inline (fits 255 octets)."""
@@ -313,7 +313,7 @@ class TestOAuth:
         inline = mech.start()
         assert inline is not None
         assert base64.b64decode(inline) == (b"n,a=bob@example.com,\x01auth=Bearer tok\x01\x01")
-        assert mech.respond(b'{"status":"invalid_token"}') == b"\x01"
+        assert mech.step(b'{"status":"invalid_token"}') == b"\x01"
         assert mech.error_detail == '{"status":"invalid_token"}'
 
     def test_oauthbearer_long_token_after_continuation(self) -> None:
@@ -321,7 +321,7 @@ class TestOAuth:
         token = "t" * 1200
         mech = OAuthBearer("a=b,c", token)
         assert mech.start() is None
-        assert mech.respond(b"") == f"n,a=a=3Db=2Cc,\x01auth=Bearer {token}\x01\x01".encode()
+        assert mech.step(b"") == f"n,a=a=3Db=2Cc,\x01auth=Bearer {token}\x01\x01".encode()
 
     def test_token_checked(self) -> None:
         """A token with CRLF is refused."""
@@ -430,7 +430,7 @@ class TestExchangeOnTheWire:
             event = conn.next_event()
             if isinstance(event, p.Continuation):
                 try:
-                    answer = mech.respond(decode_challenge(event.data))
+                    answer = mech.step(decode_challenge(event.data))
                 except SaslError:
                     wire.append(conn.send(p.sasl_cancel()))
                 else:

@@ -1,7 +1,9 @@
 """Tests for the sans-IO POP3 core (popview.pop3.protocol), from its public API.
 
 Every reply shape is fed whole, one byte at a time, and split at every
-position; framing errors must kill the connection for good.
+position; framing errors must kill the connection for good. Commands of the
+TRANSACTION state are sent after a USER/PASS login (RFC 1939 §3), as a real
+session sends them.
 """
 
 from __future__ import annotations
@@ -10,15 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from popview.errors import Pop3ConnectionError, Pop3ProtocolError
+from popview.errors import Pop3ProtocolError
 from popview.pop3 import protocol as p
 from popview.pop3.protocol import (
     NEED_DATA,
     Command,
-    ConnectionState,
     Continuation,
-    DataLines,
-    EndOfData,
     ErrReply,
     Event,
     Greeting,
@@ -27,26 +26,42 @@ from popview.pop3.protocol import (
     LocalProtocolError,
     OkReply,
     Pop3Connection,
+    Progress,
+    RemoteProtocolError,
+    State,
     UidlEntry,
 )
 
 GREETING = b"+OK POP3 ready <1896.697170952@dbc.mtview.ca.us>\r\n"
 
 
-def drain(conn: Pop3Connection) -> list[Event]:
-    """Pull events until NEED_DATA, merging consecutive DataLines batches."""
+LOGIN = (p.user("bob"), p.pass_("pw"))
+LOGGED_IN = b"+OK\r\n+OK logged in\r\n"
+_BEFORE_LOGIN = {"USER", "PASS", "APOP", "AUTH", "STLS", "UTF8", "CAPA", "QUIT"}
+
+
+def drain(conn: Pop3Connection, *, progress: bool = False) -> list[Event]:
+    """Pull events until NEED_DATA (Progress events only if asked: they
+    depend on how the input was split)."""
     events: list[Event] = []
     while (event := conn.next_event()) is not NEED_DATA:
         assert not isinstance(event, p._NeedData)
-        if isinstance(event, DataLines) and events and isinstance(events[-1], DataLines):
-            events[-1] = DataLines(events[-1].lines + event.lines)
-        else:
+        if progress or not isinstance(event, Progress):
             events.append(event)
     return events
 
 
 def run(chunks: list[bytes], *commands: Command, limits: Limits | None = None) -> list[Event]:
-    """Send ``commands`` up front, feed ``chunks`` one by one, collect events."""
+    """Send ``commands`` up front, feed ``chunks`` one by one, collect events.
+
+    When a command needs the TRANSACTION state, USER/PASS go first and their
+    two ``+OK`` are inserted right after the greeting (the chunk boundaries
+    elsewhere stay where they were); their replies are left out of the result.
+    """
+    login = any(c.verb not in _BEFORE_LOGIN for c in commands)
+    if login:
+        commands = (*LOGIN, *commands)
+        chunks = _after_greeting(chunks, LOGGED_IN)
     conn = Pop3Connection(limits)
     for command in commands:
         conn.send(command)
@@ -54,24 +69,47 @@ def run(chunks: list[bytes], *commands: Command, limits: Limits | None = None) -
     for chunk in chunks:
         conn.receive_data(chunk)
         events.extend(drain(conn))
-    merged: list[Event] = []
-    for event in events:
-        if isinstance(event, DataLines) and merged and isinstance(merged[-1], DataLines):
-            merged[-1] = DataLines(merged[-1].lines + event.lines)
-        else:
-            merged.append(event)
-    return merged
+    if login:
+        assert events[1:3] == [OkReply(""), OkReply("logged in")]
+        del events[1:3]
+    return events
+
+
+def _after_greeting(chunks: list[bytes], extra: bytes) -> list[bytes]:
+    """Insert ``extra`` into the stream right after the greeting line."""
+    seen = 0
+    out = list(chunks)
+    for i, chunk in enumerate(out):
+        if seen + len(chunk) >= len(GREETING):
+            cut = len(GREETING) - seen
+            out[i] = chunk[:cut] + extra + chunk[cut:]
+            return out
+        seen += len(chunk)
+    raise AssertionError("the stream has no greeting")
 
 
 def bytewise(data: bytes) -> list[bytes]:
     return [data[i : i + 1] for i in range(len(data))]
 
 
-def greeted(limits: Limits | None = None) -> Pop3Connection:
+def greeted(limits: Limits | None = None, *, login: bool = True) -> Pop3Connection:
+    """A connection past the greeting, by default logged in (TRANSACTION)."""
     conn = Pop3Connection(limits)
     conn.receive_data(GREETING)
     assert isinstance(conn.next_event(), Greeting)
+    assert conn.state is State.AUTHORIZATION
+    if login:
+        for command in LOGIN:
+            conn.send(command)
+        conn.receive_data(LOGGED_IN)
+        assert drain(conn) == [OkReply(""), OkReply("logged in")]
+        assert conn.state is State.TRANSACTION
     return conn
+
+
+def block(*lines: bytes) -> bytes:
+    """A block as the core returns it: every line ending in CRLF."""
+    return b"".join(line + b"\r\n" for line in lines)
 
 
 STUFFED_BODY = b"a\r\n..\r\n...\r\n.. x\r\n..x\r\n\r\nlast\r\n.\r\n"
@@ -112,7 +150,8 @@ class TestCommands:
     )
     def test_wire_bytes(self, command: Command, wire: bytes) -> None:
         """What goes on the wire is the verb, its arguments and CRLF."""
-        assert greeted().send(command) == wire
+        conn = greeted(login=command.verb not in _BEFORE_LOGIN)
+        assert conn.send(command) == wire
 
     def test_multiline_flags(self) -> None:
         """Only the block-returning forms await a dot-terminated block."""
@@ -205,7 +244,7 @@ class TestCommands:
             assert secret not in str(command)
         assert "***" in repr(p.pass_(secret))
         assert "'RETR'" in repr(p.retr(3)) and "'3'" in repr(p.retr(3))
-        conn = greeted()
+        conn = greeted(login=False)
         conn.send(p.pass_(secret))
         assert secret not in repr(conn.pending)
 
@@ -219,7 +258,7 @@ class TestCommands:
                 make()
             assert not isinstance(info.value, UnicodeError)
             assert bad not in repr(info.value) and "pw" not in str(info.value)
-        conn = greeted()
+        conn = greeted(login=False)
         with pytest.raises(ValueError) as info:
             conn.send(Command("PASS", (bad,), secret=True))
         assert not isinstance(info.value, UnicodeError)
@@ -249,29 +288,29 @@ class TestGreeting:
         conn = Pop3Connection()
         conn.receive_data(b"-ERR [SYS/TEMP] Permission denied\r\n")
         assert conn.next_event() == ErrReply("Permission denied", "SYS/TEMP")
-        assert conn.their_state is ConnectionState.CLOSED
-        with pytest.raises(Pop3ConnectionError):
+        assert conn.state is State.CLOSED
+        with pytest.raises(LocalProtocolError):
             conn.send(p.user("bob"))
         conn.receive_data(b"junk\r\n")
         assert conn.next_event() is NEED_DATA
 
     def test_commands_sent_before_greeting(self) -> None:
         """A command queued early is answered after the greeting."""
-        assert run([GREETING + b"+OK 1 2\r\n"], p.stat())[1:] == [OkReply("1 2")]
+        assert run([GREETING + b"+OK 1 2\r\n"], p.user("bob"))[1:] == [OkReply("1 2")]
 
     def test_garbage_greeting(self) -> None:
         """A greeting that is not +OK/-ERR is a framing error."""
         conn = Pop3Connection()
         conn.receive_data(b"HTTP/1.1 400 Bad\r\n")
-        with pytest.raises(Pop3ProtocolError, match="greeting"):
+        with pytest.raises(RemoteProtocolError, match="greeting"):
             conn.next_event()
-        assert conn.state is ConnectionState.ERROR
+        assert conn.state is State.ERROR
 
     def test_huge_greeting_without_newline(self) -> None:
         """A 1 MB greeting with no CRLF fails once the cap is crossed (A.1)."""
         conn = Pop3Connection()
         sent = 0
-        with pytest.raises(Pop3ProtocolError, match="longer than"):
+        with pytest.raises(RemoteProtocolError, match="longer than"):
             while sent < 1024 * 1024:
                 conn.receive_data(b"+OK " + b"x" * 4096)
                 sent += 4100
@@ -283,8 +322,9 @@ class TestGreeting:
         conn = Pop3Connection()
         conn.receive_data(b"+OK hal")
         conn.receive_data(b"")
-        with pytest.raises(Pop3ProtocolError, match="closed the connection"):
+        with pytest.raises(RemoteProtocolError, match="closed the connection") as info:
             conn.next_event()
+        assert info.value.closed
 
     @pytest.mark.parametrize(
         ("text", "stamp"),
@@ -367,12 +407,11 @@ class TestSingleLineReplies:
         conn.receive_data(b"+OK 1\r\n+OK\r\n1 a\r\n.\r\n-ERR [SYS/TEMP] no\r\n")
         assert drain(conn) == [
             OkReply("1"),
-            OkReply(""),
-            DataLines((b"1 a",)),
-            EndOfData(1, 5),
+            OkReply("", None, block(b"1 a"), 1),
             ErrReply("no", "SYS/TEMP"),
         ]
-        assert conn.their_state is ConnectionState.IDLE
+        assert len(block(b"1 a")) == 5
+        assert conn.state is State.TRANSACTION
         assert conn.pending == ()
 
     def test_err_to_multiline_has_no_data(self) -> None:
@@ -396,18 +435,19 @@ class TestMultiLine:
                 "POP3 ready <1896.697170952@dbc.mtview.ca.us>",
                 "<1896.697170952@dbc.mtview.ca.us>",
             ),
-            OkReply("120 octets"),
-            DataLines(UNSTUFFED),
-            EndOfData(len(UNSTUFFED), size),
+            OkReply("120 octets", None, block(*UNSTUFFED), len(UNSTUFFED)),
         ]
+        assert len(block(*UNSTUFFED)) == size
 
     def test_whole(self) -> None:
-        """Fed at once: one DataLines batch holding every line, unstuffed."""
+        """Fed at once: one reply holding every line, unstuffed."""
         conn = Pop3Connection()
-        conn.send(p.retr(1))
-        conn.receive_data(self.RETR)
+        for command in (*LOGIN, p.retr(1)):
+            conn.send(command)
+        conn.receive_data(_after_greeting([self.RETR], LOGGED_IN)[0])
         events = [conn.next_event() for _ in range(5)]
-        assert events == [*self.expected(), NEED_DATA]
+        greeting, reply = self.expected()
+        assert events == [greeting, OkReply(""), OkReply("logged in"), reply, NEED_DATA]
 
     def test_one_byte_at_a_time(self) -> None:
         """Fed one byte per call, the same lines come out."""
@@ -426,41 +466,59 @@ class TestMultiLine:
     def test_dot_unstuffing(self, wire: bytes, line: bytes) -> None:
         """One leading dot is removed from every dotted line."""
         events = run([GREETING, b"+OK\r\n" + wire + b"\r\n.\r\n"], p.top(1, 0))
-        assert events[2] == DataLines((line,))
+        assert events[1] == OkReply("", None, block(line), 1)
 
     def test_empty_block(self) -> None:
-        """A block holding just the terminator has no DataLines."""
-        assert run([GREETING + b"+OK\r\n.\r\n"], p.list_())[1:] == [OkReply(""), EndOfData(0, 0)]
+        """A block holding just the terminator is empty data, not None."""
+        assert run([GREETING + b"+OK\r\n.\r\n"], p.list_())[1:] == [OkReply("", None, b"", 0)]
+        assert run([GREETING + b"+OK\n.\n"], p.list_())[1:] == [OkReply("", None, b"", 0)]
 
     def test_line_endings_and_nul(self) -> None:
         """Bare LF, CR-only and NUL lines are data, kept intact (A.11)."""
         body = b"+OK\nbare lf\nmixed\r\ncr\ronly\r\n\r\r\nnul\x00byte\r\n\n.\n"
-        assert run([GREETING, body], p.retr(1))[2] == DataLines(
-            (b"bare lf", b"mixed", b"cr\ronly", b"\r", b"nul\x00byte", b"")
-        )
+        lines = (b"bare lf", b"mixed", b"cr\ronly", b"\r", b"nul\x00byte", b"")
+        assert run([GREETING, body], p.retr(1))[1] == OkReply("", None, block(*lines), 6)
 
     def test_long_lines_within_cap(self) -> None:
         """A 200,000-byte body line passes intact (A.5)."""
         long = b"x" * 200_000
         events = run([GREETING, b"+OK\r\n", long[:70_000], long[70_000:] + b"\r\n.\r\n"], p.retr(1))
-        assert events[2] == DataLines((long,))
+        assert events[1] == OkReply("", None, block(long), 1)
 
-    def test_data_lines_stream_per_chunk(self) -> None:
-        """Each chunk's complete lines come out as they arrive (streaming)."""
+    def test_progress_while_a_block_arrives(self) -> None:
+        """RETR reports each chunk of its block as it arrives (the reply itself
+        comes whole, at the end); a command that does not ask gets none."""
         conn = greeted()
         conn.send(p.retr(1))
         conn.receive_data(b"+OK\r\none\r\ntw")
-        assert conn.next_event() == OkReply("")
-        assert conn.next_event() == DataLines((b"one",))
+        assert conn.next_event() == Progress(7)
         assert conn.next_event() is NEED_DATA
-        assert conn.their_state is ConnectionState.DATA
-        assert conn.pending == (p.retr(1),)
-        conn.receive_data(b"o\r\n.\r\n")
+        assert conn.pending == ()
+        conn.receive_data(b"o\r\n.")
+        assert conn.next_event() == Progress(11)
+        assert conn.next_event() is NEED_DATA
+        conn.receive_data(b"\r\n")
         assert conn.has_buffered_data
-        assert conn.next_event() == DataLines((b"two",))
-        assert conn.has_buffered_data  # the EndOfData is still to be pulled
-        assert conn.next_event() == EndOfData(2, 10)
+        assert conn.next_event() == OkReply("", None, block(b"one", b"two"), 2)
         assert not conn.has_buffered_data
+        assert conn.next_event() is NEED_DATA
+        conn.send(p.top(1, 0))
+        conn.receive_data(b"+OK\r\nSubject: x\r\n")
+        assert conn.next_event() is NEED_DATA
+        conn.receive_data(b"\r\n.\r\n")
+        assert conn.next_event() == OkReply("", None, block(b"Subject: x", b""), 2)
+
+    def test_many_replies_in_one_chunk(self) -> None:
+        """Pipelined blocks fed at once come out one whole reply each, in order."""
+        conn = greeted()
+        for n in range(1, 4):
+            conn.send(p.top(n, 0))
+        conn.receive_data(b"+OK\r\nA: 1\r\n.\r\n+OK\n..B\n.\n-ERR gone\r\n")
+        assert drain(conn) == [
+            OkReply("", None, block(b"A: 1"), 1),
+            OkReply("", None, block(b".B"), 1),
+            ErrReply("gone"),
+        ]
 
     @settings(max_examples=150, deadline=None)
     @given(st.lists(st.integers(min_value=0, max_value=200), max_size=12))
@@ -475,11 +533,12 @@ class TestMultiLine:
             + b"-ERR [SYS/TEMP] x\r\n"
         )
         commands = (p.capa(), p.auth("PLAIN"), p.retr(1), p.dele(1))
-        reference = run([stream], *commands)
+        reference = converse([stream], commands)
         points = sorted({c % (len(stream) + 1) for c in cuts})
         chunks = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)], strict=True)]
-        assert run([c for c in chunks if c], *commands) == reference
+        assert converse([c for c in chunks if c], commands) == reference
         assert Continuation("") in reference
+        assert reference[-2] == OkReply("", None, block(*UNSTUFFED), len(UNSTUFFED))
 
 
 class TestSasl:
@@ -487,7 +546,7 @@ class TestSasl:
 
     def test_exchange(self) -> None:
         """Challenges come as Continuation; AUTH stays pending until +OK."""
-        conn = greeted()
+        conn = greeted(login=False)
         assert conn.send(p.auth("CRAM-MD5")) == b"AUTH CRAM-MD5\r\n"
         conn.receive_data(b"+ PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2U+\r\n")
         assert conn.next_event() == Continuation("PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2U+")
@@ -502,15 +561,15 @@ class TestSasl:
 
     def test_continuation_without_auth(self) -> None:
         """A ``+ `` line outside AUTH is a framing error."""
-        conn = greeted()
+        conn = greeted(login=False)
         conn.send(p.user("bob"))
         conn.receive_data(b"+ abc\r\n")
-        with pytest.raises(Pop3ProtocolError, match="not \\+OK or -ERR"):
+        with pytest.raises(RemoteProtocolError, match="not \\+OK or -ERR"):
             conn.next_event()
 
     def test_response_without_auth(self) -> None:
         """Sending a SASL response with no AUTH pending is a caller bug."""
-        conn = greeted()
+        conn = greeted(login=False)
         with pytest.raises(LocalProtocolError):
             conn.send(p.sasl_response("abc"))
 
@@ -520,7 +579,7 @@ class TestStlsInjection:
 
     def test_injected_line_detected(self) -> None:
         """``+OK Begin TLS\\r\\n+OK injected`` in one segment leaves bytes buffered."""
-        conn = greeted()
+        conn = greeted(login=False)
         conn.send(p.stls())
         conn.receive_data(b"+OK Begin TLS\r\n+OK injected\r\n")
         assert conn.next_event() == OkReply("Begin TLS")
@@ -528,7 +587,7 @@ class TestStlsInjection:
 
     def test_clean_stls(self) -> None:
         """Nothing buffered after a clean +OK."""
-        conn = greeted()
+        conn = greeted(login=False)
         conn.send(p.stls())
         conn.receive_data(b"+OK Begin TLS\r\n")
         assert conn.next_event() == OkReply("Begin TLS")
@@ -536,15 +595,15 @@ class TestStlsInjection:
 
 
 class TestFramingErrors:
-    """Every framing error raises Pop3ProtocolError and poisons the connection."""
+    """Every framing error raises RemoteProtocolError and poisons the connection."""
 
     def assert_dead(self, conn: Pop3Connection) -> None:
-        assert conn.their_state is ConnectionState.ERROR
-        with pytest.raises(Pop3ProtocolError, match="already failed"):
+        assert conn.state is State.ERROR
+        with pytest.raises(LocalProtocolError, match="already failed"):
             conn.next_event()
-        with pytest.raises(Pop3ProtocolError):
+        with pytest.raises(LocalProtocolError):
             conn.send(p.noop())
-        with pytest.raises(Pop3ProtocolError):
+        with pytest.raises(LocalProtocolError):
             conn.receive_data(b"+OK\r\n")
 
     def test_lone_dot_then_more_lines(self) -> None:
@@ -552,14 +611,14 @@ class TestFramingErrors:
         conn = greeted()
         conn.send(p.retr(1))
         conn.receive_data(b"+OK\r\nbody\r\n.\r\nrest of mail\r\n.\r\n")
-        assert drain_until_error(conn) == [OkReply(""), DataLines((b"body",)), EndOfData(1, 6)]
+        assert drain_until_error(conn) == [OkReply("", None, block(b"body"), 1)]
         self.assert_dead(conn)
 
     def test_unsolicited_bytes_when_idle(self) -> None:
         """Even a partial line with no command pending is refused."""
         conn = greeted()
         conn.receive_data(b"+")
-        with pytest.raises(Pop3ProtocolError, match="no command was pending"):
+        with pytest.raises(RemoteProtocolError, match="no command was pending"):
             conn.next_event()
         self.assert_dead(conn)
 
@@ -569,7 +628,7 @@ class TestFramingErrors:
             conn = greeted()
             conn.send(p.noop())
             conn.receive_data(line)
-            with pytest.raises(Pop3ProtocolError):
+            with pytest.raises(RemoteProtocolError):
                 conn.next_event()
             self.assert_dead(conn)
 
@@ -578,10 +637,10 @@ class TestFramingErrors:
         conn = greeted(Limits(max_line=100))
         conn.send(p.retr(1))
         conn.receive_data(b"+OK\r\n" + b"x" * 101)
-        assert conn.next_event() == OkReply("")
+        assert conn.next_event() == Progress(101)
         assert conn.next_event() is NEED_DATA  # 101 bytes may still end in CR
         conn.receive_data(b"x+OK fake\r\n")
-        with pytest.raises(Pop3ProtocolError, match="longer than 100"):
+        with pytest.raises(RemoteProtocolError, match="longer than 100"):
             conn.next_event()
         self.assert_dead(conn)
 
@@ -591,20 +650,20 @@ class TestFramingErrors:
             [GREETING, b"+OK\r\n" + b"y" * 100 + b"\r\n.\r\n"],
             p.retr(1),
             limits=Limits(max_line=100),
-        )[2] == DataLines((b"y" * 100,))
+        )[1] == OkReply("", None, block(b"y" * 100), 1)
         conn = greeted(Limits(max_line=100))
         conn.send(p.retr(1))
         conn.receive_data(b"+OK\r\n" + b"y" * 101 + b"\n")
-        with pytest.raises(Pop3ProtocolError, match="longer than 100"):
+        with pytest.raises(RemoteProtocolError, match="longer than 100"):
             drain(conn)
 
     def test_long_status_line(self) -> None:
         """Status lines have their own, smaller cap."""
         conn = Pop3Connection(Limits(max_status_line=10))
-        conn.send(p.noop())
+        conn.send(p.user("bob"))
         conn.receive_data(b"+OK hi\r\n+OK 12345678\r\n")
         assert conn.next_event() == Greeting("hi")
-        with pytest.raises(Pop3ProtocolError, match="longer than 10"):
+        with pytest.raises(RemoteProtocolError, match="longer than 10"):
             conn.next_event()
 
     def test_reply_line_cap(self) -> None:
@@ -612,7 +671,7 @@ class TestFramingErrors:
         conn = greeted(Limits(max_response_lines=3))
         conn.send(p.list_())
         conn.receive_data(b"+OK\r\n1 1\r\n2 2\r\n3 3\r\n4 4\r\n")
-        with pytest.raises(Pop3ProtocolError, match="longer than 3 lines"):
+        with pytest.raises(RemoteProtocolError, match="longer than 3 lines"):
             drain(conn)
         self.assert_dead(conn)
 
@@ -621,12 +680,12 @@ class TestFramingErrors:
         conn = greeted(Limits(max_response_bytes=10))
         conn.send(p.uidl())
         conn.receive_data(b"+OK\r\n1 abcdefgh\r\n")
-        with pytest.raises(Pop3ProtocolError, match="larger than 10 bytes"):
+        with pytest.raises(RemoteProtocolError, match="larger than 10 bytes"):
             drain(conn)
         conn = greeted()
         conn.send(p.retr(1, max_bytes=5))
         conn.receive_data(b"+OK\r\n1234\r\n")
-        with pytest.raises(Pop3ProtocolError, match="RETR reply larger than 5"):
+        with pytest.raises(RemoteProtocolError, match="RETR reply larger than 5"):
             drain(conn)
 
     @pytest.mark.parametrize(
@@ -639,9 +698,9 @@ class TestFramingErrors:
         conn.send(p.uidl())
         conn.receive_data(partial)
         conn.receive_data(b"")
-        with pytest.raises(Pop3ProtocolError, match="closed the connection") as info:
+        with pytest.raises(RemoteProtocolError, match="closed the connection") as info:
             drain(conn)
-        assert info.value.title == "Connection lost"
+        assert info.value.closed
         self.assert_dead(conn)
 
     def test_eof_with_more_pending(self) -> None:
@@ -652,7 +711,7 @@ class TestFramingErrors:
         conn.receive_data(b"+OK\r\n")
         conn.receive_data(b"")
         assert conn.next_event() == OkReply("")
-        with pytest.raises(Pop3ProtocolError, match="closed the connection"):
+        with pytest.raises(RemoteProtocolError, match="closed the connection"):
             conn.next_event()
 
     def test_clean_eof_when_idle(self) -> None:
@@ -662,18 +721,41 @@ class TestFramingErrors:
         conn.receive_data(b"+OK bye\r\n")
         conn.receive_data(b"")
         assert conn.next_event() == OkReply("bye")
+        assert conn.state is State.UPDATE
         assert conn.next_event() is NEED_DATA
-        assert conn.their_state is ConnectionState.CLOSED
+        assert conn.state is State.CLOSED
         with pytest.raises(LocalProtocolError):
             conn.receive_data(b"x")
-        with pytest.raises(Pop3ConnectionError):
+        with pytest.raises(LocalProtocolError):
             conn.send(p.noop())
 
 
-def drain_until_error(conn: Pop3Connection) -> list[Event]:
-    """Collect events until a Pop3ProtocolError (which must come)."""
+def converse(chunks: list[bytes], commands: tuple[Command, ...]) -> list[Event]:
+    """Feed ``chunks``, sending each command as soon as the core allows it
+    (nothing may follow an AUTH until its reply, RFC 5034 §4)."""
+    conn = Pop3Connection()
+    queue = list(commands)
     events: list[Event] = []
-    with pytest.raises(Pop3ProtocolError):
+
+    def send_allowed() -> None:
+        while queue and not any(c.verb == "AUTH" for c in conn.pending):
+            conn.send(queue.pop(0))
+
+    send_allowed()
+    for chunk in chunks:
+        conn.receive_data(chunk)
+        while (event := conn.next_event()) is not NEED_DATA:
+            assert not isinstance(event, p._NeedData)
+            if not isinstance(event, Progress):
+                events.append(event)
+            send_allowed()
+    return events
+
+
+def drain_until_error(conn: Pop3Connection) -> list[Event]:
+    """Collect events until a RemoteProtocolError (which must come)."""
+    events: list[Event] = []
+    with pytest.raises(RemoteProtocolError):
         while True:
             event = conn.next_event()
             assert event is not NEED_DATA, "expected a framing error"
@@ -871,5 +953,180 @@ class TestCapa:
         conn = greeted()
         conn.send(p.capa())
         conn.receive_data(b"+OK\r\n" + b"X\r\n" * 10_001)
-        with pytest.raises(Pop3ProtocolError, match="CAPA reply longer than 10000 lines"):
+        with pytest.raises(RemoteProtocolError, match="CAPA reply longer than 10000 lines"):
             drain(conn)
+
+
+class TestStates:
+    """The POP3 states (RFC 1939 §3): the core refuses what the state forbids."""
+
+    def test_transaction_commands_refused_before_login(self) -> None:
+        """RETR, DELE... before login are a LocalProtocolError; nothing is queued."""
+        conn = greeted(login=False)
+        for command in (p.retr(1), p.dele(1), p.list_(), p.stat(), p.noop(), p.top(1, 0)):
+            with pytest.raises(LocalProtocolError, match="not allowed in AUTHORIZATION"):
+                conn.send(command)
+        assert conn.pending == ()
+        assert conn.state is State.AUTHORIZATION
+
+    def test_login_commands_refused_after_login(self) -> None:
+        """USER, PASS, APOP, AUTH, STLS and UTF8 (RFC 6856 §2) belong before login."""
+        conn = greeted()
+        for command in (p.user("x"), p.pass_("y"), p.apop("x", "d"), p.auth("PLAIN")):
+            with pytest.raises(LocalProtocolError, match="not allowed in TRANSACTION"):
+                conn.send(command)
+        for command in (p.stls(), p.utf8()):
+            with pytest.raises(LocalProtocolError):
+                conn.send(command)
+        assert conn.send(p.capa()) == b"CAPA\r\n"  # RFC 2449: in both states
+
+    def test_login_and_listing_in_one_flight(self) -> None:
+        """USER, PASS, LIST and UIDL may be written at once (RFC 2449 §6.6):
+        the core plans for the login's success."""
+        conn = greeted(login=False)
+        wire = b"".join(conn.send(c) for c in (*LOGIN, p.list_(), p.uidl()))
+        assert wire == b"USER bob\r\nPASS pw\r\nLIST\r\nUIDL\r\n"
+        conn.receive_data(b"+OK\r\n+OK\r\n+OK\r\n1 10\r\n.\r\n+OK\r\n1 a\r\n.\r\n")
+        assert drain(conn) == [
+            OkReply(""),
+            OkReply(""),
+            OkReply("", None, block(b"1 10"), 1),
+            OkReply("", None, block(b"1 a"), 1),
+        ]
+        assert conn.state is State.TRANSACTION
+
+    def test_refused_login_returns_to_authorization(self) -> None:
+        """-ERR to PASS: the pipelined commands get -ERR and the state is
+        AUTHORIZATION again, so RETR is refused until a login succeeds."""
+        conn = greeted(login=False)
+        for command in (*LOGIN, p.list_()):
+            conn.send(command)
+        conn.receive_data(b"+OK\r\n-ERR [AUTH] no\r\n-ERR not logged in\r\n")
+        assert drain(conn) == [OkReply(""), ErrReply("no", "AUTH"), ErrReply("not logged in")]
+        assert conn.state is State.AUTHORIZATION
+        with pytest.raises(LocalProtocolError):
+            conn.send(p.retr(1))
+        conn.send(p.apop("bob", "d"))
+        conn.receive_data(b"+OK\r\n")
+        assert drain(conn) == [OkReply("")]
+        assert conn.state is State.TRANSACTION
+
+    def test_quit_enters_update_and_nothing_follows(self) -> None:
+        """After QUIT (even before its reply) no command may be sent; its
+        answer in TRANSACTION is the UPDATE state (RFC 1939 §6)."""
+        conn = greeted()
+        conn.send(p.dele(1))
+        conn.send(p.quit())
+        with pytest.raises(LocalProtocolError, match="not allowed in UPDATE"):
+            conn.send(p.noop())
+        conn.receive_data(b"+OK\r\n+OK bye\r\n")
+        assert drain(conn) == [OkReply(""), OkReply("bye")]
+        assert conn.state is State.UPDATE
+
+    def test_quit_before_login_closes(self) -> None:
+        """QUIT in AUTHORIZATION ends the session without UPDATE (RFC 1939 §4)."""
+        conn = greeted(login=False)
+        conn.send(p.quit())
+        conn.receive_data(b"+OK\r\n")
+        assert drain(conn) == [OkReply("")]
+        assert conn.state is State.CLOSED
+        with pytest.raises(LocalProtocolError):
+            conn.send(p.user("bob"))
+
+    def test_nothing_follows_stls_or_auth(self) -> None:
+        """RFC 2595 §4 / RFC 5034 §4: nothing is pipelined behind STLS or AUTH
+        (a line after AUTH would be read as a SASL response)."""
+        for first in (p.stls(), p.auth("PLAIN")):
+            conn = greeted(login=False)
+            conn.send(first)
+            with pytest.raises(LocalProtocolError, match="pending"):
+                conn.send(p.capa())
+
+    def test_local_and_remote_errors_are_distinct(self) -> None:
+        """What the caller breaks and what the server breaks are told apart
+        (h11's split), and neither is a user-facing popview error."""
+        assert not issubclass(RemoteProtocolError, LocalProtocolError)
+        assert not issubclass(LocalProtocolError, RemoteProtocolError)
+        assert not issubclass(RemoteProtocolError, Pop3ProtocolError)
+        conn = greeted()
+        conn.send(p.noop())
+        conn.receive_data(b"HELLO\r\n")
+        with pytest.raises(RemoteProtocolError) as info:
+            conn.next_event()
+        assert not info.value.closed
+
+
+class TestBlockCounts:
+    """Limits counted over whole blocks match line-by-line counting."""
+
+    def test_byte_cap_counts_unstuffed_crlf_octets(self) -> None:
+        """Stuffed dots do not count, a bare LF counts as CRLF (RFC 1939 LIST sizes)."""
+        body = b"..a\nb\r\n"  # unstuffed: ".a\r\nb\r\n" = 7 octets
+        for cap, ok in ((7, True), (6, False)):
+            conn = greeted()
+            conn.send(p.retr(1, max_bytes=cap))
+            conn.receive_data(b"+OK\r\n" + body + b".\r\n")
+            if ok:
+                assert drain(conn) == [OkReply("", None, b".a\r\nb\r\n", 2)]
+            else:
+                with pytest.raises(RemoteProtocolError, match="larger than 6"):
+                    drain(conn)
+
+    def test_line_of_exactly_the_cap_with_cr_in_a_big_chunk(self) -> None:
+        """Many lines in one chunk, one of them exactly at the cap: accepted;
+        one byte more anywhere in the chunk: refused (A.5, A.6)."""
+        cap = 50
+        good = [b"a" * cap, b"b" * 10, b"c" * cap]
+        conn = greeted(Limits(max_line=cap))
+        conn.send(p.retr(1))
+        conn.receive_data(b"+OK\r\n" + block(*good) + b".\r\n")
+        assert drain(conn) == [OkReply("", None, block(*good), 3)]
+        conn = greeted(Limits(max_line=cap))
+        conn.send(p.retr(1))
+        conn.receive_data(b"+OK\r\n" + block(b"a" * 10, b"b" * (cap + 1), b"c") + b".\r\n")
+        with pytest.raises(RemoteProtocolError, match=f"longer than {cap}"):
+            drain(conn)
+
+
+class TestOverlongChallenge:
+    """A SASL challenge over the status-line cap is reported, not a framing error."""
+
+    @pytest.mark.parametrize("chunk", [None, 1000, 7])
+    def test_reported_then_discarded(self, chunk: int | None) -> None:
+        """Whole or in pieces: one overlong Continuation, the rest of the line
+        discarded, then the -ERR to the ``*`` that cancels (RFC 5034 §4)."""
+        conn = Pop3Connection(Limits(max_status_line=100))
+        conn.receive_data(GREETING)
+        assert isinstance(conn.next_event(), Greeting)
+        conn.send(p.auth("PLAIN"))
+        stream = b"+ " + b"A" * 5000 + b"\r\n-ERR [AUTH] cancelled\r\n"
+        pieces = (
+            [stream]
+            if chunk is None
+            else [stream[i : i + chunk] for i in range(0, len(stream), chunk)]
+        )
+        events: list[Event] = []
+        for piece in pieces:
+            conn.receive_data(piece)
+            events.extend(drain(conn))
+            if events == [Continuation("", overlong=True)]:
+                assert conn.send(p.sasl_cancel()) == b"*\r\n"
+            assert conn.buffered <= 100 + max(chunk or 0, 2) + 2  # nothing piles up
+        assert events == [Continuation("", overlong=True), ErrReply("cancelled", "AUTH")]
+        assert conn.state is State.AUTHORIZATION
+
+    def test_within_the_cap_is_a_normal_challenge(self) -> None:
+        """Exactly the cap (plus CR) is an ordinary challenge."""
+        conn = Pop3Connection(Limits(max_status_line=10))
+        conn.send(p.auth("PLAIN"))
+        conn.receive_data(b"+OK hi\r\n+ 12345678\r\n")
+        assert drain(conn) == [Greeting("hi"), Continuation("12345678")]
+
+    def test_other_long_lines_still_fail(self) -> None:
+        """Outside a challenge the status-line cap is still a framing error."""
+        conn = Pop3Connection(Limits(max_status_line=10))
+        conn.send(p.auth("PLAIN"))
+        conn.receive_data(b"+OK hi\r\n-ERR " + b"x" * 50 + b"\r\n")
+        assert conn.next_event() == Greeting("hi")
+        with pytest.raises(RemoteProtocolError, match="longer than 10"):
+            conn.next_event()

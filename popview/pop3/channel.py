@@ -1,8 +1,14 @@
-"""The command engine: one open POP3 byte stream driven through the sans-IO core.
+"""The I/O shell: one open POP3 byte stream driven through the sans-IO core.
 
-A :class:`Channel` writes the bytes :class:`~popview.pop3.protocol.Pop3Connection`
-produces, feeds it what arrives, and runs each exchange under one deadline.
-Rules it keeps (docs/hardening.md, HARDENING section A and B):
+A :class:`Stream` is the :class:`asyncio.Protocol` of the connection: every
+byte that arrives goes straight into the core
+(:class:`~popview.pop3.protocol.Pop3Connection`), so there is one buffer, the
+core's, and what is buffered is always known (HARDENING B.24). A
+:class:`Channel` writes what the core produces and runs each exchange under
+one deadline, with one reply loop (:meth:`Channel.reply`) for the greeting,
+single and multi-line replies, ``RETR`` progress and SASL challenges. Line
+endings are the core's business alone. Rules it keeps (docs/hardening.md,
+HARDENING section A and B):
 
 * every command runs under one deadline for its *whole* reply, not per read;
 * a timeout, a framing error, a lost connection or a cancelled command closes
@@ -10,8 +16,10 @@ Rules it keeps (docs/hardening.md, HARDENING section A and B):
 * bytes that arrive while no command is pending mean the stream is out of
   step: nothing more is sent (HARDENING A.10).
 
-It knows no command but the generic shape of one; the commands are in
-:mod:`popview.pop3.client`, opening in :mod:`popview.pop3.connect`.
+The core's terse :class:`~popview.pop3.protocol.RemoteProtocolError` becomes
+a sentence for people here. It knows no command but the generic shape of
+one; the commands are in :mod:`popview.pop3.client`, opening in
+:mod:`popview.pop3.connect`.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import asyncio
 import contextlib
 import dataclasses
 import ssl
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TypeVar
 
 from popview.errors import (
@@ -34,55 +42,105 @@ from popview.errors import (
 from popview.pop3 import protocol
 from popview.pop3.protocol import (
     Command,
-    DataLines,
-    EndOfData,
+    Continuation,
     ErrReply,
     Event,
-    Limits,
+    Greeting,
     OkReply,
+    Progress,
+    RemoteProtocolError,
 )
 from popview.pop3.wording import server_error
 
 __all__ = [
     "MAX_LISTING_BYTES",
     "MAX_LISTING_LINES",
-    "STREAM_LIMIT",
     "Channel",
-    "CountingReader",
+    "Stream",
 ]
 
 _T = TypeVar("_T")
-_READ_CHUNK = 64 * 1024
-STREAM_LIMIT = 1024 * 1024
-"""Longest line the reader buffers while looking for a line end (the STLS reply)."""
 # HARDENING A.7: an endless LIST/UIDL is cut off (NeoMutt caps 500,000 too).
 MAX_LISTING_LINES = 500_000
 MAX_LISTING_BYTES = 64 * 1024 * 1024
+_HIGH_WATER = 8 * 1024 * 1024
+"""Unread octets in the core above which the socket is not read (flow control)."""
 
-Sink = Callable[[tuple[bytes, ...]], None]
+Challenge = Callable[[Continuation], Command]
+"""Answers a SASL challenge with the next response (or the ``*`` that cancels)."""
 
 
-class CountingReader(asyncio.StreamReader):
-    """A StreamReader that counts what it was fed, so the client knows what is
-    buffered (with only public API): data left over after ``+OK`` to STLS must
-    never be read as TLS-protected (HARDENING B.24, CVE-2020-14954)."""
+class Stream(asyncio.Protocol):
+    """The connection's protocol: feeds the core, wakes the reader.
 
-    def __init__(self, limit: int, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(limit=limit, loop=loop)
-        self.fed = 0
+    Args:
+        conn: The sans-IO core every received byte goes to.
+    """
 
-    def feed_data(self, data: Iterable[int]) -> None:  # type: ignore[override]
-        if isinstance(data, bytes | bytearray | memoryview):
-            self.fed += len(data)
-        super().feed_data(data)
+    def __init__(self, conn: protocol.Pop3Connection) -> None:
+        self.conn = conn
+        self.transport: asyncio.Transport | None = None
+        self.lost = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.conn.receive_data(data)
+        except protocol.ProtocolError:
+            # The core already failed (or saw EOF): nothing read now matters.
+            self._abort()
+            return
+        if self.conn.buffered > _HIGH_WATER and self.transport is not None:
+            self.transport.pause_reading()
+            self._paused = True
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self._eof()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self._eof()
+
+    def _eof(self) -> None:
+        with contextlib.suppress(protocol.ProtocolError):
+            self.conn.receive_data(b"")
+        self._wake()
+
+    def _abort(self) -> None:
+        if self.transport is not None:
+            # CPython < 3.11.3: aborting a TLS transport that already closed
+            # dereferences its dropped protocol (gh-100348).
+            with contextlib.suppress(AttributeError):
+                self.transport.abort()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def readable(self) -> None:
+        """Wait until more bytes (or EOF) reached the core."""
+        if self._paused and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
 
 
 class Channel:
     """One connection's bytes and the exchanges run over them.
 
     Attributes:
-        reader: The stream's reader (counts what arrived).
-        writer: The stream's writer (``start_tls`` upgrades it in place).
+        stream: The connection's protocol (its transport is replaced by STLS).
         host: The server name, for error messages.
         conn: The sans-IO protocol state.
         lock: Held for each whole exchange: replies come back in order.
@@ -92,26 +150,28 @@ class Channel:
 
     def __init__(
         self,
-        reader: CountingReader,
-        writer: asyncio.StreamWriter,
+        stream: Stream,
         *,
         host: str,
         command_timeout: float,
         trace: Callable[[str], None] | None,
-        limits: Limits | None,
     ) -> None:
-        self.reader = reader
-        self.writer = writer
+        self.stream = stream
         self.host = host
-        self.conn = protocol.Pop3Connection(limits)
+        self.conn = stream.conn
         self.lock = asyncio.Lock()
         self.pipelining_broken = False
         self._timeout = command_timeout
         self._trace = trace
-        self._consumed = 0
         self._closed_reason: str | None = None
 
     # -- state -----------------------------------------------------------------
+
+    @property
+    def transport(self) -> asyncio.Transport:
+        """The current transport (TLS once STLS succeeded)."""
+        assert self.stream.transport is not None
+        return self.stream.transport
 
     @property
     def closed(self) -> bool:
@@ -119,38 +179,52 @@ class Channel:
         return self._closed_reason is not None
 
     @property
-    def encrypted(self) -> bool:
-        """Whether the socket is TLS right now."""
-        return not self.closed and self.writer.get_extra_info("ssl_object") is not None
+    def ssl_object(self) -> ssl.SSLObject | None:
+        """The TLS session object, or ``None`` on plaintext."""
+        found = self.transport.get_extra_info("ssl_object")
+        return found if isinstance(found, ssl.SSLObject) else None
 
     @property
-    def unread_bytes(self) -> bool:
-        """Whether bytes arrived that the protocol core has not been fed yet."""
-        return self.reader.fed != self._consumed
+    def encrypted(self) -> bool:
+        """Whether the socket is TLS right now."""
+        return not self.closed and self.ssl_object is not None
 
     def abort(self, reason: str = "it was closed") -> None:
         """Close the socket at once, without QUIT (marked messages stay)."""
         if self._closed_reason is None:
             self._closed_reason = reason
-        transport = self.writer.transport
-        # CPython < 3.11.3: aborting a TLS transport that already closed dereferences
-        # its dropped protocol (gh-100348). The socket is closed either way.
-        with contextlib.suppress(AttributeError):
-            transport.abort()
+        self.stream._abort()
 
     async def close(self) -> None:
         """Close the socket without QUIT, waiting briefly for a clean TLS close."""
         if self.closed:
-            if not self.writer.transport.is_closing():
+            if not self.transport.is_closing():
                 self.abort()
             return
         self._closed_reason = "it was closed"
-        self.writer.close()
+        self.transport.close()
         try:
             async with asyncio.timeout(2):
-                await self.writer.wait_closed()
+                while not self.stream.lost:
+                    await self.stream.readable()
         except (TimeoutError, OSError, ssl.SSLError):
-            self.writer.transport.abort()
+            self.stream._abort()
+
+    async def start_tls(
+        self, context: ssl.SSLContext, *, server_hostname: str, timeout: float
+    ) -> None:
+        """Upgrade the connection to TLS in place (after ``+OK`` to STLS)."""
+        loop = asyncio.get_running_loop()
+        transport = await loop.start_tls(
+            self.transport,
+            self.stream,
+            context,
+            server_hostname=server_hostname,
+            ssl_handshake_timeout=timeout,
+        )
+        if transport is None:  # the connection closed during the handshake
+            raise ConnectionError("closed during the TLS handshake")
+        self.stream.transport = transport
 
     # -- one exchange ------------------------------------------------------------
 
@@ -174,79 +248,67 @@ class Channel:
         step (e.g. a lone "." ended a message early): a command sent now would
         be answered by the leftovers, so the connection is dropped instead.
         """
-        if self.conn.pending:
-            return
-        if self.unread_bytes:
-            data = await self.reader.read(_READ_CHUNK)  # returns at once: data is buffered
-            self._consumed += len(data)
-            if data:
-                self.conn.receive_data(data)
-        if self.conn.has_buffered_data:
-            self.conn.next_event()  # raises: data arrived while no command was pending
+        if not self.conn.pending and self.conn.has_buffered_data:
+            self._next_event("a reply")  # raises: data arrived while no command was pending
             raise Pop3ProtocolError("The server sent data that no command asked for.")
 
     def write(self, commands: Sequence[Command]) -> None:
         """Send commands in one write: one segment for a pipelined window."""
-        data = b"".join(self.conn.send(command) for command in commands)
+        try:
+            data = b"".join(self.conn.send(command) for command in commands)
+        except protocol.LocalProtocolError:
+            # Some were queued in the core but none written: out of step for good.
+            self.abort("a command was refused by the protocol state")
+            raise
         for command in commands:
             self.emit(f"C: {command.trace()}")
-        self.writer.write(data)
+        self.transport.write(data)
 
-    async def next_event(self, what: str, *, one_line: bool = False) -> Event:
-        """Return the next protocol event, reading as needed.
-
-        Args:
-            what: What the server is sending, for error messages.
-            one_line: Read no further than the end of one line, so that bytes
-                after it stay in the reader, countable (the STLS reply).
-        """
-        while True:
-            event = self.conn.next_event()
-            if event is not protocol.NEED_DATA:
-                return event
-            try:
-                if one_line:
-                    data = await self.reader.readuntil(b"\n")
-                else:
-                    data = await self.reader.read(_READ_CHUNK)
-            except asyncio.IncompleteReadError as exc:
-                self._consumed += len(exc.partial)
-                data = b""
-            except asyncio.LimitOverrunError:
-                raise Pop3ProtocolError(
-                    f"The server sent an over-long line instead of {what}."
-                ) from None
-            if not data:
+    def _next_event(self, what: str) -> Event | protocol._NeedData:
+        """The core's next event, its errors worded for people."""
+        try:
+            return self.conn.next_event()
+        except RemoteProtocolError as exc:
+            if exc.closed:
                 self.abort("the server closed it")
                 raise Pop3ConnectionError(
                     f"The server closed the connection while sending {what}. Try again."
-                )
-            self._consumed += len(data)
-            self.conn.receive_data(data)
+                ) from None
+            raise Pop3ProtocolError(f"The server broke the POP3 protocol: {exc}.") from None
 
     async def reply(
         self,
-        command: Command,
         what: str,
-        sink: Sink | None = None,
         *,
-        one_line: bool = False,
-    ) -> OkReply | ErrReply:
-        """Read one command's reply; data lines go to ``sink`` (or are dropped)."""
-        event = await self.next_event(what, one_line=one_line)
-        if isinstance(event, ErrReply):
-            self.emit(f"S: -ERR {event.text}")
-            return event
-        if not isinstance(event, OkReply):
-            raise Pop3ProtocolError(f"The server sent something unexpected instead of {what}.")
-        self.emit(f"S: +OK {event.text}")
-        if command.multiline:
-            while not isinstance(event := await self.next_event(what), EndOfData):
-                if not isinstance(event, DataLines):
-                    raise Pop3ProtocolError(f"The server garbled {what}.")
-                if sink is not None:
-                    sink(event.lines)
-        return event if isinstance(event, OkReply) else OkReply("")
+        progress: Callable[[Progress], None] | None = None,
+        challenge: Challenge | None = None,
+    ) -> Greeting | OkReply | ErrReply:
+        """Read the next whole reply: the one reply loop of the client.
+
+        Args:
+            what: What the server is sending, for error messages.
+            progress: Called with each :class:`Progress` of a block
+                (commands that ask for it, such as RETR).
+            challenge: Answers SASL challenges (only during AUTH).
+        """
+        while True:
+            event = self._next_event(what)
+            if event is protocol.NEED_DATA:
+                await self.stream.readable()
+            elif isinstance(event, Progress):
+                if progress is not None:
+                    progress(event)
+            elif isinstance(event, Continuation):
+                if challenge is None:
+                    raise Pop3ProtocolError(f"The server sent a login challenge instead of {what}.")
+                self.write([challenge(event)])
+            elif isinstance(event, ErrReply):
+                self.emit(f"S: -ERR {event.text}")
+                return event
+            else:
+                assert isinstance(event, OkReply | Greeting)
+                self.emit(f"S: +OK {event.text}")
+                return event
 
     @contextlib.asynccontextmanager
     async def guard(
@@ -295,8 +357,9 @@ class Channel:
         what: str,
         *,
         raise_err: bool = True,
-        sink: Sink | None = None,
         login: bool = False,
+        progress: Callable[[Progress], None] | None = None,
+        challenge: Challenge | None = None,
     ) -> OkReply | ErrReply:
         """Send one command and read its whole reply under one deadline.
 
@@ -308,7 +371,8 @@ class Channel:
             async with self.guard(what):
                 await self.check_in_step()
                 self.write([command])
-                reply = await self.reply(command, what, sink)
+                reply = await self.reply(what, progress=progress, challenge=challenge)
+        assert not isinstance(reply, Greeting)
         if isinstance(reply, ErrReply) and raise_err:
             raise server_error(reply, command.verb, login=login)
         return reply
@@ -319,11 +383,9 @@ class Channel:
         assert isinstance(reply, OkReply)
         return reply
 
-    async def lines(self, command: Command, what: str) -> list[bytes]:
-        """Run a multi-line command and return its data lines."""
-        lines: list[bytes] = []
-        await self.exchange(command, what, sink=lines.extend)
-        return lines
+    async def block(self, command: Command, what: str) -> bytes:
+        """Run a multi-line command and return its block (CRLF line endings)."""
+        return (await self.ok(command, what)).data or b""
 
     def parsed(self, parse: Callable[[str], _T], text: str) -> _T:
         """Parse a one-line answer; a malformed one is a protocol error (dropped)."""

@@ -24,24 +24,24 @@ from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import overload
 
-from popview.errors import Pop3Error, Pop3ProtocolError, Pop3ServerError, printable
+from popview.errors import Pop3Error, Pop3ServerError, printable
 from popview.pop3 import pipeline as pipelined
 from popview.pop3 import protocol
-from popview.pop3.channel import MAX_LISTING_BYTES, MAX_LISTING_LINES, Sink
+from popview.pop3.channel import MAX_LISTING_BYTES, MAX_LISTING_LINES
 from popview.pop3.connect import Opened, TlsMode, open_channel, read_capabilities
 from popview.pop3.login import log_in
-from popview.pop3.pipeline import PIPELINE_WINDOW, Reply
+from popview.pop3.pipeline import PIPELINE_WINDOW, Reply, Sink
 from popview.pop3.protocol import (
     Capabilities,
     Command,
-    DataLines,
-    EndOfData,
     ErrReply,
     Limits,
     ListEntry,
     ListingResult,
     OkReply,
+    Progress,
     UidlEntry,
+    block_lines,
     parse_list,
     parse_list_line,
     parse_stat,
@@ -63,8 +63,6 @@ __all__ = [
 
 DEFAULT_MAX_MESSAGE = 128 * 1024 * 1024
 """Default cap on one RETR (bytes); a bigger message is a protocol error."""
-
-_CRLF = b"\r\n"
 
 
 class Pop3Client:
@@ -218,7 +216,7 @@ class Pop3Client:
         channel, what = self._channel, WHAT["LIST"]
         if n is not None:
             return channel.parsed(parse_list_line, (await channel.ok(protocol.list_(n), what)).text)
-        return parse_list(await channel.lines(channel.capped(protocol.list_()), what))
+        return parse_list(block_lines(await channel.block(channel.capped(protocol.list_()), what)))
 
     @overload
     async def uidl(self) -> ListingResult[UidlEntry]: ...
@@ -229,19 +227,11 @@ class Pop3Client:
         channel, what = self._channel, WHAT["UIDL"]
         if n is not None:
             return channel.parsed(parse_uidl_line, (await channel.ok(protocol.uidl(n), what)).text)
-        return parse_uidl(await channel.lines(channel.capped(protocol.uidl()), what))
+        return parse_uidl(block_lines(await channel.block(channel.capped(protocol.uidl()), what)))
 
     async def top(self, n: int, lines: int = 0) -> bytes:
         """TOP: the header block and the first ``lines`` body lines of message ``n``."""
-        out = bytearray()
-
-        def add(block: tuple[bytes, ...]) -> None:
-            for line in block:
-                out.extend(line)
-                out.extend(_CRLF)
-
-        await self._channel.exchange(protocol.top(n, lines), WHAT["TOP"], sink=add)
-        return bytes(out)
+        return await self._channel.block(protocol.top(n, lines), WHAT["TOP"])
 
     async def retr(
         self,
@@ -259,31 +249,18 @@ class Pop3Client:
                 nothing is preallocated from it, HARDENING A.14).
             max_bytes: A longer message is a protocol error (connection dropped).
         """
-        out = bytearray()
-        expected: int | None = None
-        channel, what = self._channel, WHAT["RETR"]
-        async with channel.lock:
-            channel.ensure_open()
-            async with channel.guard(what):
-                await channel.check_in_step()
-                channel.write([protocol.retr(n, max_bytes=max_bytes)])
-                event = await channel.next_event(what)
-                if isinstance(event, ErrReply):
-                    raise server_error(event, "RETR")
-                if not isinstance(event, OkReply):
-                    raise Pop3ProtocolError("The server sent something unexpected for RETR.")
-                expected = _leading_int(event.text)
-                while not isinstance(event := await channel.next_event(what), EndOfData):
-                    if not isinstance(event, DataLines):
-                        raise Pop3ProtocolError("The server garbled the message.")
-                    for line in event.lines:
-                        out.extend(line)
-                        out.extend(_CRLF)
-                    if progress is not None:
-                        progress(len(out), expected)
-        if progress is not None and not out:
-            progress(0, expected)
-        return bytes(out)
+
+        def report(event: Progress) -> None:
+            if progress is not None:
+                progress(event.received, _leading_int(event.text))
+
+        command = protocol.retr(n, max_bytes=max_bytes)
+        reply = await self._channel.exchange(command, WHAT["RETR"], progress=report)
+        assert isinstance(reply, OkReply)  # -ERR raised
+        data = reply.data or b""
+        if progress is not None:
+            progress(len(data), _leading_int(reply.text))
+        return data
 
     async def dele(self, n: int) -> str:
         """Mark message ``n`` deleted (applied only by :meth:`quit`, RFC 1939 §6)."""

@@ -52,6 +52,8 @@ class Command:
             not await a reply of its own (the pending ``AUTH`` does).
         public_args: How many leading arguments :meth:`trace` shows even when
             ``secret`` (the user name of APOP, the mechanism of AUTH).
+        progress: Whether :class:`~popview.pop3.events.Progress` events report
+            the block while it arrives (``RETR``).
     """
 
     verb: str
@@ -62,6 +64,7 @@ class Command:
     max_lines: int | None = None
     raw: bool = False
     public_args: int = 0
+    progress: bool = False
 
     def line(self) -> str:
         """Return the command line without its CRLF (secrets included)."""
@@ -139,7 +142,7 @@ def top(n: int, lines: int, max_bytes: int | None = None) -> Command:
 
 def retr(n: int, max_bytes: int | None = None) -> Command:
     """RETR n (multi-line); ``max_bytes`` caps the message body."""
-    return Command("RETR", (_number(n),), multiline=True, max_bytes=max_bytes)
+    return Command("RETR", (_number(n),), multiline=True, max_bytes=max_bytes, progress=True)
 
 
 def dele(n: int) -> Command:

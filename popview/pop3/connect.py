@@ -25,8 +25,15 @@ from popview.errors import (
     printable,
 )
 from popview.pop3 import protocol
-from popview.pop3.channel import STREAM_LIMIT, Channel, CountingReader
-from popview.pop3.protocol import Capabilities, ErrReply, Greeting, Limits, parse_capa
+from popview.pop3.channel import Channel, Stream
+from popview.pop3.protocol import (
+    Capabilities,
+    ErrReply,
+    Greeting,
+    Limits,
+    Pop3Connection,
+    block_lines,
+)
 from popview.pop3.tls import TlsInfo, check_pin, client_context, tls_info, verification_error
 from popview.pop3.wording import WHAT
 
@@ -113,13 +120,10 @@ async def read_capabilities(channel: Channel) -> Capabilities:
 
     More than a few hundred lines are ignored after the first ones (HARDENING A.18).
     """
-    kept: list[bytes] = []
-
-    def keep(lines: tuple[bytes, ...]) -> None:
-        kept.extend(lines[: max(0, _MAX_CAPA_LINES - len(kept))])
-
-    reply = await channel.exchange(protocol.capa(), WHAT["CAPA"], raise_err=False, sink=keep)
-    return Capabilities() if isinstance(reply, ErrReply) else parse_capa(kept)
+    reply = await channel.exchange(protocol.capa(), WHAT["CAPA"], raise_err=False)
+    if isinstance(reply, ErrReply):
+        return Capabilities()
+    return protocol.parse_capa(block_lines(reply.data or b"")[:_MAX_CAPA_LINES])
 
 
 async def _open(
@@ -145,12 +149,12 @@ async def _open(
 async def _connect_stream(settings: _Settings, context: ssl.SSLContext | None) -> Channel:
     host, port, timeout = settings.host, settings.port, settings.connect_timeout
     loop = asyncio.get_running_loop()
-    reader = CountingReader(STREAM_LIMIT, loop)
+    stream = Stream(Pop3Connection(settings.limits))
     implicit = context if settings.tls == "implicit" else None
     try:
         async with asyncio.timeout(timeout):
-            transport, proto = await loop.create_connection(
-                lambda: asyncio.StreamReaderProtocol(reader, loop=loop),
+            transport, _ = await loop.create_connection(
+                lambda: stream,
                 host,
                 port,
                 ssl=implicit,
@@ -176,11 +180,9 @@ async def _connect_stream(settings: _Settings, context: ssl.SSLContext | None) -
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
         # Pipelined windows are written in one send each: no Nagle delay.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    writer = asyncio.StreamWriter(transport, proto, reader, loop)
     return Channel(
-        reader, writer, host=host, command_timeout=settings.command_timeout,
-        trace=settings.trace, limits=settings.limits,
-    )  # fmt: skip
+        stream, host=host, command_timeout=settings.command_timeout, trace=settings.trace
+    )
 
 
 async def _presented_fingerprint(settings: _Settings) -> str | None:
@@ -203,7 +205,7 @@ async def _read_greeting(channel: Channel, settings: _Settings) -> Greeting:
     timeout = settings.greeting_timeout
     try:
         async with asyncio.timeout(timeout):
-            event = await channel.next_event("its greeting")
+            event = await channel.reply("its greeting")
     except TimeoutError:
         channel.abort("no greeting")
         hint = "It may be overloaded, or this is not a POP3 port."
@@ -225,13 +227,12 @@ async def _read_greeting(channel: Channel, settings: _Settings) -> Greeting:
         )
     if not isinstance(event, Greeting):
         raise Pop3ProtocolError("The server did not start with a POP3 greeting.")
-    channel.emit(f"S: +OK {event.text}")
     return event
 
 
 def _check_tls(channel: Channel, pin: str | None, context: ssl.SSLContext | None) -> TlsInfo:
-    ssl_object = channel.writer.get_extra_info("ssl_object")
-    if not isinstance(ssl_object, ssl.SSLObject | ssl.SSLSocket):
+    ssl_object = channel.ssl_object
+    if ssl_object is None:
         raise Pop3ConnectionError("The TLS session could not be established.")
     if pin is not None:
         check_pin(ssl_object, pin)  # before any credential is written
@@ -259,7 +260,7 @@ async def _starttls(
     command = protocol.stls()
     async with channel.guard(WHAT["STLS"]):
         channel.write([command])
-        reply = await channel.reply(command, WHAT["STLS"], one_line=True)
+        reply = await channel.reply(WHAT["STLS"])
     if isinstance(reply, ErrReply):
         channel.abort("STARTTLS refused")
         text = printable(reply.text, 200)
@@ -268,7 +269,7 @@ async def _starttls(
             f'your password was not sent. It said: "{text}"',
             title="Encryption not available",
         )
-    if channel.unread_bytes or channel.conn.has_buffered_data:
+    if channel.conn.has_buffered_data:
         # Anything after "+OK" was sent before the handshake, in the clear.
         channel.abort("data injected before TLS")
         raise Pop3ProtocolError(
@@ -278,9 +279,7 @@ async def _starttls(
     timeout = settings.connect_timeout
     try:
         async with asyncio.timeout(timeout):
-            await channel.writer.start_tls(
-                context, server_hostname=settings.name, ssl_handshake_timeout=timeout
-            )
+            await channel.start_tls(context, server_hostname=settings.name, timeout=timeout)
     except TimeoutError:
         raise Pop3TimeoutError(
             f"The TLS handshake with {printable(channel.host)} did not finish within "
@@ -294,7 +293,7 @@ async def _starttls(
         raise Pop3ConnectionError(
             "The connection was lost during the TLS handshake. Try again."
         ) from exc
-    if channel.unread_bytes:
+    if channel.conn.has_buffered_data:
         channel.abort("data injected before TLS")
         raise Pop3ProtocolError(
             "The server sent data in the clear while TLS was being set up. This can "

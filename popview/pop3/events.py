@@ -11,12 +11,11 @@ from dataclasses import dataclass
 
 __all__ = [
     "Continuation",
-    "DataLines",
-    "EndOfData",
     "ErrReply",
     "Event",
     "Greeting",
     "OkReply",
+    "Progress",
 ]
 
 
@@ -36,15 +35,21 @@ class Greeting:
 
 @dataclass(frozen=True)
 class OkReply:
-    """A ``+OK`` status line.
+    """A whole ``+OK`` reply: the status line and, for a multi-line command, its block.
 
     Attributes:
         text: The text after ``+OK`` (RESP-CODE removed), decoded leniently.
         code: RFC 2449 response code without brackets, upper-cased, or ``None``.
+        data: For a multi-line command, the block: dot-unstuffed, every line
+            ending in CRLF (bare LF lines get their CR), the terminating ``.``
+            removed; ``None`` for a single-line reply.
+        lines: Lines in ``data``.
     """
 
     text: str
     code: str | None = None
+    data: bytes | None = None
+    lines: int = 0
 
 
 @dataclass(frozen=True)
@@ -57,30 +62,30 @@ class ErrReply:
 
 @dataclass(frozen=True)
 class Continuation:
-    """A SASL ``+ `` challenge (RFC 5034); ``data`` is the base64 text as sent."""
-
-    data: str
-
-
-@dataclass(frozen=True)
-class DataLines:
-    """Some lines of a multi-line reply: dot-unstuffed, line ending removed."""
-
-    lines: tuple[bytes, ...]
-
-
-@dataclass(frozen=True)
-class EndOfData:
-    """The terminating ``.`` of a multi-line reply was seen.
+    """A SASL ``+ `` challenge (RFC 5034).
 
     Attributes:
-        line_count: Lines in the block.
-        byte_count: Octets of the unstuffed block counting CRLF per line (what
-            RFC 1939 LIST sizes count).
+        data: The base64 text as sent (empty when ``overlong``).
+        overlong: The challenge was longer than the status-line limit; it was
+            discarded, and the exchange must be cancelled with ``*``.
     """
 
-    line_count: int = 0
-    byte_count: int = 0
+    data: str
+    overlong: bool = False
 
 
-Event = Greeting | OkReply | ErrReply | Continuation | DataLines | EndOfData
+@dataclass(frozen=True)
+class Progress:
+    """Part of a block arrived (only for commands that ask, such as ``RETR``).
+
+    Attributes:
+        received: Octets of the block received so far, as sent (still stuffed).
+        text: The text of the ``+OK`` that opened the block (RESP-CODE removed),
+            e.g. the size a server announces for RETR.
+    """
+
+    received: int
+    text: str = ""
+
+
+Event = Greeting | OkReply | ErrReply | Continuation | Progress

@@ -8,12 +8,10 @@ in :mod:`popview.pop3.auth`.
 
 from __future__ import annotations
 
-from typing import NoReturn
-
 from popview.errors import AuthError, Pop3Error, Pop3ProtocolError, printable
 from popview.pop3 import auth, protocol
 from popview.pop3.channel import Channel
-from popview.pop3.protocol import Capabilities, Continuation, ErrReply, OkReply
+from popview.pop3.protocol import Capabilities, Command, Continuation, ErrReply
 from popview.pop3.wording import WHAT, server_error
 
 __all__ = ["log_in"]
@@ -122,43 +120,36 @@ async def _login_apop(channel: Channel, timestamp: str | None, user: str, passwo
 
 
 async def _login_sasl(channel: Channel, mech: auth.SaslMechanism) -> None:
-    """RFC 5034 §4: AUTH with an initial response, then challenge/response."""
-    async with channel.lock:
-        channel.ensure_open()
-        async with channel.guard(_WHAT):
-            await channel.check_in_step()
-            channel.write([protocol.auth(mech.name, mech.start())])
-            while True:
-                event = await channel.next_event(_WHAT)
-                if isinstance(event, OkReply):
-                    channel.emit(f"S: +OK {event.text}")
-                    # SCRAM: a server that did not prove itself is not trusted.
-                    try:
-                        mech.check_success()
-                    except auth.SaslError:
-                        channel.abort("the server did not prove its identity")
-                        raise
-                    return
-                if isinstance(event, ErrReply):
-                    channel.emit(f"S: -ERR {event.text}")
-                    raise server_error(event, "AUTH", login=True)
-                if not isinstance(event, Continuation):
-                    raise Pop3ProtocolError("The server broke the login exchange.")
-                try:
-                    answer = mech.respond(auth.decode_challenge(event.data))
-                except auth.SaslError as exc:
-                    await _cancel_sasl(channel, exc)
-                channel.write([protocol.sasl_response(auth.encode_response(answer))])
+    """RFC 5034 §4: AUTH with an initial response, then challenge/response,
+    through the channel's one reply loop."""
+    cancelled: list[auth.SaslError] = []
 
+    def answer(event: Continuation) -> Command:
+        if cancelled:
+            raise Pop3ProtocolError("The server kept challenging after the login was cancelled.")
+        try:
+            if event.overlong:
+                raise auth.SaslError("The server sent a login challenge too long to accept.")
+            response = mech.step(auth.decode_challenge(event.data))
+        except auth.SaslError as exc:
+            # RFC 5034 §4 / HARDENING B.29: "*" cancels; the server answers -ERR.
+            cancelled.append(exc)
+            return protocol.sasl_cancel()
+        return protocol.sasl_response(auth.encode_response(response))
 
-async def _cancel_sasl(channel: Channel, cause: auth.SaslError) -> NoReturn:
-    # RFC 5034 §4 / HARDENING B.29: "*" cancels; the server answers -ERR.
-    channel.write([protocol.sasl_cancel()])
-    event = await channel.next_event(_WHAT)
-    if isinstance(event, Continuation):
-        raise Pop3ProtocolError("The server kept challenging after the login was cancelled.")
-    text = printable(event.text, 200) if isinstance(event, ErrReply | OkReply) else ""
-    raise auth.SaslError(
-        f"{cause.message} The login was cancelled; try another login method.",
-        reply_text=text,
-    )
+    command = protocol.auth(mech.name, mech.start())
+    reply = await channel.exchange(command, _WHAT, raise_err=False, challenge=answer)
+    if cancelled:
+        text = printable(reply.text, 200)
+        raise auth.SaslError(
+            f"{cancelled[0].message} The login was cancelled; try another login method.",
+            reply_text=text,
+        )
+    if isinstance(reply, ErrReply):
+        raise server_error(reply, "AUTH", login=True)
+    # SCRAM: a server that did not prove itself is not trusted.
+    try:
+        mech.check_success()
+    except auth.SaslError:
+        channel.abort("the server did not prove its identity")
+        raise

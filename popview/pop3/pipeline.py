@@ -5,27 +5,33 @@ each reply in order as it arrives; :func:`top_many` is the listing's use of it
 (``TOP n 0`` for every message). Without PIPELINING the commands go one at a
 time. A server that stops answering pipelined commands marks the channel's
 ``pipelining_broken`` so the next connection does not pipeline (HARDENING A.19).
+
+Which commands may go is the protocol state's business (the core refuses a
+login command after login, anything after QUIT); QUIT itself is refused here
+because only :meth:`~popview.pop3.client.Pop3Client.quit` may send it (rule
+"no-quit-without-commit").
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections import deque
-from collections.abc import AsyncGenerator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from popview.errors import Pop3ServerError
 from popview.pop3 import protocol
-from popview.pop3.channel import Channel, Sink
-from popview.pop3.protocol import Command, ErrReply, OkReply
+from popview.pop3.channel import Channel
+from popview.pop3.protocol import Command, ErrReply, Greeting, OkReply, block_lines
 from popview.pop3.wording import WHAT, server_error
 
-__all__ = ["PIPELINE_WINDOW", "Reply", "pipeline", "top_many"]
+__all__ = ["PIPELINE_WINDOW", "Reply", "Sink", "pipeline", "top_many"]
 
 PIPELINE_WINDOW = 64
 """Commands in flight at once by default."""
-_CRLF = b"\r\n"
-_NOT_PIPELINED = frozenset({"QUIT", "STLS", "USER", "PASS", "APOP", "AUTH", "UTF8"})
+
+Sink = Callable[[tuple[bytes, ...]], None]
+"""Receives the lines of a block (without CRLF) instead of the :class:`Reply`."""
 
 
 @dataclass(frozen=True)
@@ -35,16 +41,12 @@ class Reply:
     Attributes:
         text: The text after ``+OK`` (raw, not sanitized for display).
         code: The RFC 2449 response code, if any.
-        lines: The dot-unstuffed data lines of a multi-line reply.
+        data: The block of a multi-line reply: dot-unstuffed, CRLF line endings.
     """
 
     text: str
     code: str | None = None
-    lines: tuple[bytes, ...] = ()
-
-    def body(self) -> bytes:
-        """Return the data lines joined with CRLF, each line terminated."""
-        return b"".join(line + _CRLF for line in self.lines)
+    data: bytes = b""
 
 
 async def pipeline(
@@ -64,19 +66,16 @@ async def pipeline(
         commands: The commands; QUIT, STLS and login commands are refused.
         pipelined: Whether to pipeline (else one command at a time).
         window: The most commands in flight at once.
-        sinks: Per verb, a callable that receives the data lines of that
-            verb's replies as they arrive; those replies' ``lines`` stay empty
-            (a huge listing is parsed without being held whole, HARDENING A.7).
+        sinks: Per verb, a callable that receives the lines of that verb's
+            blocks; those replies' ``data`` stays empty.
     """
     commands = (_for_pipeline(channel, command) for command in commands)
     sinks = sinks or {}
     if not pipelined:
         for command in commands:
             what = WHAT.get(command.verb, "a reply")
-            lines: list[bytes] = []
-            sink = sinks.get(command.verb, lines.extend)
-            reply = await channel.exchange(command, what, raise_err=False, sink=sink)
-            yield _to_reply(reply, command.verb, lines)
+            reply = await channel.exchange(command, what, raise_err=False)
+            yield _to_reply(reply, command.verb, sinks.get(command.verb))
         return
     source = iter(commands)
     pending: deque[Command] = deque()
@@ -92,10 +91,8 @@ async def pipeline(
             while pending:
                 command = pending[0]
                 what = WHAT.get(command.verb, "a reply")
-                lines = []
-                sink = sinks.get(command.verb, lines.extend)
                 async with channel.guard(what, pipelined=len(pending), answered=answered):
-                    reply = await channel.reply(command, what, sink)
+                    answer = await channel.reply(what)
                 pending.popleft()
                 answered += 1
                 if len(pending) <= window // 2:
@@ -103,7 +100,7 @@ async def pipeline(
                     if batch:
                         pending.extend(batch)
                         channel.write(batch)
-                yield _to_reply(reply, command.verb, lines)
+                yield _to_reply(answer, command.verb, sinks.get(command.verb))
         finally:
             if pending and not channel.closed:
                 channel.abort("pipelined replies were left unread")
@@ -129,18 +126,24 @@ async def top_many(
     async with contextlib.aclosing(replies_gen) as replies:
         async for reply in replies:
             n = order.popleft()
-            yield n, reply if isinstance(reply, Pop3ServerError) else reply.body()
+            yield n, reply if isinstance(reply, Pop3ServerError) else reply.data
 
 
 def _for_pipeline(channel: Channel, command: Command) -> Command:
-    # QUIT only through quit() (rule "no-quit-without-commit"); logins and STLS have
-    # their own flows.
-    if command.raw or command.verb in _NOT_PIPELINED:
+    # QUIT only through quit() (rule "no-quit-without-commit"); SASL lines belong
+    # to the AUTH exchange.
+    if command.raw or command.verb == "QUIT":
         raise ValueError(f"{command.verb or 'a SASL line'} cannot go through pipeline()")
     return channel.capped(command)
 
 
-def _to_reply(reply: OkReply | ErrReply, verb: str, lines: list[bytes]) -> Reply | Pop3ServerError:
+def _to_reply(
+    reply: Greeting | OkReply | ErrReply, verb: str, sink: Sink | None
+) -> Reply | Pop3ServerError:
     if isinstance(reply, ErrReply):
         return server_error(reply, verb)
-    return Reply(reply.text, reply.code, tuple(lines))
+    assert isinstance(reply, OkReply)
+    if sink is not None and reply.data is not None:
+        sink(tuple(block_lines(reply.data)))
+        return Reply(reply.text, reply.code)
+    return Reply(reply.text, reply.code, reply.data or b"")

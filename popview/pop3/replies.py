@@ -19,6 +19,7 @@ __all__ = [
     "ListEntry",
     "ListingResult",
     "UidlEntry",
+    "block_lines",
     "decode_line",
     "parse_capa",
     "parse_list",
@@ -28,6 +29,13 @@ __all__ = [
     "parse_uidl",
     "parse_uidl_line",
 ]
+
+
+def block_lines(data: bytes) -> list[bytes]:
+    """The lines of a block the core returned (every line ends in CRLF), without CRLF."""
+    lines = data.split(b"\r\n")
+    lines.pop()  # the empty text after the last CRLF
+    return lines
 
 
 def decode_line(raw: bytes) -> str:

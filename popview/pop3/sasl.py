@@ -188,8 +188,6 @@ class SaslMechanism:
             return self._initial
         return self._step(challenge)
 
-    respond = step
-
     def check_success(self) -> None:
         """Call on ``+OK``: raise if the mechanism expected more (SCRAM's proof).
 

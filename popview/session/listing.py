@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from popview.pop3.client import Pop3Client
     from popview.store import MailCache
 
-__all__ = ["BATCH_SIZE", "STORE_BATCH", "header_block", "header_lines", "stream_listing"]
+__all__ = ["BATCH_SIZE", "STORE_BATCH", "header_block", "stream_listing"]
 
 BATCH_SIZE = 250
 """Envelopes parsed (and streamed to the caller) per batch, after the first."""
@@ -62,34 +62,18 @@ replies (1 MB of typical header blocks) are in flight per round trip: at
 _T = TypeVar("_T")
 _Item = tuple[MessageRef, bytes, bool]  # message, header block, whether to cache it
 _Rows = list[CachedEnvelope]
-_CRLF = b"\r\n"
 
 
 def header_block(data: bytes) -> bytes:
-    """Cut a ``TOP n 0`` reply at the end of its header section.
+    """Cut a ``TOP n 0`` block (CRLF line endings) after its header section.
 
-    A server that sends body lines anyway (HARDENING A.15) must not fill the cache.
+    The section ends at the first empty line (RFC 5322 §2.1). A server that
+    sends body lines anyway (HARDENING A.15) must not fill the cache.
     """
-    for separator in (b"\r\n\r\n", b"\n\n"):
-        end = data.find(separator)
-        if end >= 0:
-            return data[: end + len(separator)]
-    return data
-
-
-def header_lines(lines: Sequence[bytes]) -> bytes:
-    """``header_block`` of the data lines of a reply, without joining the body first.
-
-    The protocol layer's lines hold no line terminator, so the header section
-    ends at the first empty line (RFC 5322 §2.1); every line gets its CRLF back.
-    """
-    try:
-        end = lines.index(b"") + 1
-    except ValueError:
-        end = len(lines)
-    if end == 0:
-        return b""
-    return _CRLF.join(lines[:end]) + _CRLF
+    if data.startswith(b"\r\n"):
+        return b"\r\n"
+    end = data.find(b"\r\n\r\n")
+    return data if end < 0 else data[: end + 4]
 
 
 def _parse(items: list[_Item]) -> tuple[list[Envelope], _Rows]:
@@ -361,7 +345,7 @@ class _TopReader:
                     self._batch.append((ref, b"", False))
                     self._missing.append(ref.key)
                 else:
-                    self._batch.append((ref, header_lines(reply.lines), True))
+                    self._batch.append((ref, header_block(reply.data), True))
                 if len(self._batch) == 1:
                     self._poke()  # so that its flush deadline is watched
                 full = self._batch_size if self._submitted else min(FIRST_BATCH, self._batch_size)
