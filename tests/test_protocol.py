@@ -8,6 +8,8 @@ session sends them.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,6 +20,7 @@ from popview.pop3.protocol import (
     NEED_DATA,
     Command,
     Continuation,
+    Data,
     ErrReply,
     Event,
     Greeting,
@@ -1130,3 +1133,46 @@ class TestOverlongChallenge:
         assert conn.next_event() == Greeting("hi")
         with pytest.raises(RemoteProtocolError, match="longer than 10"):
             conn.next_event()
+
+
+class TestStreamedBlocks:
+    """LIST/UIDL of a whole mailbox may come in Data pieces (HARDENING A.7)."""
+
+    STREAM = dataclasses.replace(p.list_(), stream=True)
+    BODY = b"1 10\r\n..2 20\n3 30\r\n.\r\n"
+
+    def collect(self, chunks: list[bytes]) -> tuple[bytes, list[Event]]:
+        conn = greeted()
+        conn.send(self.STREAM)
+        conn.send(p.noop())
+        pieces: list[bytes] = []
+        rest: list[Event] = []
+        for chunk in chunks:
+            conn.receive_data(chunk)
+            for event in drain(conn):
+                if isinstance(event, Data):
+                    assert event.data.endswith(b"\r\n")  # whole lines only
+                    pieces.append(event.data)
+                else:
+                    rest.append(event)
+            assert conn.buffered <= len(chunk) + 8  # complete lines do not pile up
+        return b"".join(pieces), rest
+
+    @pytest.mark.parametrize("size", [1, 2, 3, 5, 100])
+    def test_pieces_join_to_the_block(self, size: int) -> None:
+        """Any split: the pieces are the unstuffed CRLF block, then an OkReply
+        with empty data and the line count, then the next reply."""
+        wire = b"+OK 3\r\n" + self.BODY + b"+OK\r\n"
+        data, rest = self.collect([wire[i : i + size] for i in range(0, len(wire), size)])
+        assert data == b"1 10\r\n.2 20\r\n3 30\r\n"
+        assert rest == [OkReply("3", None, b"", 3), OkReply("")]
+
+    def test_caps_still_apply(self) -> None:
+        """The line cap ends an endless streamed listing."""
+        conn = greeted(Limits(max_response_lines=2))
+        conn.send(self.STREAM)
+        conn.receive_data(b"+OK\r\n1 1\r\n2 2\r\n")
+        assert drain(conn) == [Data(b"1 1\r\n2 2\r\n")]
+        conn.receive_data(b"3 3\r\n")
+        with pytest.raises(RemoteProtocolError, match="longer than 2 lines"):
+            drain(conn)

@@ -43,6 +43,7 @@ from popview.pop3 import protocol
 from popview.pop3.protocol import (
     Command,
     Continuation,
+    Data,
     ErrReply,
     Event,
     Greeting,
@@ -63,7 +64,7 @@ _T = TypeVar("_T")
 # HARDENING A.7: an endless LIST/UIDL is cut off (NeoMutt caps 500,000 too).
 MAX_LISTING_LINES = 500_000
 MAX_LISTING_BYTES = 64 * 1024 * 1024
-_HIGH_WATER = 8 * 1024 * 1024
+_HIGH_WATER = 2 * 1024 * 1024
 """Unread octets in the core above which the socket is not read (flow control)."""
 
 Challenge = Callable[[Continuation], Command]
@@ -282,6 +283,7 @@ class Channel:
         *,
         progress: Callable[[Progress], None] | None = None,
         challenge: Challenge | None = None,
+        data: Callable[[bytes], None] | None = None,
     ) -> Greeting | OkReply | ErrReply:
         """Read the next whole reply: the one reply loop of the client.
 
@@ -290,11 +292,19 @@ class Channel:
             progress: Called with each :class:`Progress` of a block
                 (commands that ask for it, such as RETR).
             challenge: Answers SASL challenges (only during AUTH).
+            data: Given each piece of a streamed block (LIST, UIDL); without
+                it the pieces are joined into the reply's ``data``.
         """
+        pieces: list[bytes] = []
         while True:
             event = self._next_event(what)
             if event is protocol.NEED_DATA:
                 await self.stream.readable()
+            elif isinstance(event, Data):
+                if data is not None:
+                    data(event.data)
+                else:
+                    pieces.append(event.data)
             elif isinstance(event, Progress):
                 if progress is not None:
                     progress(event)
@@ -308,6 +318,8 @@ class Channel:
             else:
                 assert isinstance(event, OkReply | Greeting)
                 self.emit(f"S: +OK {event.text}")
+                if pieces and isinstance(event, OkReply):
+                    return dataclasses.replace(event, data=b"".join(pieces))
                 return event
 
     @contextlib.asynccontextmanager
@@ -360,6 +372,7 @@ class Channel:
         login: bool = False,
         progress: Callable[[Progress], None] | None = None,
         challenge: Challenge | None = None,
+        data: Callable[[bytes], None] | None = None,
     ) -> OkReply | ErrReply:
         """Send one command and read its whole reply under one deadline.
 
@@ -371,7 +384,7 @@ class Channel:
             async with self.guard(what):
                 await self.check_in_step()
                 self.write([command])
-                reply = await self.reply(what, progress=progress, challenge=challenge)
+                reply = await self.reply(what, progress=progress, challenge=challenge, data=data)
         assert not isinstance(reply, Greeting)
         if isinstance(reply, ErrReply) and raise_err:
             raise server_error(reply, command.verb, login=login)
@@ -406,4 +419,5 @@ class Channel:
             command,
             max_lines=min(MAX_LISTING_LINES, limits.max_response_lines),
             max_bytes=min(MAX_LISTING_BYTES, limits.max_response_bytes),
+            stream=True,
         )

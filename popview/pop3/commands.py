@@ -54,6 +54,9 @@ class Command:
             ``secret`` (the user name of APOP, the mechanism of AUTH).
         progress: Whether :class:`~popview.pop3.events.Progress` events report
             the block while it arrives (``RETR``).
+        stream: Whether the block comes as :class:`~popview.pop3.events.Data`
+            pieces as it arrives instead of whole (a listing of junk rows must
+            not be held whole, HARDENING A.7).
     """
 
     verb: str
@@ -65,6 +68,7 @@ class Command:
     raw: bool = False
     public_args: int = 0
     progress: bool = False
+    stream: bool = False
 
     def line(self) -> str:
         """Return the command line without its CRLF (secrets included)."""

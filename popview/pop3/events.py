@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "Continuation",
+    "Data",
     "ErrReply",
     "Event",
     "Greeting",
@@ -88,4 +89,13 @@ class Progress:
     text: str = ""
 
 
-Event = Greeting | OkReply | ErrReply | Continuation | Progress
+@dataclass(frozen=True)
+class Data:
+    """A piece of a streamed block (LIST and UIDL of a whole mailbox): complete
+    lines, dot-unstuffed, CRLF line endings. The :class:`OkReply` that follows
+    the last piece has empty ``data``; the bytes are not held twice (HARDENING A.7)."""
+
+    data: bytes
+
+
+Event = Greeting | OkReply | ErrReply | Continuation | Progress | Data

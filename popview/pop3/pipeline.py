@@ -74,8 +74,9 @@ async def pipeline(
     if not pipelined:
         for command in commands:
             what = WHAT.get(command.verb, "a reply")
-            reply = await channel.exchange(command, what, raise_err=False)
-            yield _to_reply(reply, command.verb, sinks.get(command.verb))
+            sink = sinks.get(command.verb)
+            reply = await channel.exchange(command, what, raise_err=False, data=_feeder(sink))
+            yield _to_reply(reply, command.verb, sink)
         return
     source = iter(commands)
     pending: deque[Command] = deque()
@@ -91,8 +92,9 @@ async def pipeline(
             while pending:
                 command = pending[0]
                 what = WHAT.get(command.verb, "a reply")
+                sink = sinks.get(command.verb)
                 async with channel.guard(what, pipelined=len(pending), answered=answered):
-                    answer = await channel.reply(what)
+                    answer = await channel.reply(what, data=_feeder(sink))
                 pending.popleft()
                 answered += 1
                 if len(pending) <= window // 2:
@@ -100,7 +102,7 @@ async def pipeline(
                     if batch:
                         pending.extend(batch)
                         channel.write(batch)
-                yield _to_reply(answer, command.verb, sinks.get(command.verb))
+                yield _to_reply(answer, command.verb, sink)
         finally:
             if pending and not channel.closed:
                 channel.abort("pipelined replies were left unread")
@@ -137,13 +139,20 @@ def _for_pipeline(channel: Channel, command: Command) -> Command:
     return channel.capped(command)
 
 
+def _feeder(sink: Sink | None) -> Callable[[bytes], None] | None:
+    """Pieces of a streamed block, as lines, to ``sink``."""
+    if sink is None:
+        return None
+    return lambda piece: sink(tuple(block_lines(piece)))
+
+
 def _to_reply(
     reply: Greeting | OkReply | ErrReply, verb: str, sink: Sink | None
 ) -> Reply | Pop3ServerError:
     if isinstance(reply, ErrReply):
         return server_error(reply, verb)
     assert isinstance(reply, OkReply)
-    if sink is not None and reply.data is not None:
-        sink(tuple(block_lines(reply.data)))
+    if sink is not None and reply.data:
+        sink(tuple(block_lines(reply.data)))  # a block that was not streamed
         return Reply(reply.text, reply.code)
     return Reply(reply.text, reply.code, reply.data or b"")

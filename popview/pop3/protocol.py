@@ -68,6 +68,7 @@ from popview.pop3.commands import (
 )
 from popview.pop3.events import (
     Continuation,
+    Data,
     ErrReply,
     Event,
     Greeting,
@@ -95,6 +96,7 @@ __all__ = [
     "Capabilities",
     "Command",
     "Continuation",
+    "Data",
     "ErrReply",
     "Event",
     "Greeting",
@@ -518,10 +520,14 @@ class Pop3Connection:
             end = found.start() + 1
         if end > block.checked:
             block.check(buf, end)
-        if found is None:
+        if found is None and len(buf) - block.checked > self.limits.max_line + 1:
             # HARDENING A.6: an endless line fails once the cap is crossed.
-            if len(buf) - block.checked > self.limits.max_line + 1:
-                raise RemoteProtocolError(f"a line longer than {self.limits.max_line} bytes")
+            raise RemoteProtocolError(f"a line longer than {self.limits.max_line} bytes")
+        if block.command.stream and end > self._pos:
+            piece = block.normalize(bytes(buf[self._pos : end]))
+            self._pos = end
+            return Data(piece)
+        if found is None:
             received = len(buf) - self._pos
             if block.command.progress and received > block.reported:
                 block.reported = received
@@ -587,12 +593,17 @@ class _Block:
             if len(line) - line.endswith(b"\r") > cap:
                 raise RemoteProtocolError(f"a line longer than {cap} bytes")
 
-    def reply(self, data: bytes) -> OkReply:
-        """The whole reply: ``data`` (as sent, up to the terminator) normalized."""
+    def normalize(self, data: bytes) -> bytes:
+        """Complete lines as sent (checked, not yet returned) made CRLF and unstuffed."""
         if self.bare_lf:
             data = _BARE_LF.sub(b"\r\n", data)  # HARDENING A.11: bare LF ends a line too
         if self.dots:
             if data[:1] == b".":
                 data = data[1:]
             data = data.replace(b"\r\n.", b"\r\n")
-        return OkReply(self.text, self.code, data, self.lines)
+        self.bare_lf = self.dots = False
+        return data
+
+    def reply(self, data: bytes) -> OkReply:
+        """The whole reply: ``data`` (as sent, up to the terminator) normalized."""
+        return OkReply(self.text, self.code, self.normalize(data), self.lines)
