@@ -53,6 +53,30 @@ class TestList:
             "number", "uid", "size", "from", "subject", "date", "attachments", "marked",
         }  # fmt: skip
 
+    def test_json_is_compact_unless_pretty(
+        self, pop3_server_thread: ServerThread, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Piped, the JSON is one compact line; --pretty indents the same rows."""
+        code, compact, _ = run(["list", "--json", *target(pop3_server_thread)], capsys)
+        assert code == 0
+        assert compact.count("\n") == 1 and ", " not in compact and '": ' not in compact
+        code, pretty, _ = run(["list", "--json", "--pretty", *target(pop3_server_thread)], capsys)
+        assert code == 0
+        assert pretty.count("\n") > 20 and '\n  "number": 1,' in pretty
+        assert json.loads(pretty) == json.loads(compact)
+
+    def test_headless_list_imports_no_ui_or_html_libraries(self) -> None:
+        """The headless commands load neither Textual/Rich nor lxml/inscriptis
+        (start-up time is part of every `popview list`)."""
+        code = (
+            "import sys, popview.cli, popview.cli.commands, popview.session\n"
+            "heavy = [m for m in ('textual', 'rich', 'lxml', 'inscriptis') if m in sys.modules]\n"
+            "print(heavy)"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "[]"
+
     def test_second_run_uses_the_cache(
         self, pop3_server_thread: ServerThread, capsys: pytest.CaptureFixture[str]
     ) -> None:

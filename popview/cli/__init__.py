@@ -3,7 +3,7 @@
 ::
 
     popview [ACCOUNT] [--demo] [--config PATH]        # the TUI
-    popview list   [--json] [--limit N] [--no-cache] [ACCOUNT]
+    popview list   [--json [--pretty]] [--limit N] [--no-cache] [ACCOUNT]
     popview show   MESSAGE [--raw] [ACCOUNT]          # MESSAGE: a UIDL, or #N
     popview delete MESSAGE... [--yes] [ACCOUNT]       # DELE each, then QUIT
     popview info   [ACCOUNT]
@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     both = [account, common]
     p = sub.add_parser("list", parents=both, help="list the messages")
     p.add_argument("--json", action="store_true", help="one JSON array")
+    p.add_argument(
+        "--pretty", action="store_true", help="indent the JSON (the default on a terminal)"
+    )
     p.add_argument("--limit", type=int, metavar="N", help="only the N newest messages")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     p = sub.add_parser("show", parents=both, help="print one message")

@@ -13,12 +13,16 @@ The public surface, each in its own module:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from popview.mail.envelope import Envelope, parse_envelope, parse_envelopes
 from popview.mail.headers import Address
 from popview.mail.message import parse_message
 from popview.mail.model import Attachment, BodySegment, HeaderField, ParsedMessage, TextPart
-from popview.mail.render import RenderedBody, render_body
 from popview.sanitize import sanitize_filename, sanitize_header, sanitize_text
+
+if TYPE_CHECKING:
+    from popview.mail.render import RenderedBody, render_body
 
 __all__ = [
     "Address",
@@ -37,3 +41,13 @@ __all__ = [
     "sanitize_header",
     "sanitize_text",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The renderer pulls in lxml and inscriptis (~40 ms): loaded on first use,
+    # so the headless ``list`` never imports them.
+    if name in ("RenderedBody", "render_body"):
+        from popview.mail import render
+
+        return getattr(render, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
