@@ -311,7 +311,7 @@ class Pop3Connection:
                 raise LocalProtocolError("SASL response sent with no AUTH in progress")
             return line.encode("utf-8") + b"\r\n"
         planned = self._planned
-        if any(c.verb in ("STLS", "AUTH") for c in self._pending):
+        if self._pending and self._pending[-1].verb in ("STLS", "AUTH"):
             # RFC 2595 §4: nothing may follow STLS before TLS; RFC 5034: nor AUTH.
             raise LocalProtocolError(
                 f"{command.verb} sent while {self._pending[-1].verb} is pending"

@@ -22,17 +22,33 @@ RTT it measures, in the same run:
 The server and the proxy run in a child process (as a real server would not
 share the client's GIL); ``--in-process`` runs them as threads here instead.
 Results are printed as seconds and as ratios to the reference.
+
+``--process`` measures instead what a user waits for: ``popview list --json``
+as a whole process (start-up included), cold (``--no-cache``) and warm (cache
+filled), against a raw pipelined ``TOP n 0`` client (no parsing) measured in
+the same run, through a latency proxy in front of a real server (a private
+Dovecot when installed, else the embedded server in its own process) holding
+realistic messages (header blocks of 2-6 KB, RFC 2047 words in six charsets).
+``--big 100000`` adds that many messages cold at 0 ms, with popview's peak RSS::
+
+    python tests/benchmarks/bench_listing.py --process [--rounds 3] [--big 100000]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import multiprocessing
+import os
+import random
+import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -179,6 +195,234 @@ def _server_process(count: int, rtts: list[float], conn: Connection) -> None:
         server.stop()
 
 
+# -- whole-process mode ---------------------------------------------------------------
+
+_NAMES = [
+    "Jürgen Müller",
+    "Łukasz Wiśniewski",
+    "Анна Петрова",
+    "Γιώργος Παπαδόπουλος",
+    "田中 太郎",
+    "Zoë Brontë",
+    "Ólafur Þórsson",
+    "Dvořák Antonín",
+    "Søren Kierkegård",
+    "Ana Conceição",
+]
+_WORDS = [
+    "Übersicht",
+    "Quartalsbericht",
+    "réunion",
+    "prochaine",
+    "встреча",
+    "отчёт",
+    "会議の資料",
+    "προσφορά",
+    "ważne",
+    "pilné",
+    "Besprechung",
+    "déjà",
+    "Straße",
+    "façade",
+    "Ärger",
+    "naïve",
+]
+_CHARSETS = ["utf-8", "iso-8859-1", "iso-8859-2", "koi8-r", "iso-8859-7", "iso-2022-jp"]
+
+
+def _word(text: str, rng: random.Random) -> str:
+    """One RFC 2047 encoded-word, in the first charset that can hold ``text``."""
+    for charset in [*rng.sample(_CHARSETS, len(_CHARSETS)), "utf-8"]:
+        try:
+            raw = text.encode(charset)
+        except UnicodeEncodeError:
+            continue
+        if rng.random() < 0.5 or charset == "iso-2022-jp":
+            return f"=?{charset}?B?{base64.b64encode(raw).decode()}?="
+        q = "".join(
+            chr(b) if chr(b).isalnum() and b < 128 else "_" if b == 32 else f"={b:02X}" for b in raw
+        )
+        return f"=?{charset}?Q?{q}?="
+    raise AssertionError(text)
+
+
+def realistic_messages(count: int, seed: int = 1) -> list[bytes]:
+    """Messages whose header blocks look like a real mailbox's: 2-6 KB, Received
+    chains, DKIM/ARC signatures, many RFC 2047 words in several charsets."""
+    rng = random.Random(seed)
+    out = []
+    for n in range(1, count + 1):
+        sender = rng.choice(_NAMES)
+        h = [f"Return-Path: <bounce-{n}@lists.example.org>"]
+        for hop in range(rng.randint(3, 8)):
+            h.append(
+                f"Received: from mx{hop}.example.org (mx{hop}.example.org [192.0.2.{hop + 1}])\r\n"
+                f"\tby mail.example.net (Postfix) with ESMTPS id {rng.getrandbits(40):010X}\r\n"
+                f"\tfor <alice@example.net>; Mon, 4 Mar 2024 09:{n % 60:02d}:{hop:02d} +0000"
+            )
+        sig = base64.b64encode(rng.randbytes(rng.randint(180, 400))).decode()
+        folded = "\r\n\t".join(sig[i : i + 70] for i in range(0, len(sig), 70))
+        h.append(f"DKIM-Signature: v=1; a=rsa-sha256; d=example.org; s=sel; b=\r\n\t{folded}")
+        if rng.random() < 0.6:
+            h.append(f"ARC-Seal: i=1; a=rsa-sha256; cv=none; d=example.org; b=\r\n\t{folded}")
+        h.append(f"From: {_word(sender, rng)} <s{n % 97}@example.org>")
+        to = [
+            f"{_word(rng.choice(_NAMES), rng)} <r{i}@example.net>" for i in range(rng.randint(1, 6))
+        ]
+        h.append("To: " + ",\r\n\t".join(to))
+        words = [_word(rng.choice(_WORDS), rng) for _ in range(rng.randint(2, 7))]
+        h.append("Subject: " + "\r\n ".join(words) + f" {n}")
+        h.append(f"Date: Mon, 04 Mar 2024 09:{n % 60:02d}:00 +0000")
+        h.append(f"Message-ID: <msg-{n}.{rng.getrandbits(32):x}@example.org>")
+        refs = " ".join(f"<r{rng.getrandbits(40):x}@example.org>" for _ in range(rng.randint(0, 8)))
+        if refs:
+            h.append(f"References: {refs}")
+        h.append("List-Id: =?utf-8?q?Projekt_=C3=9Cbersicht?= <projekt.lists.example.org>")
+        h.append("MIME-Version: 1.0")
+        h.append('Content-Type: multipart/mixed; boundary="b1"')
+        body = "--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello.\r\n--b1--\r\n"
+        out.append(("\r\n".join(h) + "\r\n\r\n" + body).encode())
+    return out
+
+
+async def raw_reference(port: int, count: int, user: str, password: str) -> float:
+    """The floor: greeting, USER+PASS in one write, every ``TOP n 0`` in one write,
+    replies counted by searching the buffer for CRLF.CRLF; nothing parsed."""
+    start = time.perf_counter()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    await reader.readuntil(b"\n")
+    writer.write(f"USER {user}\r\nPASS {password}\r\n".encode())
+    await reader.readuntil(b"\n")
+    assert (await reader.readuntil(b"\n")).startswith(b"+OK")
+    writer.write(b"".join(b"TOP %d 0\r\n" % n for n in range(count, 0, -1)))
+    buf, pos, seen = bytearray(), 0, 0
+    while seen < count:
+        data = await reader.read(1 << 20)
+        assert data, "server closed"
+        buf += data
+        while (end := buf.find(b"\r\n.\r\n", pos)) >= 0:
+            seen += 1
+            pos = end + 3
+        del buf[: max(pos - 3, 0)]
+        pos = min(pos, 3)
+    writer.close()
+    return time.perf_counter() - start
+
+
+def popview_list(
+    port: int, user: str, password: str, home: str, *, cold: bool
+) -> tuple[float, int]:
+    """``popview list --json`` as a whole process: (seconds, peak RSS in bytes)."""
+    env = dict(os.environ, POPVIEW_PASSWORD=password, HOME=home)
+    for var, sub in (("XDG_CACHE_HOME", "c"), ("XDG_CONFIG_HOME", "cfg"), ("XDG_DATA_HOME", "d")):
+        env[var] = os.path.join(home, sub)
+    args = [sys.executable, "-m", "popview", "list", "--json", "--host", "127.0.0.1"]
+    args += ["--port", str(port), "--user", user, "--tls", "none"]
+    args += ["--no-cache"] if cold else []
+    start = time.perf_counter()
+    child = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(child.pid, 0)
+    elapsed = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
+    assert child.stderr is not None
+    if child.returncode != 0:
+        raise RuntimeError(f"popview list failed: {child.stderr.read().decode()[-500:]}")
+    return elapsed, usage.ru_maxrss * 1024
+
+
+def _proxy_process(target: int, rtts: list[float], conn: Connection) -> None:
+    conn.send(
+        {rtt: LatencyProxy(target, rtt / 1000).start().port if rtt else target for rtt in rtts}
+    )
+    conn.recv()
+
+
+def _embedded_process(count: int, conn: Connection) -> None:
+    server = ServerThread(
+        Pop3Server(MemoryMailbox(realistic_messages(count)), users={USER: PASSWORD})
+    )
+    conn.send(server.start().port)
+    conn.recv()
+    server.stop()
+
+
+class _Child:
+    """A helper process (spawned) that sends one value, then waits to be told to stop."""
+
+    def __init__(self, target: Any, *args: Any) -> None:
+        self._ours, theirs = multiprocessing.Pipe()
+        self._process = multiprocessing.get_context("spawn").Process(
+            target=target, args=(*args, theirs), daemon=True
+        )
+        self._process.start()
+        self.value = self._ours.recv()
+
+    def stop(self) -> None:
+        self._ours.send("stop")
+        self._process.join(10)
+
+
+def _server(count: int, embedded: bool) -> tuple[str, int, str, str, Callable[[], None]]:
+    """A real server holding ``count`` realistic messages: Dovecot when installed."""
+    from tests.fixtures.dovecot import DEFAULT_USERS, DovecotServer, _find_dovecot
+
+    executable = None if embedded else _find_dovecot()
+    if executable is None:
+        child = _Child(_embedded_process, count)
+        return "embedded server (own process)", child.value, USER, PASSWORD, child.stop
+    dovecot = DovecotServer(executable)
+    dovecot.start()
+    dovecot.seed("alice", realistic_messages(count))
+    version = subprocess.run([executable, "--version"], capture_output=True, text=True).stdout
+    return (
+        f"Dovecot {version.split()[0]}",
+        dovecot.pop3_port,
+        "alice",
+        DEFAULT_USERS["alice"],
+        dovecot.stop,
+    )
+
+
+def whole_process(count: int, rtts: list[float], rounds: int, big: int, embedded: bool) -> None:
+    """The issue's table: popview list --json, cold and warm, against the raw reference."""
+    name, port, user, password, stop = _server(count, embedded)
+    proxies = _Child(_proxy_process, port, rtts)
+    print(
+        f"{count} realistic messages; {name}; Python {sys.version.split()[0]}; median of {rounds}"
+    )
+    print("| RTT | reference | cold (`--no-cache`) | warm (cache filled) |")
+    print("|---:|---:|---:|---:|")
+    try:
+        for rtt in rtts:
+            at = proxies.value[rtt]
+            ref, cold, warm = [], [], []
+            for _ in range(rounds):
+                ref.append(asyncio.run(raw_reference(at, count, user, password)))
+                with tempfile.TemporaryDirectory() as home:
+                    cold.append(popview_list(at, user, password, home, cold=True)[0])
+                    popview_list(at, user, password, home, cold=False)  # fills the cache
+                    warm.append(popview_list(at, user, password, home, cold=False)[0])
+            r, c, w = (statistics.median(v) for v in (ref, cold, warm))
+            print(
+                f"| {rtt:g} ms | {r:.2f} s | {c:.2f} s ({c / r:.1f}×) | {w:.2f} s ({w / r:.1f}×) |"
+            )
+    finally:
+        proxies.stop()
+        stop()
+    if big:
+        name, port, user, password, stop = _server(big, embedded)
+        try:
+            ref_s = asyncio.run(raw_reference(port, big, user, password))
+            with tempfile.TemporaryDirectory() as home:
+                cold_s, rss = popview_list(port, user, password, home, cold=True)
+            print(
+                f"\n{big} messages cold at 0 ms ({name}): reference {ref_s:.2f} s, "
+                f"popview {cold_s:.2f} s ({cold_s / ref_s:.1f}×), peak RSS {rss / 2**20:.0f} MB"
+            )
+        finally:
+            stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=10_000)
@@ -190,7 +434,14 @@ def main() -> int:
         help="run the server and the latency proxy as threads of this process (they then "
         "compete with the client for the GIL, as in the first published figures)",
     )
+    parser.add_argument("--process", action="store_true", help="whole-process mode (see above)")
+    parser.add_argument("--rounds", type=int, default=3, help="--process: median of N")
+    parser.add_argument("--big", type=int, default=0, help="--process: N messages cold, RSS")
+    parser.add_argument("--embedded", action="store_true", help="--process: not Dovecot")
     args = parser.parse_args()
+    if args.process:
+        whole_process(args.count, args.rtt, args.rounds, args.big, args.embedded)
+        return 0
     child = None
     if args.in_process:
         servers, all_ports = start_servers(args.count, args.rtt)
