@@ -284,7 +284,8 @@ class Channel:
         progress: Callable[[Progress], None] | None = None,
         challenge: Challenge | None = None,
         data: Callable[[bytes], None] | None = None,
-    ) -> Greeting | OkReply | ErrReply:
+        wait: bool = True,
+    ) -> Greeting | OkReply | ErrReply | None:
         """Read the next whole reply: the one reply loop of the client.
 
         Args:
@@ -294,11 +295,16 @@ class Channel:
             challenge: Answers SASL challenges (only during AUTH).
             data: Given each piece of a streamed block (LIST, UIDL); without
                 it the pieces are joined into the reply's ``data``.
+            wait: If False, return None instead of waiting for more bytes
+                (only for a command whose block is not streamed).
         """
         pieces: list[bytes] = []
         while True:
             event = self._next_event(what)
             if event is protocol.NEED_DATA:
+                if not wait:
+                    assert not pieces
+                    return None
                 await self.stream.readable()
             elif isinstance(event, Data):
                 if data is not None:
@@ -385,7 +391,7 @@ class Channel:
                 await self.check_in_step()
                 self.write([command])
                 reply = await self.reply(what, progress=progress, challenge=challenge, data=data)
-        assert not isinstance(reply, Greeting)
+        assert reply is not None and not isinstance(reply, Greeting)
         if isinstance(reply, ErrReply) and raise_err:
             raise server_error(reply, command.verb, login=login)
         return reply

@@ -261,6 +261,7 @@ async def _starttls(
     async with channel.guard(WHAT["STLS"]):
         channel.write([command])
         reply = await channel.reply(WHAT["STLS"])
+        assert reply is not None
     if isinstance(reply, ErrReply):
         channel.abort("STARTTLS refused")
         text = printable(reply.text, 200)

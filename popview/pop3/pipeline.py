@@ -81,30 +81,42 @@ async def pipeline(
     source = iter(commands)
     pending: deque[Command] = deque()
     answered = 0
+    batch: deque[tuple[Command, Greeting | OkReply | ErrReply]] = deque()
     async with channel.lock:
         channel.ensure_open()
         try:
             async with channel.guard("the first replies"):
                 await channel.check_in_step()
-            batch = [c for _, c in zip(range(window), source, strict=False)]
-            pending.extend(batch)
-            channel.write(batch)
+            first = [c for _, c in zip(range(window), source, strict=False)]
+            pending.extend(first)
+            channel.write(first)
             while pending:
                 command = pending[0]
                 what = WHAT.get(command.verb, "a reply")
                 sink = sinks.get(command.verb)
                 async with channel.guard(what, pipelined=len(pending), answered=answered):
                     answer = await channel.reply(what, data=_feeder(sink))
-                pending.popleft()
-                answered += 1
+                    assert answer is not None
+                    batch.append((pending.popleft(), answer))
+                    # Replies already whole in the buffer are taken under the same
+                    # deadline: one guard per read, not per reply.
+                    while pending and not pending[0].stream:
+                        ready = await channel.reply(what, wait=False)
+                        if ready is None:
+                            break
+                        batch.append((pending.popleft(), ready))
+                answered += len(batch)
                 if len(pending) <= window // 2:
-                    batch = [c for _, c in zip(range(window - len(pending)), source, strict=False)]
-                    if batch:
-                        pending.extend(batch)
-                        channel.write(batch)
-                yield _to_reply(answer, command.verb, sink)
+                    more = [c for _, c in zip(range(window - len(pending)), source, strict=False)]
+                    if more:
+                        pending.extend(more)
+                        channel.write(more)
+                while batch:
+                    command, answer = batch.popleft()
+                    yield _to_reply(answer, command.verb, sinks.get(command.verb))
         finally:
-            if pending and not channel.closed:
+            # Abandoned early: replies unread, or read and never delivered.
+            if (pending or batch) and not channel.closed:
                 channel.abort("pipelined replies were left unread")
 
 

@@ -201,11 +201,11 @@ class State(Enum):
 
 # RFC 1939 §4-7, RFC 2449 (CAPA in both), RFC 2595 (STLS), RFC 5034 (AUTH),
 # RFC 6856 §2 (UTF8 only before login).
-_ALLOWED: Final = {
-    State.AUTHORIZATION: frozenset(
+_ALLOWED: Final = {  # keyed by State.value: an Enum's __hash__ runs in Python
+    State.AUTHORIZATION.value: frozenset(
         {"USER", "PASS", "APOP", "AUTH", "STLS", "UTF8", "CAPA", "QUIT"}
     ),
-    State.TRANSACTION: frozenset(
+    State.TRANSACTION.value: frozenset(
         {"STAT", "LIST", "RETR", "DELE", "NOOP", "RSET", "TOP", "UIDL", "CAPA", "QUIT"}
     ),
 }
@@ -316,7 +316,7 @@ class Pop3Connection:
             raise LocalProtocolError(
                 f"{command.verb} sent while {self._pending[-1].verb} is pending"
             )
-        if command.verb not in _ALLOWED.get(planned, ()):
+        if command.verb not in _ALLOWED.get(planned.value, ()):
             raise LocalProtocolError(
                 f"{command.verb or 'an empty line'} is not allowed in {planned.value}"
             )
