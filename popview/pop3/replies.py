@@ -8,6 +8,7 @@ a broken server must not hide the rest of the mailbox.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final, Generic, TypeVar
@@ -46,9 +47,9 @@ def decode_line(raw: bytes) -> str:
 _ATEXT: Final = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~"
 )
-_DIGITS: Final = frozenset("0123456789")
 _MAX_NUMBER: Final = 2**63 - 1
-_MAX_UID: Final = 70  # RFC 1939 §7: 1 to 70 characters
+
+_UID: Final = re.compile(r"[!-~]{1,70}")  # RFC 1939 §7: 1 to 70 chars, 0x21-0x7E
 _MAX_CAPA_LINES: Final = 512
 _MAX_CAPA_LINE: Final = 1024
 
@@ -93,7 +94,8 @@ def parse_timestamp(text: str) -> str | None:
 
 def _int(token: str, *, minimum: int = 0) -> int | None:
     """Parse a decimal ASCII number (no sign, no spaces), or None."""
-    if not token or len(token) > 19 or any(ch not in _DIGITS for ch in token):
+    # isascii() + isdigit() is exactly [0-9]+, without a Python loop per character.
+    if not token or len(token) > 19 or not (token.isascii() and token.isdigit()):
         return None
     value = int(token)
     return value if minimum <= value <= _MAX_NUMBER else None
@@ -168,7 +170,7 @@ def _uid_row(text: str) -> tuple[int, str] | None:
 
 def _uid_stable(uid: str) -> bool:
     # RFC 1939 §7: 1 to 70 characters in the range 0x21 to 0x7E.
-    return 0 < len(uid) <= _MAX_UID and all("!" <= ch <= "~" for ch in uid)
+    return _UID.fullmatch(uid) is not None
 
 
 def parse_list_line(text: str) -> ListEntry:
