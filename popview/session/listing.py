@@ -256,7 +256,10 @@ async def _stream(
             tuple(envelopes), total, total, missing=tuple(ref.key for ref in wanted)
         )
         return
-    tops = _TopReader(client, wanted, worker, on_top_refused, batch_size=batch_size, window=window)
+    tops = _TopReader(
+        client, wanted, worker, on_top_refused, batch_size=batch_size, window=window,
+        keep=cache is not None,
+    )  # fmt: skip
     try:
         async with contextlib.aclosing(tops.batches()) as batches:
             async for envelopes, rows, gone in batches:
@@ -291,8 +294,10 @@ class _TopReader:
         *,
         batch_size: int,
         window: int,
+        keep: bool,
     ) -> None:
         self._client = client
+        self._keep = keep  # build cache rows (payloads) only when there is a cache
         self._wanted = wanted
         self._worker = worker
         self._on_top_refused = on_top_refused
@@ -345,7 +350,7 @@ class _TopReader:
                     self._batch.append((ref, b"", False))
                     self._missing.append(ref.key)
                 else:
-                    self._batch.append((ref, header_block(reply.data), True))
+                    self._batch.append((ref, header_block(reply.data), self._keep))
                 if len(self._batch) == 1:
                     self._poke()  # so that its flush deadline is watched
                 full = self._batch_size if self._submitted else min(FIRST_BATCH, self._batch_size)
