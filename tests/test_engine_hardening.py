@@ -178,14 +178,29 @@ class TestA19PipeliningHalfAnswered:
         await session.close()
         assert all(b"QUIT" not in data for writes in proxy.writes for data in writes)
 
+    async def test_capa_after_login_rides_with_the_listing(
+        self, proxied: Callable[[frozenset[str]], Awaitable[HalfPipeliningProxy]]
+    ) -> None:
+        """After login, CAPA (RFC 2449 §6: it may change) goes in the same write
+        as STAT, LIST and UIDL: one round trip, and its answer is used."""
+        proxy = await proxied(frozenset())
+        session = MailboxSession(account_for(proxy.port), POP3_PASSWORD)
+        info = await session.open()
+        assert info.message_count == 3
+        assert b"CAPA\r\nSTAT\r\nLIST\r\nUIDL\r\n" in proxy.writes[0]
+        # One CAPA before login, one after it: none in a round trip of its own.
+        assert sum(data.count(b"CAPA\r\n") for data in proxy.writes[0]) == 2
+        assert PIPELINING_OFF not in info.degraded
+        await session.close()
+
     async def test_open_times_out_then_the_next_open_does_not_pipeline(
         self, proxied: Callable[[frozenset[str]], Awaitable[HalfPipeliningProxy]]
     ) -> None:
-        """STAT/LIST/UIDL half answered at open(): a timeout by the deadline whose
-        message promises one command at a time; the next open() of the same session
-        keeps that promise (one command per write), succeeds, says pipelining is
-        off, and no QUIT was ever sent."""
-        proxy = await proxied(frozenset({"STAT"}))
+        """CAPA/STAT/LIST/UIDL (the flight after login) half answered at open(): a
+        timeout by the deadline whose message promises one command at a time; the
+        next open() of the same session keeps that promise (one command per write),
+        succeeds, says pipelining is off, and no QUIT was ever sent."""
+        proxy = await proxied(frozenset({"CAPA"}))  # only writes of several commands
         session = MailboxSession(account_for(proxy.port), POP3_PASSWORD)
         with pytest.raises(Pop3TimeoutError, match="one command at a time"):
             await session.open()

@@ -28,7 +28,13 @@ from popview.errors import Pop3Error, Pop3ServerError, printable
 from popview.pop3 import pipeline as pipelined
 from popview.pop3 import protocol
 from popview.pop3.channel import MAX_LISTING_BYTES, MAX_LISTING_LINES
-from popview.pop3.connect import Opened, TlsMode, open_channel, read_capabilities
+from popview.pop3.connect import (
+    MAX_CAPA_LINES,
+    Opened,
+    TlsMode,
+    open_channel,
+    read_capabilities,
+)
 from popview.pop3.login import log_in
 from popview.pop3.pipeline import PIPELINE_WINDOW, Reply, Sink
 from popview.pop3.protocol import (
@@ -42,6 +48,7 @@ from popview.pop3.protocol import (
     Progress,
     UidlEntry,
     block_lines,
+    parse_capa,
     parse_list,
     parse_list_line,
     parse_stat,
@@ -308,6 +315,7 @@ class Pop3Client:
         mechanism: str | None = None,
         apop: bool = False,
         oauth_token: str | None = None,
+        capa: bool = True,
     ) -> None:
         """Authenticate, then read CAPA again (RFC 2449 §6: it may change).
 
@@ -318,6 +326,9 @@ class Pop3Client:
                 ``"USER"`` or ``"APOP"``; default: the strongest offered.
             apop: Use APOP (RFC 1939 §7); only if the greeting has a valid timestamp.
             oauth_token: An OAuth 2 bearer token (OAUTHBEARER/XOAUTH2).
+            capa: False to leave CAPA to the caller, who pipelines it with its
+                first commands (one round trip less) and hands the answer to
+                :meth:`adopt_capabilities`.
 
         Raises:
             InvalidCredentialError: The credentials hold CR, LF or NUL (nothing sent).
@@ -333,7 +344,17 @@ class Pop3Client:
             mechanism=mechanism, apop=apop, oauth_token=oauth_token,
         )  # fmt: skip
         self.authenticated = True
-        await self.capa()
+        if capa:
+            await self.capa()
+
+    def adopt_capabilities(self, reply: Reply | Pop3ServerError) -> Capabilities:
+        """Take the answer to a pipelined CAPA as the capabilities (``-ERR``:
+        none); more than a few hundred lines are ignored (HARDENING A.18)."""
+        if isinstance(reply, Pop3ServerError):
+            self.capabilities = Capabilities()
+        else:
+            self.capabilities = parse_capa(block_lines(reply.data)[:MAX_CAPA_LINES])
+        return self.capabilities
 
     # -- pipelining ------------------------------------------------------------
 

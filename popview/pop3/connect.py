@@ -37,10 +37,10 @@ from popview.pop3.protocol import (
 from popview.pop3.tls import TlsInfo, check_pin, client_context, tls_info, verification_error
 from popview.pop3.wording import WHAT
 
-__all__ = ["Opened", "TlsMode", "open_channel", "read_capabilities"]
+__all__ = ["MAX_CAPA_LINES", "Opened", "TlsMode", "open_channel", "read_capabilities"]
 
 TlsMode = Literal["implicit", "starttls", "none"]
-_MAX_CAPA_LINES = 600  # parse_capa reads 512 and notes that more were ignored
+MAX_CAPA_LINES = 600  # parse_capa reads 512 and notes that more were ignored
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ async def read_capabilities(channel: Channel) -> Capabilities:
     reply = await channel.exchange(protocol.capa(), WHAT["CAPA"], raise_err=False)
     if isinstance(reply, ErrReply):
         return Capabilities()
-    return protocol.parse_capa(block_lines(reply.data or b"")[:_MAX_CAPA_LINES])
+    return protocol.parse_capa(block_lines(reply.data or b"")[:MAX_CAPA_LINES])
 
 
 async def _open(

@@ -148,6 +148,7 @@ async def open_connection(
                     secret,
                     mechanism=getattr(account, "auth", None),
                     apop=bool(getattr(account, "apop", False)),
+                    capa=False,  # pipelined with STAT, LIST and UIDL below
                 )
         except Pop3ServerError as exc:
             delay = client.capabilities.login_delay
@@ -168,11 +169,12 @@ async def _read_mailbox(
     pipelining: bool,
     trace: Callable[[str], None] | None = None,
 ) -> Connection:
-    caps = client.capabilities
-    advertised = bool(caps.raw)
+    before = client.capabilities
     # RFC 2449 §5: a server with CAPA lists what it supports; without CAPA, try.
-    want_uidl = caps.uidl or not advertised
-    commands = [protocol.stat(), protocol.list_()]
+    want_uidl = before.uidl or not before.raw
+    # RFC 2449 §6: CAPA again after login (it may change), in the same flight
+    # as STAT, LIST and UIDL: one round trip instead of two.
+    commands = [protocol.capa(), protocol.stat(), protocol.list_()]
     if want_uidl:
         commands.append(protocol.uidl())
     # Rows are parsed as each batch of lines arrives: a huge or junk listing is
@@ -181,7 +183,9 @@ async def _read_mailbox(
     list_rows, uidl_rows = ListRows(rejects), UidlRows(rejects)
     sinks = {"LIST": list_rows.feed, "UIDL": uidl_rows.feed}
     replies = [reply async for reply in client.pipeline(commands, sinks=sinks)]
-    stat_reply, list_reply = replies[0], replies[1]
+    caps = client.adopt_capabilities(replies[0])
+    advertised = bool(caps.raw)
+    stat_reply, list_reply = replies[1], replies[2]
     for reply in (stat_reply, list_reply):
         if isinstance(reply, Pop3ServerError):
             raise reply
@@ -189,7 +193,7 @@ async def _read_mailbox(
     count, size = protocol.parse_stat(stat_reply.text)
     sizes = list_rows.entries(count)
     uid_rows: list[UidlEntry] | None = None
-    if want_uidl and not isinstance(replies[2], Pop3ServerError):
+    if want_uidl and not isinstance(replies[3], Pop3ServerError):
         uid_rows = uidl_rows.entries()
     rejects.log(str(account.host), trace)
     index = MessageIndex(

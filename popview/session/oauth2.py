@@ -39,7 +39,7 @@ async def log_in_oauth2(client: Pop3Client, credential: OAuth2Credential) -> Non
     # The token source may do HTTP: keep it off the event loop.
     token = await asyncio.to_thread(credential.token)
     try:
-        await client.login(credential.user, "", mechanism=mechanism, oauth_token=token)
+        await client.login(credential.user, "", mechanism=mechanism, oauth_token=token, capa=False)
         return
     except AuthError:
         if not credential.can_refresh or client.closed:
@@ -47,7 +47,7 @@ async def log_in_oauth2(client: Pop3Client, credential: OAuth2Credential) -> Non
     log.info("OAuth2 token refused; refreshing it and retrying the login once")
     fresh = await asyncio.to_thread(credential.token, fresh=True)
     try:
-        await client.login(credential.user, "", mechanism=mechanism, oauth_token=fresh)
+        await client.login(credential.user, "", mechanism=mechanism, oauth_token=fresh, capa=False)
     except AuthError as exc:
         raise AuthError(
             "The server refused the OAuth2 access token, also right after refreshing it. "
