@@ -17,9 +17,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-from collections import deque
 from collections.abc import AsyncGenerator, Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from popview.errors import Pop3ServerError, StoreError
 from popview.mail.envelope import Envelope, parse_envelope
@@ -279,10 +278,11 @@ class _TopReader:
     The reader task appends each reply to the open batch and hands the batch to
     the worker thread when it holds ``FIRST_BATCH`` replies (the first one, so
     the first screen does not wait for a full batch) or ``batch_size`` (later
-    ones, large enough that parsing keeps up). :meth:`batches` yields parsed
-    batches in order as soon as they are ready, and every ``FLUSH_INTERVAL``
-    also hands over whatever replies arrived since: a late reply or a slow link
-    (HARDENING A.3) does not hold back the envelopes before it.
+    ones, large enough that parsing keeps up), or ``FLUSH_INTERVAL`` after its
+    first reply (a timer: a late reply or a slow link, HARDENING A.3, does not
+    hold back the envelopes before it). Each handed-over batch goes into a
+    queue, in order; :meth:`batches` yields them as their parsing finishes,
+    while the reader goes on reading.
     """
 
     def __init__(
@@ -305,30 +305,26 @@ class _TopReader:
         self._window = window
         self._batch: list[_Item] = []
         self._missing: list[str] = []
-        self._parsing: deque[tuple[asyncio.Future[_Parsed], tuple[str, ...]]] = deque()
+        self._parsed: asyncio.Queue[tuple[asyncio.Future[_Parsed], tuple[str, ...]] | None]
+        self._parsed = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
-        self._last_submit = self._loop.time()
         self._submitted = False
-        self._wake: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     def _submit(self) -> None:
         """Hand the open batch to the worker thread."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if not self._batch:
             return
         future = self._worker.run(_parse, self._batch)
-        self._parsing.append((future, tuple(self._missing)))
+        self._parsed.put_nowait((future, tuple(self._missing)))
         self._batch, self._missing = [], []
         self._submitted = True
-        self._last_submit = self._loop.time()
-        self._poke()
-
-    def _poke(self) -> None:
-        """Wake :meth:`batches`: a batch went to the worker, or the open one started."""
-        if self._wake is not None and not self._wake.done():
-            self._wake.set_result(None)
 
     async def _read(self) -> None:
-        """The reader task: every reply into the open batch, full batches to the worker."""
+        """The reader task: every reply into the open batch, batches to the worker."""
         # A window of thousands of commands: at 100 ms RTT the link, not round
         # trips, is the limit (the client writes each window with one send).
         # Cancelled at once if the caller stops early: the client then drops the
@@ -337,59 +333,50 @@ class _TopReader:
         commands = (protocol.top(ref.number, 0) for ref in wanted)
         replies = self._client.pipeline(commands, window=self._window)
         refused = False
-        async with contextlib.aclosing(replies):
-            position = 0
-            async for reply in replies:
-                ref = wanted[position]
-                position += 1
-                if isinstance(reply, Pop3ServerError):
-                    # HARDENING A.15: the row still appears; headers come with the message.
-                    if not refused and self._on_top_refused is not None:
-                        self._on_top_refused()
-                    refused = True
-                    self._batch.append((ref, b"", False))
-                    self._missing.append(ref.key)
-                else:
-                    self._batch.append((ref, header_block(reply.data), self._keep))
-                if len(self._batch) == 1:
-                    self._poke()  # so that its flush deadline is watched
-                full = self._batch_size if self._submitted else min(FIRST_BATCH, self._batch_size)
-                if len(self._batch) >= full:
-                    self._submit()
-        self._submit()
+        try:
+            async with contextlib.aclosing(replies):
+                position = 0
+                async for reply in replies:
+                    ref = wanted[position]
+                    position += 1
+                    if isinstance(reply, Pop3ServerError):
+                        # HARDENING A.15: the row still appears; headers come with the message.
+                        if not refused and self._on_top_refused is not None:
+                            self._on_top_refused()
+                        refused = True
+                        self._batch.append((ref, b"", False))
+                        self._missing.append(ref.key)
+                    else:
+                        self._batch.append((ref, header_block(reply.data), self._keep))
+                    if len(self._batch) == 1:
+                        self._timer = self._loop.call_later(FLUSH_INTERVAL, self._submit)
+                    first = min(FIRST_BATCH, self._batch_size)
+                    if len(self._batch) >= (self._batch_size if self._submitted else first):
+                        self._submit()
+            self._submit()
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._parsed.put_nowait(None)  # the end, or what ended it is in the task
 
     async def batches(self) -> AsyncGenerator[tuple[list[Envelope], _Rows, tuple[str, ...]], None]:
         """Parsed batches in order: envelopes, cache rows, keys whose TOP was refused."""
         reader = asyncio.ensure_future(self._read())
-        parsing = self._parsing
         try:
-            while True:
-                while parsing and parsing[0][0].done():
-                    future, gone = parsing.popleft()
-                    envelopes, rows = future.result()
-                    yield envelopes, rows, gone
-                if reader.done():
-                    reader.result()  # raises what ended the reading (timeout, lost link)
-                    if not parsing:
-                        return
-                    await asyncio.wait({parsing[0][0]})
-                    continue
-                self._wake = self._loop.create_future()
-                waiting: set[asyncio.Future[Any]] = {reader, self._wake}
-                if parsing:
-                    waiting.add(parsing[0][0])
-                timeout = None
-                if self._batch:
-                    timeout = max(self._last_submit + FLUSH_INTERVAL - self._loop.time(), 0)
-                await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-                self._wake = None
-                if self._batch and self._loop.time() - self._last_submit >= FLUSH_INTERVAL:
-                    self._submit()
+            while (item := await self._parsed.get()) is not None:
+                future, gone = item
+                if reader.done() and reader.exception() is not None:
+                    break  # the reading failed: raise that now, not after more parsing
+                envelopes, rows = await future
+                yield envelopes, rows, gone
+            await reader  # raises what ended the reading (timeout, lost link)
         finally:
             if not reader.done():
                 reader.cancel()
             await asyncio.wait({reader})
             if not reader.cancelled():
                 reader.exception()  # retrieved: it was raised above, or the caller left
-            for future, _ in parsing:
-                future.cancel()
+            while not self._parsed.empty():
+                left = self._parsed.get_nowait()
+                if left is not None:
+                    left[0].cancel()
