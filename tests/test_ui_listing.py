@@ -46,6 +46,7 @@ def fresh(listing: MailboxListing) -> MailboxListing:
     other.seen_before = listing.seen_before
     other.filter_text = listing.filter_text
     other.sort_key = listing.sort_key
+    other.sort_reverse = listing.sort_reverse
     other.threaded = listing.threaded
     other.rebuild()
     return other
@@ -64,6 +65,7 @@ _STEPS = st.one_of(
     st.tuples(st.just("filter"), st.sampled_from(["", "lunch", "sender 1", "s2@", "zzz"])),
     st.tuples(st.just("sort"), st.sampled_from([key for key, _ in SORT_KEYS])),
     st.tuples(st.just("threads"), st.booleans()),
+    st.tuples(st.just("reverse"), st.booleans()),
     st.tuples(st.just("seen"), st.frozensets(st.integers(1, 30).map(lambda n: f"u{n}"))),
 )
 
@@ -87,6 +89,8 @@ class TestKeptStateMatchesAFreshListing:
                 listing.sort_key = value  # type: ignore[assignment]
             elif kind == "threads":
                 listing.threaded = value  # type: ignore[assignment]
+            elif kind == "reverse":
+                listing.sort_reverse = value  # type: ignore[assignment]
             else:
                 listing.seen_before = value  # type: ignore[assignment]
             listing.rebuild()

@@ -24,6 +24,7 @@ from popview.session import is_session_key
 from popview.ui import messages as msg
 from popview.ui.bootstrap import build_app, open_store, run_tui  # re-exported: the CLI runs these
 from popview.ui.files import AttachmentOpener
+from popview.ui.keymap import check_keymap
 from popview.ui.listing import MailboxListing
 from popview.ui.screens.dialogs import ErrorScreen
 from popview.ui.screens.help import HelpScreen
@@ -101,6 +102,8 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
         trace: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__()
+        if config is not None and config.keymap:
+            check_keymap(config.keymap, str(config.path) if config.path else "the configuration")
         self.trace = trace
         self.config = config
         self.start_account = account

@@ -16,15 +16,22 @@ from popview.session import is_session_key
 if TYPE_CHECKING:
     from popview.mail.envelope import Envelope
 
-__all__ = ["SORT_KEYS", "MailboxListing", "Row", "envelope_key"]
+__all__ = ["REVERSED_LABELS", "SORT_KEYS", "MailboxListing", "Row", "envelope_key"]
 
-#: Sort orders `o` cycles through, with the label the UI shows.
+#: Sort orders the `o` prompt offers, with the label the UI shows.
 SORT_KEYS: tuple[tuple[str, str], ...] = (
     ("date", "date, newest first"),
     ("from", "sender"),
     ("subject", "subject"),
     ("size", "size, largest first"),
 )
+#: The labels of the same orders reversed (`O`).
+REVERSED_LABELS: dict[str, str] = {
+    "date": "date, oldest first",
+    "from": "sender, Z to A",
+    "subject": "subject, Z to A",
+    "size": "size, smallest first",
+}
 
 _OLDEST = datetime.min.replace(tzinfo=UTC)
 _REPLY_PREFIXES = ("re:", "fwd:", "fw:", "aw:", "sv:", "wg:", "tr:")
@@ -76,6 +83,8 @@ class MailboxListing:
         self.envelopes: dict[str, Envelope] = {}
         self.filter_text = ""
         self.sort_key = "date"
+        self.sort_reverse = False
+        """The current order reversed (`O`): oldest first, smallest first..."""
         self.threaded = False
         self.rows: list[Row] = []
         self.total_size = 0
@@ -141,8 +150,13 @@ class MailboxListing:
     def next_sort(self) -> str:
         """Switch to the next sort order; return its label."""
         keys = [key for key, _ in SORT_KEYS]
-        self.sort_key = keys[(keys.index(self.sort_key) + 1) % len(keys)]
-        return dict(SORT_KEYS)[self.sort_key]
+        return self.set_sort(keys[(keys.index(self.sort_key) + 1) % len(keys)])
+
+    def set_sort(self, key: str, reverse: bool = False) -> str:
+        """Sort by ``key`` (one of :data:`SORT_KEYS`), reversed or not; return its label."""
+        self.sort_key = key
+        self.sort_reverse = reverse
+        return REVERSED_LABELS[key] if reverse else dict(SORT_KEYS)[key]
 
     def rebuild(self) -> None:
         """Recompute :attr:`rows` from the envelopes, filter, sort and thread view."""
@@ -153,22 +167,26 @@ class MailboxListing:
             shown = [row for row in ordered if needle in haystack[row.uid]]
             self.rows = self._threaded([row.uid for row in shown]) if self.threaded else shown
         elif self.threaded:
-            kept = self._threads.get(self.sort_key)
+            kept = self._threads.get(self._order_name)
             if kept is None or kept[0] != self._version:
                 kept = (self._version, self._threaded([row.uid for row in ordered]))
-                self._threads[self.sort_key] = kept
+                self._threads[self._order_name] = kept
             self.rows = kept[1]
         else:
             self.rows = ordered
 
     def _ordered_rows(self) -> list[Row]:
         """Every row, flat, in the current sort order (kept until the envelopes change)."""
-        kept = self._ordered.get(self.sort_key)
+        kept = self._ordered.get(self._order_name)
         if kept is None or kept[0] != self._version:
             flat = self._flat
             kept = (self._version, [flat[uid] for uid in self._sorted(list(self.envelopes))])
-            self._ordered[self.sort_key] = kept
+            self._ordered[self._order_name] = kept
         return kept[1]
+
+    @property
+    def _order_name(self) -> str:
+        return f"-{self.sort_key}" if self.sort_reverse else self.sort_key
 
     def _sorted(self, uids: list[str]) -> list[str]:
         envs = self.envelopes
@@ -180,6 +198,8 @@ class MailboxListing:
             uids.sort(key=lambda u: envs[u].size or 0, reverse=True)
         else:
             uids.sort(key=lambda u: (_date_key(envs[u]), envs[u].number), reverse=True)
+        if self.sort_reverse:
+            uids.reverse()
         return uids
 
     def _threaded(self, uids: list[str]) -> list[Row]:

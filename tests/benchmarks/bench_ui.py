@@ -132,11 +132,12 @@ async def key_latencies(count: int, repeat: int) -> dict[str, list[float]]:
             add("filter keystroke", await timed(pilot, "d"))  # "uid": matches none
             add("filter Enter", await timed(pilot, "enter"))
             add("Esc (clear filter)", await timed(pilot, "escape"))
-            add("o (sort)", await timed(pilot, "o"))
+            await timed(pilot, "o")  # the prompt
+            add("o f (sort by sender)", await timed(pilot, "f"))
             add("t (threads)", await timed(pilot, "t"))
             add("t (flat)", await timed(pilot, "t"))
-            for _ in range(3):  # back to date order
-                await timed(pilot, "o")
+            await timed(pilot, "o")  # back to date order
+            await timed(pilot, "d")
     return results
 
 

@@ -15,7 +15,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
+from textual.widgets import Button, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
 
 from popview.ui.files import SAVE_KINDS, SaveKind, SaveTarget, default_target
 
@@ -76,14 +77,14 @@ class QuitScreen(ModalScreen[str]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
-            "c",
+            "y,c",
             "answer('commit')",
             "Commit",
             id="quit.commit",
             tooltip="Delete the marked messages, then quit",
         ),
         Binding(
-            "l",
+            "n,l",
             "answer('leave')",
             "Leave on server",
             id="quit.leave",
@@ -110,8 +111,8 @@ class QuitScreen(ModalScreen[str]):
                 classes="dialog-body",
             )
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Commit and quit (c)", id="commit", variant="error")
-                yield Button("Leave on server (l)", id="leave", variant="primary")
+                yield Button("Commit and quit (y)", id="commit", variant="error")
+                yield Button("Leave on server (n)", id="leave", variant="primary")
                 yield Button("Cancel (Esc)", id="cancel")
 
     def on_mount(self) -> None:
@@ -248,33 +249,44 @@ class SaveMessageScreen(ModalScreen[SaveTarget | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
             yield Label(Text("Save the whole message"), classes="dialog-title")
-            with RadioSet(id="save-kind"):
-                for index, (_kind, label) in enumerate(SAVE_KINDS):
-                    yield RadioButton(Text(label), value=index == 0)
+            yield OptionList(
+                *(Option(Text(label), id=kind) for kind, label in SAVE_KINDS), id="save-kind"
+            )
             yield Label(Text("Where (a folder for .eml, a file for mbox, a folder for Maildir)"))
             yield Input(value=str(default_target("eml", self.save_dir)), id="save-path")
             yield Static(
                 Text(
-                    "Up/Down and Space pick the format, Tab moves to the path, Enter saves. "
+                    "Up/Down pick the format, Tab moves to the path, Enter saves. "
                     "Files are created private (0600) and never overwritten."
                 ),
                 classes="dialog-hint",
             )
 
     def on_mount(self) -> None:
-        self.query_one(RadioSet).focus()
+        kinds = self.query_one("#save-kind", OptionList)
+        kinds.highlighted = 0
+        kinds.focus()
 
-    @on(RadioSet.Changed)
-    def kind_changed(self, event: RadioSet.Changed) -> None:
+    @on(OptionList.OptionHighlighted, "#save-kind")
+    def kind_changed(self, event: OptionList.OptionHighlighted) -> None:
+        """The highlighted format is the chosen one (no separate Space to pick it)."""
         field = self.query_one("#save-path", Input)
         previous = str(default_target(self.kind, self.save_dir))
-        self.kind = SAVE_KINDS[event.index][0]
+        self.kind = SAVE_KINDS[event.option_index][0]
         if field.value.strip() in {"", previous}:
             field.value = str(default_target(self.kind, self.save_dir))
 
+    @on(OptionList.OptionSelected, "#save-kind")
+    def kind_chosen(self) -> None:
+        """Enter on the format list saves, as the hint says."""
+        self._save(self.query_one("#save-path", Input).value)
+
     @on(Input.Submitted)
     def submitted(self, event: Input.Submitted) -> None:
-        value = event.value.strip()
+        self._save(event.value)
+
+    def _save(self, path: str) -> None:
+        value = path.strip()
         self.dismiss(SaveTarget(self.kind, Path(value)) if value else None)
 
     def action_cancel(self) -> None:

@@ -25,10 +25,12 @@ def _sections() -> list[tuple[str, list[Any]]]:
     from popview.ui.screens.login import LoginScreen
     from popview.ui.screens.mailbox import MailboxScreen
     from popview.ui.screens.message import MessageScreen
+    from popview.ui.screens.sort_prompt import SortPrompt
     from popview.ui.widgets.envelope_table import EnvelopeTable
 
     return [
         ("Mailbox list", EnvelopeTable.BINDINGS + MailboxScreen.BINDINGS),
+        ("Sort prompt (o, O)", SortPrompt.BINDINGS),
         ("Message viewer", MessageScreen.BINDINGS),
         ("Quit dialog", QuitScreen.BINDINGS),
         ("Login", LoginScreen.BINDINGS),
@@ -45,15 +47,21 @@ def _display_keys(keys: str) -> str:
         "enter": "Enter",
         "pagedown": "PgDn",
         "pageup": "PgUp",
-        "ctrl+p": "Ctrl+P",
-        "ctrl+c": "Ctrl+C",
-        "ctrl+s": "Ctrl+S",
         "home": "Home",
         "end": "End",
         "down": "↓",
         "up": "↑",
+        "space": "Space",
+        "minus": "-",
+        "left_square_bracket": "[",
+        "right_square_bracket": "]",
     }
-    return " ".join(names.get(key.strip(), key.strip()) for key in keys.split(","))
+    shown = []
+    for key in (k.strip() for k in keys.split(",")):
+        if key.startswith("ctrl+"):  # one spelling for every chord: Ctrl+S, Ctrl+T
+            key = "Ctrl+" + names.get(key[5:], key[5:]).upper()
+        shown.append(names.get(key, key))
+    return " ".join(shown)
 
 
 def key_table(keymap: dict[str, str]) -> Table:

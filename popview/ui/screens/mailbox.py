@@ -9,18 +9,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, ProgressBar, Static
+from textual.widgets import Input, ProgressBar, Static
 
+from popview.ui.keymap import explain_unbound_key
 from popview.ui.listing import MailboxListing
 from popview.ui.screens.dialogs import ConfirmScreen, QuitScreen
 from popview.ui.screens.message import MessageScreen
 from popview.ui.screens.server_info import ServerInfoScreen
+from popview.ui.screens.sort_prompt import SortPrompt
 from popview.ui.widgets.envelope_table import EnvelopeTable
+from popview.ui.widgets.footer import KeyFooter
 from popview.ui.widgets.formatting import human_size, single_line
 from popview.ui.widgets.mailbox_header import MailboxHeader
 from popview.ui.worker import Close, Commit, Mark, Refresh, Unmark, UnmarkAll
@@ -32,6 +35,8 @@ __all__ = ["MailboxScreen"]
 
 _REBUILD_DELAY = 0.15  # coalesce envelope batches into one table rebuild
 _CHECKING = "Checking for new mail…"
+STATUS_SECONDS = 4.0
+"""How long a result ("Sorted by sender", "No new mail.") stays under the list."""
 
 
 class MailboxScreen(Screen[None]):
@@ -72,6 +77,14 @@ class MailboxScreen(Screen[None]):
             "o", "sort", "Sort", id="mailbox.sort", tooltip="Sort by date, sender, subject or size"
         ),
         Binding(
+            "O",
+            "sort(True)",
+            "Reverse sort",
+            show=False,
+            id="mailbox.sort_reverse",
+            tooltip="Sort in the reverse order (oldest, smallest, Z to A first)",
+        ),
+        Binding(
             "t",
             "threads",
             "Threads",
@@ -105,7 +118,9 @@ class MailboxScreen(Screen[None]):
         super().__init__()
         self.listing = listing
         self._rebuild_timer: Timer | None = None
+        self._status_timer: Timer | None = None
         self.status_text = ""
+        self._count_before_refresh: int | None = None
 
     @property
     def popview(self) -> PopviewApp:
@@ -117,7 +132,7 @@ class MailboxScreen(Screen[None]):
         yield Input(placeholder="Filter on sender and subject", id="filter")
         yield EnvelopeTable(self.listing, id="envelopes")
         yield Static("", id="status-line")
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def table(self) -> EnvelopeTable:
@@ -135,6 +150,9 @@ class MailboxScreen(Screen[None]):
         self.table.seen_before = self.popview.seen_before
         self.table.focus()
         self._rebuild()
+
+    def on_key(self, event: events.Key) -> None:
+        explain_unbound_key(self, event)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide keys that do nothing right now (footer shows what applies)."""
@@ -159,9 +177,9 @@ class MailboxScreen(Screen[None]):
 
     def listing_finished(self, rejected_count: int) -> None:
         self.query_one("#load-progress", ProgressBar).display = False
-        if self.status_text == _CHECKING:
-            self.set_status("")
         self._rebuild()
+        if self.status_text == _CHECKING:
+            self.set_status(self._refresh_result(), expire=STATUS_SECONDS)
         if rejected_count:
             self.popview.notify(
                 f"The server listed {rejected_count} malformed row(s); they were skipped.",
@@ -177,9 +195,23 @@ class MailboxScreen(Screen[None]):
         self._update_header()
         self.refresh_bindings()
 
-    def set_status(self, text: str) -> None:
+    def set_status(self, text: str, *, expire: float | None = None) -> None:
+        """Show ``text`` under the list; a result (``expire`` seconds) goes away by itself.
+
+        States ("Checking for new mail…", "Connection lost…") stay until replaced.
+        """
         self.status_text = text
         self.query_one("#status-line", Static).update(Text(text))
+        if self._status_timer is not None:
+            self._status_timer.stop()
+            self._status_timer = None
+        if expire is not None:
+            self._status_timer = self.set_timer(expire, self._expire_status)
+
+    def _expire_status(self) -> None:
+        self._status_timer = None
+        self.status_text = ""
+        self.query_one("#status-line", Static).update(Text(""))
 
     def rebuild_now(self) -> None:
         """Rebuild the rows at once (after rows were removed)."""
@@ -270,7 +302,17 @@ class MailboxScreen(Screen[None]):
             answered,
         )
 
+    def _refresh_result(self) -> str:
+        """What ``r`` found, as mutt says it."""
+        before = self._count_before_refresh
+        self._count_before_refresh = None
+        arrived = len(self.listing.envelopes) - before if before is not None else 0
+        if arrived > 0:
+            return f"{arrived} new message{'s' if arrived != 1 else ''}."
+        return "No new mail."
+
     def action_refresh(self) -> None:
+        self._count_before_refresh = len(self.listing.envelopes)
         self.set_status(_CHECKING)
         self.popview.loading = True
         self.popview.submit(Refresh())
@@ -285,7 +327,10 @@ class MailboxScreen(Screen[None]):
         if event.value == self.listing.filter_text:
             return  # Esc already rebuilt for the cleared field
         self.listing.filter_text = event.value
+        keep = self.table.current_uid
         self._rebuild()
+        if keep is None or self.listing.index_of(keep) is None:
+            self.table.move_to(0)  # the row left the list: Enter opens the first match
 
     @on(Input.Submitted, "#filter")
     def filter_done(self) -> None:
@@ -301,15 +346,24 @@ class MailboxScreen(Screen[None]):
         self._rebuild()
         self.table.focus()
 
-    def action_sort(self) -> None:
-        label = self.listing.next_sort()
-        self._rebuild()
-        self.set_status(f"Sorted by {label}")
+    def action_sort(self, reverse: bool = False) -> None:
+        """Ask for the order (mutt's prompt), then sort."""
+
+        def chosen(key: str | None) -> None:
+            if key is None:
+                return
+            label = self.listing.set_sort(key, reverse)
+            self._rebuild()
+            self.set_status(f"Sorted by {label}", expire=STATUS_SECONDS)
+
+        self.app.push_screen(SortPrompt(reverse), chosen)
 
     def action_threads(self) -> None:
         self.listing.threaded = not self.listing.threaded
         self._rebuild()
-        self.set_status("Thread view" if self.listing.threaded else "Flat view")
+        self.set_status(
+            "Thread view" if self.listing.threaded else "Flat view", expire=STATUS_SECONDS
+        )
 
     def action_server_info(self) -> None:
         if self.popview.info is not None:

@@ -14,16 +14,21 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, OptionList, ProgressBar, Static, TextArea
+from textual.widgets import Input, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
+from textual.widgets.text_area import Selection
 
+from popview.ui.keymap import explain_unbound_key
 from popview.ui.screens.message_files import (
     ask_open_attachment,
     ask_save_attachment,
     ask_save_message,
 )
+from popview.ui.widgets.attachment_list import AttachmentList
+from popview.ui.widgets.footer import KeyFooter
 from popview.ui.widgets.formatting import human_size, short_date, single_line
-from popview.ui.worker import Fetch, Mark, Unmark
+from popview.ui.widgets.message_body import MessageBody, find_matches, fold_quotes
+from popview.ui.worker import Fetch, Mark, Unmark, UnmarkAll
 
 if TYPE_CHECKING:
     from popview.mail.message import ParsedMessage
@@ -35,15 +40,79 @@ if TYPE_CHECKING:
 __all__ = ["MessageScreen"]
 
 _FORM_LABEL = {"plain": "plain text", "html": "HTML (as text)", "raw": "raw source"}
-_SHORT_HEADERS = ("from", "to", "cc", "date", "subject")
+#: The headers the pane shows, in this order (mutt's default weeding).
+_SHORT_HEADERS = ("from", "to", "cc", "subject", "date")
 
 
 class MessageScreen(Screen[None]):
     """Read one message; ``n``/``p`` move through the list without leaving."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q", "back", "Back", id="message.back", tooltip="Back to the list"),
-        Binding("n", "next", "Next", id="message.next", tooltip="Next message in the list"),
+        Binding(
+            "escape,q",
+            "back",
+            "Back",
+            id="message.back",
+            tooltip="Back to the list (Esc first ends a search)",
+        ),
+        Binding(
+            "n",
+            "next",
+            "Next",
+            id="message.next",
+            tooltip="Next message in the list; the next match while searching",
+        ),
+        Binding(
+            "N",
+            "previous_match",
+            "Previous match",
+            show=False,
+            id="message.previous_match",
+            tooltip="Previous match of the search",
+        ),
+        Binding(
+            "space",
+            "page_down",
+            "Page down",
+            show=False,
+            id="message.page_down",
+            tooltip="Next page; at the end, the next message",
+        ),
+        Binding(
+            "minus",
+            "page_up",
+            "Page up",
+            show=False,
+            id="message.page_up",
+            tooltip="Previous page",
+        ),
+        Binding(
+            "enter",
+            "line_down",
+            "Line down",
+            show=False,
+            id="message.line_down",
+            tooltip="Scroll one line down",
+        ),
+        Binding("g", "top", "Top", show=False, id="message.top", tooltip="Top of the message"),
+        Binding(
+            "G", "bottom", "Bottom", show=False, id="message.bottom", tooltip="End of the message"
+        ),
+        Binding(
+            "slash",
+            "search",
+            "Search",
+            id="message.search",
+            tooltip="Search in this message (then n / N: next / previous match)",
+        ),
+        Binding(
+            "T",
+            "toggle_quotes",
+            "Quotes",
+            show=False,
+            id="message.quotes",
+            tooltip="Hide or show quoted text",
+        ),
         Binding(
             "p",
             "previous",
@@ -60,6 +129,14 @@ class MessageScreen(Screen[None]):
             tooltip="Mark for deletion and show the next message",
         ),
         Binding("u", "unmark", "Undelete", id="message.unmark", tooltip="Unmark this message"),
+        Binding(
+            "U",
+            "unmark_all",
+            "Undelete all",
+            show=False,
+            id="message.unmark_all",
+            tooltip="Unmark every message",
+        ),
         Binding(
             "h",
             "all_headers",
@@ -107,6 +184,10 @@ class MessageScreen(Screen[None]):
         self.before_raw = "plain"
         self.all_headers = False
         self.picking_attachment = False
+        self.hide_quotes = False
+        self.search_term = ""
+        self.matches: list[tuple[int, int]] = []
+        self.match_index = -1
 
     @property
     def popview(self) -> PopviewApp:
@@ -116,31 +197,53 @@ class MessageScreen(Screen[None]):
         yield Static("", id="message-headers")
         yield Static("", id="defects")
         yield ProgressBar(id="fetch-progress", show_eta=False)
-        yield TextArea("", id="body", read_only=True, soft_wrap=True, show_cursor=False)
-        yield OptionList(id="attachments")
+        yield MessageBody(id="body")
+        yield AttachmentList(id="attachments")
+        yield Input(placeholder="Search in this message", id="search")
         yield Static("", id="body-form")
-        yield Footer()
+        yield KeyFooter()
+
+    @property
+    def body(self) -> MessageBody:
+        return self.query_one(MessageBody)
 
     def on_mount(self) -> None:
-        self.query_one(TextArea).cursor_blink = False
+        self.body.cursor_blink = False
+        self.query_one("#search").display = False
         self._load(self.uid)
 
+    def on_key(self, event: events.Key) -> None:
+        explain_unbound_key(self, event)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "switch_form":
-            return self.forms is not None and {"plain", "html"} <= set(self.forms.available)
-        if action in {"attachments", "open_attachment"}:
-            return self.parsed is not None and bool(self.parsed.attachments)
-        if action == "mark":
-            return self.uid not in self.popview.marks
-        if action == "unmark":
-            return self.uid in self.popview.marks
-        return True
+        return self.unavailable_reason(action) is None
+
+    def unavailable_reason(self, action: str) -> str | None:
+        """Why ``action`` does nothing now (its key then says so), or ``None``."""
+        if action == "switch_form" and not (
+            self.forms is not None and {"plain", "html"} <= set(self.forms.available)
+        ):
+            return "This message has no HTML version to switch to."
+        if action in {"attachments", "open_attachment"} and not (
+            self.parsed is not None and self.parsed.attachments
+        ):
+            return "This message has no attachments."
+        if action == "mark" and self.uid in self.popview.marks:
+            return "This message is already marked for deletion."
+        if action == "unmark" and self.uid not in self.popview.marks:
+            return "This message is not marked for deletion."
+        if action == "unmark_all" and not self.popview.marks:
+            return "Nothing is marked for deletion."
+        if action == "previous_match" and not self.search_term:
+            return "No search: press / first."
+        return None
 
     # -- loading -------------------------------------------------------------------
 
     def _load(self, uid: str) -> None:
         self.uid = uid
         self.picking_attachment = False
+        self._end_search()
         self.parsed = None
         self.forms = None
         self.query_one("#defects").display = False
@@ -149,7 +252,7 @@ class MessageScreen(Screen[None]):
         bar.display = False
         bar.update(total=None, progress=0)
         self._show_envelope_headers()
-        self.query_one(TextArea).load_text("Loading…")
+        self.body.load_text("Loading…")
         self.query_one("#body-form", Static).update("")
         self.refresh_bindings()
         self.popview.submit(Fetch(uid))
@@ -204,7 +307,7 @@ class MessageScreen(Screen[None]):
         if event.uid != self.uid:
             return
         self.query_one("#fetch-progress").display = False
-        self.query_one(TextArea).load_text(f"{event.title}: {event.message}")
+        self.body.load_text(f"{event.title}: {event.message}")
 
     def marks_changed(self, marks: frozenset[str]) -> None:
         self._show_headers()
@@ -217,26 +320,57 @@ class MessageScreen(Screen[None]):
             self._show_envelope_headers()
             return
         text = Text()
-        for field in self.parsed.headers:
-            if self.all_headers or field.name.lower() in _SHORT_HEADERS:
+        fields = self.parsed.headers
+        for name in _SHORT_HEADERS:  # in mutt's order, wherever the sender put them
+            for field in (f for f in fields if f.name.lower() == name):
                 value = field.value
-                if field.name.lower() == "date" and self.parsed.date_local:
+                if name == "date" and self.parsed.date_local:
                     # The header as the sender wrote it, and when that was here.
                     value = f"{value}  (local: {self.parsed.date_local})"
                 self._header_line(text, single_line(field.name, 80), value)
         self._set_headers(text)
-        self.query_one("#message-headers").set_class(self.all_headers, "all")
+
+    def _all_headers_text(self) -> str:
+        """Every header, one per line, for the top of the body (``h``, as mutt shows them)."""
+        if self.parsed is None:
+            return ""
+        lines = [
+            f"{single_line(field.name, 80)}: {single_line(field.value, 2000)}"
+            for field in self.parsed.headers
+        ]
+        return "\n".join(lines) + "\n\n"
 
     def _show_body(self) -> None:
         if self.forms is None:
             return
-        body = self.query_one(TextArea)
-        body.load_text(self.forms.texts.get(self.form, ""))
+        body = self.body
+        text = self.forms.texts.get(self.form, "")
+        raw = self.form == "raw"
+        if self.hide_quotes and not raw:
+            text = fold_quotes(text)
+        if self.all_headers and not raw:
+            text = self._all_headers_text() + text
+        body.quotes = not raw
+        body.load_text(text)
         body.scroll_home(animate=False)
-        others = [_FORM_LABEL[f] for f in self.forms.available if f != self.form]
-        hint = f"Showing {_FORM_LABEL[self.form]}"
-        if others:
-            hint += f"; also available: {', '.join(others)}"
+        self._end_search()
+        self._show_hint()
+
+    def _show_hint(self) -> None:
+        if self.forms is None:
+            return
+        if self.search_term and self.matches:
+            hint = (
+                f"Match {self.match_index + 1} of {len(self.matches)} for "
+                f"{single_line(self.search_term, 60)!r}: n next, N previous, Esc ends the search"
+            )
+        else:
+            others = [_FORM_LABEL[f] for f in self.forms.available if f != self.form]
+            hint = f"Showing {_FORM_LABEL[self.form]}"
+            if others:
+                hint += f"; also available: {', '.join(others)}"
+            if self.hide_quotes and self.form != "raw":
+                hint += "; quoted text hidden (T shows it)"
         self.query_one("#body-form", Static).update(Text(hint))
 
     def _show_defects(self) -> None:
@@ -261,8 +395,98 @@ class MessageScreen(Screen[None]):
     # -- actions -------------------------------------------------------------------
 
     def action_back(self) -> None:
+        if self.search_term:  # Esc first ends the search, as in a pager
+            self._end_search()
+            self._show_hint()
+            return
         self.app.pop_screen()
         self.popview.follow_viewer(self.uid)
+
+    # -- paging (mutt's pager keys) ---------------------------------------------------
+
+    def action_page_down(self) -> None:
+        body = self.body
+        if body.scroll_y >= body.max_scroll_y:
+            self._step(1)  # Space at the end goes on to the next message, as in mutt
+            return
+        body.scroll_page_down(animate=False)
+
+    def action_page_up(self) -> None:
+        body = self.body
+        if body.scroll_y <= 0:
+            self.popview.notify("Top of message is shown.", markup=False, timeout=3)
+            return
+        body.scroll_page_up(animate=False)
+
+    def action_line_down(self) -> None:
+        body = self.body
+        if body.scroll_y >= body.max_scroll_y:
+            self.popview.notify("Bottom of message is shown.", markup=False, timeout=3)
+            return
+        body.scroll_down(animate=False)
+
+    def action_top(self) -> None:
+        self.body.scroll_home(animate=False)
+
+    def action_bottom(self) -> None:
+        self.body.scroll_end(animate=False)
+
+    def action_toggle_quotes(self) -> None:
+        self.hide_quotes = not self.hide_quotes
+        self._show_body()
+
+    # -- search -----------------------------------------------------------------
+
+    def action_search(self) -> None:
+        field = self.query_one("#search", Input)
+        field.value = self.search_term
+        field.display = True
+        field.focus()
+
+    @on(Input.Submitted, "#search")
+    def search_submitted(self, event: Input.Submitted) -> None:
+        event.input.display = False
+        self.body.focus()
+        term = event.value
+        if not term:
+            self._end_search()
+            self._show_hint()
+            return
+        self.search_term = term
+        self.matches = find_matches(self.body.text, term)
+        self.match_index = -1
+        if not self.matches:
+            self.popview.notify("Not found.", markup=False, timeout=3)
+            self.search_term = ""
+            self._show_hint()
+            return
+        self._go_to_match(1)
+
+    def _go_to_match(self, delta: int) -> None:
+        count = len(self.matches)
+        target = self.match_index + delta
+        if target >= count:
+            target = 0
+            self.popview.notify("Search wrapped to top.", markup=False, timeout=3)
+        elif target < 0:
+            target = count - 1
+            self.popview.notify("Search wrapped to bottom.", markup=False, timeout=3)
+        self.match_index = target
+        self.body.select_match(self.matches[target], len(self.search_term))
+        self._show_hint()
+
+    def _end_search(self) -> None:
+        self.search_term = ""
+        self.matches = []
+        self.match_index = -1
+        if self.is_mounted:
+            self.query_one("#search").display = False
+            body = self.body
+            body.selection = Selection()
+
+    def action_previous_match(self) -> None:
+        if self.search_term:
+            self._go_to_match(-1)
 
     def _step(self, delta: int) -> None:
         rows = self.popview.listing.rows
@@ -279,6 +503,9 @@ class MessageScreen(Screen[None]):
             )
 
     def action_next(self) -> None:
+        if self.search_term:
+            self._go_to_match(1)
+            return
         self._step(1)
 
     def action_previous(self) -> None:
@@ -297,9 +524,16 @@ class MessageScreen(Screen[None]):
             self.popview.submit(Unmark(self.uid))
             self.popview.marks_updated_locally()
 
+    def action_unmark_all(self) -> None:
+        if self.popview.marks:
+            self.popview.marks = frozenset()
+            self.popview.submit(UnmarkAll())
+            self.popview.marks_updated_locally()
+
     def action_all_headers(self) -> None:
+        """Every header above the body, scrolling with it (mutt's ``h``)."""
         self.all_headers = not self.all_headers
-        self._show_headers()
+        self._show_body()
 
     def action_raw(self) -> None:
         if self.forms is None:

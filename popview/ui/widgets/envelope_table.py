@@ -10,6 +10,7 @@ strings, never markup.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 from rich.segment import Segment
@@ -23,13 +24,16 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from popview.ui.listing import MailboxListing
-from popview.ui.widgets.formatting import human_size, short_date, single_line
+from popview.ui.widgets.formatting import compact_date, human_size, short_date, single_line
 
 __all__ = ["EnvelopeTable"]
 
 _MARK_W = 3
 _DATE_W = 16
+_COMPACT_DATE_W = 10
 _SIZE_W = 6
+_FULL_DATE_FROM = 110  # narrower than this, the date is compact (the subject keeps the room)
+_SIZE_FROM = 70  # narrower than this, the size column goes
 
 
 class EnvelopeTable(ScrollView, can_focus=True):
@@ -89,6 +93,9 @@ class EnvelopeTable(ScrollView, can_focus=True):
         self.cursor = max(0, min(self.cursor, len(self.listing.rows) - 1))
         self.virtual_size = Size(self.scrollable_content_region.width, len(self.listing.rows) + 1)
         self._scroll_cursor_into_view()
+        # A scroll is clamped to the old virtual size until the next layout: after
+        # Esc restores 300 rows from 1, scroll again once they are laid out.
+        self.call_after_refresh(self._scroll_cursor_into_view)
         self.refresh()
 
     def set_marks(self, marks: frozenset[str]) -> None:
@@ -171,11 +178,23 @@ class EnvelopeTable(ScrollView, can_focus=True):
 
     # -- rendering -----------------------------------------------------------------
 
-    def _widths(self, width: int) -> tuple[int, int]:
-        """Widths of From and Subject for the current widget width."""
-        rest = max(width - _MARK_W - _DATE_W - _SIZE_W - 4, 10)
+    def _widths(self, width: int) -> tuple[int, int, int, int]:
+        """Widths of From, Subject, Date and Size for the current widget width.
+
+        The layout degrades from the right: first the date becomes compact,
+        then the size goes, and the subject keeps whatever is left (at least
+        twice the sender's width).
+        """
+        date_w = _DATE_W if width >= _FULL_DATE_FROM else _COMPACT_DATE_W
+        size_w = _SIZE_W if width >= _SIZE_FROM else 0
+        gaps = 3 if size_w else 2
+        rest = max(width - _MARK_W - date_w - size_w - gaps - 1, 10)
         from_w = max(min(24, rest // 3), 6)
-        return from_w, rest - from_w
+        return from_w, rest - from_w, date_w, size_w
+
+    @staticmethod
+    def _date(env_date: datetime | None, date_w: int) -> str:
+        return short_date(env_date) if date_w == _DATE_W else compact_date(env_date)
 
     def _cells(self, cells: list[tuple[str, int, str]], style: Style) -> Text:
         line = Text(style=style, no_wrap=True, overflow="ellipsis", end="")
@@ -193,19 +212,18 @@ class EnvelopeTable(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        from_w, subject_w = self._widths(width)
+        from_w, subject_w, date_w, size_w = self._widths(width)
         if y == 0:
             style = self.get_component_rich_style("envelope-table--header")
-            text = self._cells(
-                [
-                    ("", _MARK_W, ""),
-                    ("From", from_w, ""),
-                    ("Subject", subject_w, ""),
-                    ("Date", _DATE_W, ""),
-                    ("Size", _SIZE_W, "right"),
-                ],
-                style,
-            )
+            header = [
+                ("", _MARK_W, ""),
+                ("From", from_w, ""),
+                ("Subject", subject_w, ""),
+                ("Date", date_w, ""),
+            ]
+            if size_w:
+                header.append(("Size", size_w, "right"))
+            text = self._cells(header, style)
             return self._strip(text, width, style)
         index = y - 1 + int(self.scroll_offset.y)
         rows = self.listing.rows
@@ -229,16 +247,15 @@ class EnvelopeTable(ScrollView, can_focus=True):
         subject = single_line(env.subject, 400)
         if row.depth:
             subject = "  " * min(row.depth - 1, 8) + "└ " + subject
-        text = self._cells(
-            [
-                (mark, _MARK_W, ""),
-                (sender, from_w, ""),
-                (subject, subject_w, ""),
-                (short_date(env.date), _DATE_W, ""),
-                (human_size(env.size), _SIZE_W, "right"),
-            ],
-            style,
-        )
+        cells = [
+            (mark, _MARK_W, ""),
+            (sender, from_w, ""),
+            (subject, subject_w, ""),
+            (self._date(env.date, date_w), date_w, ""),
+        ]
+        if size_w:
+            cells.append((human_size(env.size), size_w, "right"))
+        text = self._cells(cells, style)
         if deleted:
             text.stylize(self.get_component_rich_style("envelope-table--mark"), 0, 1)
         if new:

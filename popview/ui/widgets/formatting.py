@@ -6,7 +6,7 @@ from datetime import datetime
 
 from popview.sanitize import sanitize_text
 
-__all__ = ["human_size", "short_date", "single_line"]
+__all__ = ["compact_date", "human_size", "short_date", "single_line"]
 
 
 def human_size(octets: int | None) -> str:
@@ -30,6 +30,27 @@ def short_date(when: datetime | None) -> str:
         return when.astimezone().strftime("%Y-%m-%d %H:%M")
     except (OverflowError, ValueError, OSError):
         return ""
+
+
+def compact_date(when: datetime | None, now: datetime | None = None) -> str:
+    """A local date in at most 10 cells, as mutt's index shows it.
+
+    ``HH:MM`` for today, ``Mar 15`` for this year, ``2023-03-15`` before
+    ("" when unknown). The list uses it when the terminal is too narrow for
+    :func:`short_date`, so the subject keeps the room.
+    """
+    if when is None:
+        return ""
+    try:
+        local = when.astimezone()
+        today = (now or datetime.now().astimezone()).astimezone()
+    except (OverflowError, ValueError, OSError):
+        return ""
+    if local.date() == today.date():
+        return local.strftime("%H:%M")
+    if local.year == today.year:
+        return local.strftime("%b %d")
+    return local.strftime("%Y-%m-%d")
 
 
 def single_line(text: str, limit: int = 400) -> str:
