@@ -15,6 +15,9 @@ What the sanitizer guarantees for every input string, whatever it is:
 * no zero-width character (U+200B-U+200D, U+2060), no BOM (U+FEFF), no other
   format character (Unicode category Cf), no lone surrogate, no line or
   paragraph separator (U+2028/U+2029) in single-line mode;
+* at most :data:`MAX_COMBINING` combining marks on one character (Zalgo text,
+  HARDENING F.65): thousands of stacked marks cannot slow a terminal down or
+  spill over neighbouring rows;
 * length capped, with an ellipsis when something was cut.
 
 Removed characters are replaced by *visible* placeholders: control pictures
@@ -29,6 +32,7 @@ import unicodedata
 
 __all__ = [
     "ELLIPSIS",
+    "MAX_COMBINING",
     "REPLACEMENT",
     "sanitize_filename",
     "sanitize_header",
@@ -43,6 +47,9 @@ DEFAULT_MAX_LEN = 100_000
 #: Default cap for one displayed header value (characters).
 HEADER_MAX_LEN = 2_000
 #: Cap for a file name in characters; the UTF-8 form is also kept under 200 bytes.
+#: Combining marks kept on one character; scripts that stack marks (Hebrew
+#: points with cantillation, Vietnamese) need no more than this.
+MAX_COMBINING = 4
 FILENAME_MAX_LEN = 120
 _FILENAME_MAX_BYTES = 200
 
@@ -62,6 +69,11 @@ _SINGLE_LINE_UNSAFE = re.compile(f"[{_UNSAFE_RANGES}]+")
 _MULTI_LINE_UNSAFE = re.compile(
     "[" + _UNSAFE_RANGES.replace("\x00-\x1f", "\x00-\x08\x0b-\x1f") + "]+"
 )
+# The blocks of generic combining marks Zalgo text is made of (Combining
+# Diacritical Marks and their Extended/Supplement blocks, Cyrillic combining
+# signs, marks for symbols, half marks): a run longer than MAX_COMBINING is cut.
+_COMBINING = "\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+_COMBINING_RUN = re.compile(f"([{_COMBINING}]{{{MAX_COMBINING}}})[{_COMBINING}]+")
 _LINE_BREAKS = re.compile("\r\n?|[\u2028\u2029\x85]")
 # Printable ASCII (plus TAB and LF in multiline mode): text made only of these
 # needs no change, and bytes.translate finds that out at C speed.
@@ -136,6 +148,7 @@ def sanitize_text(text: str, *, multiline: bool = False, max_len: int = DEFAULT_
         safe = _ASCII_SAFE_MULTI if multiline else _ASCII_SAFE
         if not text.encode("ascii").translate(None, safe):
             return _cap(text, max_len)  # the common case: nothing to replace
+    text = _COMBINING_RUN.sub(r"\1", text)
     if multiline:
         text = _LINE_BREAKS.sub("\n", text)
         text = _MULTI_LINE_UNSAFE.sub(_replace_multi, text)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from popview.sanitize import (
     FILENAME_MAX_LEN,
+    MAX_COMBINING,
     REPLACEMENT,
     sanitize_filename,
     sanitize_header,
@@ -114,6 +115,21 @@ class TestCaps:
         out = sanitize_text("\x1b" * 50_000_000, max_len=1000)
         assert len(out) == 1000
         assert out.endswith("…")
+
+    def test_zalgo_marks_are_capped_per_character(self) -> None:
+        """HARDENING F.65: thousands of combining marks on each letter keep MAX_COMBINING
+        per letter (the letters and the first marks stay); short stacks are untouched."""
+        zalgo = "".join(ch + "\u0301\u0336\u1dc4\u20d7" * 800 for ch in "Hi")
+        for out in (
+            sanitize_text(zalgo),
+            sanitize_header(zalgo),
+            sanitize_text(zalgo, multiline=True),
+        ):
+            assert out.startswith("H\u0301\u0336\u1dc4\u20d7")
+            assert len(out) == 2 * (1 + MAX_COMBINING)
+            assert unicodedata.normalize("NFD", out).replace("\u0301", "").count("i") == 1
+        vietnamese = "Nguyê\u0303n Tiê\u0301n"
+        assert sanitize_text(vietnamese) == vietnamese
 
     def test_header_collapses_whitespace(self) -> None:
         """A folded header shows as one line with single spaces."""

@@ -456,3 +456,37 @@ class TestHelpAndKeymap:
         message = caught.value.message
         assert "'mark_deleted'" in message and str(path) in message
         assert "mailbox.mark" in message and "message.search" in message
+
+
+class TestZalgo:
+    async def test_zalgo_name_and_subject_stay_one_row(self) -> None:
+        """HARDENING F.65: a From name and Subject of thousands of combining marks show as
+        one row of the table's width, each letter with at most MAX_COMBINING marks, and the
+        rows around it are untouched."""
+        from email.header import Header
+
+        from popview.mail.sanitize import MAX_COMBINING
+
+        zalgo = "".join(ch + "\u0301\u0336\u1dc4" * 700 for ch in "Zalgo")
+        name = Header(zalgo, "utf-8").encode(maxlinelen=10_000)
+        raw = (
+            f"From: {name} <z@x.example>\r\nSubject: {name}\r\n"
+            "Date: Sat, 16 Mar 2024 12:00:00 +0000\r\nMessage-ID: <z@x.example>\r\n\r\nboo\r\n"
+        ).encode()
+        srv = make_server([*sample_messages(40)[:2], raw])
+        await srv.start()
+        try:
+            app = app_for(srv)
+            async with app.run_test(size=(80, 24)) as pilot:
+                screen = await wait_listed(pilot)
+                table = screen.table
+                strips = [table.render_line(y) for y in range(4)]
+                width = table.scrollable_content_region.width
+                assert all(strip.cell_length == width for strip in strips)
+                zalgo_row = strips[1].text
+                assert zalgo_row.count("\u0301") <= 2 * len("Zalgo")
+                assert "Z" + "\u0301\u0336\u1dc4" + "\u0301" * (MAX_COMBINING - 3) in zalgo_row
+                assert "Welcome to the team!" in strips[2].text
+                assert "Reminder: dentist" in strips[3].text
+        finally:
+            await srv.close()

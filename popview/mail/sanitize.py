@@ -6,10 +6,18 @@ same function as everything else a person reads. Import from :mod:`popview.sanit
 
 from popview.sanitize import (
     ELLIPSIS,
+    MAX_COMBINING,
     REPLACEMENT,
     sanitize_filename,
     sanitize_header,
     sanitize_text,
 )
 
-__all__ = ["ELLIPSIS", "REPLACEMENT", "sanitize_filename", "sanitize_header", "sanitize_text"]
+__all__ = [
+    "ELLIPSIS",
+    "MAX_COMBINING",
+    "REPLACEMENT",
+    "sanitize_filename",
+    "sanitize_header",
+    "sanitize_text",
+]
