@@ -7,7 +7,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -268,3 +268,84 @@ class TestDovecot:
         remaining = [p.read_bytes() for p in dovecot.files(dovecot_user.name)]
         assert [b"Two" in m for m in remaining] == [False, False]
         assert len(remaining) == 2
+
+
+CJK = (
+    b"From: =?utf-8?b?5bGx55Sw5aSq6YOO?= <yamada@x.example>\r\n"
+    b"Subject: =?utf-8?b?5Lya6K2w44Gu6K2w5LqL6Yyy?=\r\n"
+    b"Date: Mon, 04 Mar 2024 18:15:00 +0900\r\n\r\nbody\r\n"
+)
+ASCII = (
+    b"From: Ada Lovelace <ada@analytical.example>\r\nSubject: Minutes\r\n"
+    b"Date: Mon, 04 Mar 2024 09:15:00 +0000\r\n\r\nbody\r\n"
+)
+
+
+class TestListColumns:
+    """`list` prints dates in local time with the zone, and aligns columns by cells."""
+
+    @pytest.fixture
+    def tokyo(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+        import time
+
+        monkeypatch.setenv("TZ", "Asia/Tokyo")
+        time.tzset()
+        yield
+        monkeypatch.undo()
+        time.tzset()
+
+    def test_dates_are_local_with_the_offset_and_cjk_rows_align(
+        self,
+        tokyo: None,
+        make_pop3_server_thread: Callable[..., ServerThread],
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """A +0900 mail and a +0000 mail, read in Tokyo: both dates in Tokyo time with
+        +0900; the subject column starts at the same terminal cell on both rows (the CJK
+        name takes two cells per character), and a long From is cut with an ellipsis."""
+        from rich.cells import cell_len
+
+        server = make_pop3_server_thread(mailbox=MemoryMailbox([CJK, ASCII]))
+        code, out, _ = run(["list", "--no-cache", *target(server)], capsys)
+        assert code == 0
+        cjk_row, ascii_row = out.splitlines()
+        assert "2024-03-04 18:15 +0900" in cjk_row
+        assert "2024-03-04 18:15 +0900" in ascii_row
+        assert "山田太郎" in cjk_row and "会議の議事録" in cjk_row
+        cjk_at = cell_len(cjk_row[: cjk_row.index("会議")])
+        ascii_at = cell_len(ascii_row[: ascii_row.index("Minutes")])
+        assert cjk_at == ascii_at
+        size_at = [cell_len(row[: row.index("(")]) for row in (cjk_row, ascii_row)]
+        assert size_at[0] == size_at[1]
+
+
+class TestDeletePrompt:
+    def test_the_prompt_names_sender_and_subject_and_no_deletes_nothing(
+        self, pop3_server_thread: ServerThread, tmp_path: Path
+    ) -> None:
+        """On a terminal, `delete #3` lists the message by sender and subject (not its
+        UIDL); answering n deletes nothing and sends no QUIT."""
+        from tests.pty_support import PtySession
+
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(tmp_path),
+            "POPVIEW_PASSWORD": POP3_PASSWORD,
+            "POPVIEW_CACHE_DIR": str(tmp_path / "cache"),
+            "XDG_CONFIG_HOME": str(tmp_path / "config"),
+            "LANG": "C.UTF-8",
+        }
+        argv = [sys.executable, "-m", "popview", "delete", "#3", *target(pop3_server_thread)]
+        session = PtySession(argv, env, columns=120, lines=20)
+        try:
+            screen = session.wait_for("Delete 1 message(s) from the server?")
+            row = next(line for line in screen.splitlines() if "#3" in line)
+            assert "Report Übersicht" in row
+            assert "uid-0003" not in row
+            session.send("n\r")
+            assert session.wait_exit() == 1
+            assert "Nothing was deleted." in session.screen_text()
+        finally:
+            session.close()
+        commands = pop3_server_thread.server.commands()
+        assert not [c for c in commands if c.startswith("DELE")] and "QUIT" not in commands

@@ -134,13 +134,47 @@ async def _list(session: MailboxSession, args: argparse.Namespace) -> int:
         _write_json(envelopes, session.marks, pretty=args.pretty or sys.stdout.isatty())
         return 0
     for env in envelopes:
-        date = env.date.strftime("%Y-%m-%d %H:%M") if env.date is not None else "-" * 16
         uid = "" if is_session_key(env.uid or "") else (env.uid or "")
-        _out(
-            f"#{env.number:<5} {date}  {env.sender[:30]:<30}  {env.subject[:60]}  "
-            f"({'?' if env.size is None else env.size} B) {uid}".rstrip()
-        )
+        size = "?" if env.size is None else env.size
+        _out(f"{_row(env)}  ({size} B) {uid}".rstrip())
     return 0
+
+
+_FROM_CELLS = 24
+_SUBJECT_CELLS = 50
+
+
+def _local_date(env: Envelope) -> str:
+    """The date in this machine's time zone, with the offset: ``2024-03-15 10:11 +0100``."""
+    if env.date is None:
+        return "-" * 22
+    try:
+        return env.date.astimezone().strftime("%Y-%m-%d %H:%M %z")
+    except (OverflowError, ValueError, OSError):
+        return "-" * 22
+
+
+def _cells(text: str, width: int) -> str:
+    """``text`` cut (with ``…``) or padded to exactly ``width`` terminal cells.
+
+    Measured in cells, not characters: a CJK character takes two, a combining
+    mark none, so the columns line up on a terminal.
+    """
+    from rich.cells import cell_len, set_cell_size
+
+    text = sanitize_text(text, max_len=width * 4)
+    if cell_len(text) > width:
+        text = set_cell_size(text, width - 1).rstrip() + "…"
+    return set_cell_size(text, width)
+
+
+def _row(env: Envelope) -> str:
+    """One message as ``list`` prints it and ``delete`` asks about it."""
+    sender = env.from_name or env.from_addr or env.sender
+    return (
+        f"#{env.number:<5} {_local_date(env)}  {_cells(sender, _FROM_CELLS)}  "
+        f"{_cells(env.subject, _SUBJECT_CELLS)}"
+    )
 
 
 async def _show(session: MailboxSession, args: argparse.Namespace) -> int:
@@ -199,9 +233,14 @@ async def _delete(session: MailboxSession, args: argparse.Namespace) -> int:
                 "Add --yes to delete from a script.",
                 title="Not confirmed",
             )
+        envelopes = await _envelopes_of(session, keys)
         for key in keys:
-            ref = session.ref(key)
-            _out(f"  #{ref.number if ref else '?'}  {key}")
+            env = envelopes.get(key)
+            if env is not None:
+                _out(f"  {_row(env).rstrip()}")
+            else:
+                ref = session.ref(key)
+                _out(f"  #{ref.number if ref else '?'}  {key}")
         answer = input(f"Delete {len(keys)} message(s) from the server? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             print("Nothing was deleted.", file=sys.stderr)
@@ -234,6 +273,20 @@ def _info_certificate_error(account: Any, error: TLSVerificationError) -> None:
     _out(f"{'Server:':<21}{account.host}:{account.port}")
     _out(f"{'Certificate SHA-256:':<21}{error.fingerprint or '(could not be fetched)'}")
     _out(f"{'Certificate problem:':<21}{error.message}")
+
+
+async def _envelopes_of(session: MailboxSession, keys: list[str]) -> dict[str, Envelope]:
+    """The envelopes of ``keys`` (from the cache, else ``TOP n 0``), to show what is deleted."""
+    by_number = {ref.number: key for key in keys if (ref := session.ref(key)) is not None}
+    found: dict[str, Envelope] = {}
+    # The whole listing, not a break at the last one found: leaving the
+    # pipelined TOP batch half read would leave the connection mid-reply.
+    async for update in session.list_messages():
+        for env in update.envelopes:
+            key = by_number.get(env.number)
+            if key is not None:
+                found[key] = env
+    return found
 
 
 def _info(session: MailboxSession) -> int:
