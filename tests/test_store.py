@@ -452,6 +452,43 @@ class TestPruneAndSeen:
         assert store.pins.pinned(ACCOUNT, "mail.example") == "AB:CD"
 
 
+class TestReadState:
+    """Read/unread kept locally by UIDL (POP3 has no flags), per account."""
+
+    def test_read_unread_per_account_survives_reopening_and_prune(self, tmp_path: Path) -> None:
+        """Read marks are per account, "mark as unread" removes one, they survive a
+        reopen in a 0600 database, and prune drops those of messages that left."""
+        folder = tmp_path / "cache"
+        with Store.open(folder) as store:
+            store.read.set_read(ACCOUNT, ["a", "b", "c"])
+            store.read.set_read(OTHER, ["a"])
+            store.read.set_read(ACCOUNT, ["b"], read=False)
+            assert store.read.read_uids(ACCOUNT) == {"a", "c"}
+        assert mode(folder / DB_FILENAME) == 0o600
+        with Store.open(folder) as store:
+            assert store.read.read_uids(ACCOUNT) == {"a", "c"}
+            store.cache.prune(ACCOUNT, {"c"})
+            assert store.read.read_uids(ACCOUNT) == {"c"}
+            assert store.read.read_uids(OTHER) == {"a"}
+
+    def test_a_version_1_cache_is_upgraded(self, tmp_path: Path) -> None:
+        """A cache written before read state existed keeps its envelopes and gains it."""
+        import sqlite3
+
+        folder = tmp_path / "cache"
+        with Store.open(folder) as store:
+            store.cache.put_envelopes(ACCOUNT, [envelope("a")])
+        connection = sqlite3.connect(folder / DB_FILENAME)
+        connection.execute("DROP TABLE read_messages")
+        connection.execute("PRAGMA user_version = 1")
+        connection.commit()
+        connection.close()
+        with Store.open(folder) as store:
+            assert set(store.cache.get_envelopes(ACCOUNT)) == {"a"}
+            store.read.set_read(ACCOUNT, ["a"])
+            assert store.read.read_uids(ACCOUNT) == {"a"}
+
+
 class TestDeletionJournal:
     """Marks recorded by UIDL survive the connection and the process."""
 

@@ -79,7 +79,8 @@ class TestCache:
         self, server: Pop3Server, tmp_path: Path
     ) -> None:
         """First visit sends TOP for every message; the second sends TOP only for the one
-        added in between, lists the rest from the cache, and marks only that one "N"."""
+        added in between, lists the rest from the cache, and marks only that one "N" (the
+        others, unread, "O" as in mutt)."""
         cache = tmp_path / "cache"
         lines, commands = await visit(server, cache)
         assert sum(c.startswith("TOP ") for c in commands) == 40
@@ -90,11 +91,11 @@ class TestCache:
         assert [c for c in commands if c.startswith("TOP ")] == ["TOP 41 0"]
         assert "Arrived between visits" in lines[1] and lines[1][1] == "N"
         rows = [line for line in lines[2:] if line.strip()]
-        assert rows and all(line[1] == " " for line in rows)
+        assert rows and all(line[1] == "O" for line in rows)
 
         lines, commands = await visit(server, cache)  # seen now: no longer "new"
         assert not any(c.startswith("TOP ") for c in commands)
-        assert lines[1][1] == " "
+        assert lines[1][1] == "O"  # listed before, still unread
 
 
 def write_config(path: Path, server: Pop3Server, cache: Path) -> Path:

@@ -47,6 +47,7 @@ def fresh(listing: MailboxListing) -> MailboxListing:
     other.filter_text = listing.filter_text
     other.sort_key = listing.sort_key
     other.sort_reverse = listing.sort_reverse
+    other.read = set(listing.read)
     other.threaded = listing.threaded
     other.rebuild()
     return other
@@ -62,7 +63,10 @@ _ENVELOPES = st.builds(
 _STEPS = st.one_of(
     st.tuples(st.just("add"), st.lists(_ENVELOPES, max_size=6)),
     st.tuples(st.just("remove"), st.integers(1, 30)),
-    st.tuples(st.just("filter"), st.sampled_from(["", "lunch", "sender 1", "s2@", "zzz"])),
+    st.tuples(
+        st.just("filter"), st.sampled_from(["", "lunch", "sender 1", "s2@", "zzz", "~U", "~r 1"])
+    ),
+    st.tuples(st.just("read"), st.frozensets(st.integers(1, 30).map(lambda n: f"u{n}"))),
     st.tuples(st.just("sort"), st.sampled_from([key for key, _ in SORT_KEYS])),
     st.tuples(st.just("threads"), st.booleans()),
     st.tuples(st.just("reverse"), st.booleans()),
@@ -89,6 +93,8 @@ class TestKeptStateMatchesAFreshListing:
                 listing.sort_key = value  # type: ignore[assignment]
             elif kind == "threads":
                 listing.threaded = value  # type: ignore[assignment]
+            elif kind == "read":
+                listing.read = set(value)  # type: ignore[call-overload]
             elif kind == "reverse":
                 listing.sort_reverse = value  # type: ignore[assignment]
             else:

@@ -490,3 +490,51 @@ class TestZalgo:
                 assert "Reminder: dentist" in strips[3].text
         finally:
             await srv.close()
+
+
+class TestReadState:
+    async def test_opened_is_read_n_marks_unread_filter_and_next_visit(
+        self, server: Pop3Server, tmp_path: Path
+    ) -> None:
+        """Unread rows show "O"; opening a message makes its row read (blank) and that
+        survives the next visit (kept in the store by UIDL); `N` marks it unread again;
+        the filter "~R" shows the read ones, "~U" the unread ones."""
+        from popview.store import Store
+
+        def flag(app: PopviewApp, uid: str) -> str:
+            table = app.screen.query_one(EnvelopeTable)
+            index = app.listing.index_of(uid)
+            assert index is not None
+            return table.render_line(index + 1 - int(table.scroll_offset.y)).text[1]
+
+        store = Store.open(tmp_path / "cache")
+        try:
+            app = PopviewApp(None, account=account_for(server), password=PASSWORD, store=store)
+            async with app.run_test(size=SIZE) as pilot:
+                await wait_listed(pilot)
+                assert flag(app, "uid-0040") == "O"
+                await open_uid(pilot, "uid-0039")
+                await pilot.press("escape")
+                await wait_for(pilot, lambda: isinstance(app.screen, MailboxScreen))
+                assert flag(app, "uid-0039") == " " and flag(app, "uid-0040") == "O"
+                await pilot.press("slash", *"~R", "enter")
+                await pilot.pause()
+                assert [r.uid for r in app.listing.rows] == ["uid-0039"]
+                await pilot.press("escape", "slash", *"~u reminder", "enter")
+                await pilot.pause()
+                assert "uid-0039" not in {r.uid for r in app.listing.rows}
+                assert app.listing.rows
+                await pilot.press("escape")
+            assert store.read.read_uids(app.info.account_key) == {"uid-0039"}  # type: ignore[union-attr]
+
+            app = PopviewApp(None, account=account_for(server), password=PASSWORD, store=store)
+            async with app.run_test(size=SIZE) as pilot:
+                screen = await wait_listed(pilot)
+                assert flag(app, "uid-0039") == " "
+                screen.table.move_to(app.listing.index_of("uid-0039") or 0)
+                await pilot.press("N")
+                assert flag(app, "uid-0039") == "O"
+                assert "Marked as unread." in static_text(app, "#status-line")
+            assert store.read.read_uids(app.info.account_key) == frozenset()  # type: ignore[union-attr]
+        finally:
+            store.close()

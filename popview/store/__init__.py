@@ -6,6 +6,7 @@ Open it with :meth:`Store.open` and use its parts::
         store.cache.put_envelopes("bob@mail.example:995", envelopes)
         store.journal.mark("bob@mail.example:995", uid)
         store.pins.pinned("bob@mail.example:995", "mail.example")
+        store.read.set_read("bob@mail.example:995", [uid])
 
 Everything is keyed by the account key ``"user@host:port"`` and the server's
 UIDL. The directory is 0700 and every file in it 0600 from creation on
@@ -24,6 +25,7 @@ from popview.store.cache import MAX_BODY_BYTES, CachedEnvelope, MailCache
 from popview.store.db import DB_FILENAME, Database
 from popview.store.journal import DeletionJournal, JournalEntry, JournalState
 from popview.store.pins import CertificatePins
+from popview.store.read import ReadState
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -34,6 +36,7 @@ __all__ = [
     "JournalEntry",
     "JournalState",
     "MailCache",
+    "ReadState",
     "Store",
     "default_cache_dir",
 ]
@@ -57,6 +60,7 @@ class Store:
         cache: Envelopes, bodies and last-seen UIDs.
         journal: The deletion journal.
         pins: Pinned certificate fingerprints.
+        read: Which messages the user has read (POP3 has no flags).
     """
 
     def __init__(self, database: Database, *, max_body_bytes: int = MAX_BODY_BYTES) -> None:
@@ -64,6 +68,7 @@ class Store:
         self.cache = MailCache(database, max_body_bytes=max_body_bytes)
         self.journal = DeletionJournal(database)
         self.pins = CertificatePins(database)
+        self.read = ReadState(database)
 
     @classmethod
     def open(

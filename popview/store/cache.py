@@ -212,14 +212,14 @@ class MailCache:
                 ((uid,) for uid in present_uids),
             )
             removed = 0
-            for table in ("envelopes", "bodies", "seen"):
+            for table in ("envelopes", "bodies", "seen", "read_messages"):
                 cursor = connection.execute(
-                    # The table name is one of three literals above.
+                    # The table name is one of the literals above.
                     f"DELETE FROM {table} WHERE account = ?"  # noqa: S608
                     " AND uid NOT IN (SELECT uid FROM temp.present)",
                     (account,),
                 )
-                if table != "seen":
+                if table in ("envelopes", "bodies"):
                     removed += cursor.rowcount
             connection.execute("DELETE FROM temp.present")
             return removed

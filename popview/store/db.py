@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 DB_FILENAME = "popview.sqlite3"
 """Name of the database file inside the cache directory."""
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """``PRAGMA user_version`` of the schema this code writes."""
 
 _SIDE_SUFFIXES = ("-wal", "-shm", "-journal")
@@ -85,8 +85,19 @@ CREATE TABLE seen (
 ) WITHOUT ROWID;
 """
 
+# v2: messages the user has read here (POP3 has no flags, RFC 1939 §1; kept
+# locally by UIDL, as Thunderbird does). Absent means unread.
+_SCHEMA_V2 = """
+CREATE TABLE read_messages (
+    account    TEXT NOT NULL,
+    uid        TEXT NOT NULL,
+    read_at    REAL NOT NULL,
+    PRIMARY KEY (account, uid)
+) WITHOUT ROWID;
+"""
+
 # Index i upgrades user_version i to i + 1.
-_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1,)
+_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2)
 
 
 class Database:

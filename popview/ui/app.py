@@ -201,6 +201,7 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
         self.info = message.info
         self.seen_before = self._read_seen(message.info.account_key)
         self.listing = MailboxListing()
+        self.listing.read = set(self._read_uids(message.info.account_key))
         self.loading = True
         self.switch_screen(MailboxScreen(self.listing))
         self.submit(LoadMailbox())
@@ -302,6 +303,29 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
             )
         )
         self.session_worker.start()
+
+    # -- read / unread (kept in the store: POP3 has no flags) ---------------------------
+
+    def set_read(self, uid: str, read: bool = True) -> None:
+        """Record ``uid`` as read (opened) or unread again, and show it in the list."""
+        if (uid in self.listing.read) == read:
+            return
+        if read:
+            self.listing.read.add(uid)
+        else:
+            self.listing.read.discard(uid)
+        if self.store is not None and self.info is not None and not is_session_key(uid):
+            with contextlib.suppress(StoreError):  # shown anyway; kept when the cache works
+                self.store.read.set_read(self.info.account_key, [uid], read)
+        self._mailbox_screen(lambda s: s.read_changed())
+
+    def _read_uids(self, account_key: str) -> frozenset[str]:
+        if self.store is None:
+            return frozenset()
+        try:
+            return self.store.read.read_uids(account_key)
+        except StoreError:
+            return frozenset()
 
     # -- new since last visit -----------------------------------------------------------
 

@@ -16,7 +16,15 @@ from popview.session import is_session_key
 if TYPE_CHECKING:
     from popview.mail.envelope import Envelope
 
-__all__ = ["REVERSED_LABELS", "SORT_KEYS", "MailboxListing", "Row", "envelope_key"]
+__all__ = [
+    "FILTER_FLAGS",
+    "REVERSED_LABELS",
+    "SORT_KEYS",
+    "MailboxListing",
+    "Row",
+    "envelope_key",
+    "split_filter",
+]
 
 #: Sort orders the `o` prompt offers, with the label the UI shows.
 SORT_KEYS: tuple[tuple[str, str], ...] = (
@@ -67,6 +75,23 @@ def _subject_key(env: Envelope) -> str:
     return subject
 
 
+#: Filter words that select by state, as mutt's patterns: unread, read, new.
+FILTER_FLAGS = {"~u": "U", "~r": "R", "~n": "N"}
+
+
+def split_filter(text: str) -> tuple[str, tuple[str, ...]]:
+    """The filter's text to look for (casefolded) and its state words (``~U`` ...).
+
+    ``"~U lunch"`` shows the unread messages whose sender or subject contains
+    "lunch"; a word that is not a known state word is looked for as text.
+    """
+    words = text.casefold().split(" ")
+    flags = tuple(FILTER_FLAGS[w] for w in words if w in FILTER_FLAGS)
+    if not flags:
+        return text.casefold(), ()
+    return " ".join(w for w in words if w not in FILTER_FLAGS).strip(), flags
+
+
 class MailboxListing:
     """Envelopes keyed by uid, and the visible order after filter/sort/threads.
 
@@ -92,6 +117,8 @@ class MailboxListing:
         self.new_count = 0
         """How many known envelopes are new since the last visit (see :attr:`seen_before`)."""
         self._seen_before: frozenset[str] = frozenset()
+        self.read: set[str] = set()
+        """Keys of the messages read here (loaded from the store; see :meth:`is_read`)."""
         self._haystack: dict[str, str] = {}
         self._flat: dict[str, Row] = {}
         self._version = 0
@@ -114,6 +141,16 @@ class MailboxListing:
         """Whether ``uid`` arrived since the last visit (needs a stable UIDL)."""
         seen = self._seen_before
         return bool(seen) and uid not in seen and not is_session_key(uid)
+
+    def is_read(self, uid: str) -> bool:
+        """Whether the user has read ``uid`` (POP3 has no flags; popview keeps them)."""
+        return uid in self.read
+
+    def flag(self, uid: str) -> str:
+        """mutt's status letter: ``N`` new and unread, ``O`` old and unread, blank read."""
+        if uid in self.read:
+            return " "
+        return "N" if self.is_new(uid) else "O"
 
     def add(self, envelopes: Iterable[Envelope]) -> None:
         """Add or replace envelopes (call :meth:`rebuild` afterwards)."""
@@ -160,11 +197,15 @@ class MailboxListing:
 
     def rebuild(self) -> None:
         """Recompute :attr:`rows` from the envelopes, filter, sort and thread view."""
-        needle = self.filter_text.casefold()
+        needle, flags = split_filter(self.filter_text)
         ordered = self._ordered_rows()
-        if needle:
+        if needle or flags:
             haystack = self._haystack
-            shown = [row for row in ordered if needle in haystack[row.uid]]
+            shown = [
+                row
+                for row in ordered
+                if needle in haystack[row.uid] and all(self._has(row.uid, f) for f in flags)
+            ]
             self.rows = self._threaded([row.uid for row in shown]) if self.threaded else shown
         elif self.threaded:
             kept = self._threads.get(self._order_name)
@@ -174,6 +215,13 @@ class MailboxListing:
             self.rows = kept[1]
         else:
             self.rows = ordered
+
+    def _has(self, uid: str, flag: str) -> bool:
+        if flag == "U":
+            return uid not in self.read
+        if flag == "R":
+            return uid in self.read
+        return uid not in self.read and self.is_new(uid)  # "N"
 
     def _ordered_rows(self) -> list[Row]:
         """Every row, flat, in the current sort order (kept until the envelopes change)."""

@@ -17,7 +17,7 @@ from textual.timer import Timer
 from textual.widgets import Input, ProgressBar, Static
 
 from popview.ui.keymap import explain_unbound_key
-from popview.ui.listing import MailboxListing
+from popview.ui.listing import MailboxListing, split_filter
 from popview.ui.screens.dialogs import ConfirmScreen, QuitScreen
 from popview.ui.screens.message import MessageScreen
 from popview.ui.screens.server_info import ServerInfoScreen
@@ -85,6 +85,14 @@ class MailboxScreen(Screen[None]):
             tooltip="Sort in the reverse order (oldest, smallest, Z to A first)",
         ),
         Binding(
+            "N",
+            "toggle_read",
+            "Mark unread",
+            show=False,
+            id="mailbox.toggle_read",
+            tooltip="Mark the message as unread, or as read (mutt's toggle-new)",
+        ),
+        Binding(
             "t",
             "threads",
             "Threads",
@@ -129,7 +137,9 @@ class MailboxScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield MailboxHeader(id="mailbox-header")
         yield ProgressBar(id="load-progress", show_eta=False)
-        yield Input(placeholder="Filter on sender and subject", id="filter")
+        yield Input(
+            placeholder="Filter on sender and subject (~U unread, ~R read, ~N new)", id="filter"
+        )
         yield EnvelopeTable(self.listing, id="envelopes")
         yield Static("", id="status-line")
         yield KeyFooter()
@@ -194,6 +204,14 @@ class MailboxScreen(Screen[None]):
         self.table.set_marks(marks)
         self._update_header()
         self.refresh_bindings()
+
+    def read_changed(self) -> None:
+        """A message was read or marked unread: redraw (and refilter on ~U/~R/~N)."""
+        if split_filter(self.listing.filter_text)[1]:
+            self._rebuild()
+        else:
+            self.table.refresh()
+        self._update_header()
 
     def set_status(self, text: str, *, expire: float | None = None) -> None:
         """Show ``text`` under the list; a result (``expire`` seconds) goes away by itself.
@@ -364,6 +382,14 @@ class MailboxScreen(Screen[None]):
         self.set_status(
             "Thread view" if self.listing.threaded else "Flat view", expire=STATUS_SECONDS
         )
+
+    def action_toggle_read(self) -> None:
+        uid = self.table.current_uid
+        if uid is None:
+            return
+        read = not self.listing.is_read(uid)
+        self.popview.set_read(uid, read)
+        self.set_status("Marked as read." if read else "Marked as unread.", expire=STATUS_SECONDS)
 
     def action_server_info(self) -> None:
         if self.popview.info is not None:

@@ -293,6 +293,7 @@ class MessageScreen(Screen[None]):
         if event.uid != self.uid:
             return
         self.query_one("#fetch-progress").display = False
+        self.popview.set_read(self.uid)
         self.parsed = event.fetched.parsed if event.fetched is not None else None
         self.forms = event.forms
         self.form = event.forms.first

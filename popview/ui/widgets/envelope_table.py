@@ -45,6 +45,7 @@ class EnvelopeTable(ScrollView, can_focus=True):
         "envelope-table--deleted",
         "envelope-table--mark",
         "envelope-table--new",
+        "envelope-table--unread",
     }
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -240,9 +241,9 @@ class EnvelopeTable(ScrollView, can_focus=True):
             style = style + self.get_component_rich_style("envelope-table--deleted")
         if index == self.cursor:
             style = style + self.get_component_rich_style("envelope-table--cursor")
-        new = self.is_new(row.uid)
+        flag = self.listing.flag(row.uid)
         attachment = env.has_attachment
-        mark = ("D" if deleted else " ") + ("N" if new else " ") + ("@" if attachment else " ")
+        mark = ("D" if deleted else " ") + flag + ("@" if attachment else " ")
         sender = single_line(env.from_name or env.from_addr, 200)
         subject = single_line(env.subject, 400)
         if row.depth:
@@ -258,8 +259,10 @@ class EnvelopeTable(ScrollView, can_focus=True):
         text = self._cells(cells, style)
         if deleted:
             text.stylize(self.get_component_rich_style("envelope-table--mark"), 0, 1)
-        if new:
+        if flag != " ":
             text.stylize(self.get_component_rich_style("envelope-table--new"), 1, 2)
+        if flag != " ":
+            text.stylize(self.get_component_rich_style("envelope-table--unread"), 1)
         return self._strip(text, width, style)
 
     def _strip(self, text: Text, width: int, style: Style) -> Strip:
