@@ -48,6 +48,7 @@ def fresh(listing: MailboxListing) -> MailboxListing:
     other.sort_key = listing.sort_key
     other.sort_reverse = listing.sort_reverse
     other.read = set(listing.read)
+    other.collapsed = set(listing.collapsed)
     other.threaded = listing.threaded
     other.rebuild()
     return other
@@ -70,6 +71,7 @@ _STEPS = st.one_of(
     st.tuples(st.just("sort"), st.sampled_from([key for key, _ in SORT_KEYS])),
     st.tuples(st.just("threads"), st.booleans()),
     st.tuples(st.just("reverse"), st.booleans()),
+    st.tuples(st.just("collapse"), st.frozensets(st.integers(1, 30).map(lambda n: f"u{n}"))),
     st.tuples(st.just("seen"), st.frozensets(st.integers(1, 30).map(lambda n: f"u{n}"))),
 )
 
@@ -95,6 +97,8 @@ class TestKeptStateMatchesAFreshListing:
                 listing.threaded = value  # type: ignore[assignment]
             elif kind == "read":
                 listing.read = set(value)  # type: ignore[call-overload]
+            elif kind == "collapse":
+                listing.collapsed = set(value)  # type: ignore[call-overload]
             elif kind == "reverse":
                 listing.sort_reverse = value  # type: ignore[assignment]
             else:

@@ -538,3 +538,35 @@ class TestReadState:
             assert store.read.read_uids(app.info.account_key) == frozenset()  # type: ignore[union-attr]
         finally:
             store.close()
+
+
+class TestThreads:
+    async def test_z_collapses_the_thread_and_capital_z_all(self, server: Pop3Server) -> None:
+        """In the thread view `z` on a reply hides the thread's replies, leaves the cursor
+        on its root and shows how many are hidden; `z` again shows them; `Z` collapses
+        every thread and `Z` again expands all. Outside the thread view `z` says so."""
+        app = app_for(server)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await wait_listed(pilot)
+            await pilot.press("z")
+            assert "Threads collapse in the thread view (t)." in notes(app)
+            await pilot.press("t")
+            await pilot.pause()
+            total = len(app.listing.rows)
+            reply = next(i for i, r in enumerate(app.listing.rows) if r.depth > 0)
+            root = app.listing.thread_root(reply)
+            root_uid = app.listing.rows[root].uid
+            screen.table.move_to(reply + 1)
+            await pilot.press("z")
+            await pilot.pause()
+            hidden = app.listing.hidden_replies[root_uid]
+            assert hidden >= 2 and len(app.listing.rows) == total - hidden
+            assert screen.table.current_uid == root_uid
+            row = screen.table.render_line(screen.table.cursor + 1).text
+            assert f"(+{hidden}) Proposal: switch the office" in row
+            await pilot.press("z")
+            assert len(app.listing.rows) == total
+            await pilot.press("Z")
+            assert all(r.depth == 0 for r in app.listing.rows)
+            await pilot.press("Z")
+            assert len(app.listing.rows) == total

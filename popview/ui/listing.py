@@ -118,6 +118,10 @@ class MailboxListing:
         """How many known envelopes are new since the last visit (see :attr:`seen_before`)."""
         self._seen_before: frozenset[str] = frozenset()
         self.read: set[str] = set()
+        self.collapsed: set[str] = set()
+        """Thread roots whose replies are hidden in the thread view (``z``)."""
+        self.hidden_replies: dict[str, int] = {}
+        """Per collapsed root now shown, how many replies it hides."""
         """Keys of the messages read here (loaded from the store; see :meth:`is_read`)."""
         self._haystack: dict[str, str] = {}
         self._flat: dict[str, Row] = {}
@@ -215,6 +219,53 @@ class MailboxListing:
             self.rows = kept[1]
         else:
             self.rows = ordered
+        self.hidden_replies = {}
+        if self.threaded and self.collapsed:
+            self.rows = self._collapse(self.rows)
+
+    def _collapse(self, rows: list[Row]) -> list[Row]:
+        """``rows`` without the replies under collapsed roots (counted per root)."""
+        shown: list[Row] = []
+        root: str | None = None
+        hidden = self.hidden_replies
+        for row in rows:
+            if row.depth == 0:
+                root = row.uid if row.uid in self.collapsed else None
+                shown.append(row)
+            elif root is not None:
+                hidden[root] = hidden.get(root, 0) + 1
+            else:
+                shown.append(row)
+        return shown
+
+    def thread_root(self, index: int) -> int:
+        """The row index of the thread root above row ``index`` (itself for a root)."""
+        rows = self.rows
+        while index > 0 and rows[index].depth > 0:
+            index -= 1
+        return index
+
+    def toggle_thread(self, index: int) -> int:
+        """Collapse or expand the thread of row ``index``; return the root's row index after."""
+        root_uid = self.rows[self.thread_root(index)].uid
+        if root_uid in self.collapsed:
+            self.collapsed.discard(root_uid)
+        else:
+            self.collapsed.add(root_uid)
+        self.rebuild()
+        return self.index_of(root_uid) or 0
+
+    def toggle_all_threads(self) -> None:
+        """Collapse every thread with replies, or expand all if any is collapsed."""
+        if self.collapsed:
+            self.collapsed = set()
+        else:
+            self.collapsed = {
+                row.uid
+                for row, after in zip(self.rows, self.rows[1:], strict=False)
+                if row.depth == 0 and after.depth > 0
+            }
+        self.rebuild()
 
     def _has(self, uid: str, flag: str) -> bool:
         if flag == "U":

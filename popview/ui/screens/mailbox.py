@@ -100,6 +100,22 @@ class MailboxScreen(Screen[None]):
             tooltip="Group replies under the message they answer",
         ),
         Binding(
+            "z",
+            "collapse_thread",
+            "Collapse",
+            show=False,
+            id="mailbox.collapse",
+            tooltip="In the thread view: hide or show the replies of this thread",
+        ),
+        Binding(
+            "Z",
+            "collapse_all",
+            "Collapse all",
+            show=False,
+            id="mailbox.collapse_all",
+            tooltip="In the thread view: hide every thread's replies, or show them all",
+        ),
+        Binding(
             "i",
             "server_info",
             "Server",
@@ -382,6 +398,26 @@ class MailboxScreen(Screen[None]):
         self.set_status(
             "Thread view" if self.listing.threaded else "Flat view", expire=STATUS_SECONDS
         )
+
+    def action_collapse_thread(self) -> None:
+        if not self.listing.threaded:
+            self.popview.notify("Threads collapse in the thread view (t).", markup=False)
+            return
+        if not self.listing.rows:
+            return
+        root = self.listing.toggle_thread(self.table.cursor)
+        self.table.refresh_rows()
+        self.table.move_to(root)
+
+    def action_collapse_all(self) -> None:
+        if not self.listing.threaded:
+            self.popview.notify("Threads collapse in the thread view (t).", markup=False)
+            return
+        keep = self.table.current_uid
+        if keep is not None:
+            keep = self.listing.rows[self.listing.thread_root(self.table.cursor)].uid
+        self.listing.toggle_all_threads()
+        self.table.refresh_rows(keep_uid=keep)
 
     def action_toggle_read(self) -> None:
         uid = self.table.current_uid

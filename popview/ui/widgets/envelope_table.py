@@ -248,6 +248,9 @@ class EnvelopeTable(ScrollView, can_focus=True):
         subject = single_line(env.subject, 400)
         if row.depth:
             subject = "  " * min(row.depth - 1, 8) + "└ " + subject
+        hidden = self.listing.hidden_replies.get(row.uid)
+        if hidden:
+            subject = f"(+{hidden}) {subject}"
         cells = [
             (mark, _MARK_W, ""),
             (sender, from_w, ""),
