@@ -1,7 +1,8 @@
 """Make an SVG of each screen from the demo mailbox: ``python screenshots/make_screenshots.py``.
 
-Runs the real app headless at 100x30 against the embedded server with the
-sample mailbox, in UTC, and writes the SVGs next to this script.
+Runs the real app headless at 100x30 (and the list and viewer at 80 and 120
+columns too) against the embedded server with the sample mailbox, in UTC, and
+writes the SVGs next to this script.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ async def shot(
     demo: bool = True,
     faults: list[Fault] | None = None,
     count: int = SAMPLE_COUNT,
+    size: tuple[int, int] = SIZE,
 ) -> None:
     with start_demo(count, faults=faults) as server:
         if demo:
@@ -65,7 +67,7 @@ async def shot(
             )
         else:
             app = PopviewApp(None)
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=size) as pilot:
             await steps(pilot)
             app.save_screenshot(str(OUT / f"{name}.svg"))
     print(f"wrote {name}.svg")
@@ -144,6 +146,30 @@ async def threads(pilot: Pilot[Any]) -> None:
     await pilot.pause(0.3)
 
 
+async def marks_pending(pilot: Pilot[Any]) -> None:
+    await listed(pilot)
+    await pilot.press("d", "d", "j", "t")
+    await pilot.pause(0.3)
+
+
+async def viewer_search(pilot: Pilot[Any]) -> None:
+    app = pilot.app
+    assert isinstance(app, PopviewApp)
+    await listed(pilot)
+    uid = next(
+        u for u, env in app.listing.envelopes.items() if env.subject.startswith("Re: Proposal")
+    )
+    await open_uid(pilot, uid)
+    await pilot.press("slash", *"the", "enter", "n")
+    await pilot.pause(0.3)
+
+
+async def sort_prompt(pilot: Pilot[Any]) -> None:
+    await listed(pilot)
+    await pilot.press("O")
+    await pilot.pause(0.3)
+
+
 async def main() -> None:
     await shot("login", nothing, demo=False)
     await shot("mailbox-loading", loading, faults=STALL, count=LOADING_COUNT)
@@ -156,6 +182,11 @@ async def main() -> None:
     await shot("confirm-quit", quit_dialog)
     await shot("help", help_screen)
     await shot("server-info", server_info)
+    await shot("mailbox-sort-prompt", sort_prompt)
+    await shot("viewer-search", viewer_search)
+    for width in (80, 120):
+        await shot(f"mailbox-{width}", marks_pending, size=(width, 30))
+        await shot(f"viewer-search-{width}", viewer_search, size=(width, 30))
 
 
 if __name__ == "__main__":

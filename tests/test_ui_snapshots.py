@@ -182,3 +182,42 @@ class TestScreens:
         app = app_for(demo_thread)
         app.config = Config(general=General(save_dir=Path("/home/you/Downloads")))
         assert snap_compare(app, terminal_size=SIZE, run_before=run)
+
+    @pytest.mark.parametrize("width", [80, 120])
+    def test_mailbox_marks_pending_at_width(
+        self, snap_compare: Any, demo_thread: ServerThread, width: int
+    ) -> None:
+        """Marks pending at 80 and 120 columns: the pending count, q Quit and ? Help stay;
+        at 80 the date is compact and the subject keeps the room."""
+
+        async def run(pilot: Pilot[Any]) -> None:
+            await wait_listed(pilot)
+            await pilot.press("d", "d")
+            await wait_for(pilot, lambda: len(pilot.app.marks) == 2)  # type: ignore[attr-defined]
+            await pilot.pause()
+
+        assert snap_compare(app_for(demo_thread), terminal_size=(width, 30), run_before=run)
+
+    def test_sort_prompt(self, snap_compare: Any, demo_thread: ServerThread) -> None:
+        """`O` asks for the reversed order at the bottom of the list."""
+
+        async def run(pilot: Pilot[Any]) -> None:
+            await wait_listed(pilot)
+            await pilot.press("O")
+            await pilot.pause()
+
+        assert snap_compare(app_for(demo_thread), terminal_size=SIZE, run_before=run)
+
+    @pytest.mark.parametrize("width", [80, 120])
+    def test_viewer_search_and_quote(
+        self, snap_compare: Any, demo_thread: ServerThread, width: int
+    ) -> None:
+        """A reply: the quoted line coloured, the second match of "the" selected, the
+        match count and n / N / Esc in the line under the body."""
+
+        async def run(pilot: Pilot[Any]) -> None:
+            await open_uid(pilot, "uid-0124")  # a "Re: Proposal" reply with a quote
+            await pilot.press("slash", *"the", "enter", "n")
+            await pilot.pause()
+
+        assert snap_compare(app_for(demo_thread), terminal_size=(width, 30), run_before=run)

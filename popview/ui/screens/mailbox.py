@@ -71,7 +71,7 @@ class MailboxScreen(Screen[None]):
             "filter",
             "Filter",
             id="mailbox.filter",
-            tooltip="Show only messages whose sender or subject contains a text",
+            tooltip="Show only messages whose sender or subject contains a text (~U unread)",
         ),
         Binding(
             "o", "sort", "Sort", id="mailbox.sort", tooltip="Sort by date, sender, subject or size"
