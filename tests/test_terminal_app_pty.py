@@ -442,7 +442,7 @@ class TestMailboxList:
         check_step(app, "listing")
         assert "[bold red]Boss[/]" in screen
         assert "[/]Re: hi" in screen
-        assert "[link=file:///etc/pass…" in screen  # the From column is narrow
+        assert re.search(r"\[link=file:///etc/pass\w*…", screen)  # the From column is narrow
         quit_app(app)
 
     def test_bidi_row_keeps_its_columns_in_order(
@@ -457,7 +457,8 @@ class TestMailboxList:
         line = next(line for line in screen.splitlines() if "Support" in line)
         assert re.search(
             r"Pay\ufffdPal \ufffdSupport\ufffd\s+\ufffdUrgent \ufffdgnp\.exe\s+"
-            r"2026-03-02 \d\d:\d\d\s+\d+\s*$",
+            # At 100 columns the date is compact: "Mar 02" this year, else 2026-03-02.
+            r"(?:Mar 02|2026-03-02)\s+\d+\s*$",
             line,
         ), line
         quit_app(app)
