@@ -260,6 +260,18 @@ class TestAttachments:
             assert names[2] in app.screen.title_text  # type: ignore[attr-defined]
             await pilot.press("n")
 
+    async def test_attachments_title_is_readable(self, server: Pop3Server) -> None:
+        """The attachments panel title is drawn in the text colour, bold, not in the
+        border's navy over grey: its brightness stands apart from the background."""
+        app = app_for(server)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_uid(pilot, "uid-0006")
+            options = screen.query_one("#attachments")
+            title = options.styles.border_title_color
+            _, background = options.background_colors
+            assert abs(title.brightness - background.brightness) > 0.5
+            assert options.styles.border_title_style.bold
+
 
 class TestSaveDialog:
     async def test_enter_on_the_format_list_saves_and_down_chooses(
@@ -288,12 +300,19 @@ class TestList:
     async def test_filter_enter_opens_the_first_match_and_esc_keeps_it_visible(
         self, server: Pop3Server
     ) -> None:
-        """From the 26th row, `/Lunch` Enter puts the cursor on the match (Enter opens it);
-        Esc brings every row back with that row on screen under the cursor."""
+        """From a row that does not match, `/tabs` Enter puts the cursor on the first match
+        (not on the same row number); `/Lunch` Enter from the 8th row then Enter opens the
+        match; Esc brings every row back with that row on screen under the cursor."""
         app = app_for(server)
         async with app.run_test(size=(80, 24)) as pilot:
             screen = await wait_listed(pilot)
             table = screen.table
+            table.move_to(1)  # "Reminder: dentist", not a match: the first match gets the cursor
+            await pilot.press("slash", *"tabs", "enter")
+            await pilot.pause()
+            assert app.listing.index_of(table.current_uid or "") == 0
+            assert len(app.listing.rows) > 2
+            await pilot.press("escape")
             table.move_to(7)
             await pilot.press("slash", *"Lunch", "enter")
             await pilot.pause()
