@@ -15,7 +15,7 @@ import pytest
 from popview.cli import main
 from popview.server import MemoryMailbox, ServerThread
 from tests.fixtures.dovecot import DovecotServer, MailUser
-from tests.fixtures.embedded import account_args
+from tests.fixtures.embedded import POP3_PASSWORD, account_args
 from tests.fixtures.maildir import served
 
 HOSTILE = (
