@@ -16,7 +16,13 @@ from rich.console import Console
 from textual.app import App, ComposeResult
 from textual.widgets import Static
 
-from popview.ui.textual_adapter import FATAL_ERROR_HOOK, CrashScreenWithoutLocals, screen_text
+from popview.ui.textual_adapter import (
+    FATAL_ERROR_HOOK,
+    CrashScreenWithoutLocals,
+    FooterKey,
+    bindings_in_reach,
+    screen_text,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 ADAPTER = REPO / "popview" / "ui" / "textual_adapter.py"
@@ -24,7 +30,7 @@ SECRET = "pw-in-a-local-4711"
 # Private Textual names popview once used, and any import from a private Textual module.
 PRIVATE_TEXTUAL = re.compile(
     r"\._(fatal_error|exit_renderables|close_messages_no_wait|compositor|notifications"
-    r"|toggle_cursor|print_error_renderables|cursor_visible|blink_timer)\b"
+    r"|toggle_cursor|print_error_renderables|cursor_visible|blink_timer|modal_binding_chain)\b"
     r"|from textual(\.\w+)*\._\w+ import|import textual(\.\w+)*\._"
 )
 
@@ -75,6 +81,33 @@ class TestScreenText:
             lines = screen_text(app.screen).splitlines()
         assert len(lines) == 5
         assert lines[0].startswith("hello from the adapter test")
+
+
+class TestBindingsInReach:
+    async def test_a_binding_hidden_by_check_action_is_still_found(self) -> None:
+        """The adapter sees a binding that check_action hides (active_bindings does not)."""
+        from textual.binding import Binding
+
+        class Hidden(App[None]):
+            BINDINGS = [Binding("x", "nothing", "Nothing", id="test.nothing")]  # noqa: RUF012
+
+            def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+                return action != "nothing"
+
+        app = Hidden()
+        async with app.run_test() as pilot:
+            await pilot.pause()
+            assert "x" not in app.screen.active_bindings
+            found = {key: b.id for key, b in bindings_in_reach(app.screen)}
+        assert found.get("x") == "test.nothing"
+
+    def test_footer_key_is_what_the_footer_draws(self) -> None:
+        from textual.widget import Widget
+
+        assert issubclass(FooterKey, Widget)
+        assert "FooterKey(" in inspect.getsource(
+            __import__("textual.widgets", fromlist=["Footer"]).Footer.compose
+        )
 
 
 class TestOnlyTheAdapter:

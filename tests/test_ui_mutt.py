@@ -32,9 +32,11 @@ from popview.ui.screens.help import HelpScreen, key_table
 from popview.ui.screens.mailbox import MailboxScreen
 from popview.ui.screens.message import MessageScreen
 from popview.ui.screens.sort_prompt import SortPrompt
+from popview.ui.textual_adapter import screen_text as adapter_screen_text
 from popview.ui.widgets.envelope_table import EnvelopeTable
 from popview.ui.widgets.message_body import MessageBody
-from tests.test_ui_support import PASSWORD, account_for, make_server, wait_for, wait_listed
+from tests.fixtures.embedded import POP3_PASSWORD, new_server
+from tests.ui_support import account_for, wait_for, wait_listed
 
 REPO = Path(__file__).resolve().parent.parent
 SIZE = (100, 30)
@@ -58,13 +60,13 @@ LONG = (
 
 
 def notes(app: PopviewApp) -> list[str]:
-    """The notifications shown so far, oldest first."""
-    return [n.message for n in app._notifications]
+    """The notifications the app was asked to show so far, oldest first."""
+    return list(getattr(app, "notes_seen", []))
 
 
 def screen_text(app: PopviewApp) -> str:
     """The whole screen as drawn."""
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+    return adapter_screen_text(app.screen)
 
 
 def static_text(app: PopviewApp, selector: str) -> str:
@@ -75,7 +77,7 @@ def static_text(app: PopviewApp, selector: str) -> str:
 @pytest.fixture
 async def server() -> AsyncIterator[Pop3Server]:
     """Forty sample messages (plain POP3, user demo)."""
-    srv = make_server(sample_messages(40))
+    srv = new_server(sample_messages(40))
     await srv.start()
     yield srv
     await srv.close()
@@ -85,14 +87,25 @@ async def server() -> AsyncIterator[Pop3Server]:
 async def long_server() -> AsyncIterator[Pop3Server]:
     """Three messages: the newest is a long answer with quotes and noisy headers."""
     messages = [*sample_messages(40)[:2], LONG]
-    srv = make_server(messages)
+    srv = new_server(messages)
     await srv.start()
     yield srv
     await srv.close()
 
 
 def app_for(server: Pop3Server, config: Config | None = None) -> PopviewApp:
-    return PopviewApp(config, account=account_for(server), password=PASSWORD)
+    """The app logged in to ``server``; what it notifies is kept in ``notes_seen``."""
+    app = PopviewApp(config, account=account_for(server), password=POP3_PASSWORD)
+    seen: list[str] = []
+    shown = app.notify
+
+    def notify(message: str, *args: Any, **kwargs: Any) -> None:
+        seen.append(message)
+        shown(message, *args, **kwargs)
+
+    app.notify = notify  # type: ignore[method-assign]
+    app.notes_seen = seen  # type: ignore[attr-defined]
+    return app
 
 
 async def open_uid(pilot: Pilot[Any], uid: str) -> MessageScreen:
@@ -492,7 +505,7 @@ class TestZalgo:
             f"From: {name} <z@x.example>\r\nSubject: {name}\r\n"
             "Date: Sat, 16 Mar 2024 12:00:00 +0000\r\nMessage-ID: <z@x.example>\r\n\r\nboo\r\n"
         ).encode()
-        srv = make_server([*sample_messages(40)[:2], raw])
+        srv = new_server([*sample_messages(40)[:2], raw])
         await srv.start()
         try:
             app = app_for(srv)
@@ -528,7 +541,7 @@ class TestReadState:
 
         store = Store.open(tmp_path / "cache")
         try:
-            app = PopviewApp(None, account=account_for(server), password=PASSWORD, store=store)
+            app = PopviewApp(None, account=account_for(server), password=POP3_PASSWORD, store=store)
             async with app.run_test(size=SIZE) as pilot:
                 await wait_listed(pilot)
                 assert flag(app, "uid-0040") == "O"
@@ -546,7 +559,7 @@ class TestReadState:
                 await pilot.press("escape")
             assert store.read.read_uids(app.info.account_key) == {"uid-0039"}  # type: ignore[union-attr]
 
-            app = PopviewApp(None, account=account_for(server), password=PASSWORD, store=store)
+            app = PopviewApp(None, account=account_for(server), password=POP3_PASSWORD, store=store)
             async with app.run_test(size=SIZE) as pilot:
                 screen = await wait_listed(pilot)
                 assert flag(app, "uid-0039") == " "

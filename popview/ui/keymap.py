@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from popview.errors import ConfigError
+from popview.ui.textual_adapter import bindings_in_reach
 
 __all__ = ["NOT_BOUND", "binding_ids", "check_keymap", "explain_unbound_key"]
 
@@ -91,14 +92,12 @@ def explain_unbound_key(screen: Screen[Any], event: events.Key) -> None:
             _say(screen, f"{active.binding.description}: not available here.")
         return
     # Hidden by check_action (``$`` with nothing marked): bound, but not now.
-    # The chain is what active_bindings itself walks (Textual keeps it private).
-    for _namespace, bindings in screen._modal_binding_chain:
-        for key, binding in bindings:
-            if key == event.key:
-                why = getattr(screen, "unavailable_reason", None)
-                reason = why(binding.action) if why is not None else None
-                _say(screen, reason or f"{binding.description}: nothing to do right now.")
-                return
+    for key, binding in bindings_in_reach(screen):
+        if key == event.key:
+            why = getattr(screen, "unavailable_reason", None)
+            reason = why(binding.action) if why is not None else None
+            _say(screen, reason or f"{binding.description}: nothing to do right now.")
+            return
     _say(screen, NOT_BOUND)
 
 

@@ -13,18 +13,33 @@ each leaning on as few private names as possible, and
 * :func:`screen_text` - what the whole screen shows (dialogs, toasts and what
   is behind them), for tests that assert what a user reads. Textual exposes
   the composited screen only through the private compositor.
+* :func:`bindings_in_reach` - every (key, binding) the focused widget, its
+  screen and the app define, including those ``check_action`` hides, so a key
+  that is bound but does nothing right now can say why instead of "Key is not
+  bound." (:attr:`Screen.active_bindings` drops the hidden ones).
+* :class:`FooterKey` - the key widget Textual's footer draws, for a footer
+  that orders its keys (Textual does not export it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import rich
 from rich.traceback import Traceback
 from textual.app import App
+from textual.binding import Binding
 from textual.screen import Screen
+from textual.widgets._footer import FooterKey
 
-__all__ = ["FATAL_ERROR_HOOK", "CrashScreenWithoutLocals", "screen_text"]
+__all__ = [
+    "FATAL_ERROR_HOOK",
+    "CrashScreenWithoutLocals",
+    "FooterKey",
+    "bindings_in_reach",
+    "screen_text",
+]
 
 FATAL_ERROR_HOOK = "_fatal_error"
 """The name of the private App method Textual calls for an unhandled exception."""
@@ -42,3 +57,13 @@ class CrashScreenWithoutLocals(App[Any]):
 def screen_text(screen: Screen[Any]) -> str:
     """Every line of ``screen`` as drawn, one ``\\n`` between lines."""
     return "\n".join(strip.text for strip in screen._compositor.render_strips())
+
+
+def bindings_in_reach(screen: Screen[Any]) -> Iterator[tuple[str, Binding]]:
+    """Every (key, binding) of the focused widget, ``screen`` and the app, hidden ones too.
+
+    The chain :attr:`Screen.active_bindings` walks itself, before it drops the
+    bindings whose ``check_action`` returns ``False``.
+    """
+    for _namespace, bindings in screen._modal_binding_chain:
+        yield from bindings

@@ -12,8 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer
 
-# FooterKey is what Footer itself draws; Textual does not export it publicly.
-from textual.widgets._footer import FooterKey
+from popview.ui.textual_adapter import FooterKey  # what Footer draws; not exported by Textual
 
 __all__ = ["FIRST", "KeyFooter"]
 
