@@ -101,7 +101,7 @@ async def play_app(scenario: Scenario, keys: list[str]) -> list[str]:
                     if app.return_code is not None:
                         break
                     if (key == "y" and isinstance(app.screen, ConfirmScreen)) or (
-                        key == "c" and isinstance(app.screen, QuitScreen)
+                        key in ("c", "y") and isinstance(app.screen, QuitScreen)
                     ):
                         committed = True
                     budget = TIMEOUT * 10 + MARGIN
