@@ -43,7 +43,8 @@ def view(raw: bytes) -> None:
         assert body.text() == "\n".join(body.lines)  # the fast path agrees
         shown = [*body.lines[:60], *body.banner, *body.links]
         shown += [row.subject, row.sender, parsed.subject]
-        shown += [a.display for a in parsed.from_ + parsed.to]
+        shown += [a.display for a in parsed.from_ + parsed.to + row.to + row.cc]
+        shown += list(row.references)
         shown += [f"{a.filename} {a.content_type}" for a in parsed.attachments]
         shown += [h.name + h.value for h in parsed.headers[:50]]
         for text in shown:

@@ -325,9 +325,9 @@ class TestEnvelopeCache:
             {"v": 1, "s": "Before the tag"},  # the first format, without the field checksum
             {"v": PAYLOAD_TAG, "s": 5},  # damaged: wrong types
             {"v": PAYLOAD_TAG, "fn": "", "fa": "", "s": "x", "dt": "", "mid": "", "irt": "",
-             "to": [["a"]], "cc": [], "d": None, "refs": [], "att": False},
+             "tr": [["a"]], "cr": "", "rr": "", "d": None, "att": False},
             {"v": PAYLOAD_TAG, "fn": "", "fa": "", "s": "x", "dt": "", "mid": "", "irt": "",
-             "to": [], "cc": [], "d": "not a date", "refs": [], "att": False},
+             "tr": "", "cr": "", "rr": "", "d": "not a date", "att": False},
         ],
     )  # fmt: skip
     async def test_unusable_payload_falls_back_to_parsing_and_upgrades(

@@ -35,7 +35,7 @@ def envelope(
         date=_BASE - timedelta(minutes=n * 7 % 11) if n % 5 else None,
         message_id=f"<m{n}@x>",
         in_reply_to=f"<m{reply_to}@x>" if reply_to is not None else "",
-        references=tuple(f"<m{r}@x>" for r in refs),
+        references_raw=" ".join(f"<m{r}@x>" for r in refs),
     )
 
 

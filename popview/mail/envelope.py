@@ -7,16 +7,24 @@ few headers the list shows with one regular expression over the bytes,
 unfolds them (RFC 5322 §2.2.3) and decodes them (RFC 2047). Every value is
 capped (see :mod:`popview.mail.headers`), so a 1 MB Subject or a To with
 200,000 ``;`` costs about as much as an ordinary one.
+
+To, Cc and References are not shown in the list, and address lists are the
+dearest thing to parse, so the envelope keeps their raw (unfolded, capped)
+values and parses them on first use of :attr:`Envelope.to`, :attr:`Envelope.cc`
+or :attr:`Envelope.references`, with the same functions an eager parse would
+use: the results, sanitized, are identical.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from popview.mail.headers import (
+    ADDRESS_VALUE_CAP,
     Address,
     decode_header_bytes,
     decode_words,
@@ -31,6 +39,8 @@ SUBJECT_MAX_LEN = 998  # RFC 5322 §2.1.1: a line is at most 998 characters
 _ID_MAX_LEN = 998
 _MAX_REFERENCES = 100
 _HEADER_BLOCK_CAP = 1 << 20  # look at the first 1 MiB of a header block
+# References kept raw: 100 ids of at most 252 characters and the space between.
+_REFERENCES_CAP = _MAX_REFERENCES * 260
 
 _WANTED = b"from|to|cc|subject|date|message-id|in-reply-to|references|content-type"
 # A wanted field name at the start of a line, then its value with any folded
@@ -59,14 +69,16 @@ class Envelope:
             row was malformed (HARDENING F.60).
         from_name: Display name of the first From address ("" if none).
         from_addr: Address of the first From address ("" if none).
-        to: The To addresses (capped).
-        cc: The Cc addresses (capped).
+        to_raw: The raw To value (unfolded, capped); never shown: read
+            :attr:`to`.
+        cc_raw: The raw Cc value, likewise; read :attr:`cc`.
         subject: Subject, one line, capped.
         date: The Date header as an aware datetime, ``None`` if unparsable.
         date_text: The Date header as written (sanitized).
         message_id: Message-ID ("" if none).
         in_reply_to: In-Reply-To ("" if none).
-        references: Message-IDs from References (capped).
+        references_raw: The raw References value, likewise; read
+            :attr:`references`.
         has_attachment: Hint from the top-level Content-Type.
     """
 
@@ -75,15 +87,30 @@ class Envelope:
     size: int | None
     from_name: str = ""
     from_addr: str = ""
-    to: tuple[Address, ...] = ()
-    cc: tuple[Address, ...] = ()
+    to_raw: str = ""
+    cc_raw: str = ""
     subject: str = ""
     date: datetime | None = None
     date_text: str = ""
     message_id: str = ""
     in_reply_to: str = ""
-    references: tuple[str, ...] = ()
+    references_raw: str = ""
     has_attachment: bool = False
+
+    @property
+    def to(self) -> tuple[Address, ...]:
+        """The To addresses (capped), decoded and sanitized."""
+        return parse_addresses(self.to_raw)
+
+    @property
+    def cc(self) -> tuple[Address, ...]:
+        """The Cc addresses (capped), decoded and sanitized."""
+        return parse_addresses(self.cc_raw)
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        """Message-IDs from References (capped), sanitized."""
+        return _ids(self.references_raw, _MAX_REFERENCES)
 
     @property
     def sender(self) -> str:
@@ -119,6 +146,13 @@ def _ids(value: str, limit: int) -> tuple[str, ...]:
     return tuple(found)
 
 
+def _intern_raw(value: str, cap: int) -> str:
+    """Cut ``value`` to what its parser looks at; share a short one (a mailbox's
+    To is mostly the same few strings) so 100,000 envelopes hold one copy."""
+    value = value[:cap]
+    return sys.intern(value) if len(value) <= 200 else value
+
+
 def parse_envelope(
     header_bytes: bytes, *, number: int, uid: str | None, size: int | None
 ) -> Envelope:
@@ -150,14 +184,14 @@ def parse_envelope(
         size=size,
         from_name=sender.name,
         from_addr=sender.addr,
-        to=parse_addresses(fields.get("to", "")),
-        cc=parse_addresses(fields.get("cc", "")),
+        to_raw=_intern_raw(fields.get("to", ""), ADDRESS_VALUE_CAP),
+        cc_raw=_intern_raw(fields.get("cc", ""), ADDRESS_VALUE_CAP),
         subject=sanitize_header(decode_words(fields.get("subject", "")), max_len=SUBJECT_MAX_LEN),
         date=parse_date(date_text),
         date_text=sanitize_header(date_text, max_len=200),
         message_id=first_id[0] if first_id else "",
         in_reply_to=reply_id[0] if reply_id else "",
-        references=_ids(fields.get("references", ""), _MAX_REFERENCES),
+        references_raw=fields.get("references", "")[:_REFERENCES_CAP],
         has_attachment=content_type.startswith(_MULTIPART_HINTS),
     )
 

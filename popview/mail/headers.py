@@ -20,6 +20,7 @@ from popview.mail.charset import decode_bytes
 from popview.sanitize import sanitize_header
 
 __all__ = [
+    "ADDRESS_VALUE_CAP",
     "MAX_ADDRESSES",
     "MAX_ENCODED_WORDS",
     "RAW_VALUE_CAP",
@@ -36,7 +37,8 @@ RAW_VALUE_CAP = 16_384
 MAX_ENCODED_WORDS = 500
 #: Addresses parsed per header (To with 200,000 ``;`` is cut).
 MAX_ADDRESSES = 200
-_ADDRESS_VALUE_CAP = 8_192
+#: Characters of an address-list value that are parsed.
+ADDRESS_VALUE_CAP = 8_192
 
 # RFC 2047 §2: encoded-word = "=?" charset "?" encoding "?" encoded-text "?="
 # (charset may carry an RFC 2231 §5 "*language" suffix).
@@ -158,7 +160,7 @@ def parse_addresses(value: str, *, max_count: int = MAX_ADDRESSES) -> tuple[Addr
     Returns:
         Up to ``max_count`` addresses, empty entries dropped.
     """
-    value = value[:_ADDRESS_VALUE_CAP]
+    value = value[:ADDRESS_VALUE_CAP]
     single = _NAME_ADDR.fullmatch(value)
     if single is not None and not set(",<") & set(_QUOTED.sub("", single.group(1))):
         name = single.group(1)

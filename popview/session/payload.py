@@ -19,11 +19,10 @@ from datetime import datetime
 from typing import Any
 
 from popview.mail.envelope import Envelope
-from popview.mail.headers import Address
 
 __all__ = ["PAYLOAD_TAG", "PAYLOAD_VERSION", "envelope_from_payload", "envelope_payload"]
 
-PAYLOAD_VERSION = 1
+PAYLOAD_VERSION = 2
 """Bump when the payload layout or the envelope parser's output changes: older
 payloads are then ignored and their header blocks parsed again."""
 
@@ -43,6 +42,10 @@ _TEXT_FIELDS = (
     ("date_text", "dt"),
     ("message_id", "mid"),
     ("in_reply_to", "irt"),
+    # Raw, parsed on use (see popview.mail.envelope): cheaper to store and to read.
+    ("to_raw", "tr"),
+    ("cc_raw", "cr"),
+    ("references_raw", "rr"),
 )
 
 
@@ -51,28 +54,9 @@ def envelope_payload(envelope: Envelope) -> dict[str, Any]:
     payload: dict[str, Any] = {_VERSION_KEY: PAYLOAD_TAG}
     for name, short in _TEXT_FIELDS:
         payload[short] = getattr(envelope, name)
-    payload["to"] = [[a.name, a.addr] for a in envelope.to]
-    payload["cc"] = [[a.name, a.addr] for a in envelope.cc]
     payload["d"] = envelope.date.isoformat() if envelope.date is not None else None
-    payload["refs"] = list(envelope.references)
     payload["att"] = envelope.has_attachment
     return payload
-
-
-def _addresses(value: Any) -> tuple[Address, ...] | None:
-    if not isinstance(value, list):
-        return None
-    found: list[Address] = []
-    for item in value:
-        if (
-            not isinstance(item, list)
-            or len(item) != 2
-            or not isinstance(item[0], str)
-            or not isinstance(item[1], str)
-        ):
-            return None
-        found.append(Address(item[0], item[1]))
-    return tuple(found)
 
 
 def envelope_from_payload(
@@ -98,19 +82,9 @@ def envelope_from_payload(
         if not isinstance(value, str):
             return None
         texts[name] = value
-    to = _addresses(payload.get("to"))
-    cc = _addresses(payload.get("cc"))
-    refs = payload.get("refs")
     attachment = payload.get("att")
     date_value = payload.get("d")
-    if (
-        to is None
-        or cc is None
-        or not isinstance(refs, list)
-        or not all(isinstance(ref, str) for ref in refs)
-        or not isinstance(attachment, bool)
-        or not (date_value is None or isinstance(date_value, str))
-    ):
+    if not isinstance(attachment, bool) or not (date_value is None or isinstance(date_value, str)):
         return None
     date: datetime | None = None
     if date_value is not None:
@@ -122,10 +96,7 @@ def envelope_from_payload(
         number=number,
         uid=uid,
         size=size,
-        to=to,
-        cc=cc,
         date=date,
-        references=tuple(refs),
         has_attachment=attachment,
         **texts,
     )
