@@ -10,6 +10,7 @@ then UTF-8, then a replacement decode, and always returns a string.
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 
 __all__ = ["decode_bytes", "lookup_charset"]
@@ -37,6 +38,7 @@ _REFUSED = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=512)  # a mailbox uses a few labels, 10,000 times each
 def lookup_charset(label: str | None) -> str | None:
     """Return the Python codec name for a MIME charset label, or ``None``.
 

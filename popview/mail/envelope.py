@@ -45,9 +45,11 @@ _REFERENCES_CAP = _MAX_REFERENCES * 260
 _WANTED = b"from|to|cc|subject|date|message-id|in-reply-to|references|content-type"
 # A wanted field name at the start of a line, then its value with any folded
 # continuation lines (RFC 5322 §2.2.3: a continuation starts with SP or HTAB).
+# The line start is a literal LF, not a MULTILINE "^": the engine then skips
+# from LF to LF at C speed instead of trying the pattern at every byte.
 _FIELD = re.compile(
-    rb"^(" + _WANTED + rb")[ \t]*:([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)",
-    re.IGNORECASE | re.MULTILINE,
+    rb"\n(" + _WANTED + rb")[ \t]*:([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)",
+    re.IGNORECASE,
 )
 # The header section ends at the first line that is neither a field nor a
 # continuation (the same rule as email.feedparser, so the list and the viewer
@@ -129,7 +131,7 @@ def _header_section(block: bytes) -> bytes:
 
 def _raw_fields(section: bytes) -> dict[str, str]:
     fields: dict[str, str] = {}
-    for match in _FIELD.finditer(section):
+    for match in _FIELD.finditer(b"\n" + section):
         name = match.group(1).lower().decode("ascii")
         if name not in fields:  # the first occurrence wins, as in email.message
             value = _FOLD.sub(b"", match.group(2))
