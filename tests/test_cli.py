@@ -66,11 +66,12 @@ class TestList:
         assert json.loads(pretty) == json.loads(compact)
 
     def test_headless_list_imports_no_ui_or_html_libraries(self) -> None:
-        """The headless commands load neither Textual/Rich nor lxml/inscriptis
-        (start-up time is part of every `popview list`)."""
+        """The headless commands load neither Textual/Rich, lxml/inscriptis nor the
+        message parser (start-up time is part of every `popview list`)."""
         code = (
             "import sys, popview.cli, popview.cli.commands, popview.session\n"
-            "heavy = [m for m in ('textual', 'rich', 'lxml', 'inscriptis') if m in sys.modules]\n"
+            "heavy = ('textual', 'rich', 'lxml', 'inscriptis', 'popview.mail.message')\n"
+            "heavy = [m for m in heavy if m in sys.modules]\n"
             "print(heavy)"
         )
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from popview.mail.envelope import Envelope, parse_envelope, parse_envelopes
 from popview.mail.headers import Address
-from popview.mail.message import parse_message
-from popview.mail.model import Attachment, BodySegment, HeaderField, ParsedMessage, TextPart
 from popview.sanitize import sanitize_filename, sanitize_header, sanitize_text
 
 if TYPE_CHECKING:
+    from popview.mail.message import parse_message
+    from popview.mail.model import Attachment, BodySegment, HeaderField, ParsedMessage, TextPart
     from popview.mail.render import RenderedBody, render_body
 
 __all__ = [
@@ -43,11 +43,24 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # The renderer pulls in lxml and inscriptis (~40 ms): loaded on first use,
-    # so the headless ``list`` never imports them.
-    if name in ("RenderedBody", "render_body"):
-        from popview.mail import render
+_LAZY = {
+    "RenderedBody": "render",
+    "render_body": "render",
+    "parse_message": "message",
+    "Attachment": "model",
+    "BodySegment": "model",
+    "HeaderField": "model",
+    "ParsedMessage": "model",
+    "TextPart": "model",
+}
 
-        return getattr(render, name)
+
+def __getattr__(name: str) -> Any:
+    # The renderer pulls in lxml and inscriptis (~40 ms), the message parser the
+    # email package (~15 ms): loaded on first use, so the headless ``list``,
+    # which needs only the envelope, never imports them.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"popview.mail.{_LAZY[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
