@@ -32,6 +32,7 @@ from popview.pop3.connect import (
     MAX_CAPA_LINES,
     Opened,
     TlsMode,
+    greeting_key,
     open_channel,
     read_capabilities,
 )
@@ -94,6 +95,10 @@ class Pop3Client:
         self.authenticated = False
         self.offered_before_login: Capabilities = opened.capabilities
         """The capabilities as they were before login (SASL is listed there)."""
+        self.greeting_key = greeting_key(opened.greeting)
+        """The greeting without its APOP timestamp, to remember capabilities under."""
+        self.capabilities_remembered = opened.remembered
+        """Whether no CAPA was asked before login (the remembered ones matched)."""
 
     @classmethod
     async def connect(
@@ -112,6 +117,7 @@ class Pop3Client:
         limits: Limits | None = None,
         pipelining: bool = True,
         fetch_fingerprint: bool = True,
+        remembered: tuple[str, Capabilities] | None = None,
     ) -> Pop3Client:
         """Connect, read the greeting, set up TLS and read the capabilities.
 
@@ -133,6 +139,9 @@ class Pop3Client:
             pipelining: ``False`` to never pipeline (after :attr:`pipelining_broken`).
             fetch_fingerprint: On a certificate error, make one more TLS-only
                 connection to learn the presented fingerprint (nothing is sent).
+            remembered: ``(greeting key, capabilities)`` from an earlier
+                session: used instead of asking CAPA when the greeting matches
+                (see :func:`~popview.pop3.connect.greeting_key`).
 
         Raises:
             TLSVerificationError: Certificate not trusted or not matching the pin.
@@ -145,7 +154,7 @@ class Pop3Client:
             host, port, tls=tls, ssl_context=ssl_context, pin=pin,
             connect_timeout=connect_timeout, command_timeout=command_timeout,
             greeting_timeout=greeting_timeout, server_hostname=server_hostname, trace=trace,
-            limits=limits, fetch_fingerprint=fetch_fingerprint,
+            limits=limits, fetch_fingerprint=fetch_fingerprint, remembered=remembered,
         )  # fmt: skip
         return cls(opened, tls_mode=tls, pipelining=pipelining)
 
@@ -316,6 +325,7 @@ class Pop3Client:
         apop: bool = False,
         oauth_token: str | None = None,
         capa: bool = True,
+        pipelined: bool = False,
     ) -> None:
         """Authenticate, then read CAPA again (RFC 2449 §6: it may change).
 
@@ -329,6 +339,8 @@ class Pop3Client:
             capa: False to leave CAPA to the caller, who pipelines it with its
                 first commands (one round trip less) and hands the answer to
                 :meth:`adopt_capabilities`.
+            pipelined: Send USER and PASS in one write when the server
+                pipelines (ignored otherwise).
 
         Raises:
             InvalidCredentialError: The credentials hold CR, LF or NUL (nothing sent).
@@ -342,6 +354,7 @@ class Pop3Client:
             self._channel, capabilities=self.capabilities, apop_timestamp=self.apop_timestamp,
             plaintext_allowed=self._tls_mode == "none", user=user, password=password,
             mechanism=mechanism, apop=apop, oauth_token=oauth_token,
+            pipelined=pipelined and self.pipelining,
         )  # fmt: skip
         self.authenticated = True
         if capa:

@@ -37,7 +37,14 @@ from popview.pop3.protocol import (
 from popview.pop3.tls import TlsInfo, check_pin, client_context, tls_info, verification_error
 from popview.pop3.wording import WHAT
 
-__all__ = ["MAX_CAPA_LINES", "Opened", "TlsMode", "open_channel", "read_capabilities"]
+__all__ = [
+    "MAX_CAPA_LINES",
+    "Opened",
+    "TlsMode",
+    "greeting_key",
+    "open_channel",
+    "read_capabilities",
+]
 
 TlsMode = Literal["implicit", "starttls", "none"]
 MAX_CAPA_LINES = 600  # parse_capa reads 512 and notes that more were ignored
@@ -52,12 +59,24 @@ class Opened:
         greeting: The greeting (raw; sanitize before showing).
         tls_info: The TLS session, or ``None`` on a plaintext connection.
         capabilities: The capabilities from CAPA (after TLS, when STLS was used).
+        remembered: Whether ``capabilities`` were the remembered ones (no CAPA
+            was sent because the greeting matched).
     """
 
     channel: Channel
     greeting: Greeting
     tls_info: TlsInfo | None
     capabilities: Capabilities
+    remembered: bool = False
+
+
+def greeting_key(greeting: Greeting) -> str:
+    """The greeting as capabilities are remembered under it: without the APOP
+    timestamp (RFC 1939 §7), which is new in every session."""
+    text = greeting.text
+    if greeting.timestamp:
+        text = text.replace(greeting.timestamp, "<>")
+    return text
 
 
 @dataclass(frozen=True)
@@ -71,6 +90,7 @@ class _Settings:
     command_timeout: float
     trace: Callable[[str], None] | None
     limits: Limits | None
+    remembered: tuple[str, Capabilities] | None = None
 
 
 async def open_channel(
@@ -87,10 +107,14 @@ async def open_channel(
     trace: Callable[[str], None] | None,
     limits: Limits | None,
     fetch_fingerprint: bool,
+    remembered: tuple[str, Capabilities] | None = None,
 ) -> Opened:
     """Connect, read the greeting, set up TLS and read the capabilities.
 
-    The arguments are those of :meth:`popview.pop3.client.Pop3Client.connect`.
+    The arguments are those of :meth:`popview.pop3.client.Pop3Client.connect`;
+    ``remembered`` is ``(greeting key, capabilities)`` from an earlier session:
+    when the greeting's :func:`greeting_key` is the same, no CAPA is sent and
+    these capabilities are used (with STLS, CAPA before TLS is still asked).
 
     Raises:
         TLSVerificationError: Certificate not trusted or not matching the pin.
@@ -106,7 +130,7 @@ async def open_channel(
         context = ssl_context or client_context(pinned=pin is not None)
     settings = _Settings(
         host, port, tls, server_hostname or host, connect_timeout,
-        greeting_timeout or connect_timeout, command_timeout, trace, limits,
+        greeting_timeout or connect_timeout, command_timeout, trace, limits, remembered,
     )  # fmt: skip
     try:
         return await _open(settings, context, pin)
@@ -139,11 +163,17 @@ async def _open(
         elif settings.tls == "starttls":
             assert context is not None
             info = await _starttls(channel, settings, context, pin, probe)
-        caps = Capabilities() if probe else await read_capabilities(channel)
+        known = settings.remembered
+        if probe:
+            caps, remembered = Capabilities(), False
+        elif known is not None and known[0] == greeting_key(greeting):
+            caps, remembered = known[1], True
+        else:
+            caps, remembered = await read_capabilities(channel), False
     except BaseException:
         channel.abort("the connection could not be set up")
         raise
-    return Opened(channel, greeting, info, caps)
+    return Opened(channel, greeting, info, caps, remembered)
 
 
 async def _connect_stream(settings: _Settings, context: ssl.SSLContext | None) -> Channel:

@@ -3,26 +3,37 @@
 The order is RFC 2449 / RFC 2595's: ``CAPA`` before anything, ``STLS`` and
 ``CAPA`` again (pre-TLS capabilities are forgotten), authentication, and ``CAPA``
 once more (the client does those). ``STAT``, ``LIST`` and ``UIDL`` then go out
-pipelined when the server allows it. The result is a :class:`Connection`: the
-client plus the :class:`~popview.session.index.MessageIndex` built from it.
+pipelined when the server allows it.
+
+The capabilities from before login are remembered per account in the store
+(:mod:`popview.store.servers`), under the greeting: when the next session's
+greeting is the same, no ``CAPA`` is asked before login, and ``USER`` and
+``PASS`` go in one write to a server that pipelines. A changed greeting or
+``IMPLEMENTATION`` makes the next session ask again; a server found unable to
+pipeline is remembered too, and not pipelined to again (HARDENING A.19).
+
+The result is a :class:`Connection`: the client plus the
+:class:`~popview.session.index.MessageIndex` built from it.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from popview.errors import Pop3ServerError
+from popview.errors import Pop3ServerError, StoreError
 from popview.pop3 import protocol
 from popview.pop3.client import Pop3Client
-from popview.pop3.protocol import UidlEntry
+from popview.pop3.protocol import Capabilities, UidlEntry, parse_capa
 from popview.pop3.tls import client_context
 from popview.session.index import MessageIndex
 from popview.session.oauth2 import OAuth2Credential, log_in_oauth2
 from popview.session.policy import classify_server_error
 from popview.session.rows import ListRows, Rejects, UidlRows
 from popview.session.types import SessionInfo
+from popview.store import ServerNotes
 
 if TYPE_CHECKING:
     from popview.store import Store
@@ -125,6 +136,9 @@ async def open_connection(
     pin = trusted or getattr(account, "fingerprint", None)
     if pin is None and store is not None and account.tls != "none":
         pin = store.pins.pinned(account_key, account.host)
+    notes = _recall(store, account_key)
+    if notes is not None and notes.pipelining_broken:
+        pipelining = False  # found unable to pipeline before (HARDENING A.19)
     timeout = getattr(account, "timeout", None) or 60.0
     client = await Pop3Client.connect(
         account.host,
@@ -136,7 +150,14 @@ async def open_connection(
         command_timeout=timeout,
         trace=trace,
         pipelining=pipelining,
+        remembered=_remembered_capabilities(notes),
     )
+
+    def pipelining_broken() -> None:
+        _remember_broken(store, account_key, client.greeting_key, notes)
+        if on_pipelining_broken is not None:
+            on_pipelining_broken()
+
     try:
         secret = await password()
         try:
@@ -149,16 +170,83 @@ async def open_connection(
                     mechanism=getattr(account, "auth", None),
                     apop=bool(getattr(account, "apop", False)),
                     capa=False,  # pipelined with STAT, LIST and UIDL below
+                    pipelined=True,  # USER and PASS in one write, if it pipelines
                 )
         except Pop3ServerError as exc:
             delay = client.capabilities.login_delay
             raise classify_server_error(exc, login_delay=delay) from None
-        return await _read_mailbox(client, account, account_key, generation, pipelining, trace)
+        connection = await _read_mailbox(
+            client, account, account_key, generation, pipelining, trace
+        )
+        _remember(store, account_key, client, notes)
+        return connection
     except BaseException:
-        if client.pipelining_broken and on_pipelining_broken is not None:
-            on_pipelining_broken()
+        if client.pipelining_broken:
+            pipelining_broken()
         client.abort("opening the mailbox failed")  # never QUIT on an error path
         raise
+
+
+def _recall(store: Store | None, account_key: str) -> ServerNotes | None:
+    if store is None:
+        return None
+    try:
+        return store.servers.get(account_key)
+    except StoreError:  # the memory is an accelerator: without it, ask CAPA
+        return None
+
+
+def _remembered_capabilities(notes: ServerNotes | None) -> tuple[str, Capabilities] | None:
+    if notes is None or notes.capa is None:
+        return None
+    return notes.greeting, parse_capa(notes.capa.split("\n"))
+
+
+def _remember(
+    store: Store | None, account_key: str, client: Pop3Client, notes: ServerNotes | None
+) -> None:
+    """Keep the capabilities from before login for the next session, under the
+    greeting; forget them when IMPLEMENTATION after login changed."""
+    if store is None:
+        return
+    implementation = client.capabilities.implementation
+    if client.capabilities_remembered and notes is not None:
+        if notes.implementation == implementation:
+            return  # nothing new
+        new: ServerNotes | None = None  # the server changed: ask CAPA next time
+    else:
+        offered = client.offered_before_login.raw
+        broken = notes is not None and notes.pipelining_broken
+        broken = broken and notes is not None and notes.greeting == client.greeting_key
+        new = ServerNotes(
+            client.greeting_key,
+            "\n".join(offered) if offered else None,
+            implementation,
+            broken,
+        )
+    with contextlib.suppress(StoreError):
+        if new is None:
+            store.servers.forget(account_key)
+        else:
+            store.servers.put(account_key, new)
+
+
+def _remember_broken(
+    store: Store | None, account_key: str, greeting: str, notes: ServerNotes | None
+) -> None:
+    """Note that the server stopped answering pipelined commands, so that no
+    later session pipelines to it (HARDENING A.19)."""
+    if store is None:
+        return
+    kept = notes if notes is not None and notes.greeting == greeting else None
+    new = ServerNotes(
+        greeting,
+        kept.capa if kept else None,
+        kept.implementation if kept else None,
+        pipelining_broken=True,
+    )
+    with contextlib.suppress(StoreError):
+        store.servers.put(account_key, new)
 
 
 async def _read_mailbox(

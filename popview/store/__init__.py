@@ -26,6 +26,7 @@ from popview.store.db import DB_FILENAME, Database
 from popview.store.journal import DeletionJournal, JournalEntry, JournalState
 from popview.store.pins import CertificatePins
 from popview.store.read import ReadState
+from popview.store.servers import ServerMemory, ServerNotes
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -37,6 +38,8 @@ __all__ = [
     "JournalState",
     "MailCache",
     "ReadState",
+    "ServerMemory",
+    "ServerNotes",
     "Store",
     "default_cache_dir",
 ]
@@ -61,6 +64,7 @@ class Store:
         journal: The deletion journal.
         pins: Pinned certificate fingerprints.
         read: Which messages the user has read (POP3 has no flags).
+        servers: What each account's server said about itself.
     """
 
     def __init__(self, database: Database, *, max_body_bytes: int = MAX_BODY_BYTES) -> None:
@@ -69,6 +73,7 @@ class Store:
         self.journal = DeletionJournal(database)
         self.pins = CertificatePins(database)
         self.read = ReadState(database)
+        self.servers = ServerMemory(database)
 
     @classmethod
     def open(

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 DB_FILENAME = "popview.sqlite3"
 """Name of the database file inside the cache directory."""
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """``PRAGMA user_version`` of the schema this code writes."""
 
 _SIDE_SUFFIXES = ("-wal", "-shm", "-journal")
@@ -96,8 +96,20 @@ CREATE TABLE read_messages (
 ) WITHOUT ROWID;
 """
 
+# v3: what a server said about itself, per account (popview.store.servers).
+_SCHEMA_V3 = """
+CREATE TABLE servers (
+    account            TEXT NOT NULL PRIMARY KEY,
+    greeting           TEXT NOT NULL,
+    capa               TEXT,
+    implementation     TEXT,
+    pipelining_broken  INTEGER NOT NULL DEFAULT 0,
+    seen_at            REAL NOT NULL
+) WITHOUT ROWID;
+"""
+
 # Index i upgrades user_version i to i + 1.
-_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2)
+_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3)
 
 
 class Database:

@@ -1,0 +1,159 @@
+"""What a session remembers about the server between sessions (popview.store.servers).
+
+The capabilities from before login are remembered under the greeting: the next
+session asks no CAPA before login when the greeting is the same, asks again
+when it changed or when IMPLEMENTATION changed; a server found unable to
+pipeline (HARDENING A.19) is never pipelined to by a later session. Everything
+is asserted on what the embedded server received.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from popview.config import Account
+from popview.errors import Pop3TimeoutError
+from popview.server import MemoryMailbox, Pop3Server
+from popview.session import MailboxSession
+from popview.store import ServerNotes, Store
+from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER
+from tests.test_engine_hardening import (
+    USER_PASS_CAPS,
+    HalfPipeliningProxy,
+    commands_per_write,
+    message,
+)
+
+MakeServer = Callable[..., Awaitable[Pop3Server]]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = Store.open(tmp_path / "cache")
+    yield opened
+    opened.close()
+
+
+def account(port: int, timeout: float = 10.0) -> Account:
+    return Account(
+        name="t", host="127.0.0.1", port=port, user=POP3_USER, tls="none", timeout=timeout
+    )
+
+
+async def open_and_close(port: int, store: Store, timeout: float = 10.0) -> None:
+    session = MailboxSession(account(port, timeout), POP3_PASSWORD, store=store)
+    info = await session.open()
+    assert info.message_count == 2
+    await session.close()
+
+
+def before_login(server: Pop3Server, session: int) -> list[str]:
+    """The commands a session sent before its first login command."""
+    lines = server.commands(session)
+    first = next(i for i, line in enumerate(lines) if line.split()[0] in ("USER", "AUTH"))
+    return lines[:first]
+
+
+async def serve(make_pop3_server: MakeServer, **kwargs: object) -> Pop3Server:
+    return await make_pop3_server(mailbox=MemoryMailbox([message(1), message(2)]), **kwargs)
+
+
+async def test_second_session_asks_no_capa_before_login(
+    make_pop3_server: MakeServer, store: Store
+) -> None:
+    server = await serve(make_pop3_server)
+    await open_and_close(server.port, store)
+    await open_and_close(server.port, store)
+    assert before_login(server, 1) == ["CAPA"]
+    assert before_login(server, 2) == []
+    # CAPA after login is still asked (RFC 2449 §6), in the flight with STAT.
+    assert "CAPA" in server.commands(2)
+    assert "QUIT" not in server.commands()
+
+
+async def test_a_changed_greeting_makes_the_next_session_ask_capa(
+    make_pop3_server: MakeServer, store: Store
+) -> None:
+    server = await serve(make_pop3_server, greeting=b"+OK version one\r\n")
+    await open_and_close(server.port, store)
+    server.greeting = b"+OK version two\r\n"
+    await open_and_close(server.port, store)
+    await open_and_close(server.port, store)
+    assert [before_login(server, n) for n in (1, 2, 3)] == [["CAPA"], ["CAPA"], []]
+
+
+async def test_an_apop_timestamp_is_not_a_changed_greeting(
+    make_pop3_server: MakeServer, store: Store
+) -> None:
+    """The APOP timestamp is new in every greeting (RFC 1939 §7): not a change."""
+    server = await serve(make_pop3_server, apop=True)
+    await open_and_close(server.port, store)
+    await open_and_close(server.port, store)
+    assert [before_login(server, n) for n in (1, 2)] == [["CAPA"], []]
+
+
+async def test_a_changed_implementation_makes_the_next_session_ask_capa(
+    make_pop3_server: MakeServer, store: Store
+) -> None:
+    server = await serve(make_pop3_server, capabilities=[*USER_PASS_CAPS])
+    await open_and_close(server.port, store)
+    await open_and_close(server.port, store)
+    server.capabilities = [c for c in USER_PASS_CAPS if not c.startswith("IMPL")]
+    server.capabilities.append("IMPLEMENTATION test-2")
+    await open_and_close(server.port, store)  # remembered CAPA, sees the new one after login
+    await open_and_close(server.port, store)
+    assert [before_login(server, n) for n in (1, 2, 3, 4)] == [["CAPA"], [], [], ["CAPA"]]
+
+
+async def test_user_and_pass_go_in_one_write_to_a_remembered_pipelining_server(
+    make_pop3_server: MakeServer, store: Store
+) -> None:
+    server = await serve(make_pop3_server, capabilities=[*USER_PASS_CAPS])
+    proxy = HalfPipeliningProxy(server.port, frozenset())
+    await proxy.start()
+    try:
+        await open_and_close(proxy.port, store)
+        await open_and_close(proxy.port, store)
+    finally:
+        await proxy.close()
+    first = proxy.writes[1][0]
+    assert first.startswith(b"USER " + POP3_USER.encode() + b"\r\nPASS ")
+    assert commands_per_write([first]) == [2]
+    assert before_login(server, 2) == []
+
+
+async def test_a_server_found_unable_to_pipeline_is_not_pipelined_to_by_a_new_session(
+    make_pop3_server: MakeServer, store: Store
+) -> None:
+    """A.19 across sessions: the first session's pipelined flight is half answered
+    and times out; a new MailboxSession on the same store sends one command per
+    write from the first byte on."""
+    server = await serve(make_pop3_server, capabilities=[*USER_PASS_CAPS])
+    proxy = HalfPipeliningProxy(server.port, frozenset({"USER", "CAPA"}))
+    await proxy.start()
+    try:
+        first = MailboxSession(account(proxy.port, 1.0), POP3_PASSWORD, store=store)
+        with pytest.raises(Pop3TimeoutError, match="one command at a time"):
+            await first.open()
+        assert any(n > 1 for n in commands_per_write(proxy.writes[0]))  # it did pipeline
+        notes = store.servers.get(f"{POP3_USER}@127.0.0.1:{proxy.port}")
+        assert notes is not None and notes.pipelining_broken
+        await open_and_close(proxy.port, store)
+        await open_and_close(proxy.port, store)
+    finally:
+        await proxy.close()
+    for writes in proxy.writes[1:]:
+        assert commands_per_write(writes) == [1] * len(writes), writes
+    assert "QUIT" not in server.commands()
+
+
+def test_notes_round_trip_and_forget(store: Store) -> None:
+    notes = ServerNotes("+OK hi", "USER\nPIPELINING", "impl", pipelining_broken=True)
+    store.servers.put("a@h:110", notes)
+    assert store.servers.get("a@h:110") == notes
+    assert store.servers.get("b@h:110") is None
+    store.servers.forget("a@h:110")
+    assert store.servers.get("a@h:110") is None
