@@ -157,3 +157,23 @@ def test_notes_round_trip_and_forget(store: Store) -> None:
     assert store.servers.get("b@h:110") is None
     store.servers.forget("a@h:110")
     assert store.servers.get("a@h:110") is None
+
+
+def test_a_version_2_cache_is_upgraded(tmp_path: Path) -> None:
+    """A cache written before the server notes existed keeps its pins and gains them."""
+    import sqlite3
+
+    from popview.store import DB_FILENAME
+
+    folder = tmp_path / "cache"
+    with Store.open(folder) as opened:
+        opened.pins.pin("a@h:995", "h", "AB:CD")
+    connection = sqlite3.connect(folder / DB_FILENAME)
+    connection.execute("DROP TABLE servers")
+    connection.execute("PRAGMA user_version = 2")
+    connection.commit()
+    connection.close()
+    with Store.open(folder) as opened:
+        assert opened.pins.pinned("a@h:995", "h") == "AB:CD"
+        opened.servers.put("a@h:995", ServerNotes("+OK"))
+        assert opened.servers.get("a@h:995") == ServerNotes("+OK")

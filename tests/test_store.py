@@ -480,6 +480,7 @@ class TestReadState:
             store.cache.put_envelopes(ACCOUNT, [envelope("a")])
         connection = sqlite3.connect(folder / DB_FILENAME)
         connection.execute("DROP TABLE read_messages")
+        connection.execute("DROP TABLE servers")  # schema 3: not in a version 1 cache
         connection.execute("PRAGMA user_version = 1")
         connection.commit()
         connection.close()
