@@ -177,3 +177,20 @@ def test_a_version_2_cache_is_upgraded(tmp_path: Path) -> None:
         assert opened.pins.pinned("a@h:995", "h") == "AB:CD"
         opened.servers.put("a@h:995", ServerNotes("+OK"))
         assert opened.servers.get("a@h:995") == ServerNotes("+OK")
+
+
+async def test_the_pipelined_login_keeps_the_password_out_of_the_trace(
+    make_pop3_server: MakeServer, store: Store
+) -> None:
+    """Rule "secrets-never-shown" on the one-write USER+PASS path: the trace shows
+    ``PASS`` masked, and the server still got the right password (it logged in)."""
+    server = await serve(make_pop3_server, capabilities=[*USER_PASS_CAPS])
+    await open_and_close(server.port, store)
+    lines: list[str] = []
+    session = MailboxSession(account(server.port), POP3_PASSWORD, store=store, trace=lines.append)
+    info = await session.open()
+    await session.close()
+    assert info.message_count == 2
+    assert before_login(server, 2) == []  # the pipelined path was taken
+    assert any("PASS" in line for line in lines), lines
+    assert not any(POP3_PASSWORD in line for line in lines), lines
