@@ -31,6 +31,7 @@ from popview.mail.headers import (
     parse_addresses,
     parse_date,
 )
+from popview.mail.signals import SIGNAL_HEADERS, read_signals
 from popview.sanitize import sanitize_header
 
 __all__ = ["Envelope", "parse_envelope", "parse_envelopes"]
@@ -42,7 +43,9 @@ _HEADER_BLOCK_CAP = 1 << 20  # look at the first 1 MiB of a header block
 # References kept raw: 100 ids of at most 252 characters and the space between.
 _REFERENCES_CAP = _MAX_REFERENCES * 260
 
-_WANTED = b"from|to|cc|subject|date|message-id|in-reply-to|references|content-type"
+_WANTED = (
+    b"from|to|cc|subject|date|message-id|in-reply-to|references|content-type|" + SIGNAL_HEADERS
+)
 # A wanted field name at the start of a line, then its value with any folded
 # continuation lines (RFC 5322 §2.2.3: a continuation starts with SP or HTAB).
 # The line start is a literal LF, not a MULTILINE "^": the engine then skips
@@ -82,6 +85,10 @@ class Envelope:
         references_raw: The raw References value, likewise; read
             :attr:`references`.
         has_attachment: Hint from the top-level Content-Type.
+        signals: Decision signals (``spam``, ``dmarc=fail``...; see
+            :mod:`popview.mail.signals`), read from the same header block.
+        spam_score: The spam filter's score, ``None`` if none.
+        list_id: The List-Id ("" if none).
     """
 
     number: int
@@ -98,6 +105,9 @@ class Envelope:
     in_reply_to: str = ""
     references_raw: str = ""
     has_attachment: bool = False
+    signals: frozenset[str] = frozenset()
+    spam_score: float | None = None
+    list_id: str = ""
 
     @property
     def to(self) -> tuple[Address, ...]:
@@ -180,6 +190,7 @@ def parse_envelope(
     first_id = _ids(fields.get("message-id", ""), 1)
     reply_id = _ids(fields.get("in-reply-to", ""), 1)
     content_type = fields.get("content-type", "").lower().lstrip()
+    signals = read_signals(fields, sender.addr)
     return Envelope(
         number=number,
         uid=uid,
@@ -195,6 +206,9 @@ def parse_envelope(
         in_reply_to=reply_id[0] if reply_id else "",
         references_raw=fields.get("references", "")[:_REFERENCES_CAP],
         has_attachment=content_type.startswith(_MULTIPART_HINTS),
+        signals=signals.tokens,
+        spam_score=signals.spam_score,
+        list_id=signals.list_id,
     )
 
 

@@ -46,6 +46,7 @@ _TEXT_FIELDS = (
     ("to_raw", "tr"),
     ("cc_raw", "cr"),
     ("references_raw", "rr"),
+    ("list_id", "li"),
 )
 
 
@@ -56,6 +57,8 @@ def envelope_payload(envelope: Envelope) -> dict[str, Any]:
         payload[short] = getattr(envelope, name)
     payload["d"] = envelope.date.isoformat() if envelope.date is not None else None
     payload["att"] = envelope.has_attachment
+    payload["x"] = sorted(envelope.signals)
+    payload["ss"] = envelope.spam_score
     return payload
 
 
@@ -84,6 +87,14 @@ def envelope_from_payload(
         texts[name] = value
     attachment = payload.get("att")
     date_value = payload.get("d")
+    signals = payload.get("x")
+    score = payload.get("ss")
+    if (
+        not isinstance(signals, list)
+        or not all(isinstance(token, str) for token in signals)
+        or not (score is None or (isinstance(score, float | int) and not isinstance(score, bool)))
+    ):
+        return None
     if not isinstance(attachment, bool) or not (date_value is None or isinstance(date_value, str)):
         return None
     date: datetime | None = None
@@ -98,5 +109,7 @@ def envelope_from_payload(
         size=size,
         date=date,
         has_attachment=attachment,
+        signals=frozenset(signals),
+        spam_score=None if score is None else float(score),
         **texts,
     )
