@@ -17,6 +17,7 @@ from popview.config import (
     CONFIG_ENV,
     Account,
     General,
+    Rule,
     account_from_options,
     config_path,
     default_port,
@@ -204,8 +205,9 @@ class TestValues:
         example = REPO / "config.example.toml"
         config = load_config(example)
         assert set(config.accounts) == {"work", "local", "gmail", "outlook"}
+        assert [rule.action for rule in config.rules] == ["keep", "mark", "mark"]
         text = example.read_text(encoding="utf-8")
-        for cls in (General, Account):
+        for cls in (General, Account, Rule):
             for f in fields(cls):
                 if f.name not in ("name", "oauth2"):
                     assert f"{f.name} =" in text, f.name
@@ -422,3 +424,48 @@ class TestCommandLineAccounts:
         assert "command line: --tls must be one of implicit, starttls, none (got 'yes')" in lines
         assert "command line: --port must be a port number 1-65535 (got 70000)" in lines
         assert any(line.startswith("command line: --user must be") for line in lines)
+
+
+class TestRules:
+    """[[rules]]: checked at load, every mistake naming the rule (issue 12)."""
+
+    def test_rules_in_file_order_with_default_action(self, tmp_path: Path) -> None:
+        text = MINIMAL + (
+            '[[rules]]\nname = "friends"\npattern = "~f alice"\naction = "keep"\n'
+            '[[rules]]\nname = "spam"\npattern = "~x spam"\n'
+        )
+        config = load_config(write(tmp_path / "c.toml", text))
+        assert [(r.name, r.pattern, r.action) for r in config.rules] == [
+            ("friends", "~f alice", "keep"),
+            ("spam", "~x spam", "mark"),
+        ]
+
+    def test_bad_pattern_names_the_rule_and_the_column(self, tmp_path: Path) -> None:
+        text = MINIMAL + '[[rules]]\nname = "big"\npattern = "~z >5T"\n'
+        message = error_of(tmp_path, text)
+        assert "rule 'big': pattern '~z >5T'" in message
+        assert "~z wants a size" in message and "column 4" in message
+
+    def test_every_problem_is_named(self, tmp_path: Path) -> None:
+        text = MINIMAL + (
+            '[[rules]]\npattern = "x"\n'
+            '[[rules]]\nname = "a"\npattern = "(x"\naction = "delete"\ncolour = 1\n'
+            '[[rules]]\nname = "b"\n'
+            '[[rules]]\nname = "c"\npattern = "c"\n[[rules]]\nname = "c"\npattern = "d"\n'
+        )
+        message = error_of(tmp_path, text)
+        assert "rules[1].name must be" in message
+        assert "rule 'a': pattern '(x': ')' expected" in message
+        assert "rule 'a': action must be one of mark, keep (got 'delete')" in message
+        assert "rule 'a': 'colour' is not a known key" in message
+        assert "rule 'b': pattern is required" in message
+        assert "two rules are named 'c'" in message
+
+    def test_rules_must_be_an_array_of_tables(self, tmp_path: Path) -> None:
+        message = error_of(tmp_path, 'rules = "spam"\n' + MINIMAL)
+        assert "rules must be an array of tables ([[rules]])" in message
+
+    def test_preview_lines(self, tmp_path: Path) -> None:
+        assert load_text(tmp_path, MINIMAL).general.preview_lines == 20  # type: ignore[attr-defined]
+        text = "[general]\npreview_lines = 0\n" + MINIMAL
+        assert "general.preview_lines must be a whole number 1-200" in error_of(tmp_path, text)

@@ -28,7 +28,7 @@ from typing import Any
 
 from platformdirs import user_config_path
 
-from popview.config.model import DEFAULT_PORTS, Account, Config, General, TlsMode
+from popview.config.model import DEFAULT_PORTS, Account, Config, General, Rule, TlsMode
 from popview.config.validate import Parser, check_owner_and_mode, check_private
 from popview.errors import ConfigError
 
@@ -37,6 +37,7 @@ __all__ = [
     "Account",
     "Config",
     "General",
+    "Rule",
     "TlsMode",
     "account_from_options",
     "config_path",

@@ -18,11 +18,14 @@ from popview.errors import ConfigError, printable
 
 __all__ = [
     "DEFAULT_PORTS",
+    "RULE_ACTIONS",
     "TLS_MODES",
     "Account",
     "Config",
     "General",
     "OAuth2Settings",
+    "Rule",
+    "RuleAction",
     "TlsMode",
 ]
 
@@ -31,6 +34,9 @@ TLS_MODES: tuple[TlsMode, ...] = ("implicit", "starttls", "none")
 """The values ``tls`` may take."""
 DEFAULT_PORTS: Mapping[str, int] = {"implicit": 995, "starttls": 110, "none": 110}
 """The standard port of each TLS mode (RFC 8314 §3.3, RFC 1939 §3)."""
+RuleAction = Literal["mark", "keep"]
+RULE_ACTIONS: tuple[RuleAction, ...] = ("mark", "keep")
+"""The values a rule's ``action`` may take."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,18 @@ class Account:
 
 
 @dataclass(frozen=True)
+class Rule:
+    """One ``[[rules]]`` table: which messages to mark for deletion, or to keep."""
+
+    name: str
+    """Shown beside each message the rule marked, and in the commit dialog."""
+    pattern: str
+    """A pattern (see :mod:`popview.mail.pattern`), checked when the file is read."""
+    action: RuleAction = "mark"
+    """``mark`` for deletion, or ``keep``: a friends list no rule ever marks."""
+
+
+@dataclass(frozen=True)
 class General:
     """The ``[general]`` table."""
 
@@ -116,6 +134,8 @@ class General:
     """Keep fetched messages in the cache (``false`` keeps only headers)."""
     keepalive: float = 45.0
     """Seconds of idleness before a NOOP keeps the session alive (0 turns it off)."""
+    preview_lines: int = 20
+    """Body lines the preview pane asks for (``TOP n k``, never ``RETR``)."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +150,8 @@ class Config:
     """The ``[accounts.NAME]`` tables by name, in file order."""
     keymap: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     """``[keymap]``: binding id → keys (for example ``"mark_deleted" = "d,delete"``)."""
+    rules: tuple[Rule, ...] = ()
+    """``[[rules]]`` in file order: patterns that mark messages, or keep them."""
 
     def account(self, name: str | None = None) -> Account:
         """Return the account called ``name``, else the default one.

@@ -21,6 +21,7 @@ from typing import Any, cast
 
 from popview.config.model import DEFAULT_PORTS, TLS_MODES, Account, Config, General, TlsMode
 from popview.config.oauth2 import PROVIDERS
+from popview.config.rules import parse_rules
 from popview.config.validate_oauth2 import OAUTH2_KEYS, oauth2_settings
 from popview.errors import ConfigError, printable
 from popview.pop3.tls import normalize_fingerprint
@@ -91,7 +92,7 @@ class Parser:
         Raises:
             ConfigError: One or more problems, each on its own line.
         """
-        self._unknown("", data, ("general", "accounts", "keymap"))
+        self._unknown("", data, ("general", "accounts", "keymap", "rules"))
         general = self._general(self._table("general", data.get("general", {})))
         accounts_table = self._table("accounts", data.get("accounts", {}))
         accounts = {}
@@ -110,12 +111,15 @@ class Parser:
                 f"(got {printable(general.default_account, 80)!r}; accounts: {known})"
             )
         keymap = self._keymap(self._table("keymap", data.get("keymap", {})))
+        rules = parse_rules(data.get("rules"), self.problems, _shown)
         self.fail_if_problems()
-        return Config(self.path, general, MappingProxyType(accounts), MappingProxyType(keymap))
+        return Config(
+            self.path, general, MappingProxyType(accounts), MappingProxyType(keymap), rules
+        )
 
     def _general(self, table: Mapping[str, Any]) -> General:
         fields = ("default_account", "prefer_html", "save_dir", "cache_dir")
-        self._unknown("general", table, (*fields, "cache_bodies", "keepalive"))
+        self._unknown("general", table, (*fields, "cache_bodies", "keepalive", "preview_lines"))
         defaults = General()
         save_dir = self._path("general.save_dir", table.get("save_dir"), must_exist=False)
         return General(
@@ -125,6 +129,7 @@ class Parser:
             cache_dir=self._path("general.cache_dir", table.get("cache_dir"), must_exist=False),
             cache_bodies=self._bool("general.cache_bodies", table.get("cache_bodies"), True),
             keepalive=self._number("general.keepalive", table.get("keepalive"), 45.0, 0, 3600),
+            preview_lines=self._count("general.preview_lines", table.get("preview_lines"), 20, 200),
         )
 
     def account(self, name: str, prefix: str, table: Mapping[str, Any]) -> Account | None:
@@ -244,6 +249,14 @@ class Parser:
             )
             return default
         return float(value)
+
+    def _count(self, name: str, value: Any, default: int, high: int) -> int:
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+            self.problems.append(f"{name} must be a whole number 1-{high} (got {_shown(value)})")
+            return default
+        return value
 
     def _port(self, name: str, value: Any, default: int) -> int:
         if value is None:
