@@ -3,9 +3,11 @@
 ::
 
     popview [ACCOUNT] [--demo] [--config PATH]        # the TUI
-    popview list   [--json [--pretty]] [--limit N] [--no-cache] [ACCOUNT]
+    popview list   [--json [--pretty]] [--limit N] [--no-cache] [--match PATTERN] [--rules]
+                   [ACCOUNT]
     popview show   MESSAGE [--raw] [ACCOUNT]          # MESSAGE: a UIDL, or #N
     popview delete MESSAGE... [--yes] [ACCOUNT]       # DELE each, then QUIT
+    popview delete --match PATTERN [--dry-run] [--yes] [ACCOUNT]
     popview info   [ACCOUNT]
     popview auth   [NAME] [--device]                  # OAuth2: authorize once
     popview serve  [--maildir DIR | --demo] [--port N] [--user U] [--password P]
@@ -94,11 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--limit", type=int, metavar="N", help="only the N newest messages")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    p.add_argument("--match", metavar="PATTERN", help="only the messages PATTERN matches")
+    p.add_argument("--rules", action="store_true", help="show what [[rules]] would mark")
     p = sub.add_parser("show", parents=both, help="print one message")
     p.add_argument("message", metavar="MESSAGE", help="a UIDL, or #N for message number N")
     p.add_argument("--raw", action="store_true", help="the exact bytes (escaped on a terminal)")
     p = sub.add_parser("delete", parents=both, help="delete messages (DELE, then QUIT)")
-    p.add_argument("messages", metavar="MESSAGE", nargs="+", help="UIDLs or #N")
+    p.add_argument("messages", metavar="MESSAGE", nargs="*", help="UIDLs or #N")
+    p.add_argument("--match", metavar="PATTERN", help="every message PATTERN matches")
+    p.add_argument("--dry-run", action="store_true", help="print what would go; send no DELE")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     sub.add_parser("info", parents=both, help="what the server supports, TLS details")
     p = sub.add_parser("auth", parents=[common], help="authorize an OAuth2 account (once)")
@@ -185,7 +191,15 @@ def _dispatch(
         config = _load_config(opts)
         return run_auth(args, config, config.account(opts.get("name") or opts.get("account")))
     from popview.cli.commands import run_command
+    from popview.cli.select import check_pattern
 
+    problem = check_pattern(args)  # before connecting: a typo costs no login
+    if problem is not None:
+        raise _UsageError(problem)
+    if command == "delete" and not (args.messages or args.match is not None):
+        raise _UsageError("delete needs MESSAGE... or --match PATTERN")
+    if command == "delete" and args.messages and args.match is not None:
+        raise _UsageError("give either MESSAGE... or --match PATTERN, not both")
     config = _load_config(opts)
     account = _account(config, opts)
     return asyncio.run(run_command(command, args, config, account, trace))

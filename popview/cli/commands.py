@@ -15,10 +15,12 @@ from collections.abc import Callable
 from typing import Any
 
 from popview.cli import open_store, password_source
+from popview.cli.select import match_context, selected, total_size
 from popview.errors import PopviewError, TLSVerificationError, printable
 from popview.mail.envelope import Envelope
 from popview.sanitize import sanitize_text
 from popview.session import FetchedMessage, MailboxSession, is_session_key
+from popview.session.rules import evaluate_rules
 
 __all__ = ["run_command", "safe_terminal_text"]
 
@@ -50,6 +52,8 @@ async def run_command(
         trace=trace,
     )
     try:
+        args.context = match_context(store, account.key)
+        args.configured_rules = tuple(getattr(config, "rules", ()))
         try:
             await session.open()
         except TLSVerificationError as error:
@@ -87,7 +91,7 @@ def _resolve(session: MailboxSession, text: str) -> str:
     return text
 
 
-def _json_row(envelope: Envelope, marks: frozenset[str]) -> dict[str, Any]:
+def _json_row(envelope: Envelope, marks: frozenset[str], rule: str | None = None) -> dict[str, Any]:
     key = envelope.uid or ""
     return {
         "number": envelope.number,
@@ -119,17 +123,26 @@ def _write_json(envelopes: list[Envelope], marks: frozenset[str], *, pretty: boo
     write("]\n")
 
 
-async def _list(session: MailboxSession, args: argparse.Namespace) -> int:
-    if args.limit is not None and args.limit < 0:
-        raise PopviewError("--limit must be 0 or more.", title="Bad argument")
+async def _listing(session: MailboxSession, limit: int | None) -> list[Envelope]:
     envelopes: list[Envelope] = []
     # Malformed LIST/UIDL rows are reported in --trace and the --debug log
     # (HARDENING F.60); their messages are listed, with "?" for an unknown size.
-    async for update in session.list_messages(limit=args.limit):
+    async for update in session.list_messages(limit=limit):
         envelopes.extend(update.envelopes)
     envelopes.sort(key=lambda env: env.number)
     for notice in session.degraded:
         print(f"popview: note: {safe_terminal_text(notice)}", file=sys.stderr)
+    return envelopes
+
+
+async def _list(session: MailboxSession, args: argparse.Namespace) -> int:
+    if args.limit is not None and args.limit < 0:
+        raise PopviewError("--limit must be 0 or more.", title="Bad argument")
+    envelopes = selected(
+        await _listing(session, args.limit), getattr(args, "pattern", None), args.context
+    )
+    if args.rules:
+        return _list_rules(envelopes, args)
     if args.json:
         _write_json(envelopes, session.marks, pretty=args.pretty or sys.stdout.isatty())
         return 0
@@ -175,6 +188,33 @@ def _row(env: Envelope) -> str:
         f"#{env.number:<5} {_local_date(env)}  {_cells(sender, _FROM_CELLS)}  "
         f"{_cells(env.subject, _SUBJECT_CELLS)}"
     )
+
+
+def _list_rules(envelopes: list[Envelope], args: argparse.Namespace) -> int:
+    """Print what the rules would mark; nothing is marked (``list`` never commits)."""
+    verdict = evaluate_rules(envelopes, args.configured_rules, args.context)
+    if args.json:
+        rows = [
+            {**_json_row(env, frozenset()), "rule": verdict.marked.get(env.uid or "")}
+            for env in envelopes
+        ]
+        sys.stdout.write(json.dumps(rows, ensure_ascii=True, indent=1) + "\n")
+        return 0
+    chosen = [env for env in envelopes if (env.uid or "") in verdict.marked]
+    for env in chosen:
+        _out(f"{verdict.marked[env.uid or '']:<16.16} {_brief(env)}")
+    kept = sum(1 for env in envelopes if env.uid in verdict.kept)
+    print(
+        f"Rules would mark {total_size(chosen)}; {kept} kept by keep rules. "
+        "Nothing was marked or deleted.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _brief(env: Envelope) -> str:
+    size = "?" if env.size is None else env.size
+    return f"{_row(env).rstrip()}  ({size} B)"
 
 
 async def _show(session: MailboxSession, args: argparse.Namespace) -> int:
@@ -224,8 +264,26 @@ def _print_message(message: FetchedMessage) -> None:
             _out(f"[attachment] {part.filename} ({part.content_type}, {part.size} B)")
 
 
+async def _chosen(session: MailboxSession, args: argparse.Namespace) -> dict[str, str]:
+    """Session key → a line describing it: the MESSAGE arguments, or what ``--match`` picks."""
+    if args.match is None:
+        keys = dict.fromkeys(_resolve(session, text) for text in args.messages)
+        return {key: f"#{ref.number if (ref := session.ref(key)) else '?'}  {key}" for key in keys}
+    envelopes = selected(await _listing(session, None), args.pattern, args.context)
+    return {env.uid: _brief(env) for env in envelopes if env.uid is not None}
+
+
 async def _delete(session: MailboxSession, args: argparse.Namespace) -> int:
-    keys = list(dict.fromkeys(_resolve(session, text) for text in args.messages))
+    chosen = await _chosen(session, args)
+    keys = list(chosen)
+    if args.dry_run:
+        for line in chosen.values():
+            _out(f"would delete {line}")
+        print(f"Dry run: {len(keys)} message(s) would be deleted; nothing was.", file=sys.stderr)
+        return 0
+    if not keys:
+        print("No message matches; nothing was deleted.", file=sys.stderr)
+        return 0
     if not args.yes:
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
             raise PopviewError(
@@ -233,14 +291,18 @@ async def _delete(session: MailboxSession, args: argparse.Namespace) -> int:
                 "Add --yes to delete from a script.",
                 title="Not confirmed",
             )
-        envelopes = await _envelopes_of(session, keys)
-        for key in keys:
-            env = envelopes.get(key)
-            if env is not None:
-                _out(f"  {_row(env).rstrip()}")
-            else:
-                ref = session.ref(key)
-                _out(f"  #{ref.number if ref else '?'}  {key}")
+        if args.match is None:
+            envelopes = await _envelopes_of(session, keys)
+            for key in keys:
+                env = envelopes.get(key)
+                if env is not None:
+                    _out(f"  {_row(env).rstrip()}")
+                else:
+                    ref = session.ref(key)
+                    _out(f"  #{ref.number if ref else '?'}  {key}")
+        else:
+            for line in chosen.values():
+                _out(f"  {line}")
         answer = input(f"Delete {len(keys)} message(s) from the server? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             print("Nothing was deleted.", file=sys.stderr)

@@ -1,0 +1,64 @@
+"""``--match PATTERN`` and ``--rules`` for the headless ``list`` and ``delete``.
+
+A pattern is parsed before anything connects (a typo costs no login), and
+matched over the envelopes the listing fetched: choosing what to delete reads
+no message body. ``list --rules`` only prints what the configured rules
+would mark; it never marks, and ``list`` never sends ``QUIT``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+from popview.errors import StoreError
+from popview.mail.envelope import Envelope
+from popview.mail.pattern import MatchContext, Pattern, PatternError, compile_pattern, parse_pattern
+from popview.session.rules import new_since
+
+__all__ = ["check_pattern", "match_context", "selected", "total_size"]
+
+
+def check_pattern(args: argparse.Namespace) -> str | None:
+    """The problem with ``--match``, as a usage error line, or ``None`` if it parses."""
+    text = getattr(args, "match", None)
+    if text is None:
+        return None
+    try:
+        args.pattern = parse_pattern(text)
+    except PatternError as exc:
+        return f"--match {text!r}: {exc}"
+    return None
+
+
+def match_context(store: Any, account_key: str) -> MatchContext:
+    """The time now and ``~N`` (new since the last visit the cache remembers)."""
+    seen: frozenset[str] = frozenset()
+    if store is not None:
+        # The cache is an accelerator: without it nothing is "new".
+        with contextlib.suppress(StoreError):
+            seen = store.cache.seen_uids(account_key)
+    return MatchContext(is_new=new_since(seen))
+
+
+def selected(
+    envelopes: Sequence[Envelope], pattern: Pattern | None, ctx: MatchContext
+) -> list[Envelope]:
+    """The envelopes ``pattern`` matches (all of them without a pattern)."""
+    if pattern is None:
+        return list(envelopes)
+    test = compile_pattern(pattern, ctx)
+    return [envelope for envelope in envelopes if test(envelope)]
+
+
+def total_size(envelopes: Sequence[Envelope]) -> str:
+    """``"3 messages, 1.2 MB"``: what a selection weighs."""
+    octets = sum(envelope.size for envelope in envelopes)
+    size = f"{octets} B"
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if octets >= scale:
+            size = f"{octets / scale:.1f} {unit}"
+            break
+    return f"{len(envelopes)} message(s), {size}"

@@ -1,0 +1,75 @@
+"""Which messages the configured ``[[rules]]`` mark, and which they keep.
+
+Rules only *propose* marks: the caller applies them through the session's
+marks (the one owner of what QUIT deletes) or, for ``popview list --rules``,
+only prints them. A message matched by any ``keep`` rule (a friends list) is
+never marked by a rule, whatever the order in the file; otherwise the first
+``mark`` rule that matches names the mark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from popview.config.model import Rule
+from popview.mail.envelope import Envelope
+from popview.mail.pattern import MatchContext, compile_pattern
+from popview.session.index import is_session_key
+
+__all__ = ["RuleVerdict", "evaluate_rules", "new_since"]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleVerdict:
+    """What the rules decided for a listing.
+
+    Attributes:
+        marked: Session key → name of the rule that marks it, in listing order.
+        kept: Keys a ``keep`` rule protected (they matched a mark rule or not).
+    """
+
+    marked: Mapping[str, str]
+    kept: frozenset[str]
+
+
+def new_since(seen: frozenset[str]) -> Callable[[Envelope], bool]:
+    """The ``~N`` test: a stable UIDL the last visit did not list.
+
+    On a first visit (nothing seen) nothing is new, as in the list's markers.
+    """
+    if not seen:
+        return lambda _envelope: False
+    return lambda e: e.uid is not None and not is_session_key(e.uid) and e.uid not in seen
+
+
+def evaluate_rules(
+    envelopes: Iterable[Envelope], rules: Iterable[Rule], ctx: MatchContext | None = None
+) -> RuleVerdict:
+    """Run the rules over a listing.
+
+    Args:
+        envelopes: The listed messages; their ``uid`` is the session key.
+        rules: The configured rules (patterns already checked at load).
+        ctx: The time and the ``~N`` test.
+
+    Returns:
+        The marks the rules propose and the messages they keep.
+    """
+    context = ctx or MatchContext()
+    keep = [compile_pattern(r.pattern, context) for r in rules if r.action == "keep"]
+    mark = [(r.name, compile_pattern(r.pattern, context)) for r in rules if r.action == "mark"]
+    marked: dict[str, str] = {}
+    kept: set[str] = set()
+    for envelope in envelopes:
+        key = envelope.uid
+        if key is None:
+            continue
+        if any(test(envelope) for test in keep):
+            kept.add(key)
+            continue
+        for name, test in mark:
+            if test(envelope):
+                marked[key] = name
+                break
+    return RuleVerdict(marked, frozenset(kept))
