@@ -149,3 +149,37 @@ class TestExamples:
         assert listing.new_count == 1
         listing.remove("u2")
         assert (listing.total_size, listing.new_count) == (15, 0)
+
+
+class TestPatternFilter:
+    """The filter (``/``) takes the pattern language (issue 12)."""
+
+    def listing(self) -> MailboxListing:
+        listing = MailboxListing()
+        listing.add(envelope(n, size=n * 1000) for n in range(1, 13))
+        listing.rebuild()
+        return listing
+
+    def shown(self, listing: MailboxListing, text: str) -> list[str]:
+        listing.filter_text = text
+        listing.rebuild()
+        return sorted(row.uid for row in listing.rows)
+
+    def test_pattern_terms_and_operators(self) -> None:
+        listing = self.listing()
+        assert self.shown(listing, "~z >10K") == ["u11", "u12"]
+        assert self.shown(listing, "~s invoice !~f s0@") == ["u10", "u4"]
+        assert self.shown(listing, "~f s1@ | ~z >11K") == ["u1", "u10", "u12", "u4", "u7"]
+        assert listing.filter_error is None
+
+    def test_new_since_last_visit(self) -> None:
+        listing = self.listing()
+        listing.seen_before = frozenset(f"u{n}" for n in range(1, 11))
+        assert self.shown(listing, "~N") == ["u11", "u12"]
+
+    def test_half_typed_pattern_filters_as_text_and_says_why(self) -> None:
+        listing = self.listing()
+        assert self.shown(listing, "~z") == []
+        assert listing.filter_error is not None and listing.filter_error.position == 2
+        assert self.shown(listing, "lunch") == ["u1", "u12", "u2", "u6", "u7", "u8"]
+        assert listing.filter_error is None

@@ -7,10 +7,11 @@ with 100,000 envelopes a refilter or resort is one pass plus one sort.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NamedTuple
 
+from popview.mail.pattern import MatchContext, PatternError, compile_pattern
 from popview.session import is_session_key
 
 if TYPE_CHECKING:
@@ -116,6 +117,8 @@ class MailboxListing:
         """Sum of the sizes of every known envelope, in octets."""
         self.new_count = 0
         """How many known envelopes are new since the last visit (see :attr:`seen_before`)."""
+        self.filter_error: PatternError | None = None
+        """Why the filter text is not a valid pattern (it then filters as plain text)."""
         self._seen_before: frozenset[str] = frozenset()
         self.read: set[str] = set()
         self.collapsed: set[str] = set()
@@ -204,11 +207,15 @@ class MailboxListing:
         needle, flags = split_filter(self.filter_text)
         ordered = self._ordered_rows()
         if needle or flags:
-            haystack = self._haystack
+            # The state words (~U ~R ~N) select by flag; the rest is text or a pattern.
+            rest = " ".join(
+                word for word in self.filter_text.split(" ") if word.casefold() not in FILTER_FLAGS
+            )
+            test = filter_test(self, rest) if rest.strip() else None
             shown = [
                 row
                 for row in ordered
-                if needle in haystack[row.uid] and all(self._has(row.uid, f) for f in flags)
+                if (test is None or test(row.uid)) and all(self._has(row.uid, f) for f in flags)
             ]
             self.rows = self._threaded([row.uid for row in shown]) if self.threaded else shown
         elif self.threaded:
@@ -357,3 +364,30 @@ class MailboxListing:
             if row.uid == uid:
                 return index
         return None
+
+
+# Characters that make the filter text a pattern rather than plain text.
+_PATTERN_SYNTAX = frozenset('~!|("')
+
+
+def filter_test(listing: MailboxListing, text: str) -> Callable[[str], bool]:
+    """The filter (``/``) as a test on a row's uid.
+
+    Plain text keeps the fast path: a substring of From or Subject, ignoring
+    case (the pattern language's plain-text rule). Text using pattern syntax
+    (``~s report !~A``, see :mod:`popview.mail.pattern`) is a pattern; while
+    it does not parse yet (mid-typing) it filters as plain text and
+    :attr:`MailboxListing.filter_error` says why.
+    """
+    listing.filter_error = None
+    haystack = listing._haystack
+    needle = text.casefold()
+    if _PATTERN_SYNTAX.isdisjoint(text):
+        return lambda uid: needle in haystack[uid]
+    try:
+        envelopes = listing.envelopes
+        test = compile_pattern(text, MatchContext(is_new=lambda e: listing.is_new(envelope_key(e))))
+    except PatternError as exc:
+        listing.filter_error = exc
+        return lambda uid: needle in haystack[uid]
+    return lambda uid: test(envelopes[uid])

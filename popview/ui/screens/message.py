@@ -18,6 +18,7 @@ from textual.widgets import Input, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 from textual.widgets.text_area import Selection
 
+from popview.mail.signals import describe
 from popview.ui.keymap import explain_unbound_key
 from popview.ui.screens.message_files import (
     ask_open_attachment,
@@ -274,6 +275,10 @@ class MessageScreen(Screen[None]):
         text.append(single_line(value, 1000))
 
     def _set_headers(self, text: Text) -> None:
+        env = self.popview.listing.envelopes.get(self.uid)
+        if env is not None and (env.signals or env.spam_score is not None):
+            # Read from the header block the list already has (issue 12).
+            self._header_line(text, "Signals", describe(env.signals, env.spam_score, env.list_id))
         marked = self.uid in self.popview.marks
         if marked:
             text.append("\n")

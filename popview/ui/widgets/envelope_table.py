@@ -23,12 +23,13 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from popview.mail.signals import badge
 from popview.ui.listing import MailboxListing
 from popview.ui.widgets.formatting import compact_date, human_size, short_date, single_line
 
 __all__ = ["EnvelopeTable"]
 
-_MARK_W = 3
+_MARK_W = 4  # D(eleted) N(ew) @(attachment) and the first signal badge (S ! ≠ L)
 _DATE_W = 16
 _COMPACT_DATE_W = 10
 _SIZE_W = 6
@@ -244,6 +245,7 @@ class EnvelopeTable(ScrollView, can_focus=True):
         flag = self.listing.flag(row.uid)
         attachment = env.has_attachment
         mark = ("D" if deleted else " ") + flag + ("@" if attachment else " ")
+        mark += badge(env.signals)[:1] or " "
         sender = single_line(env.from_name or env.from_addr, 200)
         subject = single_line(env.subject, 400)
         if row.depth:
