@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from popview.errors import (
@@ -451,6 +451,46 @@ class MailboxSession:
         """
         self._check_idle()
         return await self._retry_if_dropped(lambda: self._fetch(uid, progress))
+
+    async def preview_blocks(self, keys: Sequence[str], lines: int) -> dict[str, bytes]:
+        """The header block and first ``lines`` body lines of each message, for previews.
+
+        One pipelined ``TOP n lines`` batch (RFC 1939 §7, RFC 2449 §6.6) for the
+        messages whose whole body is not cached; never ``RETR``. A message the
+        server refuses (``-ERR``) or no longer lists is left out.
+
+        Args:
+            keys: Session keys, in the order to ask for them.
+            lines: Body lines per message (the server may send more or fewer).
+        """
+        self._check_idle()
+        return await self._retry_if_dropped(lambda: self._preview_blocks(keys, lines))
+
+    async def _preview_blocks(self, keys: Sequence[str], lines: int) -> dict[str, bytes]:
+        assert self._conn is not None
+        found: dict[str, bytes] = {}
+        wanted: dict[int, str] = {}
+        cache = self.store.cache if self.store is not None else None
+        for key in keys:
+            ref = self._conn.index.get(key)
+            if ref is None:
+                continue
+            body = cache.get_body(self.account_key, ref.uid) if cache and ref.uid else None
+            if body is not None:
+                found[key] = body
+            else:
+                wanted[ref.number] = key
+        if not wanted:
+            return found
+        client = self._conn.client
+
+        async def collect() -> None:
+            async for number, block in client.top_many(list(wanted), lines):
+                if not isinstance(block, Pop3ServerError):
+                    found[wanted[number]] = block
+
+        await self._run(collect())
+        return found
 
     async def _retry_if_dropped(self, action: Callable[[], Awaitable[_T]]) -> _T:
         """Run ``action`` on a live connection; if the server had silently closed it

@@ -33,6 +33,7 @@ from popview.errors import (
 )
 from popview.ui import messages as msg
 from popview.ui.listing import envelope_key
+from popview.ui.preview import PreviewRequest, load_previews, superseded
 from popview.ui.rendering import render_forms
 
 if TYPE_CHECKING:
@@ -148,6 +149,7 @@ Command = (
     | Commit
     | Refresh
     | Close
+    | PreviewRequest
 )
 
 SessionFactory = Callable[["Account", Any], "MailboxSession"]
@@ -218,6 +220,12 @@ class SessionWorker:
         command = self._pending.popleft()
         # A newer Fetch supersedes this one (the user moved on with n/p): skip it.
         if isinstance(command, Fetch) and any(isinstance(c, Fetch) for c in self._pending):
+            return await self._next()
+        # Likewise a preview batch the cursor has already moved past.
+        if isinstance(command, PreviewRequest) and any(
+            isinstance(c, PreviewRequest) and c.reply_to is command.reply_to for c in self._pending
+        ):
+            command.reply_to.post_message(superseded(command))
             return await self._next()
         return command
 
@@ -306,6 +314,8 @@ class SessionWorker:
             await self._list(session)
         elif isinstance(command, Fetch):
             await self._fetch(session, command.uid)
+        elif isinstance(command, PreviewRequest):
+            await load_previews(session, command, prefer_html=self.prefer_html)
         elif isinstance(command, Mark):
             await session.mark(command.uid)
             app.post_message(msg.MarksChanged(session.marks))

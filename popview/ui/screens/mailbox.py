@@ -26,6 +26,7 @@ from popview.ui.widgets.envelope_table import EnvelopeTable
 from popview.ui.widgets.footer import KeyFooter
 from popview.ui.widgets.formatting import human_size, single_line
 from popview.ui.widgets.mailbox_header import MailboxHeader
+from popview.ui.widgets.preview_pane import PREFETCH_AFTER, PREFETCH_BEFORE, PreviewPane
 from popview.ui.worker import Close, Commit, Mark, Refresh, Unmark, UnmarkAll
 
 if TYPE_CHECKING:
@@ -116,6 +117,13 @@ class MailboxScreen(Screen[None]):
             tooltip="In the thread view: hide every thread's replies, or show them all",
         ),
         Binding(
+            "v",
+            "preview",
+            "Preview",
+            id="mailbox.preview",
+            tooltip="Show the first lines of the message under the cursor (TOP, no download)",
+        ),
+        Binding(
             "i",
             "server_info",
             "Server",
@@ -157,6 +165,9 @@ class MailboxScreen(Screen[None]):
             placeholder="Filter on sender and subject (~U unread, ~R read, ~N new)", id="filter"
         )
         yield EnvelopeTable(self.listing, id="envelopes")
+        config = self.popview.config
+        lines = config.general.preview_lines if config is not None else 20
+        yield PreviewPane(lines, self.popview.submit, id="preview")
         yield Static("", id="status-line")
         yield KeyFooter()
 
@@ -426,6 +437,23 @@ class MailboxScreen(Screen[None]):
         read = not self.listing.is_read(uid)
         self.popview.set_read(uid, read)
         self.set_status("Marked as read." if read else "Marked as unread.", expire=STATUS_SECONDS)
+
+    def action_preview(self) -> None:
+        pane = self.query_one(PreviewPane)
+        pane.display = not pane.display
+        self._follow_cursor()
+
+    @on(EnvelopeTable.CursorMoved)
+    def _follow_cursor(self) -> None:
+        """Preview the row under the cursor; prefetch its neighbours in the same batch."""
+        pane = self.query_one(PreviewPane)
+        if not pane.display:
+            return
+        rows, cursor = self.listing.rows, self.table.cursor
+        around = [
+            row.uid for row in rows[max(cursor - PREFETCH_BEFORE, 0) : cursor + PREFETCH_AFTER]
+        ]
+        pane.show(self.table.current_uid, around)
 
     def action_server_info(self) -> None:
         if self.popview.info is not None:

@@ -77,12 +77,16 @@ class EnvelopeTable(ScrollView, can_focus=True):
             super().__init__()
             self.uid = uid
 
+    class CursorMoved(Message):
+        """The row under the cursor changed (the preview pane follows it)."""
+
     def __init__(self, listing: MailboxListing, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.listing = listing
         self.marks: frozenset[str] = frozenset()
         self.cursor = 0
         self._cuts: list[int] = []
+        self._reported_uid: str | None = None
 
     # -- data ------------------------------------------------------------------
 
@@ -135,7 +139,14 @@ class EnvelopeTable(ScrollView, can_focus=True):
         self._scroll_cursor_into_view()
         self.refresh()
 
+    def _report_cursor(self) -> None:
+        uid = self.current_uid
+        if uid != self._reported_uid:
+            self._reported_uid = uid
+            self.post_message(self.CursorMoved())
+
     def _scroll_cursor_into_view(self) -> None:
+        self._report_cursor()
         visible = max(self.scrollable_content_region.height - 1, 1)
         top = int(self.scroll_offset.y)
         if self.cursor < top:

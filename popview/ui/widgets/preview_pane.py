@@ -1,0 +1,110 @@
+"""The preview pane under the list: the first lines of the message at the cursor.
+
+Toggled with ``v``. The lines come from ``TOP n k`` (never ``RETR``), are
+rendered like the viewer renders, and are kept per message key, so moving
+back to a row shows it at once. Moving the cursor asks for the rows around
+it in one pipelined batch, so the next rows are usually there before the
+cursor reaches them. Text is shown as :class:`rich.text.Text`, never markup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from rich.text import Text
+from textual.widgets import Static
+
+from popview.mail.preview import Preview
+from popview.session import is_session_key
+from popview.ui.preview import PreviewRequest, PreviewsLoaded
+
+__all__ = ["PreviewPane"]
+
+PREFETCH_BEFORE = 3
+PREFETCH_AFTER = 12
+_MAX_CACHED = 2000
+
+
+class PreviewPane(Static):
+    """Shows the preview of one message; asks for missing ones through ``submit``.
+
+    Args:
+        lines: Body lines per preview (``general.preview_lines``).
+        submit: Queues a :class:`PreviewRequest` on the session worker.
+    """
+
+    def __init__(
+        self, lines: int, submit: Callable[[PreviewRequest], None], *, id: str | None = None
+    ) -> None:
+        super().__init__("", id=id)
+        self.lines = lines
+        self._submit = submit
+        self.cache: dict[str, Preview] = {}
+        self.failed: dict[str, str] = {}
+        self._pending: set[str] = set()
+        self._unkept: tuple[str, Preview] | None = None
+        self.current: str | None = None
+        self.last_error = ""
+        """Why the last batch failed (shown until the cursor moves and it is asked again)."""
+
+    def show(self, uid: str | None, around: Sequence[str] = ()) -> None:
+        """Show ``uid``'s preview (or "Loading…") and prefetch ``around`` in one batch."""
+        self.current = uid
+        self.last_error = ""
+        self._draw()
+        if self._unkept is not None and self._unkept[0] != uid:
+            self._unkept = None
+        wanted = [
+            key
+            for key in dict.fromkeys([*(() if uid is None else (uid,)), *around])
+            if key not in self.cache
+            and key not in self._pending
+            and key not in self.failed
+            and (key == uid or not is_session_key(key))
+        ]
+        if wanted and self.display:
+            self._pending.update(wanted)
+            self._submit(PreviewRequest(tuple(wanted), self.lines, self))
+
+    def forget(self) -> None:
+        """Drop every kept preview (the message numbers may mean other messages now)."""
+        self.cache.clear()
+        self.failed.clear()
+        self._pending.clear()
+        self._unkept = None
+
+    def on_previews_loaded(self, event: PreviewsLoaded) -> None:
+        for key, preview in event.previews.items():
+            self._pending.discard(key)
+            if is_session_key(key):
+                # No UIDL: the key names a message number, which a reconnection may
+                # give to another message. Shown if current, never kept.
+                if key == self.current:
+                    self._unkept = (key, preview)
+                continue
+            self.cache[key] = preview
+        self._pending.difference_update(event.dropped)
+        self.last_error = event.error
+        for key, reason in event.failed.items():
+            self._pending.discard(key)
+            self.failed[key] = reason
+        while len(self.cache) > _MAX_CACHED:
+            self.cache.pop(next(iter(self.cache)))
+        self._draw()
+
+    def _draw(self) -> None:
+        uid = self.current
+        if uid is None:
+            self.update(Text("No message selected.", style="dim"))
+            return
+        preview = self.cache.get(uid)
+        if preview is None and self._unkept is not None and self._unkept[0] == uid:
+            preview = self._unkept[1]
+        if preview is None:
+            reason = self.failed.get(uid) or self.last_error or "Loading preview…"
+            self.update(Text(reason, style="dim"))
+            return
+        text = Text("\n".join(preview.lines), no_wrap=True, overflow="ellipsis")
+        if preview.note:
+            text.append(preview.note, style="dim")
+        self.update(text)
