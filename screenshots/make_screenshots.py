@@ -106,6 +106,12 @@ async def marks_filter(pilot: Pilot[Any]) -> None:
     await pilot.pause(0.3)
 
 
+async def preview(pilot: Pilot[Any]) -> None:
+    await listed(pilot)
+    await pilot.press("down", "down", "v")
+    await pilot.pause(0.5)
+
+
 async def viewer_html(pilot: Pilot[Any]) -> None:
     await open_uid(pilot, "uid-0293")
     await pilot.press("b")
@@ -176,6 +182,7 @@ async def main() -> None:
     await shot("mailbox", listed_mailbox)
     await shot("mailbox-marks-filter", marks_filter)
     await shot("mailbox-threads", threads)
+    await shot("mailbox-preview", preview)
     await shot("viewer-html", viewer_html)
     await shot("viewer-attachments", viewer_attachments)
     await shot("confirm-commit", confirm)

@@ -39,7 +39,7 @@ _METHOD = re.compile(r"(?<![\w.-])(spf|dkim|dmarc)\s*=\s*([a-z]+)", re.IGNORECAS
 _FAILED = frozenset({"fail", "softfail", "permerror"})
 _SCORE = re.compile(r"score\s*=\s*(-?\d{1,4}(?:\.\d{1,3})?)", re.IGNORECASE)
 _NUMBER = re.compile(r"\s*(-?\d{1,4}(?:\.\d{1,3})?)")
-_ADDR_DOMAIN = re.compile(r"@([A-Za-z0-9.-]{1,253})>?\s*\Z")
+_DOMAIN = re.compile(r"[A-Za-z0-9.-]{1,253}")
 _LIST_ID = re.compile(r"<([^<>\s]{1,250})>")
 _FIELD_CAP = 2000  # characters of a signal header looked at
 
@@ -68,6 +68,12 @@ def _base_domain(domain: str) -> str:
     return ".".join(labels[-2:])
 
 
+def _domain(address: str) -> str:
+    """The domain of ``addr@domain`` or ``<addr@domain>`` ("" if none)."""
+    domain = address[:_FIELD_CAP].strip().rstrip(">").rpartition("@")[2].strip()
+    return domain if _DOMAIN.fullmatch(domain) else ""
+
+
 def read_signals(fields: Mapping[str, str], from_addr: str) -> Signals:
     """Read the signals from a message's raw (decoded, unsanitized) header fields.
 
@@ -78,9 +84,16 @@ def read_signals(fields: Mapping[str, str], from_addr: str) -> Signals:
     Returns:
         The signals; a shared empty value when there are none. Never raises.
     """
-    if not any(name in fields for name in _NAMES):
-        return _NONE
     tokens: set[str] = set()
+    bounce = fields.get("return-path")
+    if bounce and from_addr:
+        # The cheap, common case first: most mail has a Return-Path and nothing else.
+        bounce_domain, from_domain = _domain(bounce), _domain(from_addr)
+        differ = _base_domain(bounce_domain) != _base_domain(from_domain)
+        if bounce_domain and from_domain and differ:
+            tokens.add("mismatch")
+    if not any(name in fields for name in _OTHER_NAMES):
+        return Signals(frozenset(tokens), None, "") if tokens else _NONE
     seen: set[str] = set()
     for method, result in _METHOD.findall(fields.get("authentication-results", "")[:_FIELD_CAP]):
         method, result = method.lower(), result.lower()
@@ -102,14 +115,10 @@ def read_signals(fields: Mapping[str, str], from_addr: str) -> Signals:
         tokens.add("list")
         found = _LIST_ID.search(fields["list-id"][:_FIELD_CAP])
         list_id = sanitize_header(found.group(1) if found else fields["list-id"], max_len=250)
-    bounce = _ADDR_DOMAIN.search(fields.get("return-path", "")[:_FIELD_CAP])
-    sender = _ADDR_DOMAIN.search(from_addr)
-    if bounce and sender and _base_domain(bounce.group(1)) != _base_domain(sender.group(1)):
-        tokens.add("mismatch")
     return Signals(frozenset(tokens), spam_score, list_id)
 
 
-_NAMES = tuple(SIGNAL_HEADERS.decode("ascii").split("|"))
+_OTHER_NAMES = tuple(n for n in SIGNAL_HEADERS.decode("ascii").split("|") if n != "return-path")
 
 
 def badge(tokens: frozenset[str]) -> str:
