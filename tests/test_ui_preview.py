@@ -44,7 +44,7 @@ HTML = message(
     b"<html><head><style>p{}</style></head><body><p>Hello <b>HTML</b> only</p>"
     b"<p>\x1b[31m<a href='http://x.test'>link</a></p></body></html>\r\n",
 )
-SHORT = message(5, "", b"one line only\r\n")
+SHORT = message(5, "", b"one line only [b]not markup[/b]\r\n")
 MESSAGES = [PLAIN, BASE64, QUOTED, HTML, SHORT]
 
 
@@ -95,7 +95,7 @@ class TestPreview:
                 assert shown.startswith("Hello HTML only") and "\x1b" not in shown
                 await pilot.press("down")
                 await pilot.pause()
-                assert pane_text(app) == "one line only"
+                assert pane_text(app) == "one line only [b]not markup[/b]"  # Text, not markup
                 # Moving over prefetched rows asked nothing more; nothing was downloaded.
                 assert len(top_commands(server, 20)) == 5
                 assert not [c for c in server.commands() if c.startswith("RETR")]

@@ -43,3 +43,23 @@ async def test_badge_in_the_list_and_line_in_the_viewer(tmp_path: Path) -> None:
             assert "Return-Path domain differs from From" in headers
     finally:
         await server.close()
+
+
+async def test_filter_takes_a_pattern_and_points_at_a_mistake() -> None:
+    """`/` with `~x spam` shows the spam row only; a half-typed pattern says where."""
+    server = make_server([PHISH, NEWS, NOTE])
+    await server.start()
+    try:
+        app = PopviewApp(Config(), account=account_for(server), password=PASSWORD)
+        async with app.run_test(size=(100, 20)) as pilot:
+            await wait_listed(pilot)
+            await pilot.press("slash", *"~x spam")
+            await pilot.pause()
+            rows = [line for line in table_lines(app)[1:] if line.strip()]
+            assert len(rows) == 1 and "Verify your account" in rows[0]
+            await pilot.press(*" ~z")
+            await pilot.pause()
+            status = static_text(app, "#status-line")
+            assert status.startswith("Pattern: ~z needs a value at column 11")
+    finally:
+        await server.close()

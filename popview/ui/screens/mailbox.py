@@ -376,6 +376,15 @@ class MailboxScreen(Screen[None]):
         self._rebuild()
         if keep is None or self.listing.index_of(keep) is None:
             self.table.move_to(0)  # the row left the list: Enter opens the first match
+        self._show_pattern_problem()
+
+    def _show_pattern_problem(self) -> None:
+        """Say where a filter pattern is wrong (it filters as plain text meanwhile)."""
+        problem = self.listing.filter_error
+        if problem is not None:
+            self.set_status(f"Pattern: {problem} (filtering as plain text)")
+        elif self.status_text.startswith("Pattern: "):
+            self.set_status("")
 
     @on(Input.Submitted, "#filter")
     def filter_done(self) -> None:
