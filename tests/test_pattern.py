@@ -44,6 +44,7 @@ MAILBOX = [
     envelope(6, from_addr="p@phish.test", signals=frozenset({"spam", "dmarc=fail"})),
     envelope(7, from_addr="old@example.org", date=NOW - timedelta(days=40)),
     envelope(8, from_addr="new@example.org", date=NOW - timedelta(days=2)),
+    envelope(9, from_addr="bad@list.test", size=None),  # HARDENING F.60: size unknown
 ]
 
 
@@ -70,7 +71,7 @@ class TestTerms:
 
     def test_size(self) -> None:
         assert matching("~z >5M") == [2]
-        assert matching("~z <1K") == [1, 4, 5, 6, 7, 8]
+        assert matching("~z <1K") == [1, 4, 5, 6, 7, 8]  # never the unknown size of 9
         assert matching("~z 5000") == [3]
         assert matching("~z >4k") == [2, 3]
 
@@ -83,7 +84,7 @@ class TestTerms:
         assert matching("~d 2026-03-08") == [8]
 
     def test_no_date_never_matches_a_date_term(self) -> None:
-        assert matching("!~d <100y") == [1, 2, 3, 4, 5, 6]
+        assert matching("!~d <100y") == [1, 2, 3, 4, 5, 6, 9]
 
     def test_attachment_new_and_signals(self) -> None:
         assert matching("~A") == [5]
@@ -95,7 +96,7 @@ class TestTerms:
     def test_and_or_not_and_grouping(self) -> None:
         assert matching("~f example ~s lunch") == [1]
         assert matching("~f shop | ~A") == [2, 5]
-        assert matching("!~f example") == [2, 4, 5, 6]
+        assert matching("!~f example") == [2, 4, 5, 6, 9]
         assert matching("!(~f example | ~f test)") == []
         assert matching("(alice | bob) !~s re:") == [1]
         assert matching("~z<1K ~A") == [5]

@@ -55,7 +55,7 @@ def selected(
 
 def total_size(envelopes: Sequence[Envelope]) -> str:
     """``"3 messages, 1.2 MB"``: what a selection weighs."""
-    octets = sum(envelope.size for envelope in envelopes)
+    octets = sum(envelope.size or 0 for envelope in envelopes)  # unknown sizes count 0
     size = f"{octets} B"
     for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
         if octets >= scale:

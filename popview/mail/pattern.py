@@ -135,7 +135,11 @@ _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 @dataclass(frozen=True, slots=True)
 class SizeTerm:
-    """``~z``: the listed size compared with a number of octets."""
+    """``~z``: the listed size compared with a number of octets.
+
+    A message whose size is unknown (a malformed LIST row, HARDENING F.60)
+    matches no size term: choosing what to delete by size must not guess.
+    """
 
     op: str  # "<", ">" or "" (equal)
     amount: int
@@ -147,9 +151,9 @@ class SizeTerm:
     def compile(self, ctx: MatchContext) -> _Matcher:
         limit = self.amount * _UNITS[self.unit.lower()]
         if self.op == "<":
-            return lambda e: e.size < limit
+            return lambda e: e.size is not None and e.size < limit
         if self.op == ">":
-            return lambda e: e.size > limit
+            return lambda e: e.size is not None and e.size > limit
         return lambda e: e.size == limit
 
 
