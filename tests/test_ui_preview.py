@@ -15,8 +15,9 @@ from popview.config import Config, General
 from popview.server import Fault, Pop3Server
 from popview.ui.app import PopviewApp
 from popview.ui.widgets.preview_pane import PreviewPane
+from tests.fixtures.embedded import POP3_PASSWORD, new_server
 from tests.test_ui_app import screen_plain
-from tests.test_ui_support import PASSWORD, account_for, make_server, wait_for, wait_listed
+from tests.ui_support import account_for, wait_for, wait_listed
 
 
 def message(n: int, headers: str, body: bytes) -> bytes:
@@ -67,12 +68,12 @@ async def open_preview(pilot: Pilot[Any]) -> PopviewApp:
 
 async def run_app(server: Pop3Server, lines: int = 20) -> PopviewApp:
     config = Config(general=General(preview_lines=lines))
-    return PopviewApp(config, account=account_for(server), password=PASSWORD)
+    return PopviewApp(config, account=account_for(server), password=POP3_PASSWORD)
 
 
 class TestPreview:
     async def test_top_20_one_batch_no_retr_and_every_encoding(self) -> None:
-        server = make_server(list(MESSAGES))
+        server = new_server(list(MESSAGES))
         await server.start()
         try:
             app = await run_app(server)
@@ -109,7 +110,7 @@ class TestPreview:
             await server.close()
 
     async def test_preview_lines_setting(self) -> None:
-        server = make_server([PLAIN])
+        server = new_server([PLAIN])
         await server.start()
         try:
             app = await run_app(server, lines=3)
@@ -125,7 +126,7 @@ class TestMisbehavingTop:
     """A TOP that sends more, fewer or no lines, or refuses: the pane copes."""
 
     async def check(self, fault: Fault, expected: str) -> None:
-        server = make_server([PLAIN], faults=[fault])
+        server = new_server([PLAIN], faults=[fault])
         await server.start()
         try:
             app = await run_app(server, lines=5)

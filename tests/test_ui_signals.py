@@ -6,8 +6,9 @@ from pathlib import Path
 
 from popview.config import Config
 from popview.ui.app import PopviewApp
+from tests.fixtures.embedded import POP3_PASSWORD, new_server
 from tests.test_ui_features import open_message, static_text
-from tests.test_ui_support import PASSWORD, account_for, make_server, table_lines, wait_listed
+from tests.ui_support import account_for, table_lines, wait_listed
 
 PHISH = (
     b"From: Bank <security@bank.test>\r\nReturn-Path: <x@bounce.evil.test>\r\n"
@@ -26,10 +27,10 @@ NOTE = (
 
 
 async def test_badge_in_the_list_and_line_in_the_viewer(tmp_path: Path) -> None:
-    server = make_server([PHISH, NEWS, NOTE])
+    server = new_server([PHISH, NEWS, NOTE])
     await server.start()
     try:
-        app = PopviewApp(Config(), account=account_for(server), password=PASSWORD)
+        app = PopviewApp(Config(), account=account_for(server), password=POP3_PASSWORD)
         async with app.run_test(size=(100, 20)) as pilot:
             await wait_listed(pilot)
             rows = [line for line in table_lines(app) if "Verify" in line or "Weekly" in line]
@@ -47,10 +48,10 @@ async def test_badge_in_the_list_and_line_in_the_viewer(tmp_path: Path) -> None:
 
 async def test_filter_takes_a_pattern_and_points_at_a_mistake() -> None:
     """`/` with `~x spam` shows the spam row only; a half-typed pattern says where."""
-    server = make_server([PHISH, NEWS, NOTE])
+    server = new_server([PHISH, NEWS, NOTE])
     await server.start()
     try:
-        app = PopviewApp(Config(), account=account_for(server), password=PASSWORD)
+        app = PopviewApp(Config(), account=account_for(server), password=POP3_PASSWORD)
         async with app.run_test(size=(100, 20)) as pilot:
             await wait_listed(pilot)
             await pilot.press("slash", *"~x spam")
