@@ -85,3 +85,32 @@ async def test_dovecot_top_20(dovecot: DovecotServer, dovecot_user: MailUser) ->
     )  # fmt: skip
     session = MailboxSession(account, dovecot_user.password, ssl_context=dovecot.client_context())
     check(await previews(session))
+
+
+async def test_top_ignoring_k_with_a_huge_body_drops_the_connection(
+    make_pop3_server: object,
+) -> None:
+    """A server that answers TOP n 20 with 5 MB: the reply is refused at the cap,
+    the connection dropped (never reused), no QUIT sent, nothing deleted."""
+    from popview.errors import Pop3ProtocolError
+    from popview.server import Fault
+
+    huge = b"+OK\r\nFrom: a@b.test\r\n\r\n" + b"x" * 998 + b"\r\n" * 1
+    huge += (b"y" * 998 + b"\r\n") * 5300 + b".\r\n"
+    crlf = [m.replace(b"\n", b"\r\n") for m in MESSAGES]
+    server: Pop3Server = await make_pop3_server(  # type: ignore[operator]
+        mailbox=MemoryMailbox(crlf), faults=[Fault(verb="TOP", skip=4, replace=huge)]
+    )
+    account = Account(name="t", host="127.0.0.1", port=server.port, user=POP3_USER, tls="none")
+    session = MailboxSession(account, POP3_PASSWORD)
+    await session.open()
+    try:
+        keys = []
+        async for update in session.list_messages():
+            keys.extend(env.uid for env in update.envelopes if env.uid is not None)
+        with pytest.raises(Pop3ProtocolError):
+            await session.preview_blocks(sorted(keys)[:1], 20)
+        assert not session.connected
+    finally:
+        await session.close()
+    assert "QUIT" not in server.commands()

@@ -75,6 +75,9 @@ noticed that socket close yet (RFC 2449 §8.1.1). Two retries, never more."""
 IN_USE_GRACE = 10.0
 """Seconds after our own close during which ``[IN-USE]`` is retried at all."""
 
+MAX_PREVIEW_REPLY = 4 * 1024 * 1024
+"""Bytes a preview's ``TOP n k`` reply may take: headers and ``k`` lines, with room."""
+
 _T = TypeVar("_T")
 
 PasswordSource = (
@@ -483,11 +486,18 @@ class MailboxSession:
         if not wanted:
             return found
         client = self._conn.client
+        numbers = list(wanted)
+        # Capped: a server that ignores k and sends a whole 50 MB message fails
+        # this reply (a framing error: the connection is dropped, never reused).
+        commands = [protocol.top(n, lines, max_bytes=MAX_PREVIEW_REPLY) for n in numbers]
 
         async def collect() -> None:
-            async for number, block in client.top_many(list(wanted), lines):
-                if not isinstance(block, Pop3ServerError):
-                    found[wanted[number]] = block
+            position = 0
+            async for reply in client.pipeline(commands):
+                key = wanted[numbers[position]]
+                position += 1
+                if not isinstance(reply, Pop3ServerError):
+                    found[key] = reply.body()
 
         await self._run(collect())
         return found
