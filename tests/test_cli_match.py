@@ -152,3 +152,19 @@ def test_delete_needs_messages_or_match(
     assert run(["delete", *target(server)], capsys)[0] == 2
     assert run(["delete", "#1", "--match", "x", *target(server)], capsys)[0] == 2
     assert server.server.commands() == []
+
+
+def test_new_since_last_visit_reads_the_cache(
+    server: ServerThread, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``~N``: messages whose UIDL the last visit (the app) did not list."""
+    from popview.store import Store
+
+    store = Store.open(tmp_path / "cache")
+    try:
+        key = f"{POP3_USER}@127.0.0.1:{server.port}"
+        store.cache.set_seen_uids(key, ["uid-0001", "uid-0002"])
+    finally:
+        store.close()
+    code, out, _ = run(["list", "--json", "--match", "~N", *target(server)], capsys)
+    assert code == 0 and [row["number"] for row in json.loads(out)] == [3, 4]
