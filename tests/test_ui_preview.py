@@ -156,4 +156,28 @@ class TestMisbehavingTop:
 
     async def test_refused(self) -> None:
         fault = Fault(verb="TOP", skip=1, err_code="")
-        await self.check(fault, "No preview: the server refused TOP for this message.")
+        await self.check(
+            fault,
+            "No preview: the server refused TOP for this message (a message marked for "
+            "deletion cannot be read until it is unmarked).",
+        )
+
+
+async def test_marked_message_then_unmarked_is_previewed_again() -> None:
+    """DELE makes the server refuse TOP; after `u` (RSET) the preview is asked again."""
+    server = new_server([PLAIN, SHORT])
+    await server.start()
+    try:
+        app = await run_app(server)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_listed(pilot)
+            await pilot.press("d", "up")  # mark message 1 before any preview
+            await wait_for(pilot, lambda: "DELE 1" in server.commands())
+            await pilot.press("v")
+            await wait_for(pilot, lambda: "refused TOP" in pane_text(app))
+            await pilot.press("u")
+            await wait_for(pilot, lambda: "RSET" in server.commands())
+            await pilot.press("down", "up")
+            await wait_for(pilot, lambda: pane_text(app).startswith("plain line 1"))
+    finally:
+        await server.close()

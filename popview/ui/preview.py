@@ -80,6 +80,9 @@ async def load_previews(
         request.reply_to.post_message(PreviewsLoaded({}, {}, request.keys, reason))
         raise
     previews = await asyncio.to_thread(_render_all, blocks, request.lines, prefer_html)
-    refused = "No preview: the server refused TOP for this message."
+    refused = (
+        "No preview: the server refused TOP for this message "
+        "(a message marked for deletion cannot be read until it is unmarked)."
+    )
     failed = {key: refused for key in request.keys if key not in previews}
     request.reply_to.post_message(PreviewsLoaded(previews, failed))

@@ -228,6 +228,8 @@ class MailboxScreen(Screen[None]):
             self.popview.notify(single_line(notice), title="Server", markup=False)
 
     def marks_changed(self, marks: frozenset[str]) -> None:
+        # A marked message refuses TOP until unmarked (RFC 1939 DELE): ask again.
+        self.query_one(PreviewPane).failed.clear()
         self.table.set_marks(marks)
         self._update_header()
         self.refresh_bindings()
