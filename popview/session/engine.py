@@ -497,7 +497,7 @@ class MailboxSession:
                 key = wanted[numbers[position]]
                 position += 1
                 if not isinstance(reply, Pop3ServerError):
-                    found[key] = reply.body()
+                    found[key] = reply.data
 
         await self._run(collect())
         return found
