@@ -34,10 +34,11 @@ async def test_badge_in_the_list_and_line_in_the_viewer(tmp_path: Path) -> None:
         async with app.run_test(size=(100, 20)) as pilot:
             await wait_listed(pilot)
             rows = [line for line in table_lines(app) if "Verify" in line or "Weekly" in line]
-            assert any(line.lstrip().startswith("S") and "Verify" in line for line in rows)
-            assert any(line.lstrip().startswith("L") and "Weekly" in line for line in rows)
+            # The fourth mark cell (after deleted, read/new and attachment) is the badge.
+            assert any(line[3] == "S" and "Verify" in line for line in rows)
+            assert any(line[3] == "L" and "Weekly" in line for line in rows)
             plain = [line for line in table_lines(app) if "Lunch" in line]
-            assert plain and plain[0][:4] == "    "  # no signal, no badge
+            assert plain and plain[0][3] == " "  # no signal, no badge
             await open_message(pilot, "uid-0001")
             headers = static_text(app, "#message-headers")
             assert "Signals: dkim=none dmarc=fail spf=fail · spam (score 8.5)" in headers
