@@ -212,8 +212,12 @@ class TestPager:
         async with app.run_test(size=(80, 24)) as pilot:
             screen = await open_uid(pilot, "uid-0003")
             pane = static_text(app, "#message-headers").split("\n")
-            assert [line.split(":")[0] for line in pane] == ["From", "To", "Cc", "Subject", "Date"]
-            assert "Return-Path" not in pane
+            # Then the decision signals: this Return-Path (relay.example) is not From's domain.
+            assert [line.split(":")[0] for line in pane] == [
+                "From", "To", "Cc", "Subject", "Date", "Signals",
+            ]  # fmt: skip
+            assert pane[-1] == "Signals: Return-Path domain differs from From"
+            assert not any(line.startswith("Return-Path") for line in pane)
             await pilot.press("h")
             body = screen.query_one(MessageBody)
             assert body.text.startswith("Date: Sat, 16 Mar 2024")
