@@ -43,6 +43,8 @@ __all__ = [
     "Credential",
     "get_credential",
     "get_password",
+    "has_configured_source",
+    "resolve_password",
     "run_password_command",
 ]
 
@@ -155,6 +157,32 @@ def get_password(
     if not typed:
         raise CredentialError(f"No password entered for {where}.")
     return _checked(typed, "the password entered")
+
+
+def has_configured_source(account: Account, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether a source other than the prompt may give ``account``'s password."""
+    env = os.environ if environ is None else environ
+    return bool(
+        env.get(PASSWORD_ENV)
+        or account.password is not None
+        or account.password_command is not None
+        or account.keyring
+    )
+
+
+async def resolve_password(account: Account) -> str:
+    """The password for every path into a session that has no one to prompt here:
+    the sources of :func:`get_password` in its order (environment, config,
+    ``password_command``, keyring), run in a thread so a slow password command
+    never blocks the event loop. ``popview -a NAME`` and the login screen with a
+    configured account both come here (issue 9, obs. 3).
+
+    Raises:
+        CredentialError: No source gave a password (the caller prompts then).
+    """
+    import asyncio
+
+    return await asyncio.to_thread(get_password, account, prompt=None)
 
 
 def run_password_command(

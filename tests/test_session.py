@@ -536,7 +536,7 @@ class TestReconnect:
         self, pop3_server: Pop3Server, memory_mailbox: MemoryMailbox
     ) -> None:
         """After a drop the next action reconnects and DELEs marks under new numbers."""
-        session = MailboxSession(account_for(pop3_server), POP3_PASSWORD, keepalive_interval=0)
+        session = MailboxSession(account_for(pop3_server), POP3_PASSWORD, keepalive_interval=1e-6)
         await session.open()
         await session.mark("uid-0002")
         await session.mark("uid-0003")
@@ -812,7 +812,17 @@ class TestKeepalive:
         session = MailboxSession(account_for(pop3_server), POP3_PASSWORD, keepalive_interval=3600)
         await session.open()
         assert await session.keepalive() is False
-        session.keepalive_interval = 0
+        session.keepalive_interval = 1e-6
         assert await session.keepalive() is True
         assert pop3_server.commands()[-1] == "NOOP"
+        await session.close()
+
+    async def test_zero_means_off(self, pop3_server: Pop3Server) -> None:
+        """keepalive = 0 is "off" in the engine too (issue 9, obs. 6): never a NOOP,
+        and no deadline for the worker to wake up at."""
+        session = MailboxSession(account_for(pop3_server), POP3_PASSWORD, keepalive_interval=0)
+        await session.open()
+        assert session.seconds_until_keepalive() is None
+        assert await session.keepalive() is False
+        assert "NOOP" not in pop3_server.commands()
         await session.close()

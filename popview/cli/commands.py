@@ -309,7 +309,9 @@ async def _delete(session: MailboxSession, args: argparse.Namespace) -> int:
             return 1
     for key in keys:
         await session.mark(key)
-    result = await session.commit(reconnect=False)
+    # QUIT only if the server holds exactly the confirmed marks (issue 9): a
+    # refused DELE or a vanished message stops the commit, nothing is deleted.
+    result = await session.commit(reconnect=False, expected=keys)
     if result.status == "unknown":
         result = await session.verify_commit(result)
     for key in result.deleted:

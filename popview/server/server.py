@@ -91,6 +91,10 @@ class Pop3Server:
             keeps the real size (as Courier does).
         token_checker: ``(user, token) -> valid`` for XOAUTH2 and OAUTHBEARER,
             which are offered (in the default CAPA) only when it is given.
+        idle_timeout: Seconds a connection may wait between commands before
+            the server closes it without a word (RFC 1939 §3 autologout: no
+            UPDATE state, so every DELE is forgotten), or None for never; the
+            way Outlook cuts idle sessions, for keepalive tests.
 
     Attributes:
         transcript: Every command line received, in order (all sessions).
@@ -113,6 +117,7 @@ class Pop3Server:
         max_line: int = DEFAULT_MAX_LINE,
         utf8: bool = False,
         token_checker: TokenChecker | None = None,
+        idle_timeout: float | None = None,
     ) -> None:
         self.mailbox = mailbox
         self.token_checker = token_checker
@@ -127,6 +132,9 @@ class Pop3Server:
         self.faults: list[Fault] = list(faults)
         self.max_line = max_line
         self.utf8 = utf8
+        self.idle_timeout = idle_timeout
+        self.idle_cuts = 0
+        """How many connections the idle timeout closed."""
         self.transcript: list[TranscriptEntry] = []
         self.sessions_opened = 0
         self._locks: set[str] = set()

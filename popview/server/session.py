@@ -183,7 +183,10 @@ class Pop3Session:
                 recorded (masked, truncated) in the transcript.
         """
         try:
-            line = await self.reader.readuntil(b"\n")
+            line = await asyncio.wait_for(self.reader.readuntil(b"\n"), self.server.idle_timeout)
+        except TimeoutError as exc:  # autologout (RFC 1939 §3): close, no UPDATE
+            self.server.idle_cuts += 1
+            raise _ConnectionEnded from exc
         except asyncio.IncompleteReadError as exc:
             raise _ConnectionEnded from exc
         except asyncio.LimitOverrunError as exc:

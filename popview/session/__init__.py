@@ -21,6 +21,7 @@ from popview.session.index import MessageRef, is_session_key
 from popview.session.policy import (
     LoginDelayError,
     MailboxInUseError,
+    MarksChangedError,
     MessageGoneError,
     MessageParseError,
     NotOpenError,
@@ -46,6 +47,7 @@ __all__ = [
     "MailboxInUseError",
     "MailboxSession",
     "MarkReport",
+    "MarksChangedError",
     "MessageGoneError",
     "MessageParseError",
     "MessageRef",

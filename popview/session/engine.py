@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from popview.errors import (
@@ -34,13 +34,14 @@ from popview.pop3 import protocol
 from popview.pop3.client import Pop3Client
 from popview.pop3.tls import format_fingerprint, normalize_fingerprint
 from popview.session.connect import Connection, open_connection
-from popview.session.index import MessageRef, is_session_key
+from popview.session.index import MessageIndex, MessageRef, is_session_key
 from popview.session.listing import stream_listing
 from popview.session.marks import MarkBook
 from popview.session.oauth2 import OAuth2Credential
 from popview.session.policy import (
     LoginDelayError,
     MailboxInUseError,
+    MarksChangedError,
     MessageGoneError,
     MessageParseError,
     NotOpenError,
@@ -64,7 +65,8 @@ DEFAULT_KEEPALIVE = 45.0
 """Seconds of idleness before :meth:`MailboxSession.keepalive` sends NOOP.
 
 Outlook.com drops idle POP3 sessions after about 60 s; RFC 1939 §3 allows
-servers an autologout timer of 10 minutes or more.
+servers an autologout timer of 10 minutes or more. ``0`` turns keepalive off:
+the one meaning of that setting, in the engine, the worker and the CLI.
 """
 
 IN_USE_RETRY_DELAYS = (0.5, 1.5)
@@ -93,7 +95,8 @@ class MailboxSession:
         password: The password, or a sync/async callable returning it (asked once,
             lazily, and asked again after the server refused it).
         store: The local cache (envelopes, bodies, journal), or None.
-        keepalive_interval: Idle seconds before :meth:`keepalive` sends NOOP.
+        keepalive_interval: Idle seconds before :meth:`keepalive` sends NOOP; ``0``
+            (or less) turns keepalive off.
         use_journal: Keep marks in the store's journal (survive a crash) and
             restore the ones an interrupted session left; False keeps marks in
             memory only (the headless ``delete`` command).
@@ -126,8 +129,11 @@ class MailboxSession:
         self._marks = MarkBook(journal, self.account_key)
         # Marks an interrupted session left are this session's marks from the start, so
         # an unmark before open() reaches the journal instead of being re-applied later.
-        self._marks.restore()
+        self._restored: set[str] = set(self._marks.restore())
         self._conn: Connection | None = None
+        self._known: MessageIndex | None = None
+        """The index of the latest connection, kept while offline: a mark made then
+        is checked against it, journaled, and applied by the next connection."""
         self._generation = 0
         self._opened = False
         self._pipelining_ok = True
@@ -155,8 +161,45 @@ class MailboxSession:
 
     @property
     def marks(self) -> frozenset[str]:
-        """Keys marked for deletion (pending until :meth:`commit`)."""
+        """Keys marked for deletion (pending until :meth:`commit`).
+
+        This is the one owner of the marks: the journal holds the same set (for
+        stable UIDLs), and the UI draws what the worker reports from here.
+        """
         return frozenset(self._marks.keys)
+
+    @property
+    def message_count(self) -> int:
+        """Messages on the server as the current (else the latest) connection lists them."""
+        index = self._conn.index if self._conn is not None else self._known
+        return len(index) if index is not None else 0
+
+    @property
+    def total_size(self) -> int:
+        """Their LIST sizes, summed (octets)."""
+        index = self._conn.index if self._conn is not None else self._known
+        return index.total_size if index is not None else 0
+
+    @property
+    def pending_marks(self) -> frozenset[str]:
+        """Marks the current connection has not received yet (all of them offline):
+        journaled, shown as pending, and sent by the next connection."""
+        return frozenset(key for key in self._marks.keys if key not in self._marks.applied)
+
+    @property
+    def restored_marks(self) -> frozenset[str]:
+        """Marks an earlier run left in the journal without a commit (Ctrl+C, crash,
+        kill), still unconfirmed by the user: see :meth:`keep_restored`."""
+        return frozenset(self._restored)
+
+    async def keep_restored(self, keep: bool) -> None:
+        """The user answered about :attr:`restored_marks`: apply them again, or forget
+        them (journal included; ``RSET`` and the other marks again if the server
+        already holds them). Either way they are no longer "restored"."""
+        restored, self._restored = self._restored, set()
+        if not keep and restored:
+            self._check_idle()
+            await self._unmark(restored)
 
     @property
     def client(self) -> Pop3Client | None:
@@ -164,8 +207,9 @@ class MailboxSession:
         return self._conn.client if self.connected and self._conn else None
 
     def seconds_until_keepalive(self) -> float | None:
-        """Seconds until :meth:`keepalive` would send NOOP; None when disconnected."""
-        if not self.connected:
+        """Seconds until :meth:`keepalive` would send NOOP: the session's own idle
+        deadline, which the worker sleeps until. None when disconnected or off."""
+        if not self.connected or self.keepalive_interval <= 0:
             return None
         idle = time.monotonic() - self._last_activity
         return max(0.0, self.keepalive_interval - idle)
@@ -245,6 +289,7 @@ class MailboxSession:
                 self.next_login_at = exc.retry_at
             raise
         self._conn = conn
+        self._known = conn.index
         self._last_activity = time.monotonic()
         if conn.login_delay:
             self.next_login_at = time.time() + conn.login_delay
@@ -522,6 +567,8 @@ class MailboxSession:
         if cache is not None and ref.uid is not None:
             raw = cache.get_body(self.account_key, ref.uid)
         from_cache = raw is not None
+        if raw is None and ref.key in self._marks.applied:
+            raw = await self._retr_marked(ref, progress)
         if raw is None:
 
             def report(done: int, expected: int | None) -> None:
@@ -547,25 +594,88 @@ class MailboxSession:
         envelope = parse_envelope(raw[:65536], number=ref.number, uid=ref.key, size=ref.size)
         return FetchedMessage(ref.key, ref.number, raw, parsed, from_cache, envelope=envelope)
 
+    async def _retr_marked(
+        self, ref: MessageRef, progress: ProgressCallback | None
+    ) -> bytes | None:
+        """Read a message this connection already ``DELE``'d (the user may read mail
+        marked for deletion, as in mutt).
+
+        RFC 1939 §5: ``RETR`` of a deleted message is refused, and only ``RSET``
+        undoes ``DELE`` (for every message at once). So: ``RSET``, ``RETR``, then
+        ``DELE`` every mark again, pipelined where the server allows it. Why this
+        design rather than the others (docs/deletion-model.md): keeping marks
+        client-side until commit would make ``QUIT`` the moment of many ``DELE``
+        replies, each of which can fail after the user confirmed; a cache-only
+        read fails for the first read of an uncached message. If anything fails
+        between ``RSET`` and the ``DELE``s the marks are still in the book and the
+        journal, not applied: :meth:`commit` sends every missing ``DELE`` before
+        ``QUIT``, and a reconnect re-applies them, so nothing is lost or added.
+
+        Returns:
+            The message bytes (whole), or None when ``RSET`` was refused (the
+            connection was dropped; the caller's retry reconnects).
+        """
+        assert self._conn is not None
+        self._marks.applied.clear()
+        if not await self._rset():
+            raise Pop3ConnectionError("The server refused RSET; the connection was reset.")
+        conn = self._conn
+        assert conn is not None
+
+        def report(done: int, expected: int | None) -> None:
+            if progress is not None:
+                progress(done, max(expected or ref.size, done))
+
+        try:
+            raw = await self._run(conn.client.retr(ref.number, progress=report))
+        finally:
+            if self.connected:
+                index = conn.index
+                todo = [(k, r) for k in self._marks.keys if (r := index.get(k)) is not None]
+                await self._send_dele(todo)
+        cache = self.store.cache if self.store is not None else None
+        if cache is not None and ref.uid is not None:
+            cache.put_body(self.account_key, ref.uid, raw, list_size=ref.size, complete=True)
+        return bytes(raw)
+
     def _require(self, key: str) -> MessageRef:
         ref = self.ref(key)
         if ref is None:
-            raise MessageGoneError(
-                "This message is no longer on the server (or the list is out of date). "
-                "Reload the list."
-            )
+            raise _gone()
         return ref
 
     async def mark(self, uid: str) -> None:
-        """Mark a message for deletion: journal it by UIDL, then send ``DELE``."""
-        self._check_idle()
-        await self._retry_if_dropped(lambda: self._mark(uid))
+        """Mark a message for deletion: journal it by UIDL, then send ``DELE``.
 
-    async def _mark(self, uid: str) -> None:
-        ref = self._require(uid)
-        if uid in self._marks and uid in self._marks.applied:
+        The order is the deletion model's (docs/deletion-model.md): the journal
+        first, in every state of the link, then the mark exists (and is shown),
+        then ``DELE``. When the link is down the mark stays journaled and pending,
+        the connection error is raised (the caller tells the user), and the next
+        connection applies it. A journal that cannot be written raises
+        :class:`~popview.errors.StoreError`: no mark, no ``DELE``.
+        """
+        self._check_idle()
+        if is_session_key(uid):
+            # No stable UIDL: it can be found only on the connection that named it.
+            await self._retry_if_dropped(lambda: self._mark(uid, record=True))
             return
-        self._marks.add(uid)
+        if uid not in self._marks:
+            index = self._conn.index if self._conn is not None else self._known
+            if index is None:
+                raise NotOpenError("The mailbox is not open yet.")
+            if index.get(uid) is None:
+                raise _gone()
+            self._marks.add(uid)  # journal first (HARDENING F.53)
+        await self._retry_if_dropped(lambda: self._mark(uid, record=False))
+
+    async def _mark(self, uid: str, *, record: bool) -> None:
+        ref = self._require(uid)
+        if record:
+            if uid in self._marks and uid in self._marks.applied:
+                return
+            self._marks.add(uid)
+        elif uid not in self._marks or uid in self._marks.applied:
+            return  # a reconnect re-applied it already (or found it gone)
         assert self._conn is not None
         try:
             await self._run(self._conn.client.dele(ref.number))
@@ -581,10 +691,14 @@ class MailboxSession:
         applies just the marks that remain.
         """
         self._check_idle()
-        if uid not in self._marks:
-            return
-        was_applied = uid in self._marks.applied
-        self._marks.discard([uid])
+        await self._unmark([uid])
+
+    async def _unmark(self, keys: Collection[str]) -> None:
+        self._restored.difference_update(keys)
+        # An unverified QUIT's key counts too: the next UIDL must not re-mark it.
+        known = [key for key in keys if key in self._marks or key in self._marks.unverified]
+        was_applied = any(key in self._marks.applied for key in known)
+        self._marks.discard(known)
         if not was_applied or not self.connected:
             return
         self._marks.applied.clear()
@@ -617,16 +731,23 @@ class MailboxSession:
         """Forget every mark and send ``RSET`` (when connected)."""
         self._check_idle()
         had_applied = bool(self._marks.applied)
+        self._restored = set()
         self._marks.clear()
         if had_applied and self.connected:
             await self._rset()
 
-    async def commit(self, reconnect: bool = True) -> CommitResult:
+    async def commit(
+        self, reconnect: bool = True, *, expected: Collection[str] | None = None
+    ) -> CommitResult:
         """Apply the marks: ``QUIT`` (RFC 1939 §6), the only place it is sent.
 
         Args:
             reconnect: Open a new connection afterwards (to go on reading, and to
                 verify by UIDL when the outcome is unknown).
+            expected: The marks the user confirmed (the list the dialog showed).
+                ``QUIT`` is sent only when the marks the server holds on this
+                connection are exactly these; otherwise nothing is sent and
+                :class:`MarksChangedError` carries the marks to ask about again.
 
         Returns:
             What was deleted. ``"unknown"`` when QUIT got ``-ERR`` or no answer.
@@ -644,6 +765,13 @@ class MailboxSession:
         ]
         await self._send_dele(missing)
         keys = [key for key in self._marks.keys if key in self._marks.applied]
+        if expected is not None and set(keys) != set(expected):
+            raise MarksChangedError(
+                "The marks changed since you confirmed them (a message was gone, or a "
+                "deletion was refused); nothing was deleted. Confirm the new list.",
+                frozenset(self._marks.keys),
+            )
+        self._restored = set()
         client = self._conn.client
         status: str = "applied"
         try:
@@ -726,7 +854,7 @@ class MailboxSession:
             Whether NOOP was sent. A connection that turns out to be dead raises
             (the next action reconnects).
         """
-        if self._listing or not self.connected:
+        if self._listing or not self.connected or self.keepalive_interval <= 0:
             return False
         if time.monotonic() - self._last_activity < self.keepalive_interval:
             return False
@@ -742,6 +870,7 @@ class MailboxSession:
                 them); by default they stay in the journal for the next session.
         """
         if discard_marks:
+            self._restored = set()
             self._marks.clear()
         if self._conn is not None:
             client = self._conn.client
@@ -749,6 +878,12 @@ class MailboxSession:
             self._dropped_at = time.monotonic()
             await client.close()
         self._marks.connection_lost()
+
+
+def _gone() -> MessageGoneError:
+    return MessageGoneError(
+        "This message is no longer on the server (or the list is out of date). Reload the list."
+    )
 
 
 def _with(result: CommitResult, **changes: Any) -> CommitResult:

@@ -17,6 +17,7 @@ from popview.errors import AuthError, Pop3ServerError, PopviewError, printable
 __all__ = [
     "LoginDelayError",
     "MailboxInUseError",
+    "MarksChangedError",
     "MessageGoneError",
     "MessageParseError",
     "NotOpenError",
@@ -78,6 +79,20 @@ class MessageParseError(PopviewError):
     def __init__(self, message: str, raw: bytes) -> None:
         super().__init__(message)
         self.raw = raw
+
+
+class MarksChangedError(PopviewError):
+    """The marks changed between the confirmation and the commit: nothing was sent.
+
+    Attributes:
+        marks: The marks the session holds now (the user is asked again with these).
+    """
+
+    title = "Marks changed"
+
+    def __init__(self, message: str, marks: frozenset[str]) -> None:
+        super().__init__(message)
+        self.marks = marks
 
 
 class NotOpenError(PopviewError):

@@ -20,13 +20,13 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from popview.errors import StoreError, printable
-from popview.session import is_session_key
+from popview.session import DEFAULT_KEEPALIVE, PasswordSource, is_session_key
 from popview.ui import messages as msg
 from popview.ui.bootstrap import build_app, open_store, run_tui  # re-exported: the CLI runs these
 from popview.ui.files import AttachmentOpener
 from popview.ui.keymap import check_keymap
 from popview.ui.listing import MailboxListing
-from popview.ui.screens.dialogs import ErrorScreen
+from popview.ui.screens.dialogs import ConfirmScreen, ErrorScreen
 from popview.ui.screens.help import HelpScreen
 from popview.ui.screens.login import LoginScreen
 from popview.ui.screens.mailbox import MailboxScreen
@@ -36,6 +36,7 @@ from popview.ui.worker import (
     Command,
     LoadMailbox,
     Login,
+    ResolveRestored,
     SessionFactory,
     SessionWorker,
     TrustCertificate,
@@ -111,8 +112,16 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
         self.store = store
         self.server_label = server_label
         self.listing = MailboxListing()
-        self.marks: frozenset[str] = frozenset()
+        self.session_marks: frozenset[str] = frozenset()
+        """The marks as the session last reported them (its snapshot, not a copy
+        the UI edits); :attr:`marks` adds the marks still queued."""
+        self.session_pending: frozenset[str] = frozenset()
         self.info: SessionInfo | None = None
+        self.connected = False
+        """Whether the session has a connection now (from its last snapshot)."""
+        self.message_count: int | None = None
+        """Messages on the server now (None before the session's first report)."""
+        self.total_size = 0
         self.account: Account | None = None
         self.password_problem: str | None = None
         """Why no configured source gave the password (shown when asking for it)."""
@@ -129,12 +138,13 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
     def _new_session(self, account: Account, password: Any) -> MailboxSession:
         from popview.session import MailboxSession
 
-        keepalive = self.config.general.keepalive if self.config is not None else 0.0
+        keepalive = self.config.general.keepalive if self.config is not None else None
         return MailboxSession(
             account,
             password,
             store=self.store,
-            keepalive_interval=keepalive or 45.0,
+            # One setting, one meaning: 0 is "off" here as in the engine (obs. 6).
+            keepalive_interval=DEFAULT_KEEPALIVE if keepalive is None else keepalive,
             trace=self.trace,
         )
 
@@ -168,12 +178,12 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
         """Hand a command to the session worker; results arrive as messages."""
         self.session_worker.submit(command)
 
-    def login(self, account: Account, password: str) -> None:
+    def login(self, account: Account, password: PasswordSource) -> None:
         """Start logging in (called by the login screen)."""
         self.account = account
         self.submit(Login(account, _secret_for(account, password)))
 
-    def trust_and_login(self, account: Account, password: str, fingerprint: str) -> None:
+    def trust_and_login(self, account: Account, password: PasswordSource, fingerprint: str) -> None:
         """Pin ``fingerprint`` for ``account`` (kept in the store), then log in."""
         self.account = account
         self.submit(TrustCertificate(account, _secret_for(account, password), fingerprint))
@@ -185,8 +195,20 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
             return self.config.general.save_dir
         return Path.home() / "Downloads"
 
+    @property
+    def marks(self) -> frozenset[str]:
+        """What the screens draw as marked: the session's marks, with the marks and
+        unmarks still in the worker's queue applied (derived, never stored)."""
+        return self.session_worker.with_queued(self.session_marks)[0]
+
+    @property
+    def pending_marks(self) -> frozenset[str]:
+        """Marks not on the server yet: queued, or waiting for a connection."""
+        shown, queued = self.session_worker.with_queued(self.session_marks)
+        return queued | (self.session_pending & shown)
+
     def marks_updated_locally(self) -> None:
-        """A screen changed :attr:`marks` ahead of the worker's confirmation."""
+        """A screen queued a mark or an unmark: draw it now (as pending)."""
         for screen in self._screens():
             if isinstance(screen, (MailboxScreen, MessageScreen)):
                 screen.marks_changed(self.marks)
@@ -228,10 +250,50 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
         self._mailbox_screen(lambda s: s.listing_finished(message.rejected_count))
 
     def on_marks_changed(self, message: msg.MarksChanged) -> None:
-        self.marks = message.marks
+        self.session_marks = message.marks
+        self.session_pending = message.pending
+        marks = self.marks
         for screen in self._screens():
             if isinstance(screen, (MailboxScreen, MessageScreen)):
-                screen.marks_changed(message.marks)
+                screen.marks_changed(marks)
+
+    def on_session_state(self, message: msg.SessionState) -> None:
+        if message.info is not None:
+            self.info = message.info
+        self.connected = message.connected
+        self.message_count = message.message_count
+        self.total_size = message.total_size
+        self._mailbox_screen(lambda s: s.state_changed())
+
+    def on_commit_ready(self, message: msg.CommitReady) -> None:
+        self._mailbox_screen(lambda s: s.commit_ready(message.purpose, message.marks))
+
+    def on_marks_differ(self, message: msg.MarksDiffer) -> None:
+        self.notify(message.message, title="Marks changed", severity="warning", markup=False)
+        self._mailbox_screen(lambda s: s.ask_again())
+
+    def on_marks_restored(self, message: msg.MarksRestored) -> None:
+        count = len(message.marks)
+
+        def answered(keep: bool | None) -> None:
+            self.submit(ResolveRestored(keep=bool(keep)))
+            word = "kept; commit with $ to delete them" if keep else "discarded"
+            self.notify(f"{count} earlier mark(s) {word}.", title="Earlier marks", markup=False)
+
+        self.push_screen(
+            ConfirmScreen(
+                f"{count} message{'s' if count != 1 else ''} marked for deletion by an earlier "
+                "run that ended without a commit",
+                [
+                    "popview was closed (Ctrl+C, a crash, or killed) before these marks",
+                    "were committed. Nothing was deleted. Keep them marked, or discard them?",
+                    *sorted(message.marks)[:20],
+                ],
+                yes="Keep marked",
+                no="Discard",
+            ),
+            answered,
+        )
 
     def on_committed(self, message: msg.Committed) -> None:
         for uid in message.deleted:
@@ -265,7 +327,11 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
 
     def on_session_lost(self, message: msg.SessionLost) -> None:
         pending = message.marks_pending
-        kept = f" {pending} pending deletion(s) are kept." if pending else ""
+        kept = (
+            f" {pending} pending deletion(s) are kept; they are applied when the link is back."
+            if pending
+            else ""
+        )
         text = f"Connection lost: {message.reason}{kept} The next action reconnects."
         self._mailbox_screen(lambda s: s.set_status(text))
         self.notify(text, title="Disconnected", severity="warning", markup=False)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from popview.ui.rendering import RenderedForms
 
 __all__ = [
+    "CommitReady",
     "Committed",
     "Connected",
     "EnvelopesLoaded",
@@ -28,11 +29,14 @@ __all__ = [
     "LoadProgress",
     "LoginFailed",
     "MarksChanged",
+    "MarksDiffer",
+    "MarksRestored",
     "MessageFetched",
     "Reconnected",
     "ServerError",
     "SessionClosed",
     "SessionLost",
+    "SessionState",
 ]
 
 
@@ -134,7 +138,60 @@ class FetchFailed(Message):
 
 @dataclass
 class MarksChanged(Message):
-    """The set of messages marked for deletion (pending until commit)."""
+    """The session's marks, after every command: the one set the UI draws.
+
+    Attributes:
+        marks: Every mark (journaled; deleted at the next commit).
+        pending: The marks the server has not received yet (the link is down, or
+            they wait for the next connection); shown as pending.
+    """
+
+    marks: frozenset[str]
+    pending: frozenset[str] = frozenset()
+
+
+@dataclass
+class SessionState(Message):
+    """The session's connection state after every command (header, server info).
+
+    Attributes:
+        connected: Whether a connection is open now (no stale TLS line otherwise).
+        info: The latest connection's info (capabilities, TLS, counts at login).
+        message_count: Messages on the server now (after a commit or a refresh).
+        total_size: Their sizes, in octets.
+    """
+
+    connected: bool
+    info: SessionInfo | None
+    message_count: int
+    total_size: int
+
+
+@dataclass
+class CommitReady(Message):
+    """Every command queued before ``PrepareCommit`` has run: ``marks`` is what
+    the dialog lists and what the user confirms.
+
+    Attributes:
+        purpose: ``"commit"`` or ``"quit"``.
+        marks: The session's marks at that moment.
+    """
+
+    purpose: str
+    marks: frozenset[str]
+
+
+@dataclass
+class MarksDiffer(Message):
+    """A commit was refused because the marks were not the confirmed ones."""
+
+    message: str
+    marks: frozenset[str]
+
+
+@dataclass
+class MarksRestored(Message):
+    """A run that ended without a commit left these marks: ask before keeping them."""
 
     marks: frozenset[str]
 

@@ -31,6 +31,7 @@ from popview.errors import (
     StoreError,
     TLSVerificationError,
 )
+from popview.session import MarksChangedError
 from popview.ui import messages as msg
 from popview.ui.listing import envelope_key
 from popview.ui.preview import PreviewRequest, load_previews, superseded
@@ -51,15 +52,14 @@ __all__ = [
     "LoadMailbox",
     "Login",
     "Mark",
+    "PrepareCommit",
     "Refresh",
+    "ResolveRestored",
     "SessionWorker",
     "TrustCertificate",
     "Unmark",
     "UnmarkAll",
 ]
-
-#: Seconds without a command before the worker sends a keepalive NOOP.
-KEEPALIVE_AFTER = 60.0
 
 _CONNECTION_LOST = (Pop3ConnectionError, Pop3TimeoutError, Pop3ProtocolError)
 
@@ -122,8 +122,32 @@ class UnmarkAll:
 
 
 @dataclass(frozen=True)
+class PrepareCommit:
+    """Report the session's marks once every command queued before it has run.
+
+    The worker answers with :class:`~popview.ui.messages.CommitReady`; the commit
+    (or quit) dialog opens then, listing exactly those marks. A mark still in
+    the queue when ``$`` was pressed is applied first, so the dialog cannot
+    show fewer (or other) marks than the session holds (issue 9, obs. 2).
+    """
+
+    purpose: str = "commit"
+    """``"commit"`` (``$``) or ``"quit"`` (``q``)."""
+
+
+@dataclass(frozen=True)
 class Commit:
-    """Apply the deletions now (``QUIT``) and reconnect."""
+    """Apply the deletions now (``QUIT``) and reconnect, only if the marks are
+    exactly ``expected`` (what the dialog listed and the user confirmed)."""
+
+    expected: frozenset[str]
+
+
+@dataclass(frozen=True)
+class ResolveRestored:
+    """The user's answer about marks an interrupted run left: apply or discard."""
+
+    keep: bool
 
 
 @dataclass(frozen=True)
@@ -133,9 +157,11 @@ class Refresh:
 
 @dataclass(frozen=True)
 class Close:
-    """End the session: ``apply=True`` commits first, ``False`` drops without ``QUIT``."""
+    """End the session: ``apply=True`` commits first (only if the marks are exactly
+    ``expected``), ``False`` drops without ``QUIT``."""
 
     apply: bool
+    expected: frozenset[str] = frozenset()
 
 
 Command = (
@@ -146,7 +172,9 @@ Command = (
     | Mark
     | Unmark
     | UnmarkAll
+    | PrepareCommit
     | Commit
+    | ResolveRestored
     | Refresh
     | Close
     | PreviewRequest
@@ -186,6 +214,8 @@ class SessionWorker:
         self._pending: collections.deque[Command] = collections.deque()
         self._wakeup = asyncio.Event()
         self._last_report: object = None
+        self._running: Command | None = None
+        """The command being run (taken off the queue, its result not posted yet)."""
         self.worker: Worker[None] | None = None
 
     def submit(self, command: Command) -> None:
@@ -210,11 +240,37 @@ class SessionWorker:
         """The marks the session holds now (empty before login)."""
         return self.session.marks if self.session is not None else frozenset()
 
+    def with_queued(self, marks: frozenset[str]) -> tuple[frozenset[str], frozenset[str]]:
+        """The session's ``marks`` with the marks and unmarks still queued applied.
+
+        Returns:
+            ``(marks, queued)``: what to draw, and the marks not yet applied (drawn
+            as pending). Derived from the queue every time, never kept.
+        """
+        shown = set(marks)
+        queued: set[str] = set()
+        running = [self._running] if self._running is not None else []
+        for command in (*running, *self._pending):
+            if isinstance(command, Mark):
+                shown.add(command.uid)
+                queued.add(command.uid)
+            elif isinstance(command, Unmark):
+                shown.discard(command.uid)
+                queued.discard(command.uid)
+            elif isinstance(command, UnmarkAll):
+                shown.clear()
+                queued.clear()
+        return frozenset(shown), frozenset(queued)
+
     async def _next(self) -> Command | None:
         while not self._pending:
             self._wakeup.clear()
+            # Sleep until the session's own keepalive deadline (None: off, or no
+            # connection), not a fixed tick (issue 9, obs. 6).
+            session = self.session
+            wait = session.seconds_until_keepalive() if session is not None else None
             try:
-                await asyncio.wait_for(self._wakeup.wait(), KEEPALIVE_AFTER)
+                await asyncio.wait_for(self._wakeup.wait(), wait)
             except TimeoutError:
                 return None
         command = self._pending.popleft()
@@ -236,7 +292,11 @@ class SessionWorker:
                 if command is None:
                     await self._keepalive()
                     continue
-                await self._dispatch(command)
+                self._running = command
+                try:
+                    await self._dispatch(command)
+                finally:
+                    self._running = None
                 if isinstance(command, Close):
                     return
         finally:
@@ -272,12 +332,30 @@ class SessionWorker:
             self.app.post_message(
                 msg.SessionLost(reason=error.message, marks_pending=len(session.marks))
             )
+        except MarksChangedError as error:
+            self._report_reconnect(session)
+            self.app.post_message(msg.MarksDiffer(error.message, error.marks))
         except PopviewError as error:
             self._report_reconnect(session)
             self.app.post_message(msg.ServerError(title=error.title, message=error.message))
-            self.app.post_message(msg.MarksChanged(session.marks))
         else:
             self._report_reconnect(session)
+        finally:
+            self._post_state(session)
+
+    def _post_state(self, session: MailboxSession) -> None:
+        """The session's state as the UI draws it: the marks (and which are pending),
+        the connection, its TLS and capabilities, the counts. The UI keeps no
+        other copy (issue 9)."""
+        self.app.post_message(msg.MarksChanged(session.marks, session.pending_marks))
+        self.app.post_message(
+            msg.SessionState(
+                connected=session.connected,
+                info=session.info,
+                message_count=session.message_count,
+                total_size=session.total_size,
+            )
+        )
 
     async def _login(self, command: Login | TrustCertificate) -> None:
         await self._drop()
@@ -303,7 +381,10 @@ class SessionWorker:
         self.session = session
         self._last_report = session.last_reconnect
         self.app.post_message(msg.Connected(info))
-        self.app.post_message(msg.MarksChanged(session.marks))
+        self._post_state(session)
+        if session.restored_marks:
+            # Marks a run left without a commit: never applied silently (obs. 7).
+            self.app.post_message(msg.MarksRestored(session.restored_marks))
 
     async def _run_command(self, session: MailboxSession, command: Command) -> None:
         app = self.app
@@ -317,22 +398,29 @@ class SessionWorker:
         elif isinstance(command, PreviewRequest):
             await load_previews(session, command, prefer_html=self.prefer_html)
         elif isinstance(command, Mark):
-            await session.mark(command.uid)
-            app.post_message(msg.MarksChanged(session.marks))
+            try:
+                await session.mark(command.uid)
+            except StoreError as error:
+                # Journal first: a mark it cannot hold is not made, nor sent (F.53).
+                raise StoreError(
+                    f"The message was NOT marked: the mark could not be recorded. {error.message}"
+                ) from None
         elif isinstance(command, Unmark):
             await session.unmark(command.uid)
-            app.post_message(msg.MarksChanged(session.marks))
         elif isinstance(command, UnmarkAll):
             await session.unmark_all()
-            app.post_message(msg.MarksChanged(session.marks))
+        elif isinstance(command, ResolveRestored):
+            await session.keep_restored(command.keep)
+        elif isinstance(command, PrepareCommit):
+            # Every command queued before this one has run: these are the marks.
+            app.post_message(msg.CommitReady(command.purpose, session.marks))
         elif isinstance(command, Commit):
-            result = await session.commit(reconnect=True)
+            result = await session.commit(reconnect=True, expected=command.expected)
             app.post_message(msg.Committed(tuple(result.deleted), result.status))
-            app.post_message(msg.MarksChanged(session.marks))
         elif isinstance(command, Close):
             deleted: tuple[str, ...] = ()
-            if command.apply and session.marks:
-                result = await session.commit(reconnect=False)
+            if command.apply:
+                result = await session.commit(reconnect=False, expected=command.expected)
                 deleted = tuple(result.deleted)
             # "Leave on server": the user chose not to apply the marks, so the
             # journal forgets them too; a crash or Ctrl+C keeps them (see _drop).

@@ -142,7 +142,7 @@ class _Player:
             self.account,
             CANARY_PASSWORD,
             store=self.store,
-            keepalive_interval=0.0,
+            keepalive_interval=1e-6,  # 0 is "off"; the action wants a NOOP
             trace=self.trace.append,
             ssl_context=client_context() if self.scenario.tls != "none" else None,
         )

@@ -9,6 +9,7 @@ this account by its SHA-256 fingerprint, after the user has read it.
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.text import Text
@@ -19,6 +20,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Select, Static
 
+from popview.credentials import has_configured_source, resolve_password
+from popview.session import PasswordSource
 from popview.ui.screens.dialogs import ConfirmScreen, PasswordScreen
 
 if TYPE_CHECKING:
@@ -79,7 +82,7 @@ class LoginScreen(Screen[None]):
         self.preselect = preselect if preselect is not None else (accounts[0] if accounts else None)
         self.failed_fingerprint: str | None = None
         self.pending_account: Account | None = None
-        self._last_password = ""
+        self._last_password: PasswordSource = ""
 
     @property
     def popview(self) -> PopviewApp:
@@ -218,7 +221,7 @@ class LoginScreen(Screen[None]):
             return dataclasses.replace(base, host=host, port=port, tls=tls, user=user)
         return Account(name=f"{user}@{host}", host=host, port=port, tls=tls, user=user)
 
-    def connect(self, account: Account, password: str) -> None:
+    def connect(self, account: Account, password: PasswordSource) -> None:
         """Start the login for ``account`` and show progress."""
         self.pending_account = account
         self._last_password = password
@@ -230,7 +233,19 @@ class LoginScreen(Screen[None]):
         account = self._account_from_form()
         if account is None:
             return
-        self.connect(account, self.query_one("#password", Input).value)
+        typed = self.query_one("#password", Input).value
+        if not typed and self._configured(account) and has_configured_source(account):
+            # The same sources as `popview -a NAME`, in the same order (obs. 3).
+            self.ask_password = True  # a failure of those sources asks for it
+            self.preselect = account
+            self.connect(account, partial(resolve_password, account))
+            return
+        self.connect(account, typed)
+
+    def _configured(self, account: Account) -> bool:
+        """Whether ``account`` is one of the configured accounts (its password sources
+        apply), whatever the form changed in host, port or TLS."""
+        return any(account.name == known.name for known in self.accounts)
 
     @on(Button.Pressed, "#connect")
     def connect_pressed(self) -> None:
@@ -271,7 +286,7 @@ class LoginScreen(Screen[None]):
         account = self.pending_account
         if fingerprint is None or account is None:
             return
-        password = self.query_one("#password", Input).value or self._last_password
+        password: PasswordSource = self.query_one("#password", Input).value or self._last_password
 
         def answered(yes: bool | None) -> None:
             if yes:

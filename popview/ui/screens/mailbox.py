@@ -27,7 +27,7 @@ from popview.ui.widgets.footer import KeyFooter
 from popview.ui.widgets.formatting import human_size, single_line
 from popview.ui.widgets.mailbox_header import MailboxHeader
 from popview.ui.widgets.preview_pane import PREFETCH_AFTER, PREFETCH_BEFORE, PreviewPane
-from popview.ui.worker import Close, Commit, Mark, Refresh, Unmark, UnmarkAll
+from popview.ui.worker import Close, Commit, Mark, PrepareCommit, Refresh, Unmark, UnmarkAll
 
 if TYPE_CHECKING:
     from popview.ui.app import PopviewApp
@@ -151,6 +151,7 @@ class MailboxScreen(Screen[None]):
         self.listing = listing
         self._rebuild_timer: Timer | None = None
         self._status_timer: Timer | None = None
+        self._asking: str | None = None
         self.status_text = ""
         self._count_before_refresh: int | None = None
 
@@ -284,6 +285,7 @@ class MailboxScreen(Screen[None]):
             len(self.popview.marks),
             self.table.new_count(),
             expected=expected,
+            waiting=len(self.popview.pending_marks),
         )
 
     # -- actions ----------------------------------------------------------------------
@@ -297,21 +299,18 @@ class MailboxScreen(Screen[None]):
         if uid is None:
             return
         if uid not in self.popview.marks:
-            self.popview.marks = self.popview.marks | {uid}  # shown now, confirmed by MarksChanged
-            self.popview.submit(Mark(uid))
+            self.popview.submit(Mark(uid))  # drawn at once (pending) from the queue
             self.popview.marks_updated_locally()
         self.table.action_cursor_down()
 
     def action_unmark(self) -> None:
         uid = self.table.current_uid
         if uid is not None and uid in self.popview.marks:
-            self.popview.marks = self.popview.marks - {uid}
             self.popview.submit(Unmark(uid))
             self.popview.marks_updated_locally()
 
     def action_unmark_all(self) -> None:
         if self.popview.marks:
-            self.popview.marks = frozenset()
             self.popview.submit(UnmarkAll())
             self.popview.marks_updated_locally()
 
@@ -329,7 +328,32 @@ class MailboxScreen(Screen[None]):
         return lines
 
     def action_commit(self) -> None:
-        marks = self.popview.marks
+        if not self.popview.marks:
+            self.popview.notify("Nothing is marked for deletion.", markup=False)
+            return
+        self._prepare("commit")
+
+    def _prepare(self, purpose: str) -> None:
+        """Ask the worker for the marks once every queued mark has run; the dialog
+        opens in :meth:`commit_ready` with exactly those (issue 9, obs. 2)."""
+        self._asking = purpose
+        self.set_status("Applying the marks…")
+        self.popview.submit(PrepareCommit(purpose))
+
+    def ask_again(self) -> None:
+        """The engine refused a commit whose marks were not the confirmed ones."""
+        self._prepare(self._asking or "commit")
+
+    def commit_ready(self, purpose: str, marks: frozenset[str]) -> None:
+        """Open the commit (or quit) dialog listing the session's marks, ``marks``.
+
+        The user confirms exactly this set; the worker's :class:`Commit` carries it
+        and the engine sends ``QUIT`` only if the server holds exactly these.
+        """
+        self.set_status("")
+        if purpose == "quit":
+            self._quit_dialog(marks)
+            return
         if not marks:
             self.popview.notify("Nothing is marked for deletion.", markup=False)
             return
@@ -338,7 +362,7 @@ class MailboxScreen(Screen[None]):
         def answered(yes: bool | None) -> None:
             if yes:
                 self.set_status(f"Deleting {count} message(s)…")
-                self.popview.submit(Commit())
+                self.popview.submit(Commit(expected=marks))
 
         self.app.push_screen(
             ConfirmScreen(
@@ -357,6 +381,17 @@ class MailboxScreen(Screen[None]):
         if arrived > 0:
             return f"{arrived} new message{'s' if arrived != 1 else ''}."
         return "No new mail."
+
+    def state_changed(self) -> None:
+        """The session reported its state: redraw the header (counts, link, TLS)."""
+        account = self.popview.account
+        self.query_one(MailboxHeader).update_info(
+            account.name if account is not None else "",
+            self.popview.info,
+            self.popview.server_label,
+            connected=self.popview.connected,
+        )
+        self._update_header()
 
     def action_refresh(self) -> None:
         self._count_before_refresh = len(self.listing.envelopes)
@@ -467,11 +502,25 @@ class MailboxScreen(Screen[None]):
         pane.show(self.table.current_uid, around)
 
     def action_server_info(self) -> None:
-        if self.popview.info is not None:
-            self.app.push_screen(ServerInfoScreen(self.popview.info, self.popview.server_label))
+        app = self.popview
+        known = app.message_count
+        if app.info is not None:
+            self.app.push_screen(
+                ServerInfoScreen(
+                    app.info,
+                    app.server_label,
+                    connected=app.connected,
+                    counts=(known, app.total_size) if known is not None else None,
+                )
+            )
 
     def action_quit(self) -> None:
-        marks = self.popview.marks
+        if not self.popview.marks:
+            self.popview.submit(Close(apply=False))
+            return
+        self._prepare("quit")
+
+    def _quit_dialog(self, marks: frozenset[str]) -> None:
         if not marks:
             self.popview.submit(Close(apply=False))
             return
@@ -479,7 +528,7 @@ class MailboxScreen(Screen[None]):
         def answered(choice: str | None) -> None:
             if choice == "commit":
                 self.set_status("Deleting and quitting…")
-                self.popview.submit(Close(apply=True))
+                self.popview.submit(Close(apply=True, expected=marks))
             elif choice == "leave":
                 self.popview.submit(Close(apply=False))
 

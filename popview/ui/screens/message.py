@@ -519,14 +519,12 @@ class MessageScreen(Screen[None]):
 
     def action_mark(self) -> None:
         if self.uid not in self.popview.marks:
-            self.popview.marks = self.popview.marks | {self.uid}
             self.popview.submit(Mark(self.uid))
             self.popview.marks_updated_locally()
         self._step(1)
 
     def action_unmark(self) -> None:
         if self.uid in self.popview.marks:
-            self.popview.marks = self.popview.marks - {self.uid}
             self.popview.submit(Unmark(self.uid))
             self.popview.marks_updated_locally()
 

@@ -24,8 +24,22 @@ def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
 
 
-def info_table(info: SessionInfo, server_label: str | None = None) -> Table:
-    """The session's facts as a two-column table of plain :class:`Text`."""
+def info_table(
+    info: SessionInfo,
+    server_label: str | None = None,
+    *,
+    connected: bool = True,
+    counts: tuple[int, int] | None = None,
+) -> Table:
+    """The session's facts as a two-column table of plain :class:`Text`.
+
+    Args:
+        info: The latest connection's info.
+        server_label: Shown instead of ``host:port``.
+        connected: Whether that connection is still open (else no TLS line is
+            shown as if it were current).
+        counts: ``(messages, octets)`` now, when newer than the login's STAT.
+    """
     table = Table(box=None, show_header=False, expand=True, pad_edge=False)
     table.add_column(no_wrap=True, style="bold")
     table.add_column()
@@ -38,7 +52,9 @@ def info_table(info: SessionInfo, server_label: str | None = None) -> Table:
     mode = {"implicit": "implicit TLS", "starttls": "STARTTLS", "none": "none"}.get(
         info.tls_mode, info.tls_mode
     )
-    if info.encrypted and info.tls is not None:
+    if not connected:
+        row("Connection", "disconnected: the next action reconnects", "bold yellow")
+    elif info.encrypted and info.tls is not None:
         row("Encryption", f"{mode}: {info.tls.version}, {info.tls.cipher}")
         checked = (
             "pinned fingerprint"
@@ -51,7 +67,8 @@ def info_table(info: SessionInfo, server_label: str | None = None) -> Table:
         row("Encryption", "UNENCRYPTED: password and mail cross the network in clear", "bold red")
     row("Greeting", info.greeting)
     row("Implementation", info.implementation or "(not advertised)")
-    row("Messages", f"{info.message_count} ({human_size(info.total_size)})")
+    count, size = counts if counts is not None else (info.message_count, info.total_size)
+    row("Messages", f"{count} ({human_size(size)})")
     row("UIDL", _yes(caps.uidl))
     row("TOP", _yes(caps.top))
     row("PIPELINING", _yes(caps.pipelining))
@@ -78,16 +95,30 @@ class ServerInfoScreen(ModalScreen[None]):
         Binding("escape,q,i", "close", "Close", id="info.close", tooltip="Close server info"),
     ]
 
-    def __init__(self, info: SessionInfo, server_label: str | None = None) -> None:
+    def __init__(
+        self,
+        info: SessionInfo,
+        server_label: str | None = None,
+        *,
+        connected: bool = True,
+        counts: tuple[int, int] | None = None,
+    ) -> None:
         super().__init__()
         self.info = info
         self.server_label = server_label
+        self.connected = connected
+        self.counts = counts
 
     def compose(self) -> ComposeResult:
         with Vertical(id="info-box"):
             yield Label("Server", id="info-title")
             with VerticalScroll():
-                yield Static(info_table(self.info, self.server_label), id="info-table")
+                yield Static(
+                    info_table(
+                        self.info, self.server_label, connected=self.connected, counts=self.counts
+                    ),
+                    id="info-table",
+                )
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -31,7 +31,12 @@ class MailboxHeader(Horizontal):
         yield Static("", id="header-pending")
 
     def update_info(
-        self, account_name: str, info: SessionInfo | None, server_label: str | None = None
+        self,
+        account_name: str,
+        info: SessionInfo | None,
+        server_label: str | None = None,
+        *,
+        connected: bool = True,
     ) -> None:
         """Show who and where, and how the connection is protected.
 
@@ -39,6 +44,8 @@ class MailboxHeader(Horizontal):
             account_name: The account's name.
             info: The open session, or ``None`` (nothing shown yet).
             server_label: Shown instead of ``host:port`` when given.
+            connected: Whether the session has a connection now; when it has none
+                the badge says so instead of the last connection's TLS version.
         """
         if info is None:
             return
@@ -46,7 +53,13 @@ class MailboxHeader(Horizontal):
         where = f"{single_line(account_name, 40)}  {single_line(server, 60)}"
         self.query_one("#header-account", Static).update(Text(where))
         badge = self.query_one("#header-tls", Static)
-        if info.encrypted:
+        if not connected and info.encrypted:
+            badge.update(Text(" DISCONNECTED "))
+            badge.set_classes("disconnected")
+        elif not connected:  # rule 3: the plaintext badge never goes away
+            badge.update(Text(" UNENCRYPTED, DISCONNECTED "))
+            badge.set_classes("unencrypted")
+        elif info.encrypted:
             version = info.tls.version if info.tls is not None else "TLS"
             badge.update(Text(f" {version} "))
             badge.set_classes("encrypted")
@@ -63,6 +76,7 @@ class MailboxHeader(Horizontal):
         new: int = 0,
         *,
         expected: int | None = None,
+        waiting: int = 0,
     ) -> None:
         """Show the message count (and how many are new), total size, pending deletions.
 
@@ -73,6 +87,7 @@ class MailboxHeader(Horizontal):
             pending: Messages marked for deletion.
             new: Messages new since the last visit.
             expected: While the list loads, how many messages the server has.
+            waiting: Of the marks, how many the server has not received yet.
         """
         filtered = f" ({shown} shown)" if shown != count else ""
         fresh = f", {new} new" if new else ""
@@ -84,5 +99,8 @@ class MailboxHeader(Horizontal):
             text = f"{count} {noun}{filtered}{fresh}, {human_size(total_size)}"
         self.query_one("#header-counts", Static).update(Text(text))
         pending_widget = self.query_one("#header-pending", Static)
-        pending_widget.update(Text(f"{pending} to delete" if pending else "no deletions pending"))
+        text = f"{pending} to delete" if pending else "no deletions pending"
+        if waiting:
+            text += f" ({waiting} pending)"
+        pending_widget.update(Text(text))
         pending_widget.set_class(pending > 0, "pending")
