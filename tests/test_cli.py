@@ -162,6 +162,41 @@ class TestDelete:
         assert "DELE" not in verbs and "QUIT" not in verbs
         assert memory_mailbox.deleted == []
 
+    def test_yes_piped_into_delete_on_a_terminal_deletes_nothing(
+        self, pop3_server_thread: ServerThread, memory_mailbox: MemoryMailbox, tmp_path: Path
+    ) -> None:
+        """`yes | popview delete X` with stdout on a terminal (issue 9): stdin is a pipe,
+        so nobody confirmed: refused, no DELE, no QUIT, nothing deleted."""
+        import pty
+
+        leader, follower = pty.openpty()
+        env = {
+            **os.environ,
+            "POPVIEW_PASSWORD": POP3_PASSWORD,
+            "POPVIEW_CACHE_DIR": str(tmp_path / "cache"),
+            "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        }
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "popview", "delete", "uid-0001",
+                 *target(pop3_server_thread)],
+                input=b"y\n" * 1000,
+                stdout=follower,
+                stderr=subprocess.PIPE,
+                env=env,
+                timeout=60,
+                check=False,
+            )  # fmt: skip
+        finally:
+            os.close(follower)
+            os.close(leader)
+        assert proc.returncode == 1
+        assert b"--yes" in proc.stderr
+        pop3_server_thread.wait_idle()
+        verbs = [c.split(" ")[0] for c in pop3_server_thread.server.commands()]
+        assert "DELE" not in verbs and "QUIT" not in verbs
+        assert memory_mailbox.deleted == []
+
 
 class TestInfoAndErrors:
     def test_info_lists_capabilities(
