@@ -15,7 +15,7 @@ import pytest
 from popview.cli import main
 from popview.server import MemoryMailbox, ServerThread
 from tests.fixtures.dovecot import DovecotServer, MailUser
-from tests.fixtures.embedded import POP3_PASSWORD, account_args
+from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER, account_args
 from tests.fixtures.maildir import served
 
 HOSTILE = (
@@ -147,6 +147,22 @@ class TestDelete:
         assert out.splitlines() == ["deleted uid-0001", "deleted uid-0003"]
         pop3_server_thread.wait_idle()
         assert memory_mailbox.deleted == ["uid-0001", "uid-0003"]
+
+    def test_list_new_prints_only_mail_since_the_last_visit(
+        self, pop3_server_thread: ServerThread, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    ) -> None:
+        """list --new (issue 9): the last TUI visit saw 1 and 2; only 3 is printed, and
+        the CLI does not record a visit of its own (a second run prints 3 again)."""
+        from popview.store import Store
+
+        store = Store.open(tmp_path / "cache")
+        key = f"{POP3_USER}@127.0.0.1:{pop3_server_thread.port}"
+        store.cache.set_seen_uids(key, ["uid-0001", "uid-0002"])
+        store.close()
+        for _ in range(2):
+            code, out, _ = run(["list", "--new", *target(pop3_server_thread)], capsys)
+            assert code == 0
+            assert [line.split()[0] for line in out.splitlines()] == ["#3"]
 
     def test_without_yes_off_a_terminal_refuses(
         self,

@@ -3,7 +3,7 @@
 ::
 
     popview [ACCOUNT] [--demo] [--config PATH]        # the TUI
-    popview list   [--json [--pretty]] [--limit N] [--no-cache] [--match PATTERN] [--rules]
+    popview list   [--json [--pretty]] [--limit N] [--new] [--no-cache] [--match PATTERN] [--rules]
                    [ACCOUNT]
     popview show   MESSAGE [--raw] [ACCOUNT]          # MESSAGE: a UIDL, or #N
     popview delete MESSAGE... [--yes] [ACCOUNT]       # DELE each, then QUIT
@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--pretty", action="store_true", help="indent the JSON (the default on a terminal)"
     )
     p.add_argument("--limit", type=int, metavar="N", help="only the N newest messages")
+    p.add_argument(
+        "--new", action="store_true", help="only the messages new since the last visit in the TUI"
+    )
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     p.add_argument("--match", metavar="PATTERN", help="only the messages PATTERN matches")
     p.add_argument("--rules", action="store_true", help="show what [[rules]] would mark")

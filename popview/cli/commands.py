@@ -130,7 +130,13 @@ async def _listing(session: MailboxSession, limit: int | None) -> list[Envelope]
     async for update in session.list_messages(limit=limit):
         envelopes.extend(update.envelopes)
     envelopes.sort(key=lambda env: env.number)
-    for notice in session.degraded:
+    notices = list(session.degraded)
+    if getattr(args, "new", False):
+        visits = session.visits
+        if not visits.previous:
+            notices.append("No earlier visit is recorded, so no message counts as new.")
+        envelopes = [env for env in envelopes if visits.is_new(env.uid or "")]
+    for notice in notices:
         print(f"popview: note: {safe_terminal_text(notice)}", file=sys.stderr)
     return envelopes
 

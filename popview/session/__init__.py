@@ -11,6 +11,7 @@ small modules beside it:
 * :mod:`~popview.session.listing` - cache first, then pipelined ``TOP n 0``;
 * :mod:`~popview.session.payload` - parsed envelope fields kept in the cache;
 * :mod:`~popview.session.policy` - what a RESP-CODE means for the user;
+* :mod:`~popview.session.visits` - new since the last visit;
 * :mod:`~popview.session.types` - the result dataclasses.
 """
 

@@ -55,6 +55,7 @@ from popview.session.types import (
     RefreshResult,
     SessionInfo,
 )
+from popview.session.visits import Visits
 
 if TYPE_CHECKING:
     from popview.store import Store
@@ -130,6 +131,8 @@ class MailboxSession:
         # Marks an interrupted session left are this session's marks from the start, so
         # an unmark before open() reaches the journal instead of being re-applied later.
         self._restored: set[str] = set(self._marks.restore())
+        self.visits = Visits(store.cache if store is not None else None, self.account_key)
+        """New since the last visit (read once, at the start of this session)."""
         self._conn: Connection | None = None
         self._known: MessageIndex | None = None
         """The index of the latest connection, kept while offline: a mark made then

@@ -221,7 +221,7 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
 
     def on_connected(self, message: msg.Connected) -> None:
         self.info = message.info
-        self.seen_before = self._read_seen(message.info.account_key)
+        self.seen_before = message.seen_before
         self.listing = MailboxListing()
         self.listing.read = set(self._read_uids(message.info.account_key))
         self.loading = True
@@ -245,8 +245,6 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
     def on_listing_finished(self, message: msg.ListingFinished) -> None:
         self.loading = False
         self.listing.keep_only(message.uids)
-        if self.info is not None:
-            self._write_seen(self.info.account_key, message.uids)
         self._mailbox_screen(lambda s: s.listing_finished(message.rejected_count))
 
     def on_marks_changed(self, message: msg.MarksChanged) -> None:
@@ -392,25 +390,6 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
             return self.store.read.read_uids(account_key)
         except StoreError:
             return frozenset()
-
-    # -- new since last visit -----------------------------------------------------------
-
-    def _read_seen(self, account_key: str) -> frozenset[str]:
-        """The uids the last visit listed (empty without a cache, or on a first visit)."""
-        if self.store is None:
-            return frozenset()
-        try:
-            return self.store.cache.seen_uids(account_key)
-        except StoreError:
-            return frozenset()  # the cache is an accelerator; without it nothing is "new"
-
-    def _write_seen(self, account_key: str, uids: frozenset[str]) -> None:
-        """Remember what this visit listed, for the next visit's "new" markers."""
-        if self.store is None:
-            return
-        stable = [uid for uid in uids if not is_session_key(uid)]
-        with contextlib.suppress(StoreError):  # the cache is an accelerator
-            self.store.cache.set_seen_uids(account_key, stable)
 
     # -- helpers ---------------------------------------------------------------------
 

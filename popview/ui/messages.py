@@ -42,9 +42,16 @@ __all__ = [
 
 @dataclass
 class Connected(Message):
-    """The server accepted the login; the mailbox can be listed."""
+    """The server accepted the login; the mailbox can be listed.
+
+    Attributes:
+        info: The connection.
+        seen_before: The UIDLs the previous visit listed (the session owns this:
+            rows outside it are "new since last visit").
+    """
 
     info: SessionInfo
+    seen_before: frozenset[str] = frozenset()
 
 
 @dataclass

@@ -380,7 +380,7 @@ class SessionWorker:
             return
         self.session = session
         self._last_report = session.last_reconnect
-        self.app.post_message(msg.Connected(info))
+        self.app.post_message(msg.Connected(info, session.visits.previous))
         self._post_state(session)
         if session.restored_marks:
             # Marks a run left without a commit: never applied silently (obs. 7).
@@ -438,6 +438,7 @@ class SessionWorker:
             rejected.extend(update.rejected)
             rejected_count += update.rejected_count
             self.app.post_message(msg.LoadProgress(update.done, update.total))
+        session.visits.remember(seen)  # a complete listing in the TUI is a visit
         self.app.post_message(msg.ListingFinished(frozenset(seen), tuple(rejected), rejected_count))
 
     async def _fetch(self, session: MailboxSession, uid: str) -> None:

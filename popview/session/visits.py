@@ -1,0 +1,60 @@
+"""New since the last visit: which messages the user has not been shown before.
+
+The fact belongs to the account's mailbox, not to a screen, so it lives here,
+below the UI and the CLI: the TUI marks new rows with it and ``popview list
+--new`` prints only them. A visit is a complete listing in the TUI; the CLI
+reads the last visit but does not record one (a cron job running ``popview
+list`` must not make mail look old). Only stable UIDLs count: a message without
+one cannot be recognised in a later session, so it is never "new".
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from popview.errors import StoreError
+from popview.session.index import is_session_key
+
+if TYPE_CHECKING:
+    from popview.store.cache import MailCache
+
+__all__ = ["Visits"]
+
+
+class Visits:
+    """The stable UIDLs the previous visit listed, and the record of this one.
+
+    Args:
+        cache: The store's cache, or None (then nothing is ever new).
+        account: The account key.
+    """
+
+    def __init__(self, cache: MailCache | None, account: str) -> None:
+        self._cache = cache
+        self._account = account
+        self.previous: frozenset[str] = self._read()
+        """What the previous visit listed (empty: first visit, or no cache)."""
+
+    def _read(self) -> frozenset[str]:
+        if self._cache is None:
+            return frozenset()
+        try:
+            return self._cache.seen_uids(self._account)
+        except StoreError:
+            return frozenset()  # the cache is an accelerator: without it nothing is new
+
+    def is_new(self, key: str) -> bool:
+        """Whether ``key`` arrived since the previous visit (needs a stable UIDL and a
+        previous visit: on a first visit nothing is called new)."""
+        return bool(self.previous) and key not in self.previous and not is_session_key(key)
+
+    def remember(self, keys: Iterable[str]) -> None:
+        """Record this visit: ``keys`` is every message the listing showed."""
+        if self._cache is None:
+            return
+        stable = [key for key in keys if not is_session_key(key)]
+        # The cache is an accelerator: failing, the next visit just shows less as new.
+        with contextlib.suppress(StoreError):
+            self._cache.set_seen_uids(self._account, stable)
