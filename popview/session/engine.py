@@ -627,7 +627,7 @@ class MailboxSession:
 
         def report(done: int, expected: int | None) -> None:
             if progress is not None:
-                progress(done, max(expected or ref.size, done))
+                progress(done, max(expected or ref.size or 0, done))
 
         try:
             raw = await self._run(conn.client.retr(ref.number, progress=report))
