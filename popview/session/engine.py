@@ -597,9 +597,7 @@ class MailboxSession:
         envelope = parse_envelope(raw[:65536], number=ref.number, uid=ref.key, size=ref.size)
         return FetchedMessage(ref.key, ref.number, raw, parsed, from_cache, envelope=envelope)
 
-    async def _retr_marked(
-        self, ref: MessageRef, progress: ProgressCallback | None
-    ) -> bytes | None:
+    async def _retr_marked(self, ref: MessageRef, progress: ProgressCallback | None) -> bytes:
         """Read a message this connection already ``DELE``'d (the user may read mail
         marked for deletion, as in mutt).
 
@@ -615,8 +613,11 @@ class MailboxSession:
         ``QUIT``, and a reconnect re-applies them, so nothing is lost or added.
 
         Returns:
-            The message bytes (whole), or None when ``RSET`` was refused (the
-            connection was dropped; the caller's retry reconnects).
+            The message bytes (whole).
+
+        Raises:
+            Pop3ConnectionError: ``RSET`` was refused, so the connection was dropped
+                (without ``QUIT``); the caller's retry reconnects once.
         """
         assert self._conn is not None
         self._marks.applied.clear()
