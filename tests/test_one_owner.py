@@ -212,6 +212,42 @@ class TestCommitDialog:
                 await second.close()
         assert sorted(mailbox.deleted) == ["uid-0008", "uid-0009", "uid-0010"]
 
+    async def test_quit_commit_refused_when_the_marks_changed_asks_again(
+        self, server: Pop3Server, mailbox: MemoryMailbox, store: Store
+    ) -> None:
+        """The same through `q` → commit: the quit dialog comes back with the 2 marks
+        left (the app is still running and its worker still serves it), and `c`
+        then deletes exactly those and quits."""
+        app = app_for(server, store)
+        second: Pop3Server | None = None
+        try:
+            async with app.run_test(size=SIZE) as pilot:
+                await wait_listed(pilot)
+                await pilot.press("d")
+                await wait_for(pilot, lambda: "DELE 10" in server.commands())
+                await server.close()
+                await pilot.press("d", "d")
+                await wait_for(pilot, lambda: "3 pending deletion(s) are kept" in notices(app))
+                await pilot.press("q")
+                await wait_for(pilot, lambda: isinstance(app.screen, QuitScreen))
+                second = await restart(server, mailbox)
+                other = MailboxSession(account_for(second), PASSWORD)
+                await other.open()
+                await other.mark("uid-0009")
+                await other.commit(reconnect=False)
+                await second.wait_idle()
+                await pilot.press("c")
+                await wait_for(pilot, lambda: "changed" in notices(app))
+                await wait_for(pilot, lambda: isinstance(app.screen, QuitScreen))
+                assert app.return_code is None
+                assert "QUIT" not in second.commands(second.sessions_opened)
+                await pilot.press("c")
+                await wait_for(pilot, lambda: app.return_code is not None)
+        finally:
+            if second is not None:
+                await second.close()
+        assert sorted(mailbox.deleted) == ["uid-0008", "uid-0009", "uid-0010"]
+
 
 class TestPasswordSources:
     async def test_login_screen_runs_the_password_command(

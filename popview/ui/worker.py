@@ -214,6 +214,8 @@ class SessionWorker:
         self._pending: collections.deque[Command] = collections.deque()
         self._wakeup = asyncio.Event()
         self._last_report: object = None
+        self._closed = False
+        """The session was closed on the user's request (the loop ends)."""
         self._running: Command | None = None
         """The command being run (taken off the queue, its result not posted yet)."""
         self.worker: Worker[None] | None = None
@@ -297,8 +299,9 @@ class SessionWorker:
                     await self._dispatch(command)
                 finally:
                     self._running = None
-                if isinstance(command, Close):
-                    return
+                if self._closed:
+                    return  # only once SessionClosed went out: a refused or failed
+                    # commit on the way out leaves the worker serving the app
         finally:
             # Cancelled (app exit, Ctrl+C) or crashed: drop the socket WITHOUT
             # QUIT, so the server deletes nothing (RFC 1939 §6).
@@ -322,6 +325,7 @@ class SessionWorker:
             return
         if self.session is None:
             if isinstance(command, Close):  # quitting before any login
+                self._closed = True
                 self.app.post_message(msg.SessionClosed(committed=False))
             return  # nothing else to act on before a login
         session = self.session
@@ -425,6 +429,7 @@ class SessionWorker:
             # "Leave on server": the user chose not to apply the marks, so the
             # journal forgets them too; a crash or Ctrl+C keeps them (see _drop).
             await session.close(discard_marks=not command.apply)
+            self._closed = True
             app.post_message(msg.SessionClosed(committed=command.apply, deleted=deleted))
 
     async def _list(self, session: MailboxSession) -> None:
