@@ -31,7 +31,9 @@ from popview.ui.screens.login import LoginScreen
 from popview.ui.screens.mailbox import MailboxScreen
 from popview.ui.screens.message import MessageScreen
 from popview.ui.screens.server_info import ServerInfoScreen
-from tests.test_ui_support import PASSWORD, USER, account_for, wait_for, wait_listed
+from tests.fixtures.embedded import POP3_PASSWORD as PASSWORD
+from tests.fixtures.embedded import POP3_USER as USER
+from tests.ui_support import account_for, wait_for, wait_listed
 
 SIZE = (100, 30)
 

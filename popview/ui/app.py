@@ -431,7 +431,7 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
         yield SystemCommand("Change theme", "Pick a colour theme", self.action_change_theme)
 
 
-def _secret_for(account: Account, password: str) -> str | Callable[[], Any]:
+def _secret_for(account: Account, password: PasswordSource) -> str | Callable[[], Any]:
     """The password typed, or for an OAuth2 account its credential (no password at all)."""
     if getattr(account, "oauth2", None) is None:
         return password

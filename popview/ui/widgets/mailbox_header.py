@@ -56,7 +56,7 @@ class MailboxHeader(Horizontal):
         if not connected and info.encrypted:
             badge.update(Text(" DISCONNECTED "))
             badge.set_classes("disconnected")
-        elif not connected:  # rule 3: the plaintext badge never goes away
+        elif not connected:  # rule "tls-by-default": the badge stays
             badge.update(Text(" UNENCRYPTED, DISCONNECTED "))
             badge.set_classes("unencrypted")
         elif info.encrypted:
