@@ -31,6 +31,7 @@ from popview.ui.screens.login import LoginScreen
 from popview.ui.screens.mailbox import MailboxScreen
 from popview.ui.screens.message import MessageScreen
 from popview.ui.screens.server_info import ServerInfoScreen
+from popview.ui.textual_adapter import screen_text
 from tests.fixtures.embedded import POP3_PASSWORD as PASSWORD
 from tests.fixtures.embedded import POP3_USER as USER
 from tests.ui_support import account_for, wait_for, wait_listed
@@ -46,11 +47,15 @@ def static_text(app: PopviewApp, selector: str) -> str:
 
 
 def screen_plain(app: PopviewApp) -> str:
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+    return screen_text(app.screen)
+
+
+_NOTICES: dict[int, list[str]] = {}
 
 
 def notices(app: PopviewApp) -> str:
-    return "\n".join(str(n.message) for n in app._notifications)
+    """Every notification the app was asked to show (toasts), oldest first."""
+    return "\n".join(_NOTICES.get(id(app), []))
 
 
 async def wait_dialog(pilot: Pilot[Any], app: PopviewApp, tries: int = 300) -> None:
@@ -83,7 +88,17 @@ def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 def app_for(server: Pop3Server, store: Store | None = None, **kwargs: object) -> PopviewApp:
-    return PopviewApp(None, account=account_for(server), password=PASSWORD, store=store, **kwargs)  # type: ignore[arg-type]
+    app = PopviewApp(None, account=account_for(server), password=PASSWORD, store=store, **kwargs)  # type: ignore[arg-type]
+    seen: list[str] = []
+    _NOTICES[id(app)] = seen  # a new list: a later app may reuse an old app's id
+    show = app.notify
+
+    def notify(message: str, *args: Any, **options: Any) -> None:
+        seen.append(str(message))
+        show(message, *args, **options)
+
+    app.notify = notify  # type: ignore[method-assign]
+    return app
 
 
 async def restart(server: Pop3Server, mailbox: MemoryMailbox) -> Pop3Server:
