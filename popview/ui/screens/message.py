@@ -530,7 +530,6 @@ class MessageScreen(Screen[None]):
 
     def action_unmark_all(self) -> None:
         if self.popview.marks:
-            self.popview.marks = frozenset()
             self.popview.submit(UnmarkAll())
             self.popview.marks_updated_locally()
 
