@@ -123,7 +123,9 @@ def _write_json(envelopes: list[Envelope], marks: frozenset[str], *, pretty: boo
     write("]\n")
 
 
-async def _listing(session: MailboxSession, limit: int | None) -> list[Envelope]:
+async def _listing(
+    session: MailboxSession, limit: int | None, *, new_only: bool = False
+) -> list[Envelope]:
     envelopes: list[Envelope] = []
     # Malformed LIST/UIDL rows are reported in --trace and the --debug log
     # (HARDENING F.60); their messages are listed, with "?" for an unknown size.
@@ -131,7 +133,7 @@ async def _listing(session: MailboxSession, limit: int | None) -> list[Envelope]
         envelopes.extend(update.envelopes)
     envelopes.sort(key=lambda env: env.number)
     notices = list(session.degraded)
-    if getattr(args, "new", False):
+    if new_only:
         visits = session.visits
         if not visits.previous:
             notices.append("No earlier visit is recorded, so no message counts as new.")
@@ -145,7 +147,9 @@ async def _list(session: MailboxSession, args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 0:
         raise PopviewError("--limit must be 0 or more.", title="Bad argument")
     envelopes = selected(
-        await _listing(session, args.limit), getattr(args, "pattern", None), args.context
+        await _listing(session, args.limit, new_only=getattr(args, "new", False)),
+        getattr(args, "pattern", None),
+        args.context,
     )
     if args.rules:
         return _list_rules(envelopes, args)
