@@ -1,4 +1,4 @@
-"""Tests for popview.pop3.auth: credential checks, APOP, SASL mechanisms, choice.
+"""Tests for popview.pop3.auth_methods: credential checks, APOP, SASL mechanisms, choice.
 
 Mechanisms are checked against the RFC example exchanges, and a full SASL
 exchange is driven through the sans-IO connection to check what goes on the
@@ -13,7 +13,7 @@ import pytest
 
 from popview.errors import AuthError, ConfigError
 from popview.pop3 import protocol as p
-from popview.pop3.auth import (
+from popview.pop3.auth_methods import (
     MAX_CHALLENGE,
     CramMd5,
     InvalidCredentialError,

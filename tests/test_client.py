@@ -21,7 +21,7 @@ from popview.errors import (
     Pop3ServerError,
 )
 from popview.pop3 import protocol
-from popview.pop3.auth import InvalidCredentialError
+from popview.pop3.auth_methods import InvalidCredentialError
 from popview.pop3.client import Pop3Client, Reply
 from popview.server import Fault, MemoryMailbox, Pop3Server
 from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER, connect, logged_in, new_server

@@ -28,7 +28,7 @@ from popview.config import Account
 from popview.errors import Pop3TimeoutError
 from popview.server import Fault, MemoryMailbox, Pop3Server, ServerThread
 from popview.session import MailboxSession
-from popview.session.connect import PIPELINING_OFF
+from popview.session.opening import PIPELINING_OFF
 from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER
 
 MakeServer = Callable[..., Awaitable[Pop3Server]]

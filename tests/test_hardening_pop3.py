@@ -27,7 +27,7 @@ from popview.errors import (
     Pop3TimeoutError,
     TLSVerificationError,
 )
-from popview.pop3.auth import InvalidCredentialError, SaslError
+from popview.pop3.auth_methods import InvalidCredentialError, SaslError
 from popview.pop3.protocol import Limits
 from popview.server import Fault, MemoryMailbox, Pop3Server
 from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER, connect, logged_in
@@ -512,7 +512,7 @@ class TestTlsAndAuth:
         assert "cancelled" in info.value.message
         assert server.commands()[-1] == "*"
         assert not client.closed
-        assert client._channel.conn.buffered == 0
+        assert client._channel.core.buffered == 0
         await client.close()
 
     @pytest.mark.parametrize(

@@ -369,7 +369,7 @@ class TestHeaderLines:
     def test_same_as_cutting_the_joined_body(self, lines: list[bytes]) -> None:
         """For any block (CRLF line endings, as the protocol core returns it), the
         header block is the lines up to and including the first empty one."""
-        from popview.session.listing import header_block
+        from popview.session.envelope_stream import header_block
 
         body = b"".join(line + b"\r\n" for line in lines)
         got = header_block(body)

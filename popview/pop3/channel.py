@@ -19,7 +19,7 @@ HARDENING section A and B):
 The core's terse :class:`~popview.pop3.protocol.RemoteProtocolError` becomes
 a sentence for people here. It knows no command but the generic shape of
 one; the commands are in :mod:`popview.pop3.client`, opening in
-:mod:`popview.pop3.connect`.
+:mod:`popview.pop3.dial`.
 """
 
 from __future__ import annotations
@@ -75,11 +75,11 @@ class Stream(asyncio.Protocol):
     """The connection's protocol: feeds the core, wakes the reader.
 
     Args:
-        conn: The sans-IO core every received byte goes to.
+        core: The sans-IO core every received byte goes to.
     """
 
-    def __init__(self, conn: protocol.Pop3Connection) -> None:
-        self.conn = conn
+    def __init__(self, core: protocol.Pop3Connection) -> None:
+        self.core = core
         self.transport: asyncio.Transport | None = None
         self.lost = False
         self._waiter: asyncio.Future[None] | None = None
@@ -91,12 +91,12 @@ class Stream(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         try:
-            self.conn.receive_data(data)
+            self.core.receive_data(data)
         except protocol.ProtocolError:
             # The core already failed (or saw EOF): nothing read now matters.
             self._abort()
             return
-        if self.conn.buffered > _HIGH_WATER and self.transport is not None:
+        if self.core.buffered > _HIGH_WATER and self.transport is not None:
             self.transport.pause_reading()
             self._paused = True
         self._wake()
@@ -111,7 +111,7 @@ class Stream(asyncio.Protocol):
 
     def _eof(self) -> None:
         with contextlib.suppress(protocol.ProtocolError):
-            self.conn.receive_data(b"")
+            self.core.receive_data(b"")
         self._wake()
 
     def _abort(self) -> None:
@@ -143,7 +143,7 @@ class Channel:
     Attributes:
         stream: The connection's protocol (its transport is replaced by STLS).
         host: The server name, for error messages.
-        conn: The sans-IO protocol state.
+        core: The sans-IO protocol state (the :class:`~popview.pop3.protocol.Pop3Connection`).
         lock: Held for each whole exchange: replies come back in order.
         pipelining_broken: Set when the server stopped answering pipelined
             commands (HARDENING A.19).
@@ -159,7 +159,7 @@ class Channel:
     ) -> None:
         self.stream = stream
         self.host = host
-        self.conn = stream.conn
+        self.core = stream.core
         self.lock = asyncio.Lock()
         self.pipelining_broken = False
         self._timeout = command_timeout
@@ -249,14 +249,14 @@ class Channel:
         step (e.g. a lone "." ended a message early): a command sent now would
         be answered by the leftovers, so the connection is dropped instead.
         """
-        if not self.conn.pending and self.conn.has_buffered_data:
+        if not self.core.pending and self.core.has_buffered_data:
             self._next_event("a reply")  # raises: data arrived while no command was pending
             raise Pop3ProtocolError("The server sent data that no command asked for.")
 
     def write(self, commands: Sequence[Command]) -> None:
         """Send commands in one write: one segment for a pipelined window."""
         try:
-            data = b"".join(self.conn.send(command) for command in commands)
+            data = b"".join(self.core.send(command) for command in commands)
         except protocol.LocalProtocolError:
             # Some were queued in the core but none written: out of step for good.
             self.abort("a command was refused by the protocol state")
@@ -268,7 +268,7 @@ class Channel:
     def _next_event(self, what: str) -> Event | protocol._NeedData:
         """The core's next event, its errors worded for people."""
         try:
-            return self.conn.next_event()
+            return self.core.next_event()
         except RemoteProtocolError as exc:
             if exc.closed:
                 self.abort("the server closed it")
@@ -420,7 +420,7 @@ class Channel:
             return command
         if command.max_lines is not None or command.max_bytes is not None:
             return command
-        limits = self.conn.limits
+        limits = self.core.limits
         return dataclasses.replace(
             command,
             max_lines=min(MAX_LISTING_LINES, limits.max_response_lines),

@@ -1,7 +1,7 @@
 """The POP3 client a session uses: :class:`Pop3Client`, one connection's commands.
 
 It is the asyncio shell around :class:`~popview.pop3.protocol.Pop3Connection`,
-in pieces: opening (TCP, TLS, STLS, greeting) is in :mod:`~popview.pop3.connect`,
+in pieces: opening (TCP, TLS, STLS, greeting) is in :mod:`~popview.pop3.dial`,
 the command engine (deadlines, dropping the connection) in
 :mod:`~popview.pop3.channel`, logging in in :mod:`~popview.pop3.login`,
 pipelined batches in :mod:`~popview.pop3.pipeline`, and the sentences a user
@@ -28,7 +28,7 @@ from popview.errors import Pop3Error, Pop3ServerError, printable
 from popview.pop3 import pipeline as pipelined
 from popview.pop3 import protocol
 from popview.pop3.channel import MAX_LISTING_BYTES, MAX_LISTING_LINES
-from popview.pop3.connect import (
+from popview.pop3.dial import (
     MAX_CAPA_LINES,
     Opened,
     TlsMode,
@@ -141,7 +141,7 @@ class Pop3Client:
                 connection to learn the presented fingerprint (nothing is sent).
             remembered: ``(greeting key, capabilities)`` from an earlier
                 session: used instead of asking CAPA when the greeting matches
-                (see :func:`~popview.pop3.connect.greeting_key`).
+                (see :func:`~popview.pop3.dial.greeting_key`).
 
         Raises:
             TLSVerificationError: Certificate not trusted or not matching the pin.

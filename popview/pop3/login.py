@@ -3,13 +3,13 @@
 :func:`log_in` refuses hostile credentials and plaintext passwords before a
 byte is written, picks the strongest method offered, and runs it over a
 :class:`~popview.pop3.channel.Channel`. The mechanisms themselves are sans-IO,
-in :mod:`popview.pop3.auth`.
+in :mod:`popview.pop3.auth_methods`.
 """
 
 from __future__ import annotations
 
 from popview.errors import AuthError, Pop3Error, Pop3ProtocolError, printable
-from popview.pop3 import auth, protocol
+from popview.pop3 import auth_methods, protocol
 from popview.pop3.channel import Channel
 from popview.pop3.protocol import Capabilities, Command, Continuation, ErrReply
 from popview.pop3.wording import WHAT, server_error
@@ -48,9 +48,9 @@ async def log_in(
             pipeline, RFC 2449 §6.6): one round trip instead of two.
     """
     # HARDENING B.30: refuse CR/LF/NUL before a single byte is written.
-    auth.validate_credentials(user, password)
+    auth_methods.validate_credentials(user, password)
     if oauth_token is not None:
-        auth.validate_credential(oauth_token, "access token")
+        auth_methods.validate_credential(oauth_token, "access token")
     channel.ensure_open()
     if not channel.encrypted and not plaintext_allowed:
         # RFC 8314 §5 / HARDENING B.27: plaintext only when asked for.
@@ -72,7 +72,9 @@ async def log_in(
         await channel.exchange(protocol.user(user), _WHAT, login=True)
         await channel.exchange(protocol.pass_(password), _WHAT, login=True)
     else:
-        await _login_sasl(channel, auth.create_mechanism(choice, user, password, oauth_token))
+        await _login_sasl(
+            channel, auth_methods.create_mechanism(choice, user, password, oauth_token)
+        )
 
 
 async def _login_user_pipelined(channel: Channel, user: str, password: str) -> None:
@@ -97,7 +99,7 @@ def _choose(channel: Channel, caps: Capabilities, mechanism: str | None, have_to
     """The login method; USER/PASS when CAPA names none popview can use."""
     if mechanism is None:
         try:
-            return auth.choose_mechanism(caps.sasl, caps.user, None, have_token)
+            return auth_methods.choose_mechanism(caps.sasl, caps.user, None, have_token)
         except AuthError:
             # HARDENING F.61: USER/PASS is RFC 1939's baseline; a minimal server
             # (or one without CAPA) may take it without listing it.
@@ -106,7 +108,9 @@ def _choose(channel: Channel, caps: Capabilities, mechanism: str | None, have_to
                 "trying USER/PASS (RFC 1939)"
             )
             return "USER"
-    return auth.choose_mechanism(caps.sasl, caps.user or not caps.raw, mechanism, have_token)
+    return auth_methods.choose_mechanism(
+        caps.sasl, caps.user or not caps.raw, mechanism, have_token
+    )
 
 
 def _check_utf8_user(caps: Capabilities, user: str) -> None:
@@ -138,33 +142,35 @@ async def _login_apop(channel: Channel, timestamp: str | None, user: str, passwo
             "timestamp. Use another login method.",
             title="Login method unavailable",
         )
-    digest = auth.apop_digest(timestamp, password)
+    digest = auth_methods.apop_digest(timestamp, password)
     await channel.exchange(protocol.apop(user, digest), _WHAT, login=True)
 
 
-async def _login_sasl(channel: Channel, mech: auth.SaslMechanism) -> None:
+async def _login_sasl(channel: Channel, mech: auth_methods.SaslMechanism) -> None:
     """RFC 5034 §4: AUTH with an initial response, then challenge/response,
     through the channel's one reply loop."""
-    cancelled: list[auth.SaslError] = []
+    cancelled: list[auth_methods.SaslError] = []
 
     def answer(event: Continuation) -> Command:
         if cancelled:
             raise Pop3ProtocolError("The server kept challenging after the login was cancelled.")
         try:
             if event.overlong:
-                raise auth.SaslError("The server sent a login challenge too long to accept.")
-            response = mech.step(auth.decode_challenge(event.data))
-        except auth.SaslError as exc:
+                raise auth_methods.SaslError(
+                    "The server sent a login challenge too long to accept."
+                )
+            response = mech.step(auth_methods.decode_challenge(event.data))
+        except auth_methods.SaslError as exc:
             # RFC 5034 §4 / HARDENING B.29: "*" cancels; the server answers -ERR.
             cancelled.append(exc)
             return protocol.sasl_cancel()
-        return protocol.sasl_response(auth.encode_response(response))
+        return protocol.sasl_response(auth_methods.encode_response(response))
 
     command = protocol.auth(mech.name, mech.start())
     reply = await channel.exchange(command, _WHAT, raise_err=False, challenge=answer)
     if cancelled:
         text = printable(reply.text, 200)
-        raise auth.SaslError(
+        raise auth_methods.SaslError(
             f"{cancelled[0].message} The login was cancelled; try another login method.",
             reply_text=text,
         )
@@ -173,6 +179,6 @@ async def _login_sasl(channel: Channel, mech: auth.SaslMechanism) -> None:
     # SCRAM: a server that did not prove itself is not trusted.
     try:
         mech.check_success()
-    except auth.SaslError:
+    except auth_methods.SaslError:
         channel.abort("the server did not prove its identity")
         raise

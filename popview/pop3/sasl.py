@@ -3,7 +3,7 @@
 No I/O here. A :class:`SaslMechanism` produces the client's messages as raw
 bytes; :func:`decode_challenge` and :func:`encode_response` do the base64 of
 the ``+ `` lines. SCRAM lives in :mod:`popview.pop3.scram`; choosing and
-building a mechanism in :mod:`popview.pop3.auth`, which re-exports all of this.
+building a mechanism in :mod:`popview.pop3.auth_methods`, which re-exports all of this.
 
 The credential checks are here too: every mechanism and every login command
 refuses a value that could break the command line (HARDENING B.30).

@@ -7,7 +7,7 @@ serves and :class:`Fault` for the misbehaviours tests can inject.
 
 from __future__ import annotations
 
-from popview.server.auth import apop_digest
+from popview.server.credential_checks import apop_digest
 from popview.server.faults import GREETING, Fault, ReplySource, generated_listing
 from popview.server.mailbox import Mailbox, MaildirMailbox, MemoryMailbox, StoredMessage
 from popview.server.maildrop import dot_stuff, to_crlf

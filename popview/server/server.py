@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 
+from popview.server.conversation import Pop3Conversation
 from popview.server.faults import Fault
 from popview.server.mailbox import Mailbox
 from popview.server.oauth import TokenChecker
-from popview.server.session import Pop3Session
 
 __all__ = ["DEFAULT_MAX_LINE", "Pop3Server", "TranscriptEntry", "default_capabilities"]
 
@@ -195,7 +195,7 @@ class Pop3Server:
         if self._idle is not None:
             self._idle.clear()
         try:
-            await Pop3Session(self, self.sessions_opened, reader, writer).run()
+            await Pop3Conversation(self, self.sessions_opened, reader, writer).run()
         except asyncio.CancelledError:
             # close() cancelled us. End normally: asyncio's stream callback
             # logs a cancelled client_connected_cb task as an error.

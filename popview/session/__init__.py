@@ -5,10 +5,10 @@ small modules beside it:
 
 * :mod:`~popview.session.engine` - :class:`MailboxSession` (open, list, fetch,
   mark/unmark, commit, reconnect, keepalive);
-* :mod:`~popview.session.connect` - one connection: login, STAT/LIST/UIDL;
+* :mod:`~popview.session.opening` - one connection: login, STAT/LIST/UIDL;
 * :mod:`~popview.session.index` - message number ↔ UIDL for one connection;
 * :mod:`~popview.session.marks` - pending deletions and the journal;
-* :mod:`~popview.session.listing` - cache first, then pipelined ``TOP n 0``;
+* :mod:`~popview.session.envelope_stream` - cache first, then pipelined ``TOP n 0``;
 * :mod:`~popview.session.payload` - parsed envelope fields kept in the cache;
 * :mod:`~popview.session.policy` - what a RESP-CODE means for the user;
 * :mod:`~popview.session.visits` - new since the last visit;

@@ -33,11 +33,11 @@ from popview.errors import (
 from popview.pop3 import protocol
 from popview.pop3.client import Pop3Client
 from popview.pop3.tls import format_fingerprint, normalize_fingerprint
-from popview.session.connect import Connection, open_connection
+from popview.session.envelope_stream import stream_listing
 from popview.session.index import MessageIndex, MessageRef, is_session_key
-from popview.session.listing import stream_listing
 from popview.session.marks import MarkBook
 from popview.session.oauth2 import OAuth2Credential
+from popview.session.opening import OpenMailbox, open_mailbox
 from popview.session.policy import (
     LoginDelayError,
     MailboxInUseError,
@@ -133,7 +133,7 @@ class MailboxSession:
         self._restored: set[str] = set(self._marks.restore())
         self.visits = Visits(store.cache if store is not None else None, self.account_key)
         """New since the last visit (read once, at the start of this session)."""
-        self._conn: Connection | None = None
+        self._conn: OpenMailbox | None = None
         self._known: MessageIndex | None = None
         """The index of the latest connection, kept while offline: a mark made then
         is checked against it, journaled, and applied by the next connection."""
@@ -273,7 +273,7 @@ class MailboxSession:
     async def _connect(self) -> SessionInfo:
         self._generation += 1
         try:
-            conn = await open_connection(
+            conn = await open_mailbox(
                 self.account,
                 self._get_password,
                 store=self.store,

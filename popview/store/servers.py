@@ -26,7 +26,7 @@ class ServerNotes:
 
     Attributes:
         greeting: The greeting key it was learned under (see
-            :func:`popview.session.connect.greeting_key`).
+            :func:`popview.session.opening.greeting_key`).
         capa: The CAPA lines before login, one per line; ``None`` when unknown.
         implementation: ``IMPLEMENTATION`` after login, if any.
         pipelining_broken: The server stopped answering pipelined commands.

@@ -25,7 +25,7 @@ from popview.ui import messages as msg
 from popview.ui.bootstrap import build_app, open_store, run_tui  # re-exported: the CLI runs these
 from popview.ui.files import AttachmentOpener
 from popview.ui.keymap import check_keymap
-from popview.ui.listing import MailboxListing
+from popview.ui.list_model import MailboxListing
 from popview.ui.screens.dialogs import ConfirmScreen, ErrorScreen
 from popview.ui.screens.help import HelpScreen
 from popview.ui.screens.login import LoginScreen

@@ -33,7 +33,7 @@ from popview.errors import (
 )
 from popview.session import MarksChangedError
 from popview.ui import messages as msg
-from popview.ui.listing import envelope_key
+from popview.ui.list_model import envelope_key
 from popview.ui.preview import PreviewRequest, load_previews, superseded
 from popview.ui.rendering import render_forms
 

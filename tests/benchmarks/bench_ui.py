@@ -46,7 +46,7 @@ from popview.demo import sample_messages
 from popview.mail.envelope import Envelope
 from popview.server import MemoryMailbox, Pop3Server, ServerThread
 from popview.ui.app import PopviewApp
-from popview.ui.listing import MailboxListing
+from popview.ui.list_model import MailboxListing
 from popview.ui.screens.mailbox import MailboxScreen
 from popview.ui.widgets.envelope_table import EnvelopeTable
 

@@ -166,7 +166,7 @@ class HostileServer(Pop3Server):
         self.current_session = 0
 
     def record(self, session: int, line: str) -> None:
-        # Called from Pop3Session (its _serve, _read_line or _auth); nothing
+        # Called from Pop3Conversation (its _serve, _read_line or _auth); nothing
         # between this call and the command's dispatch yields to the loop, so
         # current_session is the session that login/QUIT/faults act for.
         caller = sys._getframe(1).f_locals.get("self")

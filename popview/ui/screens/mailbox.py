@@ -17,7 +17,7 @@ from textual.timer import Timer
 from textual.widgets import Input, ProgressBar, Static
 
 from popview.ui.keymap import explain_unbound_key
-from popview.ui.listing import MailboxListing, split_filter
+from popview.ui.list_model import MailboxListing, split_filter
 from popview.ui.screens.dialogs import ConfirmScreen, QuitScreen
 from popview.ui.screens.message import MessageScreen
 from popview.ui.screens.server_info import ServerInfoScreen

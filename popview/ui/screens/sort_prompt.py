@@ -2,7 +2,7 @@
 
 One line at the bottom of the screen: "Sort by (d)ate (f)rom (s)ubject si(z)e";
 the next key chooses, Esc keeps the current order. Dismisses with the chosen
-sort key of :data:`~popview.ui.listing.SORT_KEYS`, or ``None``.
+sort key of :data:`~popview.ui.list_model.SORT_KEYS`, or ``None``.
 """
 
 from __future__ import annotations

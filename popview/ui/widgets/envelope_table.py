@@ -2,7 +2,7 @@
 
 The stock DataTable builds a row object per message and re-sorts its own copy;
 with 100,000 messages every filter keystroke would rebuild all of them. This
-widget draws lines straight from :class:`~popview.ui.listing.MailboxListing`
+widget draws lines straight from :class:`~popview.ui.list_model.MailboxListing`
 (Textual's line API), so a filter, a sort or a new mark costs one refresh of the
 visible lines. Cells are :class:`rich.text.Text` built from sanitized plain
 strings, never markup.
@@ -24,7 +24,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from popview.mail.signals import badge
-from popview.ui.listing import MailboxListing
+from popview.ui.list_model import MailboxListing
 from popview.ui.widgets.formatting import compact_date, human_size, short_date, single_line
 
 __all__ = ["EnvelopeTable"]

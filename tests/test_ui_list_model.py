@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from popview.mail.envelope import Envelope
 from popview.session.index import session_key
-from popview.ui.listing import SORT_KEYS, MailboxListing
+from popview.ui.list_model import SORT_KEYS, MailboxListing
 
 _BASE = datetime(2024, 3, 15, tzinfo=UTC)
 _SUBJECTS = ("Lunch", "Re: Lunch", "Fwd: Re: lunch", "Invoice", "Aw: Invoice", "")

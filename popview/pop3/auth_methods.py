@@ -17,7 +17,7 @@ No I/O here. The client drives a SASL exchange like this (RFC 5034 §4)::
 
 The mechanisms live in :mod:`popview.pop3.sasl` (base class, PLAIN, LOGIN,
 CRAM-MD5, OAuth) and :mod:`popview.pop3.scram` (SCRAM, SASLprep); this module
-re-exports them so callers need only ``popview.pop3.auth``.
+re-exports them so callers need only ``popview.pop3.auth_methods``.
 """
 
 from __future__ import annotations

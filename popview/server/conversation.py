@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from popview.server.auth import (
+from popview.server.credential_checks import (
     check_apop,
     check_password,
     check_plain,
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from popview.server.mailbox import Mailbox
     from popview.server.server import Pop3Server
 
-__all__ = ["Pop3Session"]
+__all__ = ["Pop3Conversation"]
 
 _CLOSE_TIMEOUT = 2.0  # seconds a peer gets to finish the close (TLS close_notify)
 _AUTH_ONLY = frozenset({"USER", "PASS", "APOP", "AUTH", "STLS", "UTF8"})
@@ -68,7 +68,7 @@ def _err(text: str) -> _Reply:
     return _Reply(b"-ERR " + text.encode("utf-8") + b"\r\n")
 
 
-class Pop3Session:
+class Pop3Conversation:
     """Serve one accepted connection until QUIT, a drop, or server shutdown.
 
     Args:

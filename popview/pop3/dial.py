@@ -300,7 +300,7 @@ async def _starttls(
             f'your password was not sent. It said: "{text}"',
             title="Encryption not available",
         )
-    if channel.conn.has_buffered_data:
+    if channel.core.has_buffered_data:
         # Anything after "+OK" was sent before the handshake, in the clear.
         channel.abort("data injected before TLS")
         raise Pop3ProtocolError(
@@ -324,7 +324,7 @@ async def _starttls(
         raise Pop3ConnectionError(
             "The connection was lost during the TLS handshake. Try again."
         ) from exc
-    if channel.conn.has_buffered_data:
+    if channel.core.has_buffered_data:
         channel.abort("data injected before TLS")
         raise Pop3ProtocolError(
             "The server sent data in the clear while TLS was being set up. This can "

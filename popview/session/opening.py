@@ -12,7 +12,7 @@ greeting is the same, no ``CAPA`` is asked before login, and ``USER`` and
 ``IMPLEMENTATION`` makes the next session ask again; a server found unable to
 pipeline is remembered too, and not pipelined to again (HARDENING A.19).
 
-The result is a :class:`Connection`: the client plus the
+The result is a :class:`OpenMailbox`: the client plus the
 :class:`~popview.session.index.MessageIndex` built from it.
 """
 
@@ -38,7 +38,7 @@ from popview.store import ServerNotes
 if TYPE_CHECKING:
     from popview.store import Store
 
-__all__ = ["Connection", "open_connection"]
+__all__ = ["OpenMailbox", "open_mailbox"]
 
 NO_UIDL = "This server has no UIDL: deletions apply only to this session, and nothing is cached."
 NO_TOP = "This server has no TOP: headers load when a message is opened."
@@ -47,7 +47,7 @@ PIPELINING_OFF = "Pipelining is off for this session: the server stopped answeri
 
 
 @dataclass
-class Connection:
+class OpenMailbox:
     """One open, authenticated connection and what it listed.
 
     Attributes:
@@ -104,7 +104,7 @@ def _ssl_context(account: Any, pinned: bool) -> Any:
     return client_context(cafile=cafile, pinned=pinned)
 
 
-async def open_connection(
+async def open_mailbox(
     account: Any,
     password: Callable[[], Awaitable[str | OAuth2Credential]],
     *,
@@ -116,7 +116,7 @@ async def open_connection(
     account_key: str,
     trusted: str | None = None,
     on_pipelining_broken: Callable[[], None] | None = None,
-) -> Connection:
+) -> OpenMailbox:
     """Connect and log in, then read STAT, LIST and UIDL.
 
     The certificate pin is, in this order: ``trusted`` (the user trusted it in
@@ -256,7 +256,7 @@ async def _read_mailbox(
     generation: int,
     pipelining: bool,
     trace: Callable[[str], None] | None = None,
-) -> Connection:
+) -> OpenMailbox:
     before = client.capabilities
     # RFC 2449 §5: a server with CAPA lists what it supports; without CAPA, try.
     want_uidl = before.uidl or not before.raw
@@ -305,7 +305,7 @@ async def _read_mailbox(
         degraded.append(PIPELINING_OFF)
     elif advertised and not caps.pipelining:
         degraded.append(NO_PIPELINING)
-    return Connection(
+    return OpenMailbox(
         client=client,
         index=index,
         count=count,
