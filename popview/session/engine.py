@@ -58,6 +58,7 @@ from popview.session.types import (
 from popview.session.visits import Visits
 
 if TYPE_CHECKING:
+    from popview.config import Account
     from popview.store import Store
 
 __all__ = ["DEFAULT_KEEPALIVE", "MailboxSession", "PasswordSource"]
@@ -107,7 +108,7 @@ class MailboxSession:
 
     def __init__(
         self,
-        account: Any,
+        account: Account,
         password: PasswordSource,
         store: Store | None = None,
         *,

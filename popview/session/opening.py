@@ -36,6 +36,7 @@ from popview.session.types import SessionInfo
 from popview.store import ServerNotes
 
 if TYPE_CHECKING:
+    from popview.config import Account
     from popview.store import Store
 
 __all__ = ["OpenMailbox", "open_mailbox"]
@@ -67,7 +68,7 @@ class OpenMailbox:
     index: MessageIndex
     count: int
     size: int
-    account: Any
+    account: Account
     account_key: str
     rejected: tuple[str, ...] = ()
     rejected_count: int = 0
@@ -97,15 +98,14 @@ class OpenMailbox:
         )
 
 
-def _ssl_context(account: Any, pinned: bool) -> Any:
-    cafile = getattr(account, "cafile", None)
-    if account.tls == "none" or cafile is None:
+def _ssl_context(account: Account, pinned: bool) -> Any:
+    if account.tls == "none" or account.cafile is None:
         return None
-    return client_context(cafile=cafile, pinned=pinned)
+    return client_context(cafile=account.cafile, pinned=pinned)
 
 
 async def open_mailbox(
-    account: Any,
+    account: Account,
     password: Callable[[], Awaitable[str | OAuth2Credential]],
     *,
     store: Store | None,
@@ -133,13 +133,13 @@ async def open_mailbox(
             login ``-ERR`` is classified by its RESP-CODE
             (:func:`~popview.session.policy.classify_server_error`).
     """
-    pin = trusted or getattr(account, "fingerprint", None)
+    pin = trusted or account.fingerprint
     if pin is None and store is not None and account.tls != "none":
         pin = store.pins.pinned(account_key, account.host)
     notes = _recall(store, account_key)
     if notes is not None and notes.pipelining_broken:
         pipelining = False  # found unable to pipeline before (HARDENING A.19)
-    timeout = getattr(account, "timeout", None) or 60.0
+    timeout = account.timeout
     client = await Pop3Client.connect(
         account.host,
         account.port,
@@ -167,8 +167,8 @@ async def open_mailbox(
                 await client.login(
                     account.user,
                     secret,
-                    mechanism=getattr(account, "auth", None),
-                    apop=bool(getattr(account, "apop", False)),
+                    mechanism=account.auth,
+                    apop=account.apop,
                     capa=False,  # pipelined with STAT, LIST and UIDL below
                     pipelined=True,  # USER and PASS in one write, if it pipelines
                 )
@@ -251,7 +251,7 @@ def _remember_broken(
 
 async def _read_mailbox(
     client: Pop3Client,
-    account: Any,
+    account: Account,
     account_key: str,
     generation: int,
     pipelining: bool,
