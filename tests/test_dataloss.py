@@ -23,6 +23,7 @@ from popview.session import MailboxSession, MessageParseError
 from popview.store import Store
 from tests.fixtures.dovecot import DovecotServer, MailUser
 from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER
+from tests.store_support import journal_marks
 
 MakeServer = Callable[..., Awaitable[Pop3Server]]
 
@@ -89,7 +90,7 @@ class TestCase44DropBeforeQuit:
         assert session.marks == {"uid-0002", "uid-0004"}
         assert "QUIT" not in verbs(server)
         assert mailbox.deleted == [] and len(mailbox.messages) == 5
-        assert store.journal.marked_uids(session.account_key) == {"uid-0002", "uid-0004"}
+        assert journal_marks(store.journal, session.account_key) == {"uid-0002", "uid-0004"}
 
 
 class TestCase45StaleNumbers:

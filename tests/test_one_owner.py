@@ -34,6 +34,7 @@ from popview.ui.screens.server_info import ServerInfoScreen
 from popview.ui.textual_adapter import screen_text
 from tests.fixtures.embedded import POP3_PASSWORD as PASSWORD
 from tests.fixtures.embedded import POP3_USER as USER
+from tests.store_support import journal_marks
 from tests.ui_support import account_for, wait_for, wait_listed
 
 SIZE = (100, 30)
@@ -128,7 +129,7 @@ class TestMarksWhileOffline:
                 await pilot.press("d")
                 await wait_for(pilot, lambda: "3 pending deletion(s) are kept" in notices(app))
                 key = f"{USER}@127.0.0.1:{server.port}"
-                assert store.journal.marked_uids(key) == {"uid-0010", "uid-0009", "uid-0008"}
+                assert journal_marks(store.journal, key) == {"uid-0010", "uid-0009", "uid-0008"}
                 assert "3 to delete" in static_text(app, "#header-pending")
                 assert "pending" in static_text(app, "#header-pending")
                 second = await restart(server, mailbox)

@@ -501,7 +501,7 @@ class TestZalgo:
         rows around it are untouched."""
         from email.header import Header
 
-        from popview.mail.sanitize import MAX_COMBINING
+        from popview.sanitize import MAX_COMBINING
 
         zalgo = "".join(ch + "\u0301\u0336\u1dc4" * 700 for ch in "Zalgo")
         name = Header(zalgo, "utf-8").encode(maxlinelen=10_000)

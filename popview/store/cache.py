@@ -124,13 +124,6 @@ class MailCache:
             found[uid] = CachedEnvelope(uid, size, headers, _decode_payload(payload))
         return found
 
-    def delete_envelopes(self, account: str, uids: Iterable[str]) -> None:
-        """Forget the envelopes (and bodies) of ``uids``."""
-        keys = [(account, uid) for uid in uids]
-        with self._db.transaction() as connection:
-            connection.executemany("DELETE FROM envelopes WHERE account = ? AND uid = ?", keys)
-            connection.executemany("DELETE FROM bodies WHERE account = ? AND uid = ?", keys)
-
     # -- bodies --------------------------------------------------------------
 
     def put_body(

@@ -147,13 +147,3 @@ class DeletionJournal:
             for acct, uid, marked_at, state in rows
         ]
         return [e for e in found if wanted is None or e.state in wanted]
-
-    def marked_uids(self, account: str) -> frozenset[str]:
-        """Return the UIDs the user has marked and not yet committed (pending or sent)."""
-        return frozenset(
-            e.uid for e in self.entries(account, (JournalState.PENDING, JournalState.SENT))
-        )
-
-    def accounts(self) -> list[str]:
-        """Return every account with journal entries (to offer recovery at start-up)."""
-        return [acct for (acct,) in self._db.fetch("SELECT DISTINCT account FROM journal")]

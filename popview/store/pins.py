@@ -38,11 +38,3 @@ class CertificatePins:
                 " VALUES (?, ?, ?, ?)",
                 (account, host, fingerprint, time.time()),
             )
-
-    def unpin(self, account: str, host: str) -> bool:
-        """Forget the pin for ``host`` in ``account``. Returns whether there was one."""
-        with self._db.transaction() as connection:
-            cursor = connection.execute(
-                "DELETE FROM pins WHERE account = ? AND host = ?", (account, host)
-            )
-            return cursor.rowcount > 0

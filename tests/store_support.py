@@ -1,0 +1,11 @@
+"""A helper for tests that read the deletion journal: the marks it still holds."""
+
+from __future__ import annotations
+
+from popview.store import DeletionJournal, JournalState
+
+
+def journal_marks(journal: DeletionJournal, account: str) -> frozenset[str]:
+    """The UIDs ``account`` has marked and not committed (pending or sent) in ``journal``."""
+    live = (JournalState.PENDING, JournalState.SENT)
+    return frozenset(entry.uid for entry in journal.entries(account, live))
