@@ -61,8 +61,9 @@ class ConfirmScreen(ModalScreen[bool]):
                 yield Button(Text(f"{self.yes_label} (y)"), id="yes", variant="error")
                 yield Button(Text(f"{self.no_label} (n)"), id="no")
 
-    def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
+    # Textual focuses this when the screen is shown; unlike a query in on_mount it
+    # does not raise when the app tears the screen down mid-mount (e.g. on a crash).
+    AUTO_FOCUS = "#no"
 
     @on(Button.Pressed)
     def pressed(self, event: Button.Pressed) -> None:
@@ -115,8 +116,9 @@ class QuitScreen(ModalScreen[str]):
                 yield Button("Leave on server (n)", id="leave", variant="primary")
                 yield Button("Cancel (Esc)", id="cancel")
 
-    def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
+    # Textual focuses this when the screen is shown; unlike a query in on_mount it
+    # does not raise when the app tears the screen down mid-mount (e.g. on a crash).
+    AUTO_FOCUS = "#cancel"
 
     @on(Button.Pressed)
     def pressed(self, event: Button.Pressed) -> None:
@@ -145,8 +147,9 @@ class ErrorScreen(ModalScreen[None]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("OK", id="ok", variant="primary")
 
-    def on_mount(self) -> None:
-        self.query_one("#ok", Button).focus()
+    # Textual focuses this when the screen is shown; unlike a query in on_mount it
+    # does not raise when the app tears the screen down mid-mount (e.g. on a crash).
+    AUTO_FOCUS = "#ok"
 
     @on(Button.Pressed)
     def pressed(self) -> None:
