@@ -41,6 +41,7 @@ from textual.widgets import Static
 from popview.demo import sample_messages
 from popview.server import GREETING, Fault, MemoryMailbox, Pop3Server, ServerThread
 from popview.session import MailboxSession
+from popview.session.policy import RESP_CODE_SENTENCES
 from popview.store import Store
 from popview.ui.app import PopviewApp
 from popview.ui.screens.dialogs import ErrorScreen
@@ -458,6 +459,24 @@ class TestLoginScreenAt30Lines:
                 visible = form.content_region
                 assert visible.contains_region(status.region), (status.region, visible)
                 assert status.region.bottom < SIZE[1] - 1  # above the footer
+        finally:
+            await srv.close()
+
+
+class TestRespCodeSentences:
+    """A.17 in the app: the login screen shows the session's one sentence per code."""
+
+    @pytest.mark.parametrize("code", ["IN-USE", "LOGIN-DELAY", "SYS/TEMP", "SYS/PERM", "AUTH"])
+    async def test_login_code_sentence_on_screen(self, code: str) -> None:
+        srv = new_server(
+            sample_messages(3),
+            faults=[Fault(verb=verb, err_code=code, times=None) for verb in ("AUTH", "PASS")],
+        )
+        await srv.start()
+        try:
+            app = app_for(srv)
+            async with app.run_test(size=(160, 40)) as pilot:
+                await assert_on_screen(pilot, app, RESP_CODE_SENTENCES[code])
         finally:
             await srv.close()
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from popview.cli import main
-from popview.server import MemoryMailbox, ServerThread
+from popview.server import Fault, MemoryMailbox, ServerThread
+from popview.session.policy import RESP_CODE_SENTENCES
 from tests.fixtures.dovecot import DovecotServer, MailUser
 from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER, account_args
 from tests.fixtures.maildir import served
@@ -401,3 +402,33 @@ class TestDeletePrompt:
             session.close()
         commands = pop3_server_thread.server.commands()
         assert not [c for c in commands if c.startswith("DELE")] and "QUIT" not in commands
+
+
+class TestRespCodes:
+    """A.17 through the CLI: each response code reads as the session's one sentence."""
+
+    @pytest.mark.parametrize("code", ["IN-USE", "LOGIN-DELAY", "SYS/TEMP", "SYS/PERM", "AUTH"])
+    def test_login_code_sentence(
+        self,
+        make_pop3_server_thread: Callable[..., ServerThread],
+        capsys: pytest.CaptureFixture[str],
+        code: str,
+    ) -> None:
+        server = make_pop3_server_thread(
+            faults=[Fault(verb=verb, err_code=code, times=None) for verb in ("AUTH", "PASS")]
+        )
+        status, _out, err = run(["list", *target(server)], capsys)
+        assert status != 0
+        assert RESP_CODE_SENTENCES[code] in err, err
+        others = [text for other, text in RESP_CODE_SENTENCES.items() if other != code]
+        assert not any(text in err for text in others), err
+
+    def test_utf8_code_on_retr(
+        self,
+        make_pop3_server_thread: Callable[..., ServerThread],
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        server = make_pop3_server_thread(faults=[Fault(verb="RETR", err_code="UTF8")])
+        status, _out, err = run(["show", "#1", *target(server)], capsys)
+        assert status != 0
+        assert RESP_CODE_SENTENCES["UTF8"] in err, err

@@ -200,7 +200,7 @@ class TestCommands:
         assert error.code == "SYS/TEMP"
         assert "\x1b" not in error.reply_text and "\x07" not in str(error)
         assert "␛]0;pwned␇ way" in error.reply_text
-        assert "temporary problem" in str(error)
+        assert "refused to send the message" in str(error)  # the sentence is the session's
 
     async def test_closed_connection_refuses_commands(self) -> None:
         """After close(), a command fails with a clear error and nothing is sent."""

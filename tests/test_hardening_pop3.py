@@ -272,10 +272,10 @@ class TestBadServerInput:
                 await client.uidl()
             assert await client.stat() == (3, client_size(server))
 
-    async def test_a17_resp_codes_on_pass_are_distinct(self, make_pop3_server: MakeServer) -> None:
-        """A.17: IN-USE, LOGIN-DELAY, SYS/TEMP, SYS/PERM and AUTH on PASS give
-        different messages; only AUTH is an AuthError; PASS is sent once each."""
-        messages: dict[str, str] = {}
+    async def test_a17_resp_codes_on_pass_keep_their_code(self, make_pop3_server: MakeServer) -> None:
+        """A.17: IN-USE, LOGIN-DELAY, SYS/TEMP, SYS/PERM and AUTH on PASS keep
+        their code; only AUTH is an AuthError; PASS is sent once each. (The
+        sentence for each code is the session's: test_session.py::TestRespCodes.)"""
         for code in ("IN-USE", "LOGIN-DELAY", "SYS/TEMP", "SYS/PERM", "AUTH"):
             server = await make_pop3_server(
                 capabilities=USER_PASS_CAPS, faults=[Fault(verb="PASS", err_code=code)]
@@ -288,14 +288,12 @@ class TestBadServerInput:
             assert isinstance(info.value, AuthError) == (code == "AUTH")
             assert POP3_PASSWORD not in str(info.value)
             assert server.commands().count("PASS ***") == 1
-            messages[code] = str(info.value)
-        assert len(set(messages.values())) == 5
 
     async def test_a17_utf8_code_on_retr(self, make_pop3_server: MakeServer) -> None:
-        """A.17: -ERR [UTF8] on RETR has its own message; the connection stays usable."""
+        """A.17: -ERR [UTF8] on RETR keeps its code; the connection stays usable."""
         server = await make_pop3_server(faults=[Fault(verb="RETR", err_code="UTF8")])
         async with await logged_in(server) as client:
-            with pytest.raises(Pop3ServerError, match="UTF-8") as info:
+            with pytest.raises(Pop3ServerError) as info:
                 await client.retr(1)
             assert info.value.code == "UTF8"
             assert await client.noop() is not None

@@ -14,7 +14,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from popview.config import Account
-from popview.errors import AuthError, Pop3ConnectionError, PopviewError, TLSVerificationError
+from popview.errors import (
+    AuthError,
+    Pop3ConnectionError,
+    Pop3ServerError,
+    PopviewError,
+    TLSVerificationError,
+)
 from popview.pop3.client import Pop3Client
 from popview.pop3.tls import fingerprint_of
 from popview.server import Fault, MemoryMailbox, Pop3Server, default_capabilities
@@ -28,6 +34,7 @@ from popview.session import (
     is_session_key,
 )
 from popview.session.payload import PAYLOAD_TAG
+from popview.session.policy import RESP_CODE_SENTENCES
 from popview.store import Store
 from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER
 from tests.store_support import journal_marks
@@ -621,6 +628,28 @@ class TestRespCodes:
         assert not isinstance(caught.value, AuthError) or code == "AUTH"
         assert server.sessions_opened == 1
         assert verbs(server).count("AUTH") == 1 and "QUIT" not in verbs(server)
+
+    async def test_each_code_has_one_distinct_sentence(self, make_pop3_server: MakeServer) -> None:
+        """A.17: IN-USE, LOGIN-DELAY, SYS/TEMP, SYS/PERM, AUTH (on login) and UTF8
+        (on RETR) each read as their own sentence, the one in RESP_CODE_SENTENCES."""
+        shown: dict[str, str] = {}
+        for code in ("IN-USE", "LOGIN-DELAY", "SYS/TEMP", "SYS/PERM", "AUTH"):
+            server = await make_pop3_server(faults=[Fault("AUTH", err_code=code)])
+            with pytest.raises(Pop3ServerError) as caught:
+                await MailboxSession(account_for(server), POP3_PASSWORD).open()
+            shown[code] = str(caught.value)
+        server = await make_pop3_server(faults=[Fault("RETR", err_code="UTF8")])
+        session = MailboxSession(account_for(server), POP3_PASSWORD)
+        await session.open()
+        key = session.key_for_number(1)
+        assert key is not None
+        with pytest.raises(Pop3ServerError) as caught:
+            await session.fetch(key)
+        shown["UTF8"] = str(caught.value)
+        await session.close()
+        assert len(set(shown.values())) == 6
+        for code, text in shown.items():
+            assert text.startswith(RESP_CODE_SENTENCES[code]), code
 
     async def test_refresh_honours_capa_login_delay(self, make_pop3_server: MakeServer) -> None:
         """CAPA LOGIN-DELAY 900: refresh refuses to log in again, without connecting."""

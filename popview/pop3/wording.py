@@ -1,7 +1,9 @@
 """The sentences a user reads when a POP3 command fails.
 
 :func:`server_error` turns an ``-ERR`` reply into the error shown to the user,
-naming what was refused and explaining RFC 2449/3206 response codes;
+naming what was refused and keeping the RFC 2449/3206 response code as data
+(``code``); the sentence a person reads for a code is written once, above the
+protocol core, in :mod:`popview.session.policy`;
 :data:`WHAT` names what the server was sending, for "while sending ..."
 sentences about timeouts and lost connections.
 """
@@ -49,16 +51,6 @@ _REFUSED = {
     "AUTH": "the login",
 }
 
-_CODE_MESSAGES = {
-    "IN-USE": "The mailbox is in use by another mail program. Close it, or wait a few "
-    "minutes, then try again.",
-    "LOGIN-DELAY": "The server does not allow logging in again so soon. Wait a few minutes, "
-    "then try again.",
-    "SYS/TEMP": "The server has a temporary problem. Try again later.",
-    "SYS/PERM": "The server has a permanent problem with this mailbox. Contact your mail provider.",
-    "UTF8": "The server can only send this in UTF-8, which was not enabled.",
-}
-
 
 def server_error(reply: ErrReply, verb: str, *, login: bool = False) -> Pop3ServerError:
     """Turn an ``-ERR`` into the error a user sees (RFC 2449 §8, RFC 3206).
@@ -73,9 +65,6 @@ def server_error(reply: ErrReply, verb: str, *, login: bool = False) -> Pop3Serv
     code = reply.code.upper() if reply.code else None
     said = f' The server said: "{text}"' if text else ""
     base = code.split("/")[0] if code else None
-    if code in _CODE_MESSAGES or (code and code.startswith("SYS/")):
-        message = _CODE_MESSAGES.get(code, _CODE_MESSAGES["SYS/TEMP"])
-        return Pop3ServerError(message + said, reply_text=text, code=code)
     if login and (code is None or base in ("AUTH", "AUTH-RESP-CODE")):
         return AuthError(
             "The server refused the user name or password. Check them and try again." + said,

@@ -45,6 +45,7 @@ from popview.session.policy import (
     MessageGoneError,
     MessageParseError,
     NotOpenError,
+    classify_server_error,
 )
 from popview.session.types import (
     CommitResult,
@@ -260,6 +261,11 @@ class MailboxSession:
         """Await one client call; notice when it killed the connection."""
         try:
             return await awaitable
+        except Pop3ServerError as exc:
+            classified = classify_server_error(exc)
+            if classified is exc:
+                raise
+            raise classified from None
         finally:
             self._last_activity = time.monotonic()
             if self._conn is not None and self._conn.client.closed:

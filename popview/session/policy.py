@@ -11,10 +11,12 @@ own (no loop hammering a server that said "later").
 from __future__ import annotations
 
 import time
+from typing import Final
 
 from popview.errors import AuthError, Pop3ServerError, PopviewError, printable
 
 __all__ = [
+    "RESP_CODE_SENTENCES",
     "LoginDelayError",
     "MailboxInUseError",
     "MarksChangedError",
@@ -101,6 +103,9 @@ class NotOpenError(PopviewError):
     title = "Not connected"
 
 
+_CLASSIFIED = (MailboxInUseError, LoginDelayError, TemporaryServerError, PermanentServerError)
+
+
 def _said(err: Pop3ServerError) -> str:
     text = printable(err.reply_text or "", 200).strip()
     return f' The server said: "{text}"' if text else ""
@@ -109,7 +114,7 @@ def _said(err: Pop3ServerError) -> str:
 def classify_server_error(
     err: Pop3ServerError, *, login_delay: int | None = None
 ) -> Pop3ServerError:
-    """Map a ``-ERR`` from login to the error the user should see.
+    """Map a ``-ERR`` with a response code to the error and sentence the user sees.
 
     Args:
         err: The error the client raised.
@@ -118,40 +123,40 @@ def classify_server_error(
     Returns:
         A more specific error, or ``err`` itself when the code says nothing new.
     """
+    if isinstance(err, _CLASSIFIED):
+        return err  # already worded (and a LoginDelayError keeps its wait)
     code = (err.code or "").upper()
     said = _said(err)
-    if code == "IN-USE":
-        return MailboxInUseError(
-            "Another mail client is using this mailbox right now (POP3 allows one "
-            "session at a time). Close it, or wait a minute, then retry." + said,
-            reply_text=err.reply_text,
-            code=err.code,
-        )
     if code == "LOGIN-DELAY":
         retry_at = time.time() + login_delay if login_delay else None
         wait = f" Try again in {login_delay} seconds." if login_delay else " Try again later."
         return LoginDelayError(
-            "The server limits how often this mailbox may log in." + wait + said,
-            retry_at=retry_at,
-            reply_text=err.reply_text,
+            RESP_CODE_SENTENCES[code] + wait + said, retry_at=retry_at, reply_text=err.reply_text
         )
-    if code == "SYS/TEMP":
-        return TemporaryServerError(
-            "The server has a temporary problem. Try again in a few minutes." + said,
-            reply_text=err.reply_text,
-            code=err.code,
-        )
-    if code == "SYS/PERM":
-        return PermanentServerError(
-            "The server reports a lasting problem with this mailbox; retrying will "
-            "not help. Contact your mail provider." + said,
-            reply_text=err.reply_text,
-            code=err.code,
-        )
-    if code == "AUTH" and not isinstance(err, AuthError):
-        return AuthError(
-            "The user name or password was not accepted. Check them and try again." + said,
-            reply_text=err.reply_text,
-            code=err.code,
-        )
-    return err
+    if code.startswith("SYS/") and code not in RESP_CODE_SENTENCES:
+        code = "SYS/TEMP"  # RFC 3206 §4: an unknown SYS/ sub-code is a SYS problem
+    if code not in RESP_CODE_SENTENCES:
+        return err
+    error = _ERROR_OF.get(code, Pop3ServerError)
+    return error(RESP_CODE_SENTENCES[code] + said, reply_text=err.reply_text, code=err.code)
+
+
+RESP_CODE_SENTENCES: Final = {
+    "IN-USE": "Another mail client is using this mailbox right now (POP3 allows one "
+    "session at a time). Close it, or wait a minute, then retry.",
+    "LOGIN-DELAY": "The server limits how often this mailbox may log in.",
+    "SYS/TEMP": "The server has a temporary problem. Try again in a few minutes.",
+    "SYS/PERM": "The server reports a lasting problem with this mailbox; retrying will "
+    "not help. Contact your mail provider.",
+    "AUTH": "The user name or password was not accepted. Check them and try again.",
+    "UTF8": "The server can only send this in UTF-8, which was not enabled.",
+}
+"""The one sentence a person reads for each response code (RFC 2449 §8, RFC 3206,
+RFC 6856 §2 for UTF8); the protocol core keeps only the code."""
+
+_ERROR_OF: Final[dict[str, type[Pop3ServerError]]] = {
+    "IN-USE": MailboxInUseError,
+    "SYS/TEMP": TemporaryServerError,
+    "SYS/PERM": PermanentServerError,
+    "AUTH": AuthError,
+}
