@@ -19,7 +19,7 @@ from popview.errors import AuthError
 from popview.pop3.client import Pop3Client
 from popview.server import Fault, MemoryMailbox, Pop3Server
 from popview.server.maildrop import downgrade_8bit
-from popview.session import MailboxSession, is_session_key
+from popview.session import MailboxSession, MessageKey
 from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER, new_server
 
 EIGHT_BIT = (
@@ -183,7 +183,7 @@ class TestBadListingRows:
                 assert envelopes[1].size == len(messages[0])
                 assert [envelopes[n].size for n in (2, 3, 4)] == [None, None, None]
                 uid = envelopes[2].uid
-                assert uid is not None and not is_session_key(uid)  # the UIDL row is good
+                assert uid is not None and MessageKey(uid).stable  # the UIDL row is good
                 fetched = await session.fetch(uid)
                 assert fetched.raw == messages[1]
                 await session.mark(uid)
@@ -211,13 +211,15 @@ class TestBadListingRows:
             session = MailboxSession(account, POP3_PASSWORD)
             await session.open()
             try:
-                envelopes = {
-                    e.number: e async for u in session.list_messages() for e in u.envelopes
+                keys = {
+                    m.envelope.number: m.key
+                    async for u in session.list_messages()
+                    for m in u.messages
                 }
-                assert envelopes[1].uid == "uid-one"
+                assert keys[1] == "uid-one"
                 for n in (2, 3):
-                    key = envelopes[n].uid
-                    assert key is not None and is_session_key(key)
+                    key = keys[n]
+                    assert not key.stable
                     assert (await session.fetch(key)).raw == _msg(n)
             finally:
                 await session.close()

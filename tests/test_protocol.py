@@ -34,6 +34,7 @@ from popview.pop3.protocol import (
     State,
     UidlEntry,
 )
+from popview.session.identity import message_keys
 
 GREETING = b"+OK POP3 ready <1896.697170952@dbc.mtview.ca.us>\r\n"
 
@@ -787,7 +788,7 @@ class TestStatAndSingleRows:
         """``LIST n`` and ``UIDL n`` parse; junk raises."""
         assert p.parse_list_line("3 120") == ListEntry(3, 120)
         assert p.parse_uidl_line("3 QhdPYR:00WBw1Ph7x7") == UidlEntry(3, "QhdPYR:00WBw1Ph7x7")
-        assert p.parse_uidl_line("3 a b") == UidlEntry(3, "a b", stable=False)
+        assert p.parse_uidl_line("3 a b") == UidlEntry(3, "a b")  # kept as sent
         with pytest.raises(Pop3ProtocolError, match="malformed LIST"):
             p.parse_list_line("0 10")
         with pytest.raises(Pop3ProtocolError, match="malformed UIDL"):
@@ -858,7 +859,9 @@ class TestListing:
             b"12 sp ace",
         ]
         result = p.parse_uidl(lines, max_number=11)
-        assert [(e.number, e.stable) for e in result.entries] == [
+        rows = [(e.number, e.uid) for e in result.entries]
+        stable = message_keys([n for n, _ in rows], rows, generation=1)
+        assert [(n, stable[n][1] is not None) for n, _ in rows] == [
             (1, True),
             (2, True),
             (3, False),

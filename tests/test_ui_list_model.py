@@ -8,13 +8,14 @@ of changes is exactly what a listing built from scratch shows.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from popview.mail.envelope import Envelope
-from popview.session.index import session_key
+from popview.session.identity import MessageKey
 from popview.ui.list_model import SORT_KEYS, MailboxListing
 
 _BASE = datetime(2024, 3, 15, tzinfo=UTC)
@@ -39,10 +40,15 @@ def envelope(
     )
 
 
+def keyed(envelopes: Iterable[Envelope]) -> list[tuple[MessageKey, Envelope]]:
+    """Each envelope with the key the session would list it under (its UIDL here)."""
+    return [(MessageKey(env.uid or ""), env) for env in envelopes]
+
+
 def fresh(listing: MailboxListing) -> MailboxListing:
     """A listing built from scratch with the same envelopes and view settings."""
     other = MailboxListing()
-    other.add(listing.envelopes.values())
+    other.add(listing.envelopes.items())  # type: ignore[arg-type]
     other.seen_before = listing.seen_before
     other.filter_text = listing.filter_text
     other.sort_key = listing.sort_key
@@ -86,7 +92,7 @@ class TestKeptStateMatchesAFreshListing:
         listing = MailboxListing()
         for kind, value in steps:
             if kind == "add":
-                listing.add(value)  # type: ignore[arg-type]
+                listing.add(keyed(value))  # type: ignore[arg-type]
             elif kind == "remove":
                 listing.remove(f"u{value}")
             elif kind == "filter":
@@ -114,12 +120,12 @@ class TestExamples:
     def test_clearing_the_filter_shows_mail_that_arrived_meanwhile(self) -> None:
         """Filter, then a new envelope arrives, then the filter is cleared: it is listed."""
         listing = MailboxListing()
-        listing.add([envelope(1), envelope(2)])
+        listing.add(keyed([envelope(1), envelope(2)]))
         listing.rebuild()
         listing.filter_text = "nothing matches"
         listing.rebuild()
         assert listing.rows == []
-        listing.add([envelope(3)])
+        listing.add(keyed([envelope(3)]))
         listing.filter_text = ""
         listing.rebuild()
         assert {row.uid for row in listing.rows} == {"u1", "u2", "u3"}
@@ -128,7 +134,7 @@ class TestExamples:
         """A reply sits under its parent; once the parent is committed away, the
         reply is a root again in the thread view (not a stale kept one)."""
         listing = MailboxListing()
-        listing.add([envelope(1), envelope(2, reply_to=1)])
+        listing.add(keyed([envelope(1), envelope(2, reply_to=1)]))
         listing.threaded = True
         listing.rebuild()
         assert [(row.uid, row.depth) for row in listing.rows] == [("u1", 0), ("u2", 1)]
@@ -141,10 +147,10 @@ class TestExamples:
         visit, and a session-only key (no UIDL) is never new."""
         listing = MailboxListing()
         listing.seen_before = frozenset({"u1"})
-        listing.add([envelope(1, size=10), envelope(2, size=20)])
-        listing.add([envelope(2, size=25)])
-        no_uidl = Envelope(number=9, uid=session_key(9), size=5)
-        listing.add([no_uidl])
+        listing.add(keyed([envelope(1, size=10), envelope(2, size=20)]))
+        listing.add(keyed([envelope(2, size=25)]))
+        no_uidl = Envelope(number=9, uid=None, size=5)
+        listing.add([(MessageKey.session_only(9, 1), no_uidl)])
         assert listing.total_size == 40
         assert listing.new_count == 1
         listing.remove("u2")
@@ -156,7 +162,7 @@ class TestPatternFilter:
 
     def listing(self) -> MailboxListing:
         listing = MailboxListing()
-        listing.add(envelope(n, size=n * 1000) for n in range(1, 13))
+        listing.add(keyed(envelope(n, size=n * 1000) for n in range(1, 13)))
         listing.rebuild()
         return listing
 

@@ -19,7 +19,7 @@ from popview.cli.select import match_context, selected, total_size
 from popview.errors import PopviewError, TLSVerificationError, printable
 from popview.mail.envelope import Envelope
 from popview.sanitize import sanitize_text
-from popview.session import FetchedMessage, MailboxSession, is_session_key
+from popview.session import FetchedMessage, Listed, MailboxSession
 from popview.session.rules import evaluate_rules
 
 __all__ = ["run_command", "safe_terminal_text"]
@@ -91,11 +91,11 @@ def _resolve(session: MailboxSession, text: str) -> str:
     return text
 
 
-def _json_row(envelope: Envelope, marks: frozenset[str], rule: str | None = None) -> dict[str, Any]:
-    key = envelope.uid or ""
+def _json_row(listed: Listed, marks: frozenset[str]) -> dict[str, Any]:
+    key, envelope = listed
     return {
         "number": envelope.number,
-        "uid": None if is_session_key(key) or not key else key,
+        "uid": envelope.uid,  # the stable UIDL, or null (then the key is session-only)
         "size": envelope.size,
         "from": envelope.sender,
         "subject": envelope.subject,
@@ -105,7 +105,7 @@ def _json_row(envelope: Envelope, marks: frozenset[str], rule: str | None = None
     }
 
 
-def _write_json(envelopes: list[Envelope], marks: frozenset[str], *, pretty: bool) -> None:
+def _write_json(envelopes: list[Listed], marks: frozenset[str], *, pretty: bool) -> None:
     """One JSON array; ensure_ascii: any character left is \\u-escaped, so the
     JSON is safe on a terminal."""
     if pretty:
@@ -125,19 +125,20 @@ def _write_json(envelopes: list[Envelope], marks: frozenset[str], *, pretty: boo
 
 async def _listing(
     session: MailboxSession, limit: int | None, *, new_only: bool = False
-) -> list[Envelope]:
-    envelopes: list[Envelope] = []
+) -> list[Listed]:
+    """Every listed message with its key, oldest first (``--new``: the new ones)."""
+    envelopes: list[Listed] = []
     # Malformed LIST/UIDL rows are reported in --trace and the --debug log
     # (HARDENING F.60); their messages are listed, with "?" for an unknown size.
     async for update in session.list_messages(limit=limit):
-        envelopes.extend(update.envelopes)
-    envelopes.sort(key=lambda env: env.number)
+        envelopes.extend(update.messages)
+    envelopes.sort(key=lambda listed: listed.envelope.number)
     notices = list(session.degraded)
     if new_only:
         visits = session.visits
         if not visits.previous:
             notices.append("No earlier visit is recorded, so no message counts as new.")
-        envelopes = [env for env in envelopes if visits.is_new(env.uid or "")]
+        envelopes = [listed for listed in envelopes if visits.is_new(listed.key)]
     for notice in notices:
         print(f"popview: note: {safe_terminal_text(notice)}", file=sys.stderr)
     return envelopes
@@ -156,8 +157,8 @@ async def _list(session: MailboxSession, args: argparse.Namespace) -> int:
     if args.json:
         _write_json(envelopes, session.marks, pretty=args.pretty or sys.stdout.isatty())
         return 0
-    for env in envelopes:
-        uid = "" if is_session_key(env.uid or "") else (env.uid or "")
+    for _key, env in envelopes:
+        uid = env.uid or ""
         size = "?" if env.size is None else env.size
         _out(f"{_row(env)}  ({size} B) {uid}".rstrip())
     return 0
@@ -200,20 +201,20 @@ def _row(env: Envelope) -> str:
     )
 
 
-def _list_rules(envelopes: list[Envelope], args: argparse.Namespace) -> int:
+def _list_rules(envelopes: list[Listed], args: argparse.Namespace) -> int:
     """Print what the rules would mark; nothing is marked (``list`` never commits)."""
     verdict = evaluate_rules(envelopes, args.configured_rules, args.context)
     if args.json:
         rows = [
-            {**_json_row(env, frozenset()), "rule": verdict.marked.get(env.uid or "")}
-            for env in envelopes
+            {**_json_row(listed, frozenset()), "rule": verdict.marked.get(listed.key)}
+            for listed in envelopes
         ]
         sys.stdout.write(json.dumps(rows, ensure_ascii=True, indent=1) + "\n")
         return 0
-    chosen = [env for env in envelopes if (env.uid or "") in verdict.marked]
-    for env in chosen:
-        _out(f"{verdict.marked[env.uid or '']:<16.16} {_brief(env)}")
-    kept = sum(1 for env in envelopes if env.uid in verdict.kept)
+    chosen = [listed for listed in envelopes if listed.key in verdict.marked]
+    for key, env in chosen:
+        _out(f"{verdict.marked[key]:<16.16} {_brief(env)}")
+    kept = sum(1 for listed in envelopes if listed.key in verdict.kept)
     print(
         f"Rules would mark {total_size(chosen)}; {kept} kept by keep rules. "
         "Nothing was marked or deleted.",
@@ -280,7 +281,7 @@ async def _chosen(session: MailboxSession, args: argparse.Namespace) -> dict[str
         keys = dict.fromkeys(_resolve(session, text) for text in args.messages)
         return {key: f"#{ref.number if (ref := session.ref(key)) else '?'}  {key}" for key in keys}
     envelopes = selected(await _listing(session, None), args.pattern, args.context)
-    return {env.uid: _brief(env) for env in envelopes if env.uid is not None}
+    return {key: _brief(env) for key, env in envelopes}
 
 
 async def _delete(session: MailboxSession, args: argparse.Namespace) -> int:

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from popview.errors import StoreError
-from popview.mail.envelope import Envelope
 from popview.mail.pattern import MatchContext, Pattern, PatternError, compile_pattern, parse_pattern
 from popview.session.rules import new_since
+from popview.session.types import Listed
 
 __all__ = ["check_pattern", "match_context", "selected", "total_size"]
 
@@ -44,18 +44,18 @@ def match_context(store: Any, account_key: str) -> MatchContext:
 
 
 def selected(
-    envelopes: Sequence[Envelope], pattern: Pattern | None, ctx: MatchContext
-) -> list[Envelope]:
-    """The envelopes ``pattern`` matches (all of them without a pattern)."""
+    envelopes: Sequence[Listed], pattern: Pattern | None, ctx: MatchContext
+) -> list[Listed]:
+    """The listed messages ``pattern`` matches (all of them without a pattern)."""
     if pattern is None:
         return list(envelopes)
     test = compile_pattern(pattern, ctx)
-    return [envelope for envelope in envelopes if test(envelope)]
+    return [listed for listed in envelopes if test(listed.envelope)]
 
 
-def total_size(envelopes: Sequence[Envelope]) -> str:
+def total_size(envelopes: Sequence[Listed]) -> str:
     """``"3 messages, 1.2 MB"``: what a selection weighs."""
-    octets = sum(envelope.size or 0 for envelope in envelopes)  # unknown sizes count 0
+    octets = sum(listed.envelope.size or 0 for listed in envelopes)  # unknown sizes count 0
     size = f"{octets} B"
     for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
         if octets >= scale:

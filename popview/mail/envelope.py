@@ -69,7 +69,9 @@ class Envelope:
 
     Attributes:
         number: Message number in this POP3 session (RFC 1939 §5).
-        uid: The UIDL value, or ``None`` when the server gave none.
+        uid: The server's stable UIDL (RFC 1939 §7), or ``None`` when it has none
+            usable; never a session-only key (the session pairs each envelope with
+            its :class:`~popview.session.identity.MessageKey`).
         size: Size in octets as the server listed it; ``None`` when its LIST
             row was malformed (HARDENING F.60).
         from_name: Display name of the first From address ("" if none).

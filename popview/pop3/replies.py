@@ -8,7 +8,6 @@ a broken server must not hide the rest of the mailbox.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final, Generic, TypeVar
@@ -49,7 +48,6 @@ _ATEXT: Final = frozenset(
 )
 _MAX_NUMBER: Final = 2**63 - 1
 
-_UID: Final = re.compile(r"[!-~]{1,70}")  # RFC 1939 §7: 1 to 70 chars, 0x21-0x7E
 _MAX_CAPA_LINES: Final = 512
 _MAX_CAPA_LINE: Final = 1024
 
@@ -119,12 +117,11 @@ class ListEntry:
 
 @dataclass(frozen=True)
 class UidlEntry:
-    """One UIDL row. ``stable`` is False when the id breaks RFC 1939 §7
-    (empty, over 70 chars, bytes outside 0x21-0x7E) or is duplicated."""
+    """One UIDL row as the server sent it (the protocol core keeps the data;
+    whether the id is usable across sessions is the session's decision)."""
 
     number: int
     uid: str
-    stable: bool = True
 
 
 @dataclass(frozen=True)
@@ -168,11 +165,6 @@ def _uid_row(text: str) -> tuple[int, str] | None:
     return number, uid
 
 
-def _uid_stable(uid: str) -> bool:
-    # RFC 1939 §7: 1 to 70 characters in the range 0x21 to 0x7E.
-    return _UID.fullmatch(uid) is not None
-
-
 def parse_list_line(text: str) -> ListEntry:
     """Parse the text of a ``LIST n`` ``+OK`` reply.
 
@@ -194,7 +186,7 @@ def parse_uidl_line(text: str) -> UidlEntry:
     row = _uid_row(text)
     if row is None:
         raise _junk("UIDL", text)
-    return UidlEntry(row[0], row[1], _uid_stable(row[1]))
+    return UidlEntry(row[0], row[1])
 
 
 def parse_list(
@@ -226,8 +218,8 @@ def parse_uidl(
     """Parse a multi-line UIDL block (HARDENING A.12/A.13).
 
     Rows without a valid message number, or repeating one, are rejected. Ids
-    that break RFC 1939 §7 or appear twice are kept with ``stable=False``:
-    such a message may be shown but never deleted across sessions.
+    are kept as sent, even ones that break RFC 1939 §7 or appear twice: the
+    session decides which are stable (:mod:`popview.session.identity`).
 
     Args:
         lines: The unstuffed lines of the block.
@@ -236,7 +228,6 @@ def parse_uidl(
     rows: list[tuple[int, str]] = []
     rejected: list[str] = []
     seen: set[int] = set()
-    uid_count: dict[str, int] = {}
     for raw in lines:
         text = _text(raw)
         row = _uid_row(text)
@@ -245,10 +236,7 @@ def parse_uidl(
             continue
         seen.add(row[0])
         rows.append(row)
-        uid_count[row[1]] = uid_count.get(row[1], 0) + 1
-    entries = tuple(
-        UidlEntry(number, uid, _uid_stable(uid) and uid_count[uid] == 1) for number, uid in rows
-    )
+    entries = tuple(UidlEntry(number, uid) for number, uid in rows)
     return ListingResult(entries, tuple(rejected))
 
 

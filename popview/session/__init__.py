@@ -18,7 +18,8 @@ small modules beside it:
 from __future__ import annotations
 
 from popview.session.engine import DEFAULT_KEEPALIVE, MailboxSession, PasswordSource
-from popview.session.index import MessageRef, is_session_key
+from popview.session.identity import MessageKey
+from popview.session.index import MessageRef
 from popview.session.policy import (
     LoginDelayError,
     MailboxInUseError,
@@ -32,6 +33,7 @@ from popview.session.policy import (
 from popview.session.types import (
     CommitResult,
     FetchedMessage,
+    Listed,
     ListingUpdate,
     MarkReport,
     ProgressCallback,
@@ -43,6 +45,7 @@ __all__ = [
     "DEFAULT_KEEPALIVE",
     "CommitResult",
     "FetchedMessage",
+    "Listed",
     "ListingUpdate",
     "LoginDelayError",
     "MailboxInUseError",
@@ -50,6 +53,7 @@ __all__ = [
     "MarkReport",
     "MarksChangedError",
     "MessageGoneError",
+    "MessageKey",
     "MessageParseError",
     "MessageRef",
     "NotOpenError",
@@ -59,5 +63,4 @@ __all__ = [
     "RefreshResult",
     "SessionInfo",
     "TemporaryServerError",
-    "is_session_key",
 ]

@@ -34,7 +34,8 @@ from popview.pop3 import protocol
 from popview.pop3.client import Pop3Client
 from popview.pop3.tls import format_fingerprint, normalize_fingerprint
 from popview.session.envelope_stream import stream_listing
-from popview.session.index import MessageIndex, MessageRef, is_session_key
+from popview.session.identity import MessageKey
+from popview.session.index import MessageIndex, MessageRef
 from popview.session.marks import MarkBook
 from popview.session.oauth2 import OAuth2Credential
 from popview.session.opening import OpenMailbox, open_mailbox
@@ -341,7 +342,7 @@ class MailboxSession:
         todo: list[tuple[str, MessageRef]] = []
         for key in self._marks.keys:
             ref = index.get(key)
-            if is_session_key(key) or (ref is None and not index.has_uidl):
+            if not MessageKey(key).stable or (ref is None and not index.has_uidl):
                 dropped += 1  # HARDENING A.16: no UIDL, no way to find it again
                 self._marks.discard([key])
             elif ref is None or ref.uid is None:
@@ -601,7 +602,7 @@ class MailboxSession:
                 "it can still be shown as plain text.",
                 raw,
             ) from None
-        envelope = parse_envelope(raw[:65536], number=ref.number, uid=ref.key, size=ref.size)
+        envelope = parse_envelope(raw[:65536], number=ref.number, uid=ref.uid, size=ref.size)
         return FetchedMessage(ref.key, ref.number, raw, parsed, from_cache, envelope=envelope)
 
     async def _retr_marked(self, ref: MessageRef, progress: ProgressCallback | None) -> bytes:
@@ -666,7 +667,7 @@ class MailboxSession:
         :class:`~popview.errors.StoreError`: no mark, no ``DELE``.
         """
         self._check_idle()
-        if is_session_key(uid):
+        if not MessageKey(uid).stable:
             # No stable UIDL: it can be found only on the connection that named it.
             await self._retry_if_dropped(lambda: self._mark(uid, record=True))
             return

@@ -21,11 +21,11 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from popview.errors import Pop3ServerError, StoreError
-from popview.mail.envelope import Envelope, parse_envelope
+from popview.mail.envelope import parse_envelope
 from popview.pop3 import protocol
 from popview.session.index import MessageIndex, MessageRef
 from popview.session.payload import envelope_from_payload, envelope_payload
-from popview.session.types import ListingUpdate
+from popview.session.types import Listed, ListingUpdate
 from popview.store import CachedEnvelope
 
 if TYPE_CHECKING:
@@ -75,33 +75,33 @@ def header_block(data: bytes) -> bytes:
     return data if end < 0 else data[: end + 4]
 
 
-def _parse(items: list[_Item]) -> tuple[list[Envelope], _Rows]:
-    """Parse header blocks (on the worker thread); return envelopes and cache rows."""
-    envelopes: list[Envelope] = []
+def _parse(items: list[_Item]) -> tuple[list[Listed], _Rows]:
+    """Parse header blocks (on the worker thread); return keyed envelopes and cache rows."""
+    envelopes: list[Listed] = []
     rows: _Rows = []
     for ref, headers, keep in items:
-        envelope = parse_envelope(headers, number=ref.number, uid=ref.key, size=ref.size)
-        envelopes.append(envelope)
+        envelope = parse_envelope(headers, number=ref.number, uid=ref.uid, size=ref.size)
+        envelopes.append(Listed(ref.key, envelope))
         if keep and ref.uid is not None and ref.size is not None:
             rows.append(CachedEnvelope(ref.uid, ref.size, headers, envelope_payload(envelope)))
     return envelopes, rows
 
 
-def _rebuild(items: list[tuple[MessageRef, CachedEnvelope]]) -> tuple[list[Envelope], _Rows]:
+def _rebuild(items: list[tuple[MessageRef, CachedEnvelope]]) -> tuple[list[Listed], _Rows]:
     """Envelopes from cached payloads; entries without a usable one are parsed and
     returned as rows to store again with a payload (older caches upgrade themselves)."""
-    envelopes: list[Envelope] = []
+    envelopes: list[Listed] = []
     upgraded: _Rows = []
     for ref, cached in items:
         envelope = envelope_from_payload(
-            cached.payload, number=ref.number, uid=ref.key, size=ref.size
+            cached.payload, number=ref.number, uid=ref.uid, size=ref.size
         )
         if envelope is None:
-            envelope = parse_envelope(cached.headers, number=ref.number, uid=ref.key, size=ref.size)
+            envelope = parse_envelope(cached.headers, number=ref.number, uid=ref.uid, size=ref.size)
             upgraded.append(
                 CachedEnvelope(cached.uid, cached.size, cached.headers, envelope_payload(envelope))
             )
-        envelopes.append(envelope)
+        envelopes.append(Listed(ref.key, envelope))
     return envelopes, upgraded
 
 
@@ -269,7 +269,7 @@ async def _stream(
         save([], flush=True)
 
 
-_Parsed = tuple[list[Envelope], _Rows]
+_Parsed = tuple[list[Listed], _Rows]
 
 
 class _TopReader:
@@ -359,7 +359,7 @@ class _TopReader:
                 self._timer.cancel()
             self._parsed.put_nowait(None)  # the end, or what ended it is in the task
 
-    async def batches(self) -> AsyncGenerator[tuple[list[Envelope], _Rows, tuple[str, ...]], None]:
+    async def batches(self) -> AsyncGenerator[tuple[list[Listed], _Rows, tuple[str, ...]], None]:
         """Parsed batches in order: envelopes, cache rows, keys whose TOP was refused."""
         reader = asyncio.ensure_future(self._read())
         try:

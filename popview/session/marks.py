@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING
 
-from popview.session.index import is_session_key
+from popview.session.identity import MessageKey
 from popview.store import JournalState
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ class MarkBook:
         return list(self._keys)
 
     def _durable(self, keys: Iterable[str]) -> list[str]:
-        return [key for key in keys if not is_session_key(key)]
+        return [key for key in keys if MessageKey(key).stable]
 
     def restore(self) -> list[str]:
         """Load what an earlier, interrupted session left in the journal.
@@ -77,7 +77,7 @@ class MarkBook:
 
     def add(self, key: str) -> None:
         """Record a mark; journaled first (durably) unless the key is session-only."""
-        if self._journal is not None and not is_session_key(key):
+        if self._journal is not None and MessageKey(key).stable:
             self._journal.mark(self._account, key)
         self._keys[key] = None
         self.unverified.discard(key)
@@ -85,7 +85,7 @@ class MarkBook:
     def sent(self, key: str) -> None:
         """The server acknowledged ``DELE`` for ``key`` on this connection."""
         self.applied.add(key)
-        if self._journal is not None and not is_session_key(key):
+        if self._journal is not None and MessageKey(key).stable:
             self._journal.set_state(self._account, [key], JournalState.SENT)
 
     def discard(self, keys: Iterable[str]) -> None:

@@ -287,7 +287,6 @@ async def _read_mailbox(
     index = MessageIndex(
         sizes,
         None if uid_rows is None else ((e.number, e.uid) for e in uid_rows),
-        unstable=(e.number for e in uid_rows or () if not e.stable),
         generation=generation,
     )
     degraded: list[str] = []

@@ -10,7 +10,6 @@ a count, so memory follows the good rows, not the size of the reply.
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Callable, Iterable
 
 from popview.errors import printable
@@ -111,14 +110,12 @@ def _leading_number(row: str) -> int | None:
 class UidlRows:
     """A multi-line ``UIDL`` reply, parsed batch by batch.
 
-    An id that breaks RFC 1939 §7 or appears twice anywhere in the reply is
-    kept with ``stable=False``, as :func:`~popview.pop3.protocol.parse_uidl`
-    does for a whole block.
+    Rows are kept as the server sent them; whether an id is stable (valid, and
+    listed once) is decided by :func:`popview.session.identity.message_keys`.
     """
 
     def __init__(self, rejects: Rejects) -> None:
-        self._rows: dict[int, tuple[str, bool]] = {}
-        self._uid_count: Counter[str] = Counter()
+        self._rows: dict[int, str] = {}
         self._rejects = rejects
 
     def feed(self, lines: tuple[bytes, ...]) -> None:
@@ -129,12 +126,8 @@ class UidlRows:
             if entry.number in self._rows:  # repeated across batches
                 self._rejects.add([printable(f"{entry.number} {entry.uid} (message listed twice)")])
                 continue
-            self._rows[entry.number] = (entry.uid, entry.stable)
-            self._uid_count[entry.uid] += 1
+            self._rows[entry.number] = entry.uid
 
     def entries(self) -> list[UidlEntry]:
-        """Every row kept, with ``stable`` cleared for ids seen more than once."""
-        return [
-            UidlEntry(number, uid, stable and self._uid_count[uid] == 1)
-            for number, (uid, stable) in self._rows.items()
-        ]
+        """Every row kept, in the order the server sent them."""
+        return [UidlEntry(number, uid) for number, uid in self._rows.items()]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from popview.config.model import Rule
 from popview.mail.envelope import Envelope
 from popview.mail.pattern import MatchContext, compile_pattern
-from popview.session.index import is_session_key
+from popview.session.types import Listed
 
 __all__ = ["RuleVerdict", "evaluate_rules", "new_since"]
 
@@ -40,16 +40,17 @@ def new_since(seen: frozenset[str]) -> Callable[[Envelope], bool]:
     """
     if not seen:
         return lambda _envelope: False
-    return lambda e: e.uid is not None and not is_session_key(e.uid) and e.uid not in seen
+    # An envelope's uid is the server's stable UIDL, or None (popview.session.identity).
+    return lambda e: e.uid is not None and e.uid not in seen
 
 
 def evaluate_rules(
-    envelopes: Iterable[Envelope], rules: Iterable[Rule], ctx: MatchContext | None = None
+    envelopes: Iterable[Listed], rules: Iterable[Rule], ctx: MatchContext | None = None
 ) -> RuleVerdict:
     """Run the rules over a listing.
 
     Args:
-        envelopes: The listed messages; their ``uid`` is the session key.
+        envelopes: The listed messages, each with its key.
         rules: The configured rules (patterns already checked at load).
         ctx: The time and the ``~N`` test.
 
@@ -61,10 +62,7 @@ def evaluate_rules(
     mark = [(r.name, compile_pattern(r.pattern, context)) for r in rules if r.action == "mark"]
     marked: dict[str, str] = {}
     kept: set[str] = set()
-    for envelope in envelopes:
-        key = envelope.uid
-        if key is None:
-            continue
+    for key, envelope in envelopes:
         if any(test(envelope) for test in keep):
             kept.add(key)
             continue

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
+
+from popview.session.identity import MessageKey
 
 if TYPE_CHECKING:
     from popview.mail.envelope import Envelope
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CommitResult",
     "FetchedMessage",
+    "Listed",
     "ListingUpdate",
     "MarkReport",
     "ProgressCallback",
@@ -71,12 +74,23 @@ class SessionInfo:
     offered_before_login: Capabilities | None = None
 
 
+class Listed(NamedTuple):
+    """One listed message: the key the session knows it by, and its envelope.
+
+    The envelope carries what the server said (its ``uid`` is the stable UIDL or
+    ``None``); the key is the session's (:mod:`popview.session.identity`).
+    """
+
+    key: MessageKey
+    envelope: Envelope
+
+
 @dataclass(frozen=True)
 class ListingUpdate:
     """One batch of the mailbox listing.
 
     Attributes:
-        envelopes: Envelopes new in this batch (``uid`` is the session key).
+        messages: Messages new in this batch, each with its key.
         done: Messages listed so far.
         total: Messages in the mailbox.
         from_cache: Whether this batch came from the local cache.
@@ -88,13 +102,18 @@ class ListingUpdate:
             their envelopes are placeholders, headers come with the message.
     """
 
-    envelopes: tuple[Envelope, ...]
+    messages: tuple[Listed, ...]
     done: int
     total: int
     from_cache: bool = False
     rejected: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()
     rejected_count: int = 0
+
+    @property
+    def envelopes(self) -> tuple[Envelope, ...]:
+        """The envelopes of :attr:`messages`, without their keys."""
+        return tuple(listed.envelope for listed in self.messages)
 
 
 @dataclass(frozen=True)

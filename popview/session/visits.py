@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from popview.errors import StoreError
-from popview.session.index import is_session_key
+from popview.session.identity import MessageKey
 
 if TYPE_CHECKING:
     from popview.store.cache import MailCache
@@ -48,13 +48,13 @@ class Visits:
     def is_new(self, key: str) -> bool:
         """Whether ``key`` arrived since the previous visit (needs a stable UIDL and a
         previous visit: on a first visit nothing is called new)."""
-        return bool(self.previous) and key not in self.previous and not is_session_key(key)
+        return bool(self.previous) and key not in self.previous and MessageKey(key).stable
 
     def remember(self, keys: Iterable[str]) -> None:
         """Record this visit: ``keys`` is every message the listing showed."""
         if self._cache is None:
             return
-        stable = [key for key in keys if not is_session_key(key)]
+        stable = [key for key in keys if MessageKey(key).stable]
         # The cache is an accelerator: failing, the next visit just shows less as new.
         with contextlib.suppress(StoreError):
             self._cache.set_seen_uids(self._account, stable)

@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from popview.errors import StoreError, printable
-from popview.session import DEFAULT_KEEPALIVE, PasswordSource, is_session_key
+from popview.session import DEFAULT_KEEPALIVE, MessageKey, PasswordSource
 from popview.ui import messages as msg
 from popview.ui.bootstrap import build_app, open_store, run_tui  # re-exported: the CLI runs these
 from popview.ui.files import AttachmentOpener
@@ -378,7 +378,7 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
             self.listing.read.add(uid)
         else:
             self.listing.read.discard(uid)
-        if self.store is not None and self.info is not None and not is_session_key(uid):
+        if self.store is not None and self.info is not None and MessageKey(uid).stable:
             with contextlib.suppress(StoreError):  # shown anyway; kept when the cache works
                 self.store.read.set_read(self.info.account_key, [uid], read)
         self._mailbox_screen(lambda s: s.read_changed())

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NamedTuple
 
 from popview.mail.pattern import MatchContext, PatternError, compile_pattern
-from popview.session import is_session_key
+from popview.session import MessageKey
 
 if TYPE_CHECKING:
     from popview.mail.envelope import Envelope
@@ -23,7 +23,6 @@ __all__ = [
     "SORT_KEYS",
     "MailboxListing",
     "Row",
-    "envelope_key",
     "split_filter",
 ]
 
@@ -55,11 +54,6 @@ class Row(NamedTuple):
 
     uid: str
     depth: int = 0
-
-
-def envelope_key(env: Envelope) -> str:
-    """The key the session knows a message by (its UIDL, or a session key)."""
-    return env.uid if env.uid is not None else f"#{env.number}"
 
 
 def _date_key(env: Envelope) -> datetime:
@@ -147,7 +141,7 @@ class MailboxListing:
     def is_new(self, uid: str) -> bool:
         """Whether ``uid`` arrived since the last visit (needs a stable UIDL)."""
         seen = self._seen_before
-        return bool(seen) and uid not in seen and not is_session_key(uid)
+        return bool(seen) and uid not in seen and MessageKey(uid).stable
 
     def is_read(self, uid: str) -> bool:
         """Whether the user has read ``uid`` (POP3 has no flags; popview keeps them)."""
@@ -159,12 +153,11 @@ class MailboxListing:
             return " "
         return "N" if self.is_new(uid) else "O"
 
-    def add(self, envelopes: Iterable[Envelope]) -> None:
-        """Add or replace envelopes (call :meth:`rebuild` afterwards)."""
+    def add(self, envelopes: Iterable[tuple[MessageKey, Envelope]]) -> None:
+        """Add or replace envelopes under the session's keys (call :meth:`rebuild` afterwards)."""
         self._version += 1
         known = self.envelopes
-        for env in envelopes:
-            uid = envelope_key(env)
+        for uid, env in envelopes:
             old = known.get(uid)
             if old is None:
                 self._flat[uid] = Row(uid)
@@ -386,7 +379,7 @@ def filter_test(listing: MailboxListing, text: str) -> Callable[[str], bool]:
         return lambda uid: needle in haystack[uid]
     try:
         envelopes = listing.envelopes
-        test = compile_pattern(text, MatchContext(is_new=lambda e: listing.is_new(envelope_key(e))))
+        test = compile_pattern(text, MatchContext(is_new=lambda e: listing.is_new(e.uid or "")))
     except PatternError as exc:
         listing.filter_error = exc
         return lambda uid: needle in haystack[uid]

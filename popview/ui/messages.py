@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from popview.mail.envelope import Envelope
     from popview.session import FetchedMessage, MarkReport, SessionInfo
+    from popview.session.types import Listed
     from popview.ui.rendering import RenderedForms
 
 __all__ = [
@@ -74,9 +74,10 @@ class LoginFailed(Message):
 
 @dataclass
 class EnvelopesLoaded(Message):
-    """A batch of envelopes arrived (from the cache or from ``TOP n 0``)."""
+    """A batch of envelopes arrived (from the cache or from ``TOP n 0``), each with
+    the key the session knows its message by."""
 
-    envelopes: tuple[Envelope, ...]
+    envelopes: tuple[Listed, ...]
     from_cache: bool = False
 
 

@@ -33,7 +33,6 @@ from popview.errors import (
 )
 from popview.session import MarksChangedError
 from popview.ui import messages as msg
-from popview.ui.list_model import envelope_key
 from popview.ui.preview import PreviewRequest, load_previews, superseded
 from popview.ui.rendering import render_forms
 
@@ -437,9 +436,9 @@ class SessionWorker:
         rejected: list[str] = []
         rejected_count = 0
         async for update in session.list_messages():
-            if update.envelopes:
-                seen.update(envelope_key(env) for env in update.envelopes)
-                self.app.post_message(msg.EnvelopesLoaded(update.envelopes, update.from_cache))
+            if update.messages:
+                seen.update(listed.key for listed in update.messages)
+                self.app.post_message(msg.EnvelopesLoaded(update.messages, update.from_cache))
             rejected.extend(update.rejected)
             rejected_count += update.rejected_count
             self.app.post_message(msg.LoadProgress(update.done, update.total))

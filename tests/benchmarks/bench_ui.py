@@ -45,6 +45,7 @@ from popview.config import Account
 from popview.demo import sample_messages
 from popview.mail.envelope import Envelope
 from popview.server import MemoryMailbox, Pop3Server, ServerThread
+from popview.session.identity import MessageKey
 from popview.ui.app import PopviewApp
 from popview.ui.list_model import MailboxListing
 from popview.ui.screens.mailbox import MailboxScreen
@@ -80,7 +81,7 @@ def listing_memory(count: int) -> int:
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     listing = MailboxListing()
-    listing.add(envs)
+    listing.add((MessageKey(env.uid or ""), env) for env in envs)
     listing.rebuild()
     after = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
@@ -113,7 +114,7 @@ async def key_latencies(count: int, repeat: int) -> dict[str, list[float]]:
     app = PopviewApp(None)
     results: dict[str, list[float]] = {}
     async with app.run_test(size=SIZE) as pilot:
-        app.listing.add(envelopes(count))
+        app.listing.add((MessageKey(env.uid or ""), env) for env in envelopes(count))
         app.switch_screen(MailboxScreen(app.listing))
         await pilot.pause()
         await pilot.pause(0.3)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from popview.config import Account
-from popview.session import MailboxSession, is_session_key
+from popview.session import MailboxSession, MessageKey
 from popview.store import Store
 from tests.invariants.hostile import (
     CANARY_PASSWORD,
@@ -162,7 +162,7 @@ class _Player:
 
     def truth_of(self, key: str) -> object | None:
         """The mailbox key of the message the client means by ``key`` now."""
-        if not is_session_key(key):
+        if MessageKey(key).stable:
             matches = [m.key for m in self.server.tracked.items() if m.uid == key]
             if len(matches) == 1:
                 return matches[0]

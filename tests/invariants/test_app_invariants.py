@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 import popview.ui.app
 from popview.config import Account
 from popview.session import MailboxSession
-from popview.session.index import is_session_key
+from popview.session.identity import MessageKey
 from popview.ui.app import PopviewApp
 from popview.ui.screens.dialogs import ConfirmScreen, QuitScreen
 from tests.invariants.driver import Action, Scenario, make_server
@@ -73,7 +73,7 @@ async def play_app(scenario: Scenario, keys: list[str]) -> list[str]:
         items = server.tracked.items()
         found = set()
         for key in keys_:
-            if is_session_key(key):
+            if not MessageKey(key).stable:
                 # No usable UIDL: the key names message N of the connection it was made
                 # on, which is the current one when the mark is looked at (after a key).
                 number = int(key[1:].split(" ", 1)[0])

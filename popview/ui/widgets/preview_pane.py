@@ -15,7 +15,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from popview.mail.preview import Preview
-from popview.session import is_session_key
+from popview.session import MessageKey
 from popview.ui.preview import PreviewRequest, PreviewsLoaded
 
 __all__ = ["PreviewPane"]
@@ -60,7 +60,7 @@ class PreviewPane(Static):
             if key not in self.cache
             and key not in self._pending
             and key not in self.failed
-            and (key == uid or not is_session_key(key))
+            and (key == uid or MessageKey(key).stable)
         ]
         if wanted and self.display:
             self._pending.update(wanted)
@@ -76,7 +76,7 @@ class PreviewPane(Static):
     def on_previews_loaded(self, event: PreviewsLoaded) -> None:
         for key, preview in event.previews.items():
             self._pending.discard(key)
-            if is_session_key(key):
+            if not MessageKey(key).stable:
                 # No UIDL: the key names a message number, which a reconnection may
                 # give to another message. Shown if current, never kept.
                 if key == self.current:
