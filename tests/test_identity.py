@@ -121,7 +121,7 @@ class TestAppOnANoUidlServer:
         try:
             async with app.run_test(size=(120, 30)) as pilot:
                 screen = await wait_listed(pilot)
-                row_key = app.listing.rows[screen.table.cursor].uid
+                row_key = app.listing.rows[screen.table.cursor].key
                 assert isinstance(row_key, MessageKey) and not row_key.stable
                 await pilot.press("d")
                 await wait_for(pilot, lambda: app.marks == {row_key})

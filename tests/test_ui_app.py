@@ -112,7 +112,7 @@ class TestMailboxList:
             await pilot.press("t", "o", "f")
             await pilot.pause()
             assert "Sorted by sender" in static_text(app, "#status-line")
-            senders = [app.listing.envelopes[r.uid].from_name.casefold() for r in app.listing.rows]
+            senders = [app.listing.envelopes[r.key].from_name.casefold() for r in app.listing.rows]
             assert senders == sorted(senders)
 
 
@@ -201,7 +201,7 @@ class TestViewer:
             await pilot.press("v")
             assert "Content-Type: multipart/mixed" in screen.query_one("#body").text  # type: ignore[attr-defined]
             await pilot.press("n")
-            await wait_for(pilot, lambda: screen.uid == "uid-0005" and screen.forms is not None)
+            await wait_for(pilot, lambda: screen.key == "uid-0005" and screen.forms is not None)
             await pilot.press("escape")
             await wait_for(pilot, lambda: isinstance(app.screen, MailboxScreen))
 

@@ -94,7 +94,7 @@ class TestKeptStateMatchesAFreshListing:
             if kind == "add":
                 listing.add(keyed(value))  # type: ignore[arg-type]
             elif kind == "remove":
-                listing.remove(f"u{value}")
+                listing.remove(MessageKey(f"u{value}"))
             elif kind == "filter":
                 listing.filter_text = value  # type: ignore[assignment]
             elif kind == "sort":
@@ -128,7 +128,7 @@ class TestExamples:
         listing.add(keyed([envelope(3)]))
         listing.filter_text = ""
         listing.rebuild()
-        assert {row.uid for row in listing.rows} == {"u1", "u2", "u3"}
+        assert {row.key for row in listing.rows} == {"u1", "u2", "u3"}
 
     def test_thread_view_after_the_parent_is_deleted(self) -> None:
         """A reply sits under its parent; once the parent is committed away, the
@@ -137,10 +137,10 @@ class TestExamples:
         listing.add(keyed([envelope(1), envelope(2, reply_to=1)]))
         listing.threaded = True
         listing.rebuild()
-        assert [(row.uid, row.depth) for row in listing.rows] == [("u1", 0), ("u2", 1)]
-        listing.remove("u1")
+        assert [(row.key, row.depth) for row in listing.rows] == [("u1", 0), ("u2", 1)]
+        listing.remove(MessageKey("u1"))
         listing.rebuild()
-        assert [(row.uid, row.depth) for row in listing.rows] == [("u2", 0)]
+        assert [(row.key, row.depth) for row in listing.rows] == [("u2", 0)]
 
     def test_size_and_new_count_follow_replacements(self) -> None:
         """Replacing an envelope counts its size once; new means absent from the last
@@ -153,7 +153,7 @@ class TestExamples:
         listing.add([(MessageKey.session_only(9, 1), no_uidl)])
         assert listing.total_size == 40
         assert listing.new_count == 1
-        listing.remove("u2")
+        listing.remove(MessageKey("u2"))
         assert (listing.total_size, listing.new_count) == (15, 0)
 
 
@@ -169,7 +169,7 @@ class TestPatternFilter:
     def shown(self, listing: MailboxListing, text: str) -> list[str]:
         listing.filter_text = text
         listing.rebuild()
-        return sorted(row.uid for row in listing.rows)
+        return sorted(row.key for row in listing.rows)
 
     def test_pattern_terms_and_operators(self) -> None:
         listing = self.listing()

@@ -145,7 +145,7 @@ class TestPager:
             assert body.scroll_y == body.max_scroll_y > 0
             assert "After the quote 40" in screen_text(app)
             await pilot.press("space")
-            await wait_for(pilot, lambda: screen.uid == "uid-0002" and screen.forms is not None)
+            await wait_for(pilot, lambda: screen.key == "uid-0002" and screen.forms is not None)
 
     async def test_search_next_previous_and_esc(self, long_server: Pop3Server) -> None:
         """`/needle` Enter selects the first match and scrolls to it; `n` and `N` move
@@ -171,7 +171,7 @@ class TestPager:
             await pilot.press("escape")
             assert isinstance(app.screen, MessageScreen) and not screen.search_term
             await pilot.press("n")  # no search: the next message again
-            await wait_for(pilot, lambda: screen.uid == "uid-0002")
+            await wait_for(pilot, lambda: screen.key == "uid-0002")
             await wait_for(pilot, lambda: screen.forms is not None)
             await pilot.press("slash", *"zebra", "enter")
             assert "Not found." in notes(app)
@@ -247,7 +247,7 @@ class TestPager:
             await pilot.press("U")
             await wait_for(pilot, lambda: not app.marks)
             assert server.commands()[-1] == "RSET"
-            assert screen.uid == "uid-0001"
+            assert screen.key == "uid-0001"
 
 
 class TestAttachments:
@@ -327,19 +327,19 @@ class TestList:
             table.move_to(1)  # "Reminder: dentist", not a match: the first match gets the cursor
             await pilot.press("slash", *"tabs", "enter")
             await pilot.pause()
-            assert app.listing.index_of(table.current_uid or "") == 0
+            assert app.listing.index_of(table.current_key or "") == 0
             assert len(app.listing.rows) > 2
             await pilot.press("escape")
             table.move_to(7)
             await pilot.press("slash", *"Lunch", "enter")
             await pilot.pause()
-            uid = table.current_uid
+            uid = table.current_key
             assert uid is not None and "Lunch" in app.listing.envelopes[uid].subject
             assert app.listing.index_of(uid) == 0
             await pilot.press("escape")
             await pilot.pause()
             await pilot.pause()
-            assert table.current_uid == uid and len(app.listing.rows) == 40
+            assert table.current_key == uid and len(app.listing.rows) == 40
             top = int(table.scroll_offset.y)
             visible = table.scrollable_content_region.height - 1
             assert top <= table.cursor < top + visible
@@ -349,7 +349,7 @@ class TestList:
             )
             await pilot.press("enter")
             await wait_for(pilot, lambda: isinstance(app.screen, MessageScreen))
-            assert app.screen.uid == uid  # type: ignore[attr-defined]
+            assert app.screen.key == uid  # type: ignore[attr-defined]
 
     async def test_sort_prompt_and_reverse(self, server: Pop3Server) -> None:
         """`o` asks (d/f/s/z); `s` sorts by subject; `O d` puts the oldest first; Esc at
@@ -367,17 +367,17 @@ class TestList:
                 await wait_for(pilot, lambda: isinstance(app.screen, MailboxScreen))
                 assert "Sorted by subject" in static_text(app, "#status-line")
                 envs = app.listing.envelopes
-                dates = [envs[r.uid].date for r in app.listing.rows]
+                dates = [envs[r.key].date for r in app.listing.rows]
                 await pilot.press("O")
                 await wait_for(pilot, lambda: isinstance(app.screen, SortPrompt))
                 assert "Reverse sort by" in screen_text(app)
                 await pilot.press("d")
                 await pilot.pause()
-                dates = [envs[r.uid].date for r in app.listing.rows]
+                dates = [envs[r.key].date for r in app.listing.rows]
                 assert dates == sorted(dates)  # type: ignore[type-var]
                 await pilot.press("o", "escape")
                 await wait_for(pilot, lambda: isinstance(app.screen, MailboxScreen))
-                assert [envs[r.uid].date for r in app.listing.rows] == dates
+                assert [envs[r.key].date for r in app.listing.rows] == dates
                 await wait_for(pilot, lambda: static_text(app, "#status-line") == "")
         finally:
             mailbox_module.STATUS_SECONDS = 4.0
@@ -555,10 +555,10 @@ class TestReadState:
                 assert flag(app, "uid-0039") == " " and flag(app, "uid-0040") == "O"
                 await pilot.press("slash", *"~R", "enter")
                 await pilot.pause()
-                assert [r.uid for r in app.listing.rows] == ["uid-0039"]
+                assert [r.key for r in app.listing.rows] == ["uid-0039"]
                 await pilot.press("escape", "slash", *"~u reminder", "enter")
                 await pilot.pause()
-                assert "uid-0039" not in {r.uid for r in app.listing.rows}
+                assert "uid-0039" not in {r.key for r in app.listing.rows}
                 assert app.listing.rows
                 await pilot.press("escape")
             assert store.read.read_uids(app.info.account_key) == {"uid-0039"}  # type: ignore[union-attr]
@@ -591,13 +591,13 @@ class TestThreads:
             total = len(app.listing.rows)
             reply = next(i for i, r in enumerate(app.listing.rows) if r.depth > 0)
             root = app.listing.thread_root(reply)
-            root_uid = app.listing.rows[root].uid
+            root_uid = app.listing.rows[root].key
             screen.table.move_to(reply + 1)
             await pilot.press("z")
             await pilot.pause()
             hidden = app.listing.hidden_replies[root_uid]
             assert hidden >= 2 and len(app.listing.rows) == total - hidden
-            assert screen.table.current_uid == root_uid
+            assert screen.table.current_key == root_uid
             row = screen.table.render_line(screen.table.cursor + 1).text
             assert f"(+{hidden}) Proposal: switch the office" in row
             await pilot.press("z")

@@ -20,7 +20,8 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from popview.errors import StoreError, printable
-from popview.session import DEFAULT_KEEPALIVE, MessageKey, PasswordSource
+from popview.session import DEFAULT_KEEPALIVE, PasswordSource
+from popview.session.identity import MessageKey
 from popview.ui import messages as msg
 from popview.ui.bootstrap import build_app, open_store, run_tui  # re-exported: the CLI runs these
 from popview.ui.files import AttachmentOpener
@@ -60,7 +61,7 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
         session_factory: Builds the :class:`MailboxSession` (tests pass their
             own); by default one attached to ``store``.
         store: The local cache (envelopes, bodies, journal, certificate pins,
-            the uids seen on the last visit), or ``None`` to run without one.
+            the keys seen on the last visit), or ``None`` to run without one.
         server_label: Shown instead of ``host:port`` in the header and the
             server info (the demo names its loopback server this way).
         trace: Called with each POP3 protocol line (``--trace FILE``); secrets
@@ -213,9 +214,9 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
             if isinstance(screen, (MailboxScreen, MessageScreen)):
                 screen.marks_changed(self.marks)
 
-    def follow_viewer(self, uid: str) -> None:
+    def follow_viewer(self, key: MessageKey) -> None:
         """Put the list cursor on the message the viewer showed last."""
-        self._mailbox_screen(lambda s: s.table.refresh_rows(keep_uid=uid))
+        self._mailbox_screen(lambda s: s.table.refresh_rows(keep_key=key))
 
     # -- worker results ------------------------------------------------------------
 
@@ -244,7 +245,7 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
 
     def on_listing_finished(self, message: msg.ListingFinished) -> None:
         self.loading = False
-        self.listing.keep_only(message.uids)
+        self.listing.keep_only(message.keys)
         self._mailbox_screen(lambda s: s.listing_finished(message.rejected_count))
 
     def on_marks_changed(self, message: msg.MarksChanged) -> None:
@@ -294,8 +295,9 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
         )
 
     def on_committed(self, message: msg.Committed) -> None:
-        for uid in message.deleted:
-            self.listing.remove(uid)
+        deleted = frozenset(message.deleted)
+        for key in [key for key in self.listing.envelopes if key in deleted]:
+            self.listing.remove(key)
         count = len(message.deleted)
         if message.status == "applied":
             text = f"Deleted {count} message{'s' if count != 1 else ''} on the server."
@@ -370,17 +372,17 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
 
     # -- read / unread (kept in the store: POP3 has no flags) ---------------------------
 
-    def set_read(self, uid: str, read: bool = True) -> None:
-        """Record ``uid`` as read (opened) or unread again, and show it in the list."""
-        if (uid in self.listing.read) == read:
+    def set_read(self, key: MessageKey, read: bool = True) -> None:
+        """Record ``key`` as read (opened) or unread again, and show it in the list."""
+        if (key in self.listing.read) == read:
             return
         if read:
-            self.listing.read.add(uid)
+            self.listing.read.add(key)
         else:
-            self.listing.read.discard(uid)
-        if self.store is not None and self.info is not None and MessageKey(uid).stable:
+            self.listing.read.discard(key)
+        if self.store is not None and self.info is not None and key.stable:
             with contextlib.suppress(StoreError):  # shown anyway; kept when the cache works
-                self.store.read.set_read(self.info.account_key, [uid], read)
+                self.store.read.set_read(self.info.account_key, [key], read)
         self._mailbox_screen(lambda s: s.read_changed())
 
     def _read_uids(self, account_key: str) -> frozenset[str]:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NamedTuple
 
 from popview.mail.pattern import MatchContext, PatternError, compile_pattern
-from popview.session import MessageKey
+from popview.session.identity import MessageKey
 
 if TYPE_CHECKING:
     from popview.mail.envelope import Envelope
@@ -52,7 +52,7 @@ class Row(NamedTuple):
     a tuple is several times cheaper to build with 100,000 of them.
     """
 
-    uid: str
+    key: MessageKey
     depth: int = 0
 
 
@@ -88,7 +88,7 @@ def split_filter(text: str) -> tuple[str, tuple[str, ...]]:
 
 
 class MailboxListing:
-    """Envelopes keyed by uid, and the visible order after filter/sort/threads.
+    """Envelopes by message key, and the visible order after filter/sort/threads.
 
     What a key press needs is kept rather than recomputed: one :class:`Row` per
     message (made when it is added), the rows in each sort order already used
@@ -100,7 +100,7 @@ class MailboxListing:
     """
 
     def __init__(self) -> None:
-        self.envelopes: dict[str, Envelope] = {}
+        self.envelopes: dict[MessageKey, Envelope] = {}
         self.filter_text = ""
         self.sort_key = "date"
         self.sort_reverse = False
@@ -115,12 +115,12 @@ class MailboxListing:
         """Why the filter text is not a valid pattern (it then filters as plain text)."""
         self._seen_before: frozenset[str] = frozenset()
         self.read: set[str] = set()
-        self.collapsed: set[str] = set()
+        self.collapsed: set[MessageKey] = set()
         """Thread roots whose replies are hidden in the thread view (``z``)."""
         self.hidden_replies: dict[str, int] = {}
         """Per collapsed root now shown, how many replies it hides."""
         """Keys of the messages read here (loaded from the store; see :meth:`is_read`)."""
-        self._haystack: dict[str, str] = {}
+        self._haystack: dict[MessageKey, str] = {}
         self._flat: dict[str, Row] = {}
         self._version = 0
         # Per sort key, for the version they were built at: the unfiltered flat
@@ -134,55 +134,55 @@ class MailboxListing:
         return self._seen_before
 
     @seen_before.setter
-    def seen_before(self, uids: frozenset[str]) -> None:
-        self._seen_before = uids
-        self.new_count = sum(1 for uid in self.envelopes if self.is_new(uid))
+    def seen_before(self, keys: frozenset[str]) -> None:
+        self._seen_before = keys
+        self.new_count = sum(1 for key in self.envelopes if self.is_new(key))
 
-    def is_new(self, uid: str) -> bool:
-        """Whether ``uid`` arrived since the last visit (needs a stable UIDL)."""
+    def is_new(self, key: MessageKey) -> bool:
+        """Whether ``key`` arrived since the last visit (needs a stable UIDL)."""
         seen = self._seen_before
-        return bool(seen) and uid not in seen and MessageKey(uid).stable
+        return bool(seen) and key not in seen and key.stable
 
-    def is_read(self, uid: str) -> bool:
-        """Whether the user has read ``uid`` (POP3 has no flags; popview keeps them)."""
-        return uid in self.read
+    def is_read(self, key: MessageKey) -> bool:
+        """Whether the user has read ``key`` (POP3 has no flags; popview keeps them)."""
+        return key in self.read
 
-    def flag(self, uid: str) -> str:
+    def flag(self, key: MessageKey) -> str:
         """mutt's status letter: ``N`` new and unread, ``O`` old and unread, blank read."""
-        if uid in self.read:
+        if key in self.read:
             return " "
-        return "N" if self.is_new(uid) else "O"
+        return "N" if self.is_new(key) else "O"
 
     def add(self, envelopes: Iterable[tuple[MessageKey, Envelope]]) -> None:
         """Add or replace envelopes under the session's keys (call :meth:`rebuild` afterwards)."""
         self._version += 1
         known = self.envelopes
-        for uid, env in envelopes:
-            old = known.get(uid)
+        for key, env in envelopes:
+            old = known.get(key)
             if old is None:
-                self._flat[uid] = Row(uid)
-                self.new_count += self.is_new(uid)
+                self._flat[key] = Row(key)
+                self.new_count += self.is_new(key)
             else:
                 self.total_size -= old.size or 0
-            known[uid] = env
+            known[key] = env
             self.total_size += env.size or 0
-            self._haystack[uid] = f"{env.from_name}\n{env.from_addr}\n{env.subject}".casefold()
+            self._haystack[key] = f"{env.from_name}\n{env.from_addr}\n{env.subject}".casefold()
 
-    def keep_only(self, uids: frozenset[str]) -> None:
+    def keep_only(self, keys: frozenset[str]) -> None:
         """Forget envelopes that are no longer on the server."""
-        for uid in [u for u in self.envelopes if u not in uids]:
-            self.remove(uid)
+        for key in [u for u in self.envelopes if u not in keys]:
+            self.remove(key)
 
-    def remove(self, uid: str) -> None:
+    def remove(self, key: MessageKey) -> None:
         """Forget one envelope (after a commit deleted it)."""
-        env = self.envelopes.pop(uid, None)
+        env = self.envelopes.pop(key, None)
         if env is None:
             return
         self._version += 1
         self.total_size -= env.size or 0
-        self.new_count -= self.is_new(uid)
-        self._haystack.pop(uid, None)
-        self._flat.pop(uid, None)
+        self.new_count -= self.is_new(key)
+        self._haystack.pop(key, None)
+        self._flat.pop(key, None)
 
     def next_sort(self) -> str:
         """Switch to the next sort order; return its label."""
@@ -208,13 +208,13 @@ class MailboxListing:
             shown = [
                 row
                 for row in ordered
-                if (test is None or test(row.uid)) and all(self._has(row.uid, f) for f in flags)
+                if (test is None or test(row.key)) and all(self._has(row.key, f) for f in flags)
             ]
-            self.rows = self._threaded([row.uid for row in shown]) if self.threaded else shown
+            self.rows = self._threaded([row.key for row in shown]) if self.threaded else shown
         elif self.threaded:
             kept = self._threads.get(self._order_name)
             if kept is None or kept[0] != self._version:
-                kept = (self._version, self._threaded([row.uid for row in ordered]))
+                kept = (self._version, self._threaded([row.key for row in ordered]))
                 self._threads[self._order_name] = kept
             self.rows = kept[1]
         else:
@@ -226,11 +226,11 @@ class MailboxListing:
     def _collapse(self, rows: list[Row]) -> list[Row]:
         """``rows`` without the replies under collapsed roots (counted per root)."""
         shown: list[Row] = []
-        root: str | None = None
+        root: MessageKey | None = None
         hidden = self.hidden_replies
         for row in rows:
             if row.depth == 0:
-                root = row.uid if row.uid in self.collapsed else None
+                root = row.key if row.key in self.collapsed else None
                 shown.append(row)
             elif root is not None:
                 hidden[root] = hidden.get(root, 0) + 1
@@ -247,13 +247,13 @@ class MailboxListing:
 
     def toggle_thread(self, index: int) -> int:
         """Collapse or expand the thread of row ``index``; return the root's row index after."""
-        root_uid = self.rows[self.thread_root(index)].uid
-        if root_uid in self.collapsed:
-            self.collapsed.discard(root_uid)
+        root_key = self.rows[self.thread_root(index)].key
+        if root_key in self.collapsed:
+            self.collapsed.discard(root_key)
         else:
-            self.collapsed.add(root_uid)
+            self.collapsed.add(root_key)
         self.rebuild()
-        return self.index_of(root_uid) or 0
+        return self.index_of(root_key) or 0
 
     def toggle_all_threads(self) -> None:
         """Collapse every thread with replies, or expand all if any is collapsed."""
@@ -261,25 +261,25 @@ class MailboxListing:
             self.collapsed = set()
         else:
             self.collapsed = {
-                row.uid
+                row.key
                 for row, after in zip(self.rows, self.rows[1:], strict=False)
                 if row.depth == 0 and after.depth > 0
             }
         self.rebuild()
 
-    def _has(self, uid: str, flag: str) -> bool:
+    def _has(self, key: MessageKey, flag: str) -> bool:
         if flag == "U":
-            return uid not in self.read
+            return key not in self.read
         if flag == "R":
-            return uid in self.read
-        return uid not in self.read and self.is_new(uid)  # "N"
+            return key in self.read
+        return key not in self.read and self.is_new(key)  # "N"
 
     def _ordered_rows(self) -> list[Row]:
         """Every row, flat, in the current sort order (kept until the envelopes change)."""
         kept = self._ordered.get(self._order_name)
         if kept is None or kept[0] != self._version:
             flat = self._flat
-            kept = (self._version, [flat[uid] for uid in self._sorted(list(self.envelopes))])
+            kept = (self._version, [flat[key] for key in self._sorted(list(self.envelopes))])
             self._ordered[self._order_name] = kept
         return kept[1]
 
@@ -287,49 +287,49 @@ class MailboxListing:
     def _order_name(self) -> str:
         return f"-{self.sort_key}" if self.sort_reverse else self.sort_key
 
-    def _sorted(self, uids: list[str]) -> list[str]:
+    def _sorted(self, keys: list[MessageKey]) -> list[MessageKey]:
         envs = self.envelopes
         if self.sort_key == "from":
-            uids.sort(key=lambda u: (envs[u].from_name or envs[u].from_addr).casefold())
+            keys.sort(key=lambda u: (envs[u].from_name or envs[u].from_addr).casefold())
         elif self.sort_key == "subject":
-            uids.sort(key=lambda u: _subject_key(envs[u]))
+            keys.sort(key=lambda u: _subject_key(envs[u]))
         elif self.sort_key == "size":
-            uids.sort(key=lambda u: envs[u].size or 0, reverse=True)
+            keys.sort(key=lambda u: envs[u].size or 0, reverse=True)
         else:
-            uids.sort(key=lambda u: (_date_key(envs[u]), envs[u].number), reverse=True)
+            keys.sort(key=lambda u: (_date_key(envs[u]), envs[u].number), reverse=True)
         if self.sort_reverse:
-            uids.reverse()
-        return uids
+            keys.reverse()
+        return keys
 
-    def _threaded(self, uids: list[str]) -> list[Row]:
+    def _threaded(self, keys: list[MessageKey]) -> list[Row]:
         """Group replies under their parent (RFC 5322 §3.6.4: In-Reply-To, References).
 
         Roots keep the current sort order; replies follow their parent oldest
         first. A parent that is missing or filtered out makes the reply a root.
         """
         envs = self.envelopes
-        by_msgid: dict[str, str] = {}
-        for uid in uids:
-            message_id = envs[uid].message_id
+        by_msgid: dict[str, MessageKey] = {}
+        for key in keys:
+            message_id = envs[key].message_id
             if message_id:
-                by_msgid[message_id] = uid
+                by_msgid[message_id] = key
         find = by_msgid.get
-        children: dict[str, list[str]] = {}
-        roots: list[str] = []
-        for uid in uids:
-            env = envs[uid]
+        children: dict[MessageKey, list[MessageKey]] = {}
+        roots: list[MessageKey] = []
+        for key in keys:
+            env = envs[key]
             parent = find(env.in_reply_to) if env.in_reply_to else None
-            if parent is None or parent == uid:
+            if parent is None or parent == key:
                 parent = None
                 for ref in reversed(env.references):
                     candidate = find(ref) if ref else None
-                    if candidate is not None and candidate != uid:
+                    if candidate is not None and candidate != key:
                         parent = candidate
                         break
             if parent is None:
-                roots.append(uid)
+                roots.append(key)
             else:
-                children.setdefault(parent, []).append(uid)
+                children.setdefault(parent, []).append(key)
         flat = self._flat
         rows: list[Row] = []
         for root in roots:
@@ -338,23 +338,23 @@ class MailboxListing:
                 continue
             stack = [(root, 0)]
             while stack:
-                uid, depth = stack.pop()
-                rows.append(flat[uid] if depth == 0 else Row(uid, depth))
-                kids = children.get(uid)
+                key, depth = stack.pop()
+                rows.append(flat[key] if depth == 0 else Row(key, depth))
+                kids = children.get(key)
                 if kids:
                     kids.sort(key=lambda u: _date_key(envs[u]))
                     stack.extend((kid, depth + 1) for kid in reversed(kids))
         # Each message has one parent, so a tree holds each once; members of a
         # reference loop have no root: show them flat at the end.
-        if len(rows) < len(uids):
-            placed = {row.uid for row in rows}
-            rows.extend(flat[u] for u in uids if u not in placed)
+        if len(rows) < len(keys):
+            placed = {row.key for row in rows}
+            rows.extend(flat[u] for u in keys if u not in placed)
         return rows
 
-    def index_of(self, uid: str) -> int | None:
-        """The visible row index of ``uid``, or ``None``."""
+    def index_of(self, key: str) -> int | None:
+        """The visible row index of ``key``, or ``None``."""
         for index, row in enumerate(self.rows):
-            if row.uid == uid:
+            if row.key == key:
                 return index
         return None
 
@@ -363,8 +363,8 @@ class MailboxListing:
 _PATTERN_SYNTAX = frozenset('~!|("')
 
 
-def filter_test(listing: MailboxListing, text: str) -> Callable[[str], bool]:
-    """The filter (``/``) as a test on a row's uid.
+def filter_test(listing: MailboxListing, text: str) -> Callable[[MessageKey], bool]:
+    """The filter (``/``) as a test on a row's key.
 
     Plain text keeps the fast path: a substring of From or Subject, ignoring
     case (the pattern language's plain-text rule). Text using pattern syntax
@@ -376,11 +376,13 @@ def filter_test(listing: MailboxListing, text: str) -> Callable[[str], bool]:
     haystack = listing._haystack
     needle = text.casefold()
     if _PATTERN_SYNTAX.isdisjoint(text):
-        return lambda uid: needle in haystack[uid]
+        return lambda key: needle in haystack[key]
     try:
         envelopes = listing.envelopes
-        test = compile_pattern(text, MatchContext(is_new=lambda e: listing.is_new(e.uid or "")))
+        # An envelope's uid is the raw UIDL; only a stable one is a key that can be new.
+        is_new = lambda e: listing.is_new(MessageKey(e.uid or ""))  # noqa: E731
+        test = compile_pattern(text, MatchContext(is_new=is_new))
     except PatternError as exc:
         listing.filter_error = exc
-        return lambda uid: needle in haystack[uid]
-    return lambda uid: test(envelopes[uid])
+        return lambda key: needle in haystack[key]
+    return lambda key: test(envelopes[key])

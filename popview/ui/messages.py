@@ -15,6 +15,7 @@ from textual.message import Message
 
 if TYPE_CHECKING:
     from popview.session import FetchedMessage, MarkReport, SessionInfo
+    from popview.session.identity import MessageKey
     from popview.session.types import Listed
     from popview.ui.rendering import RenderedForms
 
@@ -94,30 +95,30 @@ class LoadProgress(Message):
 
 @dataclass
 class ListingFinished(Message):
-    """The listing is complete: ``uids`` is every message now on the server.
+    """The listing is complete: ``keys`` is every message now on the server.
 
     Attributes:
-        uids: The uids the listing produced (rows not in it are gone).
+        keys: The keys the listing produced (rows not in it are gone).
         rejected: The first junk LIST/UIDL rows the engine skipped, sanitized.
         rejected_count: How many rows were skipped in all (may exceed
             ``len(rejected)``, which is capped).
     """
 
-    uids: frozenset[str]
+    keys: frozenset[MessageKey]
     rejected: tuple[str, ...] = ()
     rejected_count: int = 0
 
 
 @dataclass
 class FetchProgress(Message):
-    """``RETR`` of ``uid`` is streaming; bursts coalesce."""
+    """``RETR`` of ``key`` is streaming; bursts coalesce."""
 
-    uid: str
+    key: MessageKey
     done: int
     total: int
 
     def can_replace(self, message: Message) -> bool:
-        return isinstance(message, FetchProgress) and message.uid == self.uid
+        return isinstance(message, FetchProgress) and message.key == self.key
 
 
 @dataclass
@@ -125,21 +126,21 @@ class MessageFetched(Message):
     """A whole message arrived, parsed and rendered (off the event loop).
 
     Attributes:
-        uid: Which message.
+        key: Which message.
         fetched: What the session returned (raw bytes and the parsed message).
         forms: The body rendered in every available form (plain, html, raw).
     """
 
-    uid: str
+    key: MessageKey
     fetched: FetchedMessage
     forms: RenderedForms
 
 
 @dataclass
 class FetchFailed(Message):
-    """Fetching ``uid`` failed; the viewer says so instead of "Loading…"."""
+    """Fetching ``key`` failed; the viewer says so instead of "Loading…"."""
 
-    uid: str
+    key: MessageKey
     title: str
     message: str
 
@@ -209,7 +210,7 @@ class Committed(Message):
     """``QUIT`` went through: the server deleted ``deleted``.
 
     Attributes:
-        deleted: The uids the server deleted.
+        deleted: The keys the server deleted.
         status: ``"applied"``, or ``"unknown"`` when the server's answer to
             ``QUIT`` was lost (checked by UIDL on the next connection).
     """

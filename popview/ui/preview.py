@@ -23,6 +23,7 @@ from popview.mail.preview import Preview, render_preview
 
 if TYPE_CHECKING:
     from popview.session import MailboxSession
+    from popview.session.identity import MessageKey
 
 __all__ = ["PreviewRequest", "PreviewsLoaded", "load_previews", "superseded"]
 
@@ -31,7 +32,7 @@ __all__ = ["PreviewRequest", "PreviewsLoaded", "load_previews", "superseded"]
 class PreviewRequest:
     """Preview ``keys`` with ``lines`` body lines each; results go to ``reply_to``."""
 
-    keys: tuple[str, ...]
+    keys: tuple[MessageKey, ...]
     lines: int
     reply_to: MessagePump
 
@@ -46,9 +47,9 @@ class PreviewsLoaded(Message):
 
     def __init__(
         self,
-        previews: Mapping[str, Preview],
-        failed: Mapping[str, str],
-        dropped: tuple[str, ...] = (),
+        previews: Mapping[MessageKey, Preview],
+        failed: Mapping[MessageKey, str],
+        dropped: tuple[MessageKey, ...] = (),
         error: str = "",
     ) -> None:
         super().__init__()
@@ -63,9 +64,14 @@ def superseded(request: PreviewRequest) -> PreviewsLoaded:
     return PreviewsLoaded({}, {}, request.keys)
 
 
-def _render_all(blocks: Mapping[str, bytes], lines: int, prefer_html: bool) -> dict[str, Preview]:
+def _render_all(
+    keys: tuple[MessageKey, ...], blocks: Mapping[str, bytes], lines: int, prefer_html: bool
+) -> dict[MessageKey, Preview]:
+    # Keyed by the request's keys, so the pane gets back the MessageKeys it asked with.
     return {
-        key: render_preview(block, lines, prefer_html=prefer_html) for key, block in blocks.items()
+        key: render_preview(blocks[key], lines, prefer_html=prefer_html)
+        for key in keys
+        if key in blocks
     }
 
 
@@ -79,7 +85,9 @@ async def load_previews(
         reason = f"No preview: {error.message}"
         request.reply_to.post_message(PreviewsLoaded({}, {}, request.keys, reason))
         raise
-    previews = await asyncio.to_thread(_render_all, blocks, request.lines, prefer_html)
+    previews = await asyncio.to_thread(
+        _render_all, request.keys, blocks, request.lines, prefer_html
+    )
     refused = (
         "No preview: the server refused TOP for this message "
         "(a message marked for deletion cannot be read until it is unmarked)."

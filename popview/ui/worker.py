@@ -32,6 +32,7 @@ from popview.errors import (
     TLSVerificationError,
 )
 from popview.session import MarksChangedError
+from popview.session.identity import MessageKey
 from popview.ui import messages as msg
 from popview.ui.preview import PreviewRequest, load_previews, superseded
 from popview.ui.rendering import render_forms
@@ -98,21 +99,21 @@ class LoadMailbox:
 class Fetch:
     """Fetch (``RETR``, or the cache) and render one message."""
 
-    uid: str
+    key: MessageKey
 
 
 @dataclass(frozen=True)
 class Mark:
     """Mark a message for deletion (journal, then ``DELE``)."""
 
-    uid: str
+    key: MessageKey
 
 
 @dataclass(frozen=True)
 class Unmark:
     """Unmark one message (``RSET``, then ``DELE`` the others again)."""
 
-    uid: str
+    key: MessageKey
 
 
 @dataclass(frozen=True)
@@ -253,11 +254,11 @@ class SessionWorker:
         running = [self._running] if self._running is not None else []
         for command in (*running, *self._pending):
             if isinstance(command, Mark):
-                shown.add(command.uid)
-                queued.add(command.uid)
+                shown.add(command.key)
+                queued.add(command.key)
             elif isinstance(command, Unmark):
-                shown.discard(command.uid)
-                queued.discard(command.uid)
+                shown.discard(command.key)
+                queued.discard(command.key)
             elif isinstance(command, UnmarkAll):
                 shown.clear()
                 queued.clear()
@@ -397,19 +398,19 @@ class SessionWorker:
             await session.refresh()
             await self._list(session)
         elif isinstance(command, Fetch):
-            await self._fetch(session, command.uid)
+            await self._fetch(session, command.key)
         elif isinstance(command, PreviewRequest):
             await load_previews(session, command, prefer_html=self.prefer_html)
         elif isinstance(command, Mark):
             try:
-                await session.mark(command.uid)
+                await session.mark(command.key)
             except StoreError as error:
                 # Journal first: a mark it cannot hold is not made, nor sent (F.53).
                 raise StoreError(
                     f"The message was NOT marked: the mark could not be recorded. {error.message}"
                 ) from None
         elif isinstance(command, Unmark):
-            await session.unmark(command.uid)
+            await session.unmark(command.key)
         elif isinstance(command, UnmarkAll):
             await session.unmark_all()
         elif isinstance(command, ResolveRestored):
@@ -432,7 +433,7 @@ class SessionWorker:
             app.post_message(msg.SessionClosed(committed=command.apply, deleted=deleted))
 
     async def _list(self, session: MailboxSession) -> None:
-        seen: set[str] = set()
+        seen: set[MessageKey] = set()
         rejected: list[str] = []
         rejected_count = 0
         async for update in session.list_messages():
@@ -445,17 +446,17 @@ class SessionWorker:
         session.visits.remember(seen)  # a complete listing in the TUI is a visit
         self.app.post_message(msg.ListingFinished(frozenset(seen), tuple(rejected), rejected_count))
 
-    async def _fetch(self, session: MailboxSession, uid: str) -> None:
+    async def _fetch(self, session: MailboxSession, key: MessageKey) -> None:
         def progress(done: int, total: int) -> None:
-            self.app.post_message(msg.FetchProgress(uid, done, total))
+            self.app.post_message(msg.FetchProgress(key, done, total))
 
         try:
-            fetched = await session.fetch(uid, progress=progress)
+            fetched = await session.fetch(key, progress=progress)
         except PopviewError as error:
-            self.app.post_message(msg.FetchFailed(uid, error.title, error.message))
+            self.app.post_message(msg.FetchFailed(key, error.title, error.message))
             raise
         forms = await asyncio.to_thread(render_forms, fetched.parsed, self.prefer_html)
-        self.app.post_message(msg.MessageFetched(uid, fetched, forms))
+        self.app.post_message(msg.MessageFetched(key, fetched, forms))
 
     def _report_reconnect(self, session: MailboxSession) -> None:
         report = session.last_reconnect

@@ -33,6 +33,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from popview.config import Account
 from popview.server import Fault
 from popview.session import MailboxSession
+from popview.session.identity import MessageKey
 from popview.store import Store
 from popview.ui import messages as msg
 from popview.ui.worker import (
@@ -134,11 +135,11 @@ class WorkerMachine(RuleBasedStateMachine):
         uid = UIDS[n]
         if uid in {m.uid for m in self.mailbox.items()}:
             self.ever_marked.add(uid)
-            self.worker.submit(Mark(uid))
+            self.worker.submit(Mark(MessageKey(uid)))
 
     @rule(n=st.integers(0, len(UIDS) - 1))
     def unmark(self, n: int) -> None:
-        self.worker.submit(Unmark(UIDS[n]))
+        self.worker.submit(Unmark(MessageKey(UIDS[n])))
 
     @rule()
     def unmark_all(self) -> None:

@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Input, ProgressBar, Static
 
+from popview.session.identity import MessageKey
 from popview.ui.keymap import explain_unbound_key
 from popview.ui.list_model import MailboxListing, split_filter
 from popview.ui.screens.dialogs import ConfirmScreen, QuitScreen
@@ -269,9 +270,9 @@ class MailboxScreen(Screen[None]):
 
     def _rebuild(self) -> None:
         self._rebuild_timer = None
-        keep = self.table.current_uid
+        keep = self.table.current_key
         self.listing.rebuild()
-        self.table.refresh_rows(keep_uid=keep)
+        self.table.refresh_rows(keep_key=keep)
         self._update_header()
 
     def _update_header(self) -> None:
@@ -292,21 +293,21 @@ class MailboxScreen(Screen[None]):
 
     @on(EnvelopeTable.Selected)
     def open_message(self, event: EnvelopeTable.Selected) -> None:
-        self.app.push_screen(MessageScreen(event.uid))
+        self.app.push_screen(MessageScreen(event.key))
 
     def action_mark(self) -> None:
-        uid = self.table.current_uid
-        if uid is None:
+        key = self.table.current_key
+        if key is None:
             return
-        if uid not in self.popview.marks:
-            self.popview.submit(Mark(uid))  # drawn at once (pending) from the queue
+        if key not in self.popview.marks:
+            self.popview.submit(Mark(key))  # drawn at once (pending) from the queue
             self.popview.marks_updated_locally()
         self.table.action_cursor_down()
 
     def action_unmark(self) -> None:
-        uid = self.table.current_uid
-        if uid is not None and uid in self.popview.marks:
-            self.popview.submit(Unmark(uid))
+        key = self.table.current_key
+        if key is not None and key in self.popview.marks:
+            self.popview.submit(Unmark(key))
             self.popview.marks_updated_locally()
 
     def action_unmark_all(self) -> None:
@@ -314,17 +315,18 @@ class MailboxScreen(Screen[None]):
             self.popview.submit(UnmarkAll())
             self.popview.marks_updated_locally()
 
-    def _describe(self, uids: frozenset[str]) -> list[str]:
+    def _describe(self, keys: frozenset[str]) -> list[str]:
         lines = []
-        for uid in sorted(uids, key=lambda u: self.listing.index_of(u) or 0)[:200]:
-            env = self.listing.envelopes.get(uid)
+        for key in sorted(keys, key=lambda u: self.listing.index_of(u) or 0)[:200]:
+            # The session hands its marks over as plain str; a str equals its key.
+            env = self.listing.envelopes.get(MessageKey(key))
             if env is None:
-                lines.append(f"(message {single_line(uid, 80)})")
+                lines.append(f"(message {single_line(key, 80)})")
                 continue
             sender = single_line(env.from_name or env.from_addr, 30)
             lines.append(f"{sender}: {single_line(env.subject, 70)} ({human_size(env.size)})")
-        if len(uids) > 200:
-            lines.append(f"… and {len(uids) - 200} more")
+        if len(keys) > 200:
+            lines.append(f"… and {len(keys) - 200} more")
         return lines
 
     def action_commit(self) -> None:
@@ -409,7 +411,7 @@ class MailboxScreen(Screen[None]):
         if event.value == self.listing.filter_text:
             return  # Esc already rebuilt for the cleared field
         self.listing.filter_text = event.value
-        keep = self.table.current_uid
+        keep = self.table.current_key
         self._rebuild()
         if keep is None or self.listing.index_of(keep) is None:
             self.table.move_to(0)  # the row left the list: Enter opens the first match
@@ -470,18 +472,18 @@ class MailboxScreen(Screen[None]):
         if not self.listing.threaded:
             self.popview.notify("Threads collapse in the thread view (t).", markup=False)
             return
-        keep = self.table.current_uid
+        keep = self.table.current_key
         if keep is not None:
-            keep = self.listing.rows[self.listing.thread_root(self.table.cursor)].uid
+            keep = self.listing.rows[self.listing.thread_root(self.table.cursor)].key
         self.listing.toggle_all_threads()
-        self.table.refresh_rows(keep_uid=keep)
+        self.table.refresh_rows(keep_key=keep)
 
     def action_toggle_read(self) -> None:
-        uid = self.table.current_uid
-        if uid is None:
+        key = self.table.current_key
+        if key is None:
             return
-        read = not self.listing.is_read(uid)
-        self.popview.set_read(uid, read)
+        read = not self.listing.is_read(key)
+        self.popview.set_read(key, read)
         self.set_status("Marked as read." if read else "Marked as unread.", expire=STATUS_SECONDS)
 
     def action_preview(self) -> None:
@@ -497,9 +499,9 @@ class MailboxScreen(Screen[None]):
             return
         rows, cursor = self.listing.rows, self.table.cursor
         around = [
-            row.uid for row in rows[max(cursor - PREFETCH_BEFORE, 0) : cursor + PREFETCH_AFTER]
+            row.key for row in rows[max(cursor - PREFETCH_BEFORE, 0) : cursor + PREFETCH_AFTER]
         ]
-        pane.show(self.table.current_uid, around)
+        pane.show(self.table.current_key, around)
 
     def action_server_info(self) -> None:
         app = self.popview

@@ -34,6 +34,7 @@ from popview.ui.worker import Fetch, Mark, Unmark, UnmarkAll
 if TYPE_CHECKING:
     from popview.mail.message import ParsedMessage
     from popview.mail.model import Attachment
+    from popview.session.identity import MessageKey
     from popview.ui.app import PopviewApp
     from popview.ui.messages import FetchFailed, FetchProgress, MessageFetched
     from popview.ui.rendering import RenderedForms
@@ -176,9 +177,9 @@ class MessageScreen(Screen[None]):
         ),
     ]
 
-    def __init__(self, uid: str) -> None:
+    def __init__(self, key: MessageKey) -> None:
         super().__init__()
-        self.uid = uid
+        self.key = key
         self.parsed: ParsedMessage | None = None
         self.forms: RenderedForms | None = None
         self.form = "plain"
@@ -211,7 +212,7 @@ class MessageScreen(Screen[None]):
     def on_mount(self) -> None:
         self.body.cursor_blink = False
         self.query_one("#search").display = False
-        self._load(self.uid)
+        self._load(self.key)
 
     def on_key(self, event: events.Key) -> None:
         explain_unbound_key(self, event)
@@ -229,9 +230,9 @@ class MessageScreen(Screen[None]):
             self.parsed is not None and self.parsed.attachments
         ):
             return "This message has no attachments."
-        if action == "mark" and self.uid in self.popview.marks:
+        if action == "mark" and self.key in self.popview.marks:
             return "This message is already marked for deletion."
-        if action == "unmark" and self.uid not in self.popview.marks:
+        if action == "unmark" and self.key not in self.popview.marks:
             return "This message is not marked for deletion."
         if action == "unmark_all" and not self.popview.marks:
             return "Nothing is marked for deletion."
@@ -241,8 +242,8 @@ class MessageScreen(Screen[None]):
 
     # -- loading -------------------------------------------------------------------
 
-    def _load(self, uid: str) -> None:
-        self.uid = uid
+    def _load(self, key: MessageKey) -> None:
+        self.key = key
         self.picking_attachment = False
         self._end_search()
         self.parsed = None
@@ -256,10 +257,10 @@ class MessageScreen(Screen[None]):
         self.body.load_text("Loading…")
         self.query_one("#body-form", Static).update("")
         self.refresh_bindings()
-        self.popview.submit(Fetch(uid))
+        self.popview.submit(Fetch(key))
 
     def _show_envelope_headers(self) -> None:
-        env = self.popview.listing.envelopes.get(self.uid)
+        env = self.popview.listing.envelopes.get(self.key)
         text = Text()
         if env is not None:
             self._header_line(text, "From", env.sender)
@@ -275,11 +276,11 @@ class MessageScreen(Screen[None]):
         text.append(single_line(value, 1000))
 
     def _set_headers(self, text: Text) -> None:
-        env = self.popview.listing.envelopes.get(self.uid)
+        env = self.popview.listing.envelopes.get(self.key)
         if env is not None and (env.signals or env.spam_score is not None):
             # Read from the header block the list already has (issue 12).
             self._header_line(text, "Signals", describe(env.signals, env.spam_score, env.list_id))
-        marked = self.uid in self.popview.marks
+        marked = self.key in self.popview.marks
         if marked:
             text.append("\n")
             text.append("Marked for deletion", style="bold reverse")
@@ -287,7 +288,7 @@ class MessageScreen(Screen[None]):
 
     def fetch_progress(self, event: FetchProgress) -> None:
         """Move the progress bar while ``RETR`` streams (only for this message)."""
-        if event.uid != self.uid:
+        if event.key != self.key:
             return
         bar = self.query_one("#fetch-progress", ProgressBar)
         bar.display = event.total > 64 * 1024
@@ -295,10 +296,10 @@ class MessageScreen(Screen[None]):
 
     def message_fetched(self, event: MessageFetched) -> None:
         """Show a fetched message; a stale one (the user moved on) is dropped."""
-        if event.uid != self.uid:
+        if event.key != self.key:
             return
         self.query_one("#fetch-progress").display = False
-        self.popview.set_read(self.uid)
+        self.popview.set_read(self.key)
         self.parsed = event.fetched.parsed if event.fetched is not None else None
         self.forms = event.forms
         self.form = event.forms.first
@@ -310,7 +311,7 @@ class MessageScreen(Screen[None]):
 
     def fetch_failed(self, event: FetchFailed) -> None:
         """Say why the message cannot be shown (``n``/``p``/Esc still work)."""
-        if event.uid != self.uid:
+        if event.key != self.key:
             return
         self.query_one("#fetch-progress").display = False
         self.body.load_text(f"{event.title}: {event.message}")
@@ -406,7 +407,7 @@ class MessageScreen(Screen[None]):
             self._show_hint()
             return
         self.app.pop_screen()
-        self.popview.follow_viewer(self.uid)
+        self.popview.follow_viewer(self.key)
 
     # -- paging (mutt's pager keys) ---------------------------------------------------
 
@@ -496,12 +497,12 @@ class MessageScreen(Screen[None]):
 
     def _step(self, delta: int) -> None:
         rows = self.popview.listing.rows
-        index = self.popview.listing.index_of(self.uid)
+        index = self.popview.listing.index_of(self.key)
         if index is None:
             return
         target = index + delta
         if 0 <= target < len(rows):
-            self._load(rows[target].uid)
+            self._load(rows[target].key)
         else:
             self.popview.notify(
                 "This is the last message." if delta > 0 else "This is the first message.",
@@ -518,14 +519,14 @@ class MessageScreen(Screen[None]):
         self._step(-1)
 
     def action_mark(self) -> None:
-        if self.uid not in self.popview.marks:
-            self.popview.submit(Mark(self.uid))
+        if self.key not in self.popview.marks:
+            self.popview.submit(Mark(self.key))
             self.popview.marks_updated_locally()
         self._step(1)
 
     def action_unmark(self) -> None:
-        if self.uid in self.popview.marks:
-            self.popview.submit(Unmark(self.uid))
+        if self.key in self.popview.marks:
+            self.popview.submit(Unmark(self.key))
             self.popview.marks_updated_locally()
 
     def action_unmark_all(self) -> None:
@@ -588,7 +589,7 @@ class MessageScreen(Screen[None]):
         if attachment is not None:
             ask_save_attachment(self.popview, attachment)
             return
-        env = self.popview.listing.envelopes.get(self.uid)
+        env = self.popview.listing.envelopes.get(self.key)
         ask_save_message(self.popview, self.parsed, env.from_addr if env is not None else "")
 
     def action_open_attachment(self) -> None:

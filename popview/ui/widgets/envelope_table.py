@@ -24,6 +24,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from popview.mail.signals import badge
+from popview.session.identity import MessageKey
 from popview.ui.list_model import MailboxListing
 from popview.ui.widgets.formatting import compact_date, human_size, short_date, single_line
 
@@ -73,9 +74,9 @@ class EnvelopeTable(ScrollView, can_focus=True):
     class Selected(Message):
         """The user opened a row (Enter or a double click)."""
 
-        def __init__(self, uid: str) -> None:
+        def __init__(self, key: MessageKey) -> None:
             super().__init__()
-            self.uid = uid
+            self.key = key
 
     class CursorMoved(Message):
         """The row under the cursor changed (the preview pane follows it)."""
@@ -86,14 +87,14 @@ class EnvelopeTable(ScrollView, can_focus=True):
         self.marks: frozenset[str] = frozenset()
         self.cursor = 0
         self._cuts: list[int] = []
-        self._reported_uid: str | None = None
+        self._reported_key: MessageKey | None = None
 
     # -- data ------------------------------------------------------------------
 
-    def refresh_rows(self, keep_uid: str | None = None) -> None:
-        """Call after the listing's rows changed; keeps the cursor on ``keep_uid``."""
-        if keep_uid is not None:
-            index = self.listing.index_of(keep_uid)
+    def refresh_rows(self, keep_key: MessageKey | None = None) -> None:
+        """Call after the listing's rows changed; keeps the cursor on ``keep_key``."""
+        if keep_key is not None:
+            index = self.listing.index_of(keep_key)
             if index is not None:
                 self.cursor = index
         self.cursor = max(0, min(self.cursor, len(self.listing.rows) - 1))
@@ -115,23 +116,23 @@ class EnvelopeTable(ScrollView, can_focus=True):
         return self.listing.seen_before
 
     @seen_before.setter
-    def seen_before(self, uids: frozenset[str]) -> None:
-        self.listing.seen_before = uids
+    def seen_before(self, keys: frozenset[str]) -> None:
+        self.listing.seen_before = keys
         self.refresh()
 
-    def is_new(self, uid: str) -> bool:
-        """Whether ``uid`` arrived since the last visit (needs a stable UIDL)."""
-        return self.listing.is_new(uid)
+    def is_new(self, key: MessageKey) -> bool:
+        """Whether ``key`` arrived since the last visit (needs a stable UIDL)."""
+        return self.listing.is_new(key)
 
     def new_count(self) -> int:
         """How many listed messages are new since the last visit (kept by the listing)."""
         return self.listing.new_count
 
     @property
-    def current_uid(self) -> str | None:
-        """The uid under the cursor, or ``None`` for an empty list."""
+    def current_key(self) -> MessageKey | None:
+        """The key under the cursor, or ``None`` for an empty list."""
         rows = self.listing.rows
-        return rows[self.cursor].uid if 0 <= self.cursor < len(rows) else None
+        return rows[self.cursor].key if 0 <= self.cursor < len(rows) else None
 
     def move_to(self, index: int) -> None:
         """Put the cursor on row ``index`` (clamped) and scroll to it."""
@@ -140,9 +141,9 @@ class EnvelopeTable(ScrollView, can_focus=True):
         self.refresh()
 
     def _report_cursor(self) -> None:
-        uid = self.current_uid
-        if uid != self._reported_uid:
-            self._reported_uid = uid
+        key = self.current_key
+        if key != self._reported_key:
+            self._reported_key = key
             self.post_message(self.CursorMoved())
 
     def _scroll_cursor_into_view(self) -> None:
@@ -175,9 +176,9 @@ class EnvelopeTable(ScrollView, can_focus=True):
         self.move_to(self.cursor - max(self.scrollable_content_region.height - 2, 1))
 
     def action_select(self) -> None:
-        uid = self.current_uid
-        if uid is not None:
-            self.post_message(self.Selected(uid))
+        key = self.current_key
+        if key is not None:
+            self.post_message(self.Selected(key))
 
     def on_click(self, event: Click) -> None:
         row = event.y + int(self.scroll_offset.y) - 1
@@ -244,16 +245,16 @@ class EnvelopeTable(ScrollView, can_focus=True):
         if not 0 <= index < len(rows):
             return Strip.blank(width, base)
         row = rows[index]
-        env = self.listing.envelopes.get(row.uid)
+        env = self.listing.envelopes.get(row.key)
         if env is None:  # removed (committed) since the last rebuild
             return Strip.blank(width, base)
-        deleted = row.uid in self.marks
+        deleted = row.key in self.marks
         style = base
         if deleted:
             style = style + self.get_component_rich_style("envelope-table--deleted")
         if index == self.cursor:
             style = style + self.get_component_rich_style("envelope-table--cursor")
-        flag = self.listing.flag(row.uid)
+        flag = self.listing.flag(row.key)
         attachment = env.has_attachment
         mark = ("D" if deleted else " ") + flag + ("@" if attachment else " ")
         mark += badge(env.signals)[:1] or " "
@@ -261,7 +262,7 @@ class EnvelopeTable(ScrollView, can_focus=True):
         subject = single_line(env.subject, 400)
         if row.depth:
             subject = "  " * min(row.depth - 1, 8) + "└ " + subject
-        hidden = self.listing.hidden_replies.get(row.uid)
+        hidden = self.listing.hidden_replies.get(row.key)
         if hidden:
             subject = f"(+{hidden}) {subject}"
         cells = [

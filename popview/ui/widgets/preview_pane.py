@@ -15,7 +15,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from popview.mail.preview import Preview
-from popview.session import MessageKey
+from popview.session.identity import MessageKey
 from popview.ui.preview import PreviewRequest, PreviewsLoaded
 
 __all__ = ["PreviewPane"]
@@ -39,28 +39,28 @@ class PreviewPane(Static):
         super().__init__("", id=id)
         self.lines = lines
         self._submit = submit
-        self.cache: dict[str, Preview] = {}
-        self.failed: dict[str, str] = {}
-        self._pending: set[str] = set()
-        self._unkept: tuple[str, Preview] | None = None
-        self.current: str | None = None
+        self.cache: dict[MessageKey, Preview] = {}
+        self.failed: dict[MessageKey, str] = {}
+        self._pending: set[MessageKey] = set()
+        self._unkept: tuple[MessageKey, Preview] | None = None
+        self.current: MessageKey | None = None
         self.last_error = ""
         """Why the last batch failed (shown until the cursor moves and it is asked again)."""
 
-    def show(self, uid: str | None, around: Sequence[str] = ()) -> None:
-        """Show ``uid``'s preview (or "Loading…") and prefetch ``around`` in one batch."""
-        self.current = uid
+    def show(self, key: MessageKey | None, around: Sequence[MessageKey] = ()) -> None:
+        """Show ``key``'s preview (or "Loading…") and prefetch ``around`` in one batch."""
+        self.current = key
         self.last_error = ""
         self._draw()
-        if self._unkept is not None and self._unkept[0] != uid:
+        if self._unkept is not None and self._unkept[0] != key:
             self._unkept = None
         wanted = [
-            key
-            for key in dict.fromkeys([*(() if uid is None else (uid,)), *around])
-            if key not in self.cache
-            and key not in self._pending
-            and key not in self.failed
-            and (key == uid or MessageKey(key).stable)
+            other
+            for other in dict.fromkeys([*(() if key is None else (key,)), *around])
+            if other not in self.cache
+            and other not in self._pending
+            and other not in self.failed
+            and (other == key or other.stable)
         ]
         if wanted and self.display:
             self._pending.update(wanted)
@@ -76,7 +76,7 @@ class PreviewPane(Static):
     def on_previews_loaded(self, event: PreviewsLoaded) -> None:
         for key, preview in event.previews.items():
             self._pending.discard(key)
-            if not MessageKey(key).stable:
+            if not key.stable:
                 # No UIDL: the key names a message number, which a reconnection may
                 # give to another message. Shown if current, never kept.
                 if key == self.current:
@@ -93,15 +93,15 @@ class PreviewPane(Static):
         self._draw()
 
     def _draw(self) -> None:
-        uid = self.current
-        if uid is None:
+        key = self.current
+        if key is None:
             self.update(Text("No message selected.", style="dim"))
             return
-        preview = self.cache.get(uid)
-        if preview is None and self._unkept is not None and self._unkept[0] == uid:
+        preview = self.cache.get(key)
+        if preview is None and self._unkept is not None and self._unkept[0] == key:
             preview = self._unkept[1]
         if preview is None:
-            reason = self.failed.get(uid) or self.last_error or "Loading preview…"
+            reason = self.failed.get(key) or self.last_error or "Loading preview…"
             self.update(Text(reason, style="dim"))
             return
         text = Text("\n".join(preview.lines), no_wrap=True, overflow="ellipsis")
