@@ -101,6 +101,24 @@ def oauth_pop3(
     return make
 
 
+@pytest.fixture
+def authorized_pop3(
+    tmp_path: Path,
+    auth_server: AuthServer,
+    oauth_pop3: Callable[..., ServerThread],
+    cafile: Path,
+) -> Callable[..., tuple[ServerThread, Path]]:
+    """An OAuth POP3 server and a config for it whose grant is already saved."""
+
+    def make(**kwargs: Any) -> tuple[ServerThread, Path]:
+        server = oauth_pop3(**kwargs)
+        config = write_config(tmp_path, auth_server, server.port, cafile)
+        authorize(config)
+        return server, config
+
+    return make
+
+
 def authorize(config: Path) -> None:
     """What ``popview auth work`` leaves behind, done in-process (the browser is ours)."""
     account = load_config(config).account("work")
@@ -113,6 +131,11 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
     code = main(argv)
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def list_work(config: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``popview list -a work`` with that config."""
+    return run(["--config", str(config), "list", "-a", "work"], capsys)
 
 
 def auth_commands(server: ServerThread) -> list[str]:
@@ -233,18 +256,14 @@ class TestAuthCommand:
 class TestLogin:
     def test_list_logs_in_with_oauthbearer_never_plain(
         self,
-        tmp_path: Path,
         auth_server: AuthServer,
-        oauth_pop3: Callable[..., ServerThread],
-        cafile: Path,
+        authorized_pop3: Callable[..., tuple[ServerThread, Path]],
         capsys: pytest.CaptureFixture[str],
     ) -> None:
         """The server offers PLAIN, XOAUTH2 and OAUTHBEARER: popview sends its token with
         OAUTHBEARER (RFC 7628), which the server accepted after introspection."""
-        server = oauth_pop3()
-        config = write_config(tmp_path, auth_server, server.port, cafile)
-        authorize(config)
-        code, out, err = run(["--config", str(config), "list", "-a", "work"], capsys)
+        server, config = authorized_pop3()
+        code, out, err = list_work(config, capsys)
         assert code == 0, err
         assert "Lunch on Friday?" in out
         assert auth_commands(server) == ["AUTH OAUTHBEARER ***"]
@@ -252,77 +271,59 @@ class TestLogin:
 
     def test_xoauth2_when_the_server_offers_no_oauthbearer(
         self,
-        tmp_path: Path,
-        auth_server: AuthServer,
-        oauth_pop3: Callable[..., ServerThread],
-        cafile: Path,
+        authorized_pop3: Callable[..., tuple[ServerThread, Path]],
         capsys: pytest.CaptureFixture[str],
     ) -> None:
-        server = oauth_pop3(capabilities=["TOP", "UIDL", "USER", "SASL PLAIN XOAUTH2"])
-        config = write_config(tmp_path, auth_server, server.port, cafile)
-        authorize(config)
-        code, _out, err = run(["--config", str(config), "list", "-a", "work"], capsys)
+        server, config = authorized_pop3(capabilities=["TOP", "UIDL", "USER", "SASL PLAIN XOAUTH2"])
+        code, _out, err = list_work(config, capsys)
         assert code == 0, err
         # XOAUTH2's initial response never rides on the AUTH line (Outlook refuses it).
         assert auth_commands(server) == ["AUTH XOAUTH2"]
 
     def test_a_server_without_oauth_gets_no_credential_at_all(
         self,
-        tmp_path: Path,
-        auth_server: AuthServer,
-        oauth_pop3: Callable[..., ServerThread],
-        cafile: Path,
+        authorized_pop3: Callable[..., tuple[ServerThread, Path]],
         capsys: pytest.CaptureFixture[str],
     ) -> None:
         """CAPA offers PLAIN only: the token is not sent as a password."""
-        server = oauth_pop3(capabilities=["TOP", "UIDL", "USER", "SASL PLAIN"])
-        config = write_config(tmp_path, auth_server, server.port, cafile)
-        authorize(config)
-        code, _out, err = run(["--config", str(config), "list", "-a", "work"], capsys)
+        server, config = authorized_pop3(capabilities=["TOP", "UIDL", "USER", "SASL PLAIN"])
+        code, _out, err = list_work(config, capsys)
         assert code == 1
         assert "does not offer XOAUTH2 or OAUTHBEARER" in err
         assert not [c for c in server.server.commands() if c.upper().startswith(("AUTH", "PASS"))]
 
     def test_an_expired_token_is_refreshed_once_and_the_login_retried(
         self,
-        tmp_path: Path,
         auth_server: AuthServer,
-        oauth_pop3: Callable[..., ServerThread],
-        cafile: Path,
+        authorized_pop3: Callable[..., tuple[ServerThread, Path]],
         capsys: pytest.CaptureFixture[str],
     ) -> None:
         """The cached token looks valid to popview but the server refuses it (expired at
         the provider): one refresh, one more AUTH on the same connection, and the list."""
-        server = oauth_pop3()
-        config = write_config(tmp_path, auth_server, server.port, cafile)
-        authorize(config)
+        server, config = authorized_pop3()
         auth_server.expire_all()
-        code, out, err = run(["--config", str(config), "list", "-a", "work"], capsys)
+        code, out, err = list_work(config, capsys)
         assert code == 0, err
         assert "Lunch on Friday?" in out
         assert auth_server.state.refresh_requests == 1
         assert auth_commands(server) == ["AUTH OAUTHBEARER ***", "AUTH OAUTHBEARER ***"]
         # The new access token is cached: the next run neither refreshes nor retries.
-        code, _out, err = run(["--config", str(config), "list", "-a", "work"], capsys)
+        code, _out, err = list_work(config, capsys)
         assert code == 0, err
         assert auth_server.state.refresh_requests == 1
         assert len(auth_commands(server)) == 3
 
     def test_a_token_past_its_expiry_is_refreshed_before_login(
         self,
-        tmp_path: Path,
         auth_server: AuthServer,
-        oauth_pop3: Callable[..., ServerThread],
-        cafile: Path,
+        authorized_pop3: Callable[..., tuple[ServerThread, Path]],
         capsys: pytest.CaptureFixture[str],
     ) -> None:
         """An access token that lives 30 s counts as expired (60 s margin): popview
         refreshes it first, so the server sees one AUTH only."""
         auth_server.state.lifetime = 30
-        server = oauth_pop3()
-        config = write_config(tmp_path, auth_server, server.port, cafile)
-        authorize(config)
-        code, _out, err = run(["--config", str(config), "list", "-a", "work"], capsys)
+        server, config = authorized_pop3()
+        code, _out, err = list_work(config, capsys)
         assert code == 0, err
         assert auth_server.state.refresh_requests == 1
         assert len(auth_commands(server)) == 1
@@ -331,18 +332,15 @@ class TestLogin:
         self,
         tmp_path: Path,
         auth_server: AuthServer,
-        oauth_pop3: Callable[..., ServerThread],
-        cafile: Path,
+        authorized_pop3: Callable[..., tuple[ServerThread, Path]],
         capsys: pytest.CaptureFixture[str],
     ) -> None:
         """The user revoked popview's access: one refused AUTH, one refused refresh
         (invalid_grant), one line telling to run `popview auth work`; the dead tokens
         are dropped, so the next run asks for `popview auth` without touching the server."""
-        server = oauth_pop3()
-        config = write_config(tmp_path, auth_server, server.port, cafile)
-        authorize(config)
+        server, config = authorized_pop3()
         auth_server.revoke_all()
-        code, _out, err = run(["--config", str(config), "list", "-a", "work"], capsys)
+        code, _out, err = list_work(config, capsys)
         assert code == 1
         assert err.count("\n") == 1
         assert "revoked or has expired" in err
@@ -350,7 +348,7 @@ class TestLogin:
         assert auth_server.state.refresh_requests == 1
         assert len(auth_commands(server)) == 1
         assert data_files(tmp_path) == []
-        code, _out, err = run(["--config", str(config), "list", "-a", "work"], capsys)
+        code, _out, err = list_work(config, capsys)
         assert code == 1
         assert "run `popview auth work` once" in err
         assert auth_server.state.refresh_requests == 1
@@ -360,14 +358,12 @@ class TestLogin:
         self,
         tmp_path: Path,
         auth_server: AuthServer,
-        oauth_pop3: Callable[..., ServerThread],
+        authorized_pop3: Callable[..., tuple[ServerThread, Path]],
         cafile: Path,
         capsys: pytest.CaptureFixture[str],
     ) -> None:
         """A user's own token tool (argv, no shell): its first line is the bearer token."""
-        server = oauth_pop3()
-        config = write_config(tmp_path, auth_server, server.port, cafile)
-        authorize(config)
+        server, config = authorized_pop3()
         account = load_config(config).account("work")
         token = TokenStore(account.key).access_token()
         assert token is not None
@@ -382,7 +378,7 @@ class TestLogin:
         )
         for path in data_files(tmp_path):
             path.unlink()  # the command alone must do it
-        code, out, err = run(["--config", str(config), "list", "-a", "work"], capsys)
+        code, out, err = list_work(config, capsys)
         assert code == 0, err
         assert "Lunch on Friday?" in out
 
@@ -395,8 +391,7 @@ class TestCanary:
         self,
         tmp_path: Path,
         auth_server: AuthServer,
-        oauth_pop3: Callable[..., ServerThread],
-        cafile: Path,
+        authorized_pop3: Callable[..., tuple[ServerThread, Path]],
         capsys: pytest.CaptureFixture[str],
         caplog: pytest.LogCaptureFixture,
     ) -> None:
@@ -404,9 +399,7 @@ class TestCanary:
         --debug: no access or refresh token in the trace, the debug log, stdout, stderr or
         any log record."""
         caplog.set_level(logging.DEBUG)
-        server = oauth_pop3()
-        config = write_config(tmp_path, auth_server, server.port, cafile)
-        authorize(config)
+        _server, config = authorized_pop3()
         trace = tmp_path / "trace.txt"
         argv = ["--config", str(config), "list", "-a", "work", "--trace", str(trace), "--debug"]
         auth_server.expire_all()
@@ -446,16 +439,12 @@ class TestCanary:
 
     def test_the_embedded_server_transcript_masks_the_oauth_response(
         self,
-        tmp_path: Path,
         auth_server: AuthServer,
-        oauth_pop3: Callable[..., ServerThread],
-        cafile: Path,
+        authorized_pop3: Callable[..., tuple[ServerThread, Path]],
         capsys: pytest.CaptureFixture[str],
     ) -> None:
-        server = oauth_pop3(capabilities=["TOP", "UIDL", "SASL XOAUTH2"])
-        config = write_config(tmp_path, auth_server, server.port, cafile)
-        authorize(config)
-        assert run(["--config", str(config), "list", "-a", "work"], capsys)[0] == 0
+        server, config = authorized_pop3(capabilities=["TOP", "UIDL", "SASL XOAUTH2"])
+        assert list_work(config, capsys)[0] == 0
         transcript = "\n".join(server.server.commands())
         for secret in auth_server.secrets():
             assert secret not in transcript
