@@ -109,6 +109,31 @@ async def restart(server: Pop3Server, mailbox: MemoryMailbox) -> Pop3Server:
     return again
 
 
+async def restart_and_delete_elsewhere(
+    server: Pop3Server, mailbox: MemoryMailbox, uid: str
+) -> Pop3Server:
+    """The server back (see :func:`restart`), and another client deletes ``uid`` there."""
+    second = await restart(server, mailbox)
+    other = MailboxSession(account_for(second), PASSWORD)
+    await other.open()
+    await other.mark(uid)
+    await other.commit(reconnect=False)
+    await second.wait_idle()
+    return second
+
+
+async def mark_three_as_the_server_goes(
+    pilot: Pilot[Any], app: PopviewApp, server: Pop3Server
+) -> None:
+    """`d` on the newest while the server is up, then it goes away and `d` `d` marks the
+    next two offline: popview keeps all three."""
+    await pilot.press("d")
+    await wait_for(pilot, lambda: "DELE 10" in server.commands())
+    await server.close()
+    await pilot.press("d", "d")
+    await wait_for(pilot, lambda: "3 pending deletion(s) are kept" in notices(app))
+
+
 class TestMarksWhileOffline:
     async def test_marks_made_while_the_server_is_down_are_all_deleted(
         self, server: Pop3Server, mailbox: MemoryMailbox, store: Store
@@ -152,11 +177,7 @@ class TestMarksWhileOffline:
         try:
             async with app.run_test(size=SIZE) as pilot:
                 await wait_listed(pilot)
-                await pilot.press("d")
-                await wait_for(pilot, lambda: "DELE 10" in server.commands())
-                await server.close()
-                await pilot.press("d", "d")
-                await wait_for(pilot, lambda: "3 pending deletion(s) are kept" in notices(app))
+                await mark_three_as_the_server_goes(pilot, app, server)
                 second = await restart(server, mailbox)
                 await pilot.press("q")
                 await wait_for(pilot, lambda: isinstance(app.screen, QuitScreen))
@@ -204,20 +225,11 @@ class TestCommitDialog:
         try:
             async with app.run_test(size=SIZE) as pilot:
                 await wait_listed(pilot)
-                await pilot.press("d")
-                await wait_for(pilot, lambda: "DELE 10" in server.commands())
-                await server.close()
-                await pilot.press("d", "d")
-                await wait_for(pilot, lambda: "3 pending deletion(s) are kept" in notices(app))
+                await mark_three_as_the_server_goes(pilot, app, server)
                 await pilot.press("dollar_sign")
                 await wait_dialog(pilot, app)
                 assert "Delete 3 messages" in screen_plain(app)
-                second = await restart(server, mailbox)
-                other = MailboxSession(account_for(second), PASSWORD)
-                await other.open()
-                await other.mark("uid-0009")
-                await other.commit(reconnect=False)
-                await second.wait_idle()
+                second = await restart_and_delete_elsewhere(server, mailbox, "uid-0009")
                 await pilot.press("y")
                 await wait_for(pilot, lambda: "changed" in notices(app))
                 await wait_dialog(pilot, app)
@@ -241,19 +253,10 @@ class TestCommitDialog:
         try:
             async with app.run_test(size=SIZE) as pilot:
                 await wait_listed(pilot)
-                await pilot.press("d")
-                await wait_for(pilot, lambda: "DELE 10" in server.commands())
-                await server.close()
-                await pilot.press("d", "d")
-                await wait_for(pilot, lambda: "3 pending deletion(s) are kept" in notices(app))
+                await mark_three_as_the_server_goes(pilot, app, server)
                 await pilot.press("q")
                 await wait_for(pilot, lambda: isinstance(app.screen, QuitScreen))
-                second = await restart(server, mailbox)
-                other = MailboxSession(account_for(second), PASSWORD)
-                await other.open()
-                await other.mark("uid-0009")
-                await other.commit(reconnect=False)
-                await second.wait_idle()
+                second = await restart_and_delete_elsewhere(server, mailbox, "uid-0009")
                 await pilot.press("c")
                 await wait_for(pilot, lambda: "changed" in notices(app))
                 await wait_for(pilot, lambda: isinstance(app.screen, QuitScreen))
