@@ -186,6 +186,44 @@ def _multipart(text_body: str, attachment_headers: list[str], boundary: str = "b
     )
 
 
+MIMETEXT = ["MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8"]
+
+
+def _markup(
+    name: str,
+    *,
+    sender: str,
+    subject: str,
+    header: str,
+    body: str,
+    date_day: int,
+    row: str | None = None,
+    shown: str | None = None,
+) -> Hostile:
+    """A plain-text mail with Rich markup in its sender, subject, X-Hostile header and body.
+
+    Its row shows ``row`` (the subject unless given), the viewer the subject and ``shown``
+    (the body unless given), the all-headers view the X-Hostile header: all literally.
+    """
+    return Hostile(
+        name=name,
+        raw=_mail(
+            [
+                f"From: {sender}",
+                "To: bob@example.net",
+                f"Subject: {subject}",
+                f"X-Hostile: {header}",
+                *MIMETEXT,
+            ],
+            body + "\n",
+            date_day,
+        ),
+        row=subject if row is None else row,
+        seen=(f"Subject: {subject}", body if shown is None else shown),
+        all_headers=f"X-Hostile: {header}",
+    )
+
+
 def hostile_mails() -> list[Hostile]:
     """The mailbox: escapes raw / RFC 2047 / 8-bit C1, markup subjects, bidi and BOM."""
     raw_body = "BODY-RAW\n" + "\n".join(f"line {i}: {p} end" for i, p in enumerate(RAW_PAYLOADS))
@@ -201,7 +239,6 @@ def hostile_mails() -> list[Hostile]:
         "qp: " + "".join(c if c.isalnum() or c == " " else f"={ord(c):02X}" for c in p) + " end\n"
         for p in RAW_PAYLOADS
     )
-    mimetext = ["MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8"]
     markup_attachment = [
         "Content-Type: text/plain",
         'Content-Disposition: attachment; filename="[@click=app.quit]a[/].txt"',
@@ -215,7 +252,7 @@ def hostile_mails() -> list[Hostile]:
                     "To: bob@example.net",
                     f"Subject: E1 {CSI_CLEAR} {OSC_TITLE_0}",
                     f"X-Hostile: {OSC_CLIP_BEL} {DCS_QUERY} {CSI_REPORT} {OSC_FONT}",
-                    *mimetext,
+                    *MIMETEXT,
                     "Content-Transfer-Encoding: 8bit",
                 ],
                 raw_body,
@@ -259,7 +296,7 @@ def hostile_mails() -> list[Hostile]:
                     # Raw 8-bit UTF-8 in a header, as many servers deliver it.
                     "Subject: E3 \u009b2JPWN-CLEAR \u009d0;PWN-TITLE-0\u009c".encode(),
                     f"X-Hostile: {_q(C1_HEADER, 'utf-8')}",
-                    *mimetext,
+                    *MIMETEXT,
                     "Content-Transfer-Encoding: 8bit",
                 ],
                 c1_body,
@@ -269,56 +306,31 @@ def hostile_mails() -> list[Hostile]:
             seen=("BODY-C1", "csi: \ufffd2JPWN-CLEAR end", "report: \ufffd21t end"),
             all_headers="X-Hostile: \ufffd52;c;" + CLIP + "␇",
         ),
-        Hostile(
-            name="markup-close",
-            raw=_mail(
-                [
-                    "From: [bold red]Boss[/] <boss@example.com>",
-                    "To: bob@example.net",
-                    "Subject: [/]Re: hi",
-                    "X-Hostile: [link=file:///etc/passwd]hdr[/link]",
-                    *mimetext,
-                ],
-                "BODY-M1 [bold red]x[/] and [@click=app.quit]quit[/] literally\n",
-                6,
-            ),
+        _markup(
+            "markup-close",
+            sender="[bold red]Boss[/] <boss@example.com>",
+            subject="[/]Re: hi",
+            header="[link=file:///etc/passwd]hdr[/link]",
+            body="BODY-M1 [bold red]x[/] and [@click=app.quit]quit[/] literally",
+            date_day=6,
             row="[bold red]Boss[/]",
-            seen=("Subject: [/]Re: hi", "BODY-M1 [bold red]x[/] and [@click=app.quit]quit[/]"),
-            all_headers="X-Hostile: [link=file:///etc/passwd]hdr[/link]",
+            shown="BODY-M1 [bold red]x[/] and [@click=app.quit]quit[/]",
         ),
-        Hostile(
-            name="markup-style",
-            raw=_mail(
-                [
-                    "From: [link=file:///etc/passwd]Admin[/link] <admin@example.com>",
-                    "To: bob@example.net",
-                    "Subject: [bold red]x",
-                    "X-Hostile: [@click=app.bell]ring[/]",
-                    *mimetext,
-                ],
-                "BODY-M2 [link=file:///etc/passwd]x[/link]\n",
-                5,
-            ),
-            row="[bold red]x",
-            seen=("Subject: [bold red]x", "BODY-M2 [link=file:///etc/passwd]x[/link]"),
-            all_headers="X-Hostile: [@click=app.bell]ring[/]",
+        _markup(
+            "markup-style",
+            sender="[link=file:///etc/passwd]Admin[/link] <admin@example.com>",
+            subject="[bold red]x",
+            header="[@click=app.bell]ring[/]",
+            body="BODY-M2 [link=file:///etc/passwd]x[/link]",
+            date_day=5,
         ),
-        Hostile(
-            name="markup-link",
-            raw=_mail(
-                [
-                    "From: Linker <link@example.com>",
-                    "To: bob@example.net",
-                    "Subject: [link=file:///etc/passwd]x[/link]",
-                    "X-Hostile: [/]",
-                    *mimetext,
-                ],
-                "BODY-M3 [/]\n",
-                4,
-            ),
-            row="[link=file:///etc/passwd]x[/link]",
-            seen=("Subject: [link=file:///etc/passwd]x[/link]", "BODY-M3 [/]"),
-            all_headers="X-Hostile: [/]",
+        _markup(
+            "markup-link",
+            sender="Linker <link@example.com>",
+            subject="[link=file:///etc/passwd]x[/link]",
+            header="[/]",
+            body="BODY-M3 [/]",
+            date_day=4,
         ),
         Hostile(
             name="markup-click",
@@ -401,6 +413,15 @@ def wait_listed(app: PtySession, mails: list[Hostile]) -> str:
     return app.wait_for(*(m.row for m in mails), "no deletions pending", timeout=START_TIMEOUT)
 
 
+@pytest.fixture
+def listed(
+    run_app: Callable[..., PtySession], hostile_server: ServerThread, mails: list[Hostile]
+) -> tuple[PtySession, str]:
+    """The app started on the hostile mailbox with its list shown: the app and that screen."""
+    app = run_app(hostile_server)
+    return app, wait_listed(app, mails)
+
+
 def row_order(screen: str, mails: list[Hostile]) -> list[Hostile]:
     """The mails in the order their rows appear on ``screen``."""
     lines = screen.splitlines()
@@ -409,6 +430,15 @@ def row_order(screen: str, mails: list[Hostile]) -> list[Hostile]:
         return next(i for i, line in enumerate(lines) if mail.row in line)
 
     return sorted(mails, key=line_of)
+
+
+@pytest.fixture
+def in_row_order(
+    listed: tuple[PtySession, str], mails: list[Hostile]
+) -> tuple[PtySession, list[Hostile]]:
+    """The listed app and the mails in the order of their rows on screen."""
+    app, screen = listed
+    return app, row_order(screen, mails)
 
 
 def check_step(app: PtySession, step: str) -> None:
@@ -432,13 +462,10 @@ class TestMailboxList:
 
     def test_rows_show_placeholders_and_markup_literally(
         self,
-        run_app: Callable[..., PtySession],
-        hostile_server: ServerThread,
-        mails: list[Hostile],
+        listed: tuple[PtySession, str],
     ) -> None:
         """Each row as typed, with ␛/␇/U+FFFD placeholders; no payload on the wire."""
-        app = run_app(hostile_server)
-        screen = wait_listed(app, mails)
+        app, screen = listed
         check_step(app, "listing")
         assert "[bold red]Boss[/]" in screen
         assert "[/]Re: hi" in screen
@@ -447,13 +474,10 @@ class TestMailboxList:
 
     def test_bidi_row_keeps_its_columns_in_order(
         self,
-        run_app: Callable[..., PtySession],
-        hostile_server: ServerThread,
-        mails: list[Hostile],
+        listed: tuple[PtySession, str],
     ) -> None:
         """From, Subject, Date and Size appear left to right on the bidi row (CVE-2021-42574)."""
-        app = run_app(hostile_server)
-        screen = wait_listed(app, mails)
+        app, screen = listed
         line = next(line for line in screen.splitlines() if "Support" in line)
         assert re.search(
             r"Pay\ufffdPal \ufffdSupport\ufffd\s+\ufffdUrgent \ufffdgnp\.exe\s+"
@@ -469,13 +493,10 @@ class TestViewer:
 
     def test_every_mail_in_every_view(
         self,
-        run_app: Callable[..., PtySession],
-        hostile_server: ServerThread,
-        mails: list[Hostile],
+        in_row_order: tuple[PtySession, list[Hostile]],
     ) -> None:
         """Enter, ``h``, ``h``, ``v``, ``v``, ``a``, Esc on each row; safe after every key."""
-        app = run_app(hostile_server)
-        ordered = row_order(wait_listed(app, mails), mails)
+        app, ordered = in_row_order
         for index, mail in enumerate(ordered):
             if index:
                 app.send("down")
@@ -507,13 +528,10 @@ class TestViewer:
 
     def test_placeholders_in_the_viewer(
         self,
-        run_app: Callable[..., PtySession],
-        hostile_server: ServerThread,
-        mails: list[Hostile],
+        in_row_order: tuple[PtySession, list[Hostile]],
     ) -> None:
         """The raw-escape mail's header pane shows ␛ and ␇ where ESC and BEL were."""
-        app = run_app(hostile_server)
-        ordered = row_order(wait_listed(app, mails), mails)
+        app, ordered = in_row_order
         for _ in range([m.name for m in ordered].index("raw-escapes")):
             app.send("down")
         app.send("enter")
@@ -531,13 +549,12 @@ class TestDialogsAndNotifications:
 
     def test_commit_dialog_lists_markup_subjects_literally(
         self,
-        run_app: Callable[..., PtySession],
-        hostile_server: ServerThread,
+        listed: tuple[PtySession, str],
         mails: list[Hostile],
+        hostile_server: ServerThread,
     ) -> None:
         """Mark every row, ``$``: the dialog lists each subject as typed; ``n`` deletes nothing."""
-        app = run_app(hostile_server)
-        wait_listed(app, mails)
+        app, _screen = listed
         app.send("d" * len(mails))
         app.wait_for(f"{len(mails)} to delete")
         app.send("$")
@@ -565,14 +582,11 @@ class TestDialogsAndNotifications:
 
     def test_saving_an_attachment_with_a_markup_name(
         self,
-        run_app: Callable[..., PtySession],
-        hostile_server: ServerThread,
-        mails: list[Hostile],
+        in_row_order: tuple[PtySession, list[Hostile]],
         tmp_path: Path,
     ) -> None:
         """``a``, ``s``, Enter: the save dialog and the "Saved" notification show the name as is."""
-        app = run_app(hostile_server)
-        ordered = row_order(wait_listed(app, mails), mails)
+        app, ordered = in_row_order
         for _ in range([m.name for m in ordered].index("markup-click")):
             app.send("down")
         app.send("enter")
@@ -592,13 +606,12 @@ class TestDialogsAndNotifications:
 
     def test_hostile_server_error_is_shown_literally(
         self,
-        run_app: Callable[..., PtySession],
-        hostile_server: ServerThread,
+        in_row_order: tuple[PtySession, list[Hostile]],
         mails: list[Hostile],
+        hostile_server: ServerThread,
     ) -> None:
         """A ``-ERR`` to RETR carrying escapes and markup: viewer and notification show it inert."""
-        app = run_app(hostile_server)
-        ordered = row_order(wait_listed(app, mails), mails)
+        app, ordered = in_row_order
         number = mails.index(ordered[0]) + 1
         hostile_server.faults.append(
             Fault(
