@@ -69,6 +69,20 @@ async def listing(session: MailboxSession) -> list[Any]:
     return envelopes
 
 
+async def opened(server: Pop3Server, store: Store | None = None) -> MailboxSession:
+    """A session on ``server`` (caching in ``store`` if given), logged in."""
+    session = MailboxSession(account_for(server), POP3_PASSWORD, store=store)
+    await session.open()
+    return session
+
+
+async def warm_cache(server: Pop3Server, store: Store) -> None:
+    """One whole session that lists ``server``'s mailbox, so ``store`` caches its envelopes."""
+    session = await opened(server, store)
+    await listing(session)
+    await session.close()
+
+
 async def listed_keys(session: MailboxSession) -> list[MessageKey]:
     """The keys the session lists its messages under."""
     return [listed.key async for update in session.list_messages() for listed in update.messages]
@@ -133,8 +147,7 @@ class TestListing:
         self, pop3_server: Pop3Server, store: Store
     ) -> None:
         """Cold cache: one TOP n 0 per message, highest number first; envelopes decoded."""
-        session = MailboxSession(account_for(pop3_server), POP3_PASSWORD, store=store)
-        await session.open()
+        session = await opened(pop3_server, store)
         envelopes = await listing(session)
         assert [c for c in pop3_server.commands() if c.startswith("TOP")] == [
             "TOP 3 0", "TOP 2 0", "TOP 1 0",
@@ -150,13 +163,9 @@ class TestListing:
         """Second run: cached envelopes come first, TOP goes only to the new message."""
         mailbox = MemoryMailbox([message(1), message(2)])
         server = await make_pop3_server(mailbox=mailbox)
-        session = MailboxSession(account_for(server), POP3_PASSWORD, store=store)
-        await session.open()
-        await listing(session)
-        await session.close()
+        await warm_cache(server, store)
         mailbox.add(message(3))
-        second = MailboxSession(account_for(server), POP3_PASSWORD, store=store)
-        await second.open()
+        second = await opened(server, store)
         updates = [u async for u in second.list_messages()]
         assert updates[0].from_cache and len(updates[0].envelopes) == 2
         assert [e.subject for e in updates[-1].envelopes] == ["Message 3"]
@@ -169,17 +178,13 @@ class TestListing:
     ) -> None:
         """A cached envelope whose LIST size changed is fetched again."""
         server = await make_pop3_server(mailbox=MemoryMailbox([message(1)]))
-        session = MailboxSession(account_for(server), POP3_PASSWORD, store=store)
-        await session.open()
-        await listing(session)
-        await session.close()
+        await warm_cache(server, store)
         key = f"{POP3_USER}@127.0.0.1:{server.port}"
         cached = store.cache.get_envelopes(key)["uid-0001"]
         from popview.store import CachedEnvelope
 
         store.cache.put_envelopes(key, [CachedEnvelope("uid-0001", cached.size + 5, b"X: y\r\n")])
-        second = MailboxSession(account_for(server), POP3_PASSWORD, store=store)
-        await second.open()
+        second = await opened(server, store)
         envelopes = await listing(second)
         assert envelopes[0].subject == "Message 1"
         assert "TOP 1 0" in server.commands(server.sessions_opened)
@@ -191,8 +196,7 @@ class TestListing:
         """After listing, cache entries whose UIDL is gone are removed."""
         mailbox = MemoryMailbox([message(1), message(2)])
         server = await make_pop3_server(mailbox=mailbox)
-        session = MailboxSession(account_for(server), POP3_PASSWORD, store=store)
-        await session.open()
+        session = await opened(server, store)
         await listing(session)
         await session.mark("uid-0001")
         await session.commit()
@@ -204,8 +208,7 @@ class TestListing:
     async def test_many_messages_stream_in_batches(self, make_pop3_server: MakeServer) -> None:
         """600 messages arrive in several batches with growing progress."""
         server = await make_pop3_server(mailbox=MemoryMailbox([message(n) for n in range(600)]))
-        session = MailboxSession(account_for(server), POP3_PASSWORD)
-        await session.open()
+        session = await opened(server)
         updates = [u async for u in session.list_messages()]
         fetched = [u for u in updates if not u.from_cache]
         assert len(fetched) >= 3
@@ -221,8 +224,7 @@ class TestListing:
             mailbox=MemoryMailbox([message(n) for n in range(1, 41)]),
             faults=[Fault("TOP", arg="1", delay=1.0)],
         )
-        session = MailboxSession(account_for(server), POP3_PASSWORD)
-        await session.open()
+        session = await opened(server)
         early: list[str | None] = []
         updates = []
         async for update in session.list_messages():
@@ -237,8 +239,7 @@ class TestListing:
 
     async def test_limit_lists_only_the_newest(self, pop3_server: Pop3Server) -> None:
         """limit=1 asks TOP only for the newest message."""
-        session = MailboxSession(account_for(pop3_server), POP3_PASSWORD)
-        await session.open()
+        session = await opened(pop3_server)
         envelopes = [e async for u in session.list_messages(limit=1) for e in u.envelopes]
         assert [e.number for e in envelopes] == [3]
         assert [c for c in pop3_server.commands() if c.startswith("TOP")] == ["TOP 3 0"]
@@ -266,8 +267,7 @@ class TestEnvelopeCache:
     ) -> tuple[list[Any], list[Any], list[Any]]:
         runs: list[list[Any]] = []
         for _ in range(2):
-            session = MailboxSession(account_for(server), POP3_PASSWORD, store=store)
-            await session.open()
+            session = await opened(server, store)
             runs.append([u async for u in session.list_messages()])
             await session.close()
         cold, warm = runs
@@ -297,8 +297,7 @@ class TestEnvelopeCache:
         self, pop3_server: Pop3Server, store: Store
     ) -> None:
         """After a cold listing every cached envelope carries a current payload."""
-        session = MailboxSession(account_for(pop3_server), POP3_PASSWORD, store=store)
-        await session.open()
+        session = await opened(pop3_server, store)
         await listing(session)
         await session.close()
         cached = store.cache.get_envelopes(session.account_key)
@@ -324,8 +323,7 @@ class TestEnvelopeCache:
         store.cache.put_envelopes(
             key, [CachedEnvelope(entry.uid, entry.size, entry.headers, payload)]
         )
-        session = MailboxSession(account_for(server), POP3_PASSWORD, store=store)
-        await session.open()
+        session = await opened(server, store)
         assert [e.subject for e in await listing(session)] == ["From the payload"]
         assert not any(c.startswith("TOP") for c in server.commands(server.sessions_opened))
         await session.close()
@@ -357,8 +355,7 @@ class TestEnvelopeCache:
         store.cache.put_envelopes(
             key, [CachedEnvelope(entry.uid, entry.size, entry.headers, payload)]
         )
-        session = MailboxSession(account_for(server), POP3_PASSWORD, store=store)
-        await session.open()
+        session = await opened(server, store)
         assert [e.subject for e in await listing(session)] == ["Message 1"]
         assert not any(c.startswith("TOP") for c in server.commands(server.sessions_opened))
         await session.close()
@@ -426,8 +423,7 @@ class TestDegraded:
     async def test_top_refused_keeps_the_row(self, make_pop3_server: MakeServer) -> None:
         """TOP answered -ERR for one message: its row is there, with a notice."""
         server = await make_pop3_server(faults=[Fault("TOP", arg="2", err_code="")])
-        session = MailboxSession(account_for(server), POP3_PASSWORD)
-        await session.open()
+        session = await opened(server)
         updates = [u async for u in session.list_messages()]
         assert [k for u in updates for k in u.missing] == ["uid-0002"]
         assert len([e for u in updates for e in u.envelopes]) == 3
@@ -450,15 +446,13 @@ class TestDegraded:
 class TestFetch:
     async def test_fetch_caches_the_body(self, pop3_server: Pop3Server, store: Store) -> None:
         """RETR once; a later session reads the body from the cache."""
-        session = MailboxSession(account_for(pop3_server), POP3_PASSWORD, store=store)
-        await session.open()
+        session = await opened(pop3_server, store)
         progress: list[tuple[int, int]] = []
         first = await session.fetch("uid-0002", progress=lambda d, t: progress.append((d, t)))
         assert not first.from_cache and b"\r\n.\r\n..\r\n.x\r\n" in first.raw
         assert progress and progress[-1][0] == len(first.raw)
         await session.close()
-        second = MailboxSession(account_for(pop3_server), POP3_PASSWORD, store=store)
-        await second.open()
+        second = await opened(pop3_server, store)
         again = await second.fetch("uid-0002")
         assert again.from_cache and again.raw == first.raw
         assert verbs(pop3_server).count("RETR") == 1
@@ -466,8 +460,7 @@ class TestFetch:
 
     async def test_unknown_key_is_message_gone(self, pop3_server: Pop3Server) -> None:
         """Fetching a key not on the server says the message is gone; no RETR."""
-        session = MailboxSession(account_for(pop3_server), POP3_PASSWORD)
-        await session.open()
+        session = await opened(pop3_server)
         with pytest.raises(MessageGoneError):
             await session.fetch("nope")
         assert "RETR" not in verbs(pop3_server)
@@ -491,8 +484,7 @@ class TestMarks:
         self, pop3_server: Pop3Server, memory_mailbox: MemoryMailbox
     ) -> None:
         """unmark B after A, B: RSET then DELE A; commit deletes only A."""
-        session = MailboxSession(account_for(pop3_server), POP3_PASSWORD)
-        await session.open()
+        session = await opened(pop3_server)
         await session.mark("uid-0001")
         await session.mark("uid-0003")
         await session.unmark("uid-0003")
@@ -505,8 +497,7 @@ class TestMarks:
         self, pop3_server: Pop3Server, memory_mailbox: MemoryMailbox
     ) -> None:
         """unmark_all: RSET; a commit then deletes nothing."""
-        session = MailboxSession(account_for(pop3_server), POP3_PASSWORD)
-        await session.open()
+        session = await opened(pop3_server)
         await session.mark("uid-0001")
         await session.unmark_all()
         assert pop3_server.commands()[-1] == "RSET" and session.marks == frozenset()
@@ -530,12 +521,10 @@ class TestMarks:
         self, pop3_server: Pop3Server, store: Store
     ) -> None:
         """Marks a crashed session left in the journal are re-applied and reported."""
-        first = MailboxSession(account_for(pop3_server), POP3_PASSWORD, store=store)
-        await first.open()
+        first = await opened(pop3_server, store)
         await first.mark("uid-0003")
         await first.close()
-        second = MailboxSession(account_for(pop3_server), POP3_PASSWORD, store=store)
-        await second.open()
+        second = await opened(pop3_server, store)
         assert second.marks == {"uid-0003"}
         assert second.last_reconnect is not None
         assert second.last_reconnect.reapplied == ("uid-0003",)
@@ -558,8 +547,7 @@ class TestReconnect:
             await session.keepalive()
         assert not session.connected and session.marks == {"uid-0002", "uid-0003"}
         await pop3_server.wait_idle()
-        other = MailboxSession(account_for(pop3_server), POP3_PASSWORD)
-        await other.open()
+        other = await opened(pop3_server)
         await other.mark("uid-0001")
         await other.commit(reconnect=False)
         await pop3_server.wait_idle()
@@ -575,13 +563,11 @@ class TestReconnect:
         self, pop3_server: Pop3Server, memory_mailbox: MemoryMailbox
     ) -> None:
         """A marked message another client deleted is reported vanished, no DELE for it."""
-        session = MailboxSession(account_for(pop3_server), POP3_PASSWORD)
-        await session.open()
+        session = await opened(pop3_server)
         await session.mark("uid-0001")
         await session.close()
         await pop3_server.wait_idle()
-        other = MailboxSession(account_for(pop3_server), POP3_PASSWORD)
-        await other.open()
+        other = await opened(pop3_server)
         await other.mark("uid-0001")
         await other.commit(reconnect=False)
         await pop3_server.wait_idle()
@@ -598,8 +584,7 @@ class TestReconnect:
         """No UIDL: marks cannot be found again; they are dropped with a count."""
         caps = [c for c in default_capabilities() if c != "UIDL"]
         server = await make_pop3_server(capabilities=caps)
-        session = MailboxSession(account_for(server), POP3_PASSWORD)
-        await session.open()
+        session = await opened(server)
         key = session.key_for_number(1)
         assert key is not None
         await session.mark(key)
@@ -644,8 +629,7 @@ class TestRespCodes:
                 await MailboxSession(account_for(server), POP3_PASSWORD).open()
             shown[code] = str(caught.value)
         server = await make_pop3_server(faults=[Fault("RETR", err_code="UTF8")])
-        session = MailboxSession(account_for(server), POP3_PASSWORD)
-        await session.open()
+        session = await opened(server)
         key = session.key_for_number(1)
         assert key is not None
         with pytest.raises(Pop3ServerError) as caught:
