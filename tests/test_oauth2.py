@@ -41,6 +41,11 @@ BROWSER = f"{sys.executable} {ROOT / 'tests' / 'fixtures' / 'oauth_browser.py'} 
 
 @pytest.fixture(autouse=True)
 def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    isolate_env(monkeypatch, tmp_path)
+
+
+def isolate_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No password or config from the caller; data, state, config and cache in tmp_path."""
     monkeypatch.delenv("POPVIEW_PASSWORD", raising=False)
     monkeypatch.delenv("POPVIEW_CONFIG", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))

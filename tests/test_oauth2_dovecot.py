@@ -15,7 +15,7 @@ import pytest
 
 from tests.fixtures.dovecot_oauth import OAuthDovecot
 from tests.fixtures.oauth_server import AuthServer
-from tests.test_oauth2 import authorize, data_files, run, write_config
+from tests.test_oauth2 import authorize, data_files, isolate_env, list_work, write_config
 
 SUBJECT = "OAuth2 through Dovecot"
 MESSAGE = (
@@ -26,13 +26,7 @@ MESSAGE = (
 
 @pytest.fixture(autouse=True)
 def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("POPVIEW_PASSWORD", raising=False)
-    monkeypatch.delenv("POPVIEW_CONFIG", raising=False)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("POPVIEW_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    isolate_env(monkeypatch, tmp_path)
 
 
 @pytest.fixture
@@ -56,7 +50,7 @@ class TestDovecotOAuth2:
         capsys: pytest.CaptureFixture[str],
     ) -> None:
         before = len(oauth_server_module.state.introspections)
-        code, out, err = run(["--config", str(config), "list", "-a", "work"], capsys)
+        code, out, err = list_work(config, capsys)
         assert code == 0, err + dovecot_oauth.log_tail()
         assert SUBJECT in out
         assert len(oauth_server_module.state.introspections) > before  # Dovecot asked
@@ -71,7 +65,7 @@ class TestDovecotOAuth2:
     ) -> None:
         oauth_server_module.expire_all()
         refreshes = oauth_server_module.state.refresh_requests
-        code, out, err = run(["--config", str(config), "list", "-a", "work"], capsys)
+        code, out, err = list_work(config, capsys)
         assert code == 0, err + dovecot_oauth.log_tail()
         assert SUBJECT in out
         assert oauth_server_module.state.refresh_requests == refreshes + 1
@@ -86,7 +80,7 @@ class TestDovecotOAuth2:
     ) -> None:
         oauth_server_module.revoke_all()
         refreshes = oauth_server_module.state.refresh_requests
-        code, _out, err = run(["--config", str(config), "list", "-a", "work"], capsys)
+        code, _out, err = list_work(config, capsys)
         assert code == 1
         assert "Run `popview auth work`" in err
         assert err.count("\n") == 1
