@@ -22,14 +22,20 @@ from popview.server.maildrop import downgrade_8bit
 from popview.session import MailboxSession, MessageKey
 from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER, new_server
 
-EIGHT_BIT = (
-    "From: Jürgen Größe <jürgen@bücher.example>\r\n"
-    "To: alice@example.org\r\n"
-    "Subject: Grüße aus Köln – 東京\r\n"
-    "Message-ID: <utf8-1@example.org>\r\n"
-    "\r\n"
-    "Hallo.\r\n"
-).encode()
+
+def eight_bit_mail(address: str) -> bytes:
+    """A mail with raw UTF-8 (RFC 6532) in its From name and Subject, from ``address``."""
+    return (
+        f"From: Jürgen Größe <{address}>\r\n"
+        "To: alice@example.org\r\n"
+        "Subject: Grüße aus Köln – 東京\r\n"
+        "Message-ID: <utf8-1@example.org>\r\n"
+        "\r\n"
+        "Hallo.\r\n"
+    ).encode()
+
+
+EIGHT_BIT = eight_bit_mail("jürgen@bücher.example")
 PLAIN = b"From: bob@example.org\r\nSubject: plain\r\nMessage-ID: <p@x>\r\n\r\nhi\r\n"
 
 

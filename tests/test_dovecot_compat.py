@@ -27,15 +27,9 @@ from popview.cli import main
 from popview.pop3.client import Pop3Client
 from tests.fixtures.dovecot import DovecotServer, MailUser
 from tests.fixtures.maildir import served
+from tests.test_compat import eight_bit_mail
 
-EIGHT_BIT = (
-    "From: Jürgen Größe <juergen@example.org>\r\n"
-    "To: alice@example.org\r\n"
-    "Subject: Grüße aus Köln – 東京\r\n"
-    "Message-ID: <utf8-1@example.org>\r\n"
-    "\r\n"
-    "Hallo.\r\n"
-).encode()
+EIGHT_BIT = eight_bit_mail("juergen@example.org")
 
 
 async def connect(dovecot: DovecotServer, trace: list[str], port: int | None = None) -> Pop3Client:
