@@ -56,6 +56,13 @@ async def five(make_pop3_server: MakeServer) -> tuple[Pop3Server, MemoryMailbox]
     return await make_pop3_server(mailbox=mailbox), mailbox
 
 
+async def opened(server: Pop3Server) -> MailboxSession:
+    """A session on the embedded ``server``, logged in."""
+    session = MailboxSession(embedded_account(server), POP3_PASSWORD)
+    await session.open()
+    return session
+
+
 async def drop(session: MailboxSession) -> None:
     """Kill the socket under the session, as a network failure would (no QUIT)."""
     client = session.client
@@ -123,8 +130,7 @@ class TestCase46QuitOutcomeUnknown:
         marks still there, so they stay marked (re-DELE'd by UIDL, not old numbers)."""
         server, mailbox = five
         server.faults.append(Fault("QUIT", err_code=""))
-        session = MailboxSession(embedded_account(server), POP3_PASSWORD)
-        await session.open()
+        session = await opened(server)
         await session.mark("uid-0002")
         result = await session.commit()
         assert result.status == "unknown" and result.verified
@@ -140,8 +146,7 @@ class TestCase46QuitOutcomeUnknown:
         the fresh UIDL confirms both deletions, and no DELE is sent again."""
         server, mailbox = five
         server.faults.append(Fault("QUIT", replace=b"", drop_after=True))
-        session = MailboxSession(embedded_account(server), POP3_PASSWORD)
-        await session.open()
+        session = await opened(server)
         await session.mark("uid-0001")
         await session.mark("uid-0002")
         result = await session.commit()
@@ -160,8 +165,7 @@ class TestCase47NoQuitOnAbnormalPaths:
         """47: a framing error during RETR with marks pending: no QUIT, nothing deleted."""
         server, mailbox = five
         server.faults.append(Fault("RETR", replace=b"garbage\r\n", times=None))
-        session = MailboxSession(embedded_account(server), POP3_PASSWORD)
-        await session.open()
+        session = await opened(server)
         await session.mark("uid-0001")
         with pytest.raises(Pop3ProtocolError):
             await session.fetch("uid-0003")
@@ -176,8 +180,7 @@ class TestCase47NoQuitOnAbnormalPaths:
         """47: the caller cancels a slow RETR with marks pending: socket closed, no QUIT."""
         server, mailbox = five
         server.faults.append(Fault("RETR", delay=30))
-        session = MailboxSession(embedded_account(server), POP3_PASSWORD)
-        await session.open()
+        session = await opened(server)
         await session.mark("uid-0001")
         task = asyncio.ensure_future(session.fetch("uid-0002"))
         await asyncio.sleep(0.2)
@@ -193,8 +196,7 @@ class TestCase47NoQuitOnAbnormalPaths:
     ) -> None:
         """47: closing the session (app exit) with marks: no QUIT, nothing deleted."""
         server, mailbox = five
-        session = MailboxSession(embedded_account(server), POP3_PASSWORD)
-        await session.open()
+        session = await opened(server)
         await session.mark("uid-0001")
         await session.close()
         await server.wait_idle()
@@ -205,8 +207,7 @@ class TestCase48UnmarkOne:
     async def test_unmark_b_deletes_only_a(self, five: tuple[Pop3Server, MemoryMailbox]) -> None:
         """48: mark A and B, unmark B: RSET then DELE A; only A is deleted."""
         server, mailbox = five
-        session = MailboxSession(embedded_account(server), POP3_PASSWORD)
-        await session.open()
+        session = await opened(server)
         await session.mark("uid-0002")
         await session.mark("uid-0004")
         await session.unmark("uid-0004")
@@ -226,8 +227,7 @@ class TestCase48RsetRefused:
         """Mark 2 and 4, unmark 4 (RSET -ERR), commit: only 2 is deleted."""
         server, mailbox = five
         server.faults.append(Fault("RSET", err_code=""))
-        session = MailboxSession(embedded_account(server), POP3_PASSWORD)
-        await session.open()
+        session = await opened(server)
         await session.mark("uid-0002")
         await session.mark("uid-0004")
         await session.unmark("uid-0004")
@@ -244,8 +244,7 @@ class TestCase48RsetRefused:
         """Mark 1 and 2, unmark all (RSET -ERR [SYS/TEMP]), mark 3, commit: only 3 goes."""
         server, mailbox = five
         server.faults.append(Fault("RSET", err_code="SYS/TEMP"))
-        session = MailboxSession(embedded_account(server), POP3_PASSWORD)
-        await session.open()
+        session = await opened(server)
         await session.mark("uid-0001")
         await session.mark("uid-0002")
         await session.unmark_all()
@@ -261,8 +260,7 @@ class TestCase49Serialized:
     ) -> None:
         """49: a fetch asked while the listing streams is refused, not interleaved."""
         server, _ = five
-        session = MailboxSession(embedded_account(server), POP3_PASSWORD)
-        await session.open()
+        session = await opened(server)
         listing = session.list_messages()
         await anext(listing)
         with pytest.raises(PopviewError, match="still loading"):
@@ -279,8 +277,7 @@ class TestCase49Serialized:
         new connection and gets the whole message."""
         server, mailbox = five
         server.faults.append(Fault("RETR", chunk_size=8, chunk_delay=0.05))
-        session = MailboxSession(embedded_account(server), POP3_PASSWORD)
-        await session.open()
+        session = await opened(server)
         task = asyncio.ensure_future(session.fetch("uid-0001"))
         await asyncio.sleep(0.1)
         task.cancel()
@@ -306,8 +303,7 @@ class TestCase50ParserException:
 
         monkeypatch.setattr(popview.mail.message, "parse_message", explode)
         server, mailbox = five
-        session = MailboxSession(embedded_account(server), POP3_PASSWORD)
-        await session.open()
+        session = await opened(server)
         await session.mark("uid-0005")
         with pytest.raises(MessageParseError) as caught:
             await session.fetch("uid-0001")
@@ -324,8 +320,7 @@ class TestCase51Autologout:
         """51: the server closes an idle session without a reply: the next action
         reconnects, the marks are re-applied, and the commit deletes exactly them."""
         server, mailbox = five
-        session = MailboxSession(embedded_account(server), POP3_PASSWORD)
-        await session.open()
+        session = await opened(server)
         await session.mark("uid-0003")
         server.faults.append(Fault("RETR", drop_before=True))
         fetched = await session.fetch("uid-0001")
