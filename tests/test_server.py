@@ -13,7 +13,7 @@ import socket
 import ssl
 import threading
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -69,6 +69,15 @@ class Wire:
     def close(self) -> None:
         self.file.close()
         self.sock.close()
+
+
+@pytest.fixture
+def wire(pop3_server_thread: ServerThread) -> Iterator[Wire]:
+    """A raw connection to the embedded server, its greeting read; closed after the test."""
+    connection = Wire(pop3_server_thread.port)
+    connection.line()
+    yield connection
+    connection.close()
 
 
 def login(srv: ServerThread) -> poplib.POP3:
@@ -148,21 +157,15 @@ class TestGreetingAndLogin:
             client.apop(POP3_USER, "not-it")
         client.close()
 
-    def test_apop_disabled(self, pop3_server_thread: ServerThread) -> None:
+    def test_apop_disabled(self, wire: Wire) -> None:
         """Without apop=True, APOP is refused."""
-        wire = Wire(pop3_server_thread.port)
-        wire.line()
         wire.send(b"APOP alice 0123456789abcdef0123456789abcdef\r\n")
         assert wire.line().startswith(b"-ERR")
-        wire.close()
 
-    def test_transaction_commands_need_login(self, pop3_server_thread: ServerThread) -> None:
+    def test_transaction_commands_need_login(self, wire: Wire) -> None:
         """STAT, RETR and DELE before login get -ERR."""
-        wire = Wire(pop3_server_thread.port)
-        wire.line()
         wire.send(b"STAT\r\nRETR 1\r\nDELE 1\r\n")
         assert [wire.line()[:4] for _ in range(3)] == [b"-ERR"] * 3
-        wire.close()
 
 
 class TestSaslPlain:
@@ -172,36 +175,27 @@ class TestSaslPlain:
     def plain(user: str, password: str, authzid: str = "") -> bytes:
         return base64.b64encode(f"{authzid}\0{user}\0{password}".encode())
 
-    def test_initial_response(self, pop3_server_thread: ServerThread) -> None:
+    def test_initial_response(self, wire: Wire) -> None:
         """AUTH PLAIN with an initial response logs in in one step."""
-        wire = Wire(pop3_server_thread.port)
-        wire.line()
         wire.send(b"AUTH PLAIN " + self.plain(POP3_USER, POP3_PASSWORD) + b"\r\nSTAT\r\n")
         assert wire.line().startswith(b"+OK")
         assert wire.line().startswith(b"+OK 3 ")
-        wire.close()
 
-    def test_continuation(self, pop3_server_thread: ServerThread) -> None:
+    def test_continuation(self, wire: Wire) -> None:
         """Without an initial response the server sends "+ " and reads one line."""
-        wire = Wire(pop3_server_thread.port)
-        wire.line()
         wire.send(b"AUTH PLAIN\r\n")
         assert wire.line() == b"+ \r\n"
         wire.send(self.plain(POP3_USER, POP3_PASSWORD) + b"\r\n")
         assert wire.line().startswith(b"+OK")
-        wire.close()
 
-    def test_star_cancels(self, pop3_server_thread: ServerThread) -> None:
+    def test_star_cancels(self, wire: Wire) -> None:
         """A "*" response cancels the exchange with -ERR; the session goes on."""
-        wire = Wire(pop3_server_thread.port)
-        wire.line()
         wire.send(b"AUTH PLAIN\r\n")
         assert wire.line() == b"+ \r\n"
         wire.send(b"*\r\n")
         assert wire.line().startswith(b"-ERR")
         wire.send(b"CAPA\r\n")
         assert wire.line().startswith(b"+OK")
-        wire.close()
 
     @pytest.mark.parametrize(
         "response",
@@ -212,13 +206,10 @@ class TestSaslPlain:
             base64.b64encode(b"no separators"),
         ],
     )
-    def test_bad_responses_fail(self, pop3_server_thread: ServerThread, response: bytes) -> None:
+    def test_bad_responses_fail(self, wire: Wire, response: bytes) -> None:
         """Bad base64, a wrong password, a foreign authzid or no NULs: -ERR [AUTH]."""
-        wire = Wire(pop3_server_thread.port)
-        wire.line()
         wire.send(b"AUTH PLAIN " + response + b"\r\n")
         assert wire.line().startswith(b"-ERR [AUTH]")
-        wire.close()
 
     def test_overlong_response_is_masked_in_transcript(
         self, pop3_server_thread: ServerThread
@@ -236,15 +227,12 @@ class TestSaslPlain:
         wire.close()
         assert pop3_server_thread.commands() == ["AUTH PLAIN", "*** [line too long]"]
 
-    def test_unknown_mechanism(self, pop3_server_thread: ServerThread) -> None:
+    def test_unknown_mechanism(self, wire: Wire) -> None:
         """Only PLAIN is offered; AUTH without argument lists it."""
-        wire = Wire(pop3_server_thread.port)
-        wire.line()
         wire.send(b"AUTH CRAM-MD5\r\nAUTH\r\n")
         assert wire.line().startswith(b"-ERR")
         assert wire.line() == b"+OK\r\n"
         assert wire.multiline() == b"PLAIN\r\n.\r\n"
-        wire.close()
 
 
 class TestCapa:
@@ -369,10 +357,8 @@ class TestTransaction:
         assert [row.split()[0] for row in client.list()[1]] == [b"2", b"3"]
         client.close()
 
-    def test_pipelined_commands_answered_in_order(self, pop3_server_thread: ServerThread) -> None:
+    def test_pipelined_commands_answered_in_order(self, wire: Wire) -> None:
         """Commands sent in one write are each answered, in order (RFC 2449 PIPELINING)."""
-        wire = Wire(pop3_server_thread.port)
-        wire.line()
         commands = ["STAT", "UIDL 2", "LIST", "NOOP"]
         login = f"USER {POP3_USER}\r\nPASS {POP3_PASSWORD}\r\n"
         wire.send((login + "".join(c + "\r\n" for c in commands)).encode())
@@ -383,7 +369,6 @@ class TestTransaction:
         assert wire.line().startswith(b"+OK 3 messages")
         assert wire.multiline().count(b"\r\n") == 4
         assert wire.line() == b"+OK\r\n"
-        wire.close()
 
     def test_overlong_line_is_refused_and_closed(self, pop3_server_thread: ServerThread) -> None:
         """A line over 8 KiB gets -ERR and the connection is closed."""
@@ -528,13 +513,10 @@ class TestTls:
             poplib.POP3_SSL("127.0.0.1", pop3_server_thread_implicit_tls.port, context=context)
         assert pop3_server_thread_implicit_tls.commands() == []
 
-    def test_stls_not_configured(self, pop3_server_thread: ServerThread) -> None:
+    def test_stls_not_configured(self, wire: Wire) -> None:
         """Without an STLS context, STLS gets -ERR."""
-        wire = Wire(pop3_server_thread.port)
-        wire.line()
         wire.send(b"STLS\r\n")
         assert wire.line().startswith(b"-ERR")
-        wire.close()
 
     def test_bytes_before_handshake_are_discarded(
         self, pop3_server_thread_stls: ServerThread, tls_client_context: ssl.SSLContext
