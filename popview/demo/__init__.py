@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from types import TracebackType
 
 from popview.config import Account
 from popview.demo.sample import BASE_DATE, SAMPLE_COUNT, sample_messages
@@ -76,12 +75,7 @@ class DemoServer:
     def __enter__(self) -> DemoServer:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_exc_info: object) -> None:
         self.stop()
 
 
