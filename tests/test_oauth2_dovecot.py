@@ -9,6 +9,7 @@ here, and what Dovecot saw.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -40,34 +41,39 @@ def config(tmp_path: Path, dovecot_oauth: OAuthDovecot, oauth_server_module: Aut
     return path
 
 
+@pytest.fixture
+def lists_the_mail(
+    config: Path, dovecot_oauth: OAuthDovecot, capsys: pytest.CaptureFixture[str]
+) -> Callable[[], None]:
+    """``popview list -a work``, checked: it succeeds and shows alice's mail."""
+
+    def check() -> None:
+        code, out, err = list_work(config, capsys)
+        assert code == 0, err + dovecot_oauth.log_tail()
+        assert SUBJECT in out
+
+    return check
+
+
 @pytest.mark.dovecot
 class TestDovecotOAuth2:
     def test_list_with_a_token_dovecot_checked(
         self,
-        config: Path,
+        lists_the_mail: Callable[[], None],
         dovecot_oauth: OAuthDovecot,
         oauth_server_module: AuthServer,
-        capsys: pytest.CaptureFixture[str],
     ) -> None:
         before = len(oauth_server_module.state.introspections)
-        code, out, err = list_work(config, capsys)
-        assert code == 0, err + dovecot_oauth.log_tail()
-        assert SUBJECT in out
+        lists_the_mail()
         assert len(oauth_server_module.state.introspections) > before  # Dovecot asked
         dovecot_oauth.wait_for_log("pop3-login: Login: user=<alice>, method=OAUTHBEARER")
 
     def test_an_expired_token_is_refreshed_and_dovecot_accepts_the_retry(
-        self,
-        config: Path,
-        dovecot_oauth: OAuthDovecot,
-        oauth_server_module: AuthServer,
-        capsys: pytest.CaptureFixture[str],
+        self, lists_the_mail: Callable[[], None], oauth_server_module: AuthServer
     ) -> None:
         oauth_server_module.expire_all()
         refreshes = oauth_server_module.state.refresh_requests
-        code, out, err = list_work(config, capsys)
-        assert code == 0, err + dovecot_oauth.log_tail()
-        assert SUBJECT in out
+        lists_the_mail()
         assert oauth_server_module.state.refresh_requests == refreshes + 1
 
     def test_a_revoked_grant_is_one_message(
