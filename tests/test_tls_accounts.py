@@ -22,21 +22,12 @@ import trustme
 from popview.config import Account
 from popview.errors import Pop3TimeoutError, TLSVerificationError
 from popview.pop3.client import Pop3Client
-from popview.pop3.tls import fingerprint_of
 from popview.server import Pop3Server
 from popview.session import MailboxSession
 from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER
+from tests.test_tls import leaf_context
 
 MakeServer = Callable[..., Awaitable[Pop3Server]]
-
-
-def leaf(ca: trustme.CA, *names: str) -> tuple[ssl.SSLContext, str]:
-    """A server context with a fresh certificate for ``names``, and its fingerprint."""
-    cert = ca.issue_cert(*names)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    cert.configure_cert(context)
-    der = ssl.PEM_cert_to_DER_cert(cert.cert_chain_pems[0].bytes().decode("ascii"))
-    return context, fingerprint_of(der)
 
 
 def ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
@@ -62,7 +53,7 @@ class TestConfiguredCaFile:
     async def test_the_right_host_connects(
         self, make_pop3_server: MakeServer, tls_ca: trustme.CA, tmp_path: Path, tls: str
     ) -> None:
-        context, _ = leaf(tls_ca, "127.0.0.1")
+        context, _ = leaf_context(tls_ca, "127.0.0.1")
         server = await make_pop3_server(
             **{"implicit_tls" if tls == "implicit" else "stls": context}
         )
@@ -74,7 +65,7 @@ class TestConfiguredCaFile:
     async def test_a_certificate_for_another_host_is_refused_before_credentials(
         self, make_pop3_server: MakeServer, tls_ca: trustme.CA, tmp_path: Path, tls: str
     ) -> None:
-        context, fingerprint = leaf(tls_ca, "mail.example.org")  # same CA, other name
+        context, fingerprint = leaf_context(tls_ca, "mail.example.org")  # same CA, other name
         server = await make_pop3_server(
             **{"implicit_tls" if tls == "implicit" else "stls": context}
         )
@@ -92,7 +83,7 @@ class TestPinAfterStls:
     async def test_the_pinned_certificate_connects(
         self, make_pop3_server: MakeServer, tls_ca: trustme.CA
     ) -> None:
-        context, fingerprint = leaf(tls_ca, "127.0.0.1")
+        context, fingerprint = leaf_context(tls_ca, "127.0.0.1")
         server = await make_pop3_server(stls=context)
         session = await open_session(account(server, tls="starttls", fingerprint=fingerprint))
         assert session.info is not None and session.info.tls is not None
@@ -102,8 +93,9 @@ class TestPinAfterStls:
     async def test_another_certificate_is_refused_before_credentials(
         self, make_pop3_server: MakeServer, tls_ca: trustme.CA
     ) -> None:
-        _, pinned = leaf(tls_ca, "127.0.0.1")
-        context, presented = leaf(tls_ca, "127.0.0.1")  # same CA and name: only the pin differs
+        _, pinned = leaf_context(tls_ca, "127.0.0.1")
+        # The same CA and name: only the pin differs.
+        context, presented = leaf_context(tls_ca, "127.0.0.1")
         server = await make_pop3_server(stls=context)
         acct = account(server, tls="starttls", fingerprint=pinned)
         with pytest.raises(TLSVerificationError, match="not the one you trusted") as info:
