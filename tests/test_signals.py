@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from popview.mail.envelope import Envelope, parse_envelope
 from popview.mail.signals import badge, describe
-
-
-def env(block: bytes) -> Envelope:
-    return parse_envelope(block, number=1, uid="u", size=10)
-
+from tests.test_envelope import env
 
 PHISH = (
     b"Authentication-Results: mx.example.net; spf=softfail smtp.mailfrom=evil.test;\r\n"
