@@ -233,9 +233,14 @@ def base64_bad_padding() -> bytes:
     )
 
 
+def uu_lines(payload: bytes) -> list[bytes]:
+    """``payload`` uuencoded, one line per 45 bytes, without the newlines."""
+    return [binascii.b2a_uu(payload[i : i + 45]).rstrip(b"\n") for i in range(0, len(payload), 45)]
+
+
 def uuencode() -> bytes:
     payload = b"Hello from 1995!\n" * 3
-    lines = [binascii.b2a_uu(payload[i : i + 45]).rstrip(b"\n") for i in range(0, len(payload), 45)]
+    lines = uu_lines(payload)
     return mail(
         *common("The file you asked for"),
         "Content-Type: text/plain; charset=us-ascii",
@@ -253,7 +258,7 @@ def uuencode() -> bytes:
 
 def truncated_uuencode() -> bytes:
     payload = b"This file was cut off in the middle of its transfer." * 2
-    lines = [binascii.b2a_uu(payload[i : i + 45]).rstrip(b"\n") for i in range(0, len(payload), 45)]
+    lines = uu_lines(payload)
     return mail(
         *common("Truncated uuencode"),
         "Content-Type: text/plain; charset=us-ascii",
