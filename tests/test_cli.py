@@ -28,6 +28,12 @@ HOSTILE = (
 pytestmark = pytest.mark.usefixtures("cli_environment")
 
 
+@pytest.fixture
+def hostile_server(make_pop3_server_thread: Callable[..., ServerThread]) -> ServerThread:
+    """The embedded server with one mail whose subject carries terminal escapes."""
+    return make_pop3_server_thread(mailbox=MemoryMailbox([HOSTILE]))
+
+
 def target(server: ServerThread) -> list[str]:
     return account_args(server.port)
 
@@ -91,13 +97,10 @@ class TestList:
         assert "QUIT" not in pop3_server_thread.server.commands()
 
     def test_text_listing_is_sanitized(
-        self,
-        make_pop3_server_thread: Callable[..., ServerThread],
-        capsys: pytest.CaptureFixture[str],
+        self, hostile_server: ServerThread, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """No ESC from a hostile subject reaches the terminal listing."""
-        server = make_pop3_server_thread(mailbox=MemoryMailbox([HOSTILE]))
-        code, out, _ = run(["list", *target(server)], capsys)
+        code, out, _ = run(["list", *target(hostile_server)], capsys)
         assert code == 0 and "clear" in out
         assert "\x1b" not in out and "\x07" not in out
 
@@ -114,13 +117,10 @@ class TestShow:
         assert capsysbinary.readouterr().out == memory_mailbox.messages[1]
 
     def test_rendered_output_has_no_escape(
-        self,
-        make_pop3_server_thread: Callable[..., ServerThread],
-        capsys: pytest.CaptureFixture[str],
+        self, hostile_server: ServerThread, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """show (rendered): headers and body, with no ESC, BEL or C1 from the mail."""
-        server = make_pop3_server_thread(mailbox=MemoryMailbox([HOSTILE]))
-        code, out, _ = run(["show", "#1", *target(server)], capsys)
+        code, out, _ = run(["show", "#1", *target(hostile_server)], capsys)
         assert code == 0 and "Subject:" in out and "red" in out
         assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", out)
 
