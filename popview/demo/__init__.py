@@ -14,6 +14,7 @@ persistent UNENCRYPTED badge, as for any ``tls="none"`` account.
 from __future__ import annotations
 
 import secrets
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from popview.config import Account
@@ -51,7 +52,7 @@ def sample_mailbox(count: int = SAMPLE_COUNT) -> MemoryMailbox:
 
 
 @dataclass
-class DemoServer:
+class DemoServer(AbstractContextManager["DemoServer"]):
     """A running demo server and how to log in to it.
 
     Attributes:
@@ -71,9 +72,6 @@ class DemoServer:
     def stop(self) -> None:
         """Stop the server thread (idempotent)."""
         self.thread.stop()
-
-    def __enter__(self) -> DemoServer:
-        return self
 
     def __exit__(self, *_exc_info: object) -> None:
         self.stop()

@@ -16,6 +16,7 @@ UIDL. The directory is 0700 and every file in it 0600 from creation on
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from platformdirs import user_cache_path
@@ -55,7 +56,7 @@ def default_cache_dir() -> Path:
     return user_cache_path("popview", appauthor=False)
 
 
-class Store:
+class Store(AbstractContextManager["Store"]):
     """The open store; close it (or use ``with``) when done.
 
     Attributes:
@@ -105,9 +106,6 @@ class Store:
     def close(self) -> None:
         """Close the database."""
         self._db.close()
-
-    def __enter__(self) -> Store:
-        return self
 
     def __exit__(self, *_exc_info: object) -> None:
         self.close()
