@@ -88,12 +88,7 @@ def _opened(app: PopviewApp, attachment: Attachment) -> None:
         )
         return
     except OSError as error:
-        app.notify(
-            f"Could not open: {single_line(str(error.strerror or error), 200)}.",
-            title="Cannot open",
-            severity="error",
-            markup=False,
-        )
+        _notify_os_error(app, "open", "Cannot open", error)
         return
     app.notify(f"Opened {path.name}", title="Opened", markup=False)
 
@@ -102,11 +97,16 @@ def _saved(app: PopviewApp, write: Callable[[], Path]) -> None:
     try:
         path = write()
     except OSError as error:
-        app.notify(
-            f"Could not save: {single_line(str(error.strerror or error), 200)}.",
-            title="Save failed",
-            severity="error",
-            markup=False,
-        )
+        _notify_os_error(app, "save", "Save failed", error)
         return
     app.notify(f"Saved {path}", title="Saved", markup=False)
+
+
+def _notify_os_error(app: PopviewApp, verb: str, title: str, error: OSError) -> None:
+    """Say why a file could not be opened or saved, in one line (the OS's own words)."""
+    app.notify(
+        f"Could not {verb}: {single_line(str(error.strerror or error), 200)}.",
+        title=title,
+        severity="error",
+        markup=False,
+    )
