@@ -10,11 +10,9 @@ import ssl
 import stat
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from rich.text import Text
-from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
 from popview.config import Account, Config, General
@@ -26,10 +24,10 @@ from popview.ui.app import PopviewApp
 from popview.ui.screens.dialogs import ConfirmScreen, PasswordScreen, SaveMessageScreen
 from popview.ui.screens.login import LoginScreen
 from popview.ui.screens.message import MessageScreen
-from popview.ui.widgets.envelope_table import EnvelopeTable
 from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER, new_server
 from tests.ui_support import (
     account_for,
+    open_message,
     table_lines,
     wait_for,
     wait_listed,
@@ -235,19 +233,6 @@ class TestTrustCertificate:
         finally:
             store.close()
             await srv.close()
-
-
-async def open_message(pilot: Pilot[Any], uid: str) -> MessageScreen:
-    """Move to ``uid`` in the list, open it, and wait until it is shown."""
-    app = pilot.app
-    assert isinstance(app, PopviewApp)
-    await wait_listed(pilot)
-    app.screen.query_one(EnvelopeTable).move_to(app.listing.index_of(uid) or 0)
-    await pilot.press("enter")
-    await wait_for(pilot, lambda: getattr(app.screen, "forms", None) is not None)
-    screen = app.screen
-    assert isinstance(screen, MessageScreen)
-    return screen
 
 
 def mode(path: Path) -> int:

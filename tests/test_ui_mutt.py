@@ -36,7 +36,7 @@ from popview.ui.textual_adapter import screen_text as adapter_screen_text
 from popview.ui.widgets.envelope_table import EnvelopeTable
 from popview.ui.widgets.message_body import MessageBody
 from tests.fixtures.embedded import POP3_PASSWORD, new_server
-from tests.ui_support import account_for, wait_for, wait_listed
+from tests.ui_support import account_for, open_message, wait_for, wait_listed
 
 REPO = Path(__file__).resolve().parent.parent
 SIZE = (100, 30)
@@ -127,15 +127,8 @@ def app_for(server: Pop3Server, config: Config | None = None) -> PopviewApp:
 
 
 async def open_uid(pilot: Pilot[Any], uid: str) -> MessageScreen:
-    """Open ``uid`` from the list and wait until its body is shown."""
-    app = pilot.app
-    assert isinstance(app, PopviewApp)
-    await wait_listed(pilot)
-    app.screen.query_one(EnvelopeTable).move_to(app.listing.index_of(uid) or 0)
-    await pilot.press("enter")
-    await wait_for(pilot, lambda: getattr(app.screen, "forms", None) is not None)
-    screen = app.screen
-    assert isinstance(screen, MessageScreen)
+    """Open ``uid`` from the list, wait until its body is shown, and let it settle."""
+    screen = await open_message(pilot, uid)
     await pilot.pause()
     return screen
 

@@ -15,6 +15,7 @@ from popview.config import Account
 from popview.server import Pop3Server
 from popview.ui.app import PopviewApp
 from popview.ui.screens.mailbox import MailboxScreen
+from popview.ui.screens.message import MessageScreen
 from popview.ui.widgets.envelope_table import EnvelopeTable
 from tests.fixtures.embedded import POP3_USER
 
@@ -61,3 +62,16 @@ def subject_of(raw: bytes) -> str:
     import email.policy
 
     return str(email.message_from_bytes(raw, policy=email.policy.default)["Subject"])
+
+
+async def open_message(pilot: Pilot[Any], uid: str) -> MessageScreen:
+    """Move to ``uid`` in the list, open it, and wait until it is shown."""
+    app = pilot.app
+    assert isinstance(app, PopviewApp)
+    await wait_listed(pilot)
+    app.screen.query_one(EnvelopeTable).move_to(app.listing.index_of(uid) or 0)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: getattr(app.screen, "forms", None) is not None)
+    screen = app.screen
+    assert isinstance(screen, MessageScreen)
+    return screen
