@@ -323,6 +323,25 @@ class TestSaveDialog:
         assert mbox.read_bytes().startswith(b"From ")
         assert stat.S_IMODE(mbox.stat().st_mode) == 0o600
 
+    async def test_a_save_that_fails_says_why_in_one_line(
+        self, server: Pop3Server, tmp_path: Path
+    ) -> None:
+        """A save folder that cannot be made (a file stands in its way) is one error toast
+        with the system's reason; nothing is written and the viewer stays open."""
+        blocker = tmp_path / "not-a-folder"
+        blocker.write_text("a file, not a folder")
+        app = app_for(server, Config(general=General(save_dir=blocker / "saved")))
+        async with app.run_test(size=SIZE) as pilot:
+            await open_uid(pilot, "uid-0002")
+            await pilot.press("s")
+            await wait_for(pilot, lambda: isinstance(app.screen, SaveMessageScreen))
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: any(n.startswith("Could not save") for n in notes(app)))
+            assert isinstance(app.screen, MessageScreen)
+        (note,) = [n for n in notes(app) if n.startswith("Could not save")]
+        assert note == "Could not save: Not a directory."
+        assert blocker.read_text() == "a file, not a folder"
+
 
 class TestList:
     async def test_filter_enter_opens_the_first_match_and_esc_keeps_it_visible(
