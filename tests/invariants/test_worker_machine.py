@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -52,6 +53,8 @@ from tests.invariants.strategies import invariant_settings
 MESSAGES = tuple(
     b"From: a@example.org\r\nSubject: m%d\r\n\r\nbody %d\r\n" % (i, i) for i in range(6)
 )
+
+pytestmark = pytest.mark.slow  # hypothesis drives the worker through drops and restarts
 UIDS = tuple(f"uid-{n:04d}" for n in range(1, len(MESSAGES) + 1))
 COMMAND_TIMEOUT = 1.0
 WAIT = 20.0  # the longest a rule waits for the worker's answer (many timeouts)
