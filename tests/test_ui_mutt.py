@@ -463,8 +463,12 @@ class TestLayout:
             else:
                 assert "2024-03-15" in row
 
-    async def test_quit_dialog_answers_y_and_n(self, server: Pop3Server) -> None:
-        """With marks pending, `q` then `n` leaves everything on the server (no QUIT)."""
+    @pytest.mark.parametrize(("answer", "quit_sent"), [("n", False), ("y", True)])
+    async def test_quit_dialog_answers_y_and_n(
+        self, server: Pop3Server, answer: str, quit_sent: bool
+    ) -> None:
+        """With marks pending, `q` asks; `y` commits (QUIT), `n` leaves everything on the
+        server (no QUIT)."""
         app = app_for(server)
         async with app.run_test(size=SIZE) as pilot:
             await wait_listed(pilot)
@@ -473,21 +477,9 @@ class TestLayout:
             await pilot.press("q")
             await wait_for(pilot, lambda: isinstance(app.screen, QuitScreen))
             assert "Commit and quit (y)" in screen_text(app)
-            await pilot.press("n")
+            await pilot.press(answer)
             await wait_for(pilot, lambda: app.return_code is not None)
-        assert "QUIT" not in server.commands()
-
-    async def test_quit_dialog_y_commits(self, server: Pop3Server) -> None:
-        app = app_for(server)
-        async with app.run_test(size=SIZE) as pilot:
-            await wait_listed(pilot)
-            await pilot.press("d")
-            await wait_for(pilot, lambda: bool(app.marks))
-            await pilot.press("q")
-            await wait_for(pilot, lambda: isinstance(app.screen, QuitScreen))
-            await pilot.press("y")
-            await wait_for(pilot, lambda: app.return_code is not None)
-        assert "QUIT" in server.commands()
+        assert ("QUIT" in server.commands()) is quit_sent
         assert "DELE 40" in server.commands()
 
 
