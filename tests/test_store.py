@@ -474,6 +474,7 @@ class TestReadState:
         connection = sqlite3.connect(folder / DB_FILENAME)
         connection.execute("DROP TABLE read_messages")
         connection.execute("DROP TABLE servers")  # schema 3: not in a version 1 cache
+        connection.execute("ALTER TABLE journal DROP COLUMN rule")  # schema 4
         connection.execute("PRAGMA user_version = 1")
         connection.commit()
         connection.close()
@@ -485,6 +486,37 @@ class TestReadState:
 
 class TestDeletionJournal:
     """Marks recorded by UIDL survive the connection and the process."""
+
+    def test_marks_of_a_version_3_journal_survive_the_upgrade(self, tmp_path: Path) -> None:
+        """Marks journaled before rules were recorded read back as the user's marks."""
+        import sqlite3
+
+        folder = tmp_path / "cache"
+        with Store.open(folder) as store:
+            store.journal.mark(ACCOUNT, "kept")
+        connection = sqlite3.connect(folder / DB_FILENAME)
+        connection.execute("ALTER TABLE journal DROP COLUMN rule")
+        connection.execute("PRAGMA user_version = 3")
+        connection.commit()
+        connection.close()
+        with Store.open(folder) as store:
+            (entry,) = store.journal.entries(ACCOUNT)
+            assert (entry.uid, entry.state, entry.rule) == ("kept", JournalState.PENDING, None)
+            store.journal.mark_many(ACCOUNT, ["a", "b"], "newsletters")
+            rules = {e.uid: e.rule for e in store.journal.entries(ACCOUNT)}
+            assert rules == {"kept": None, "a": "newsletters", "b": "newsletters"}
+
+    def test_mark_many_is_one_transaction(self, store: Store) -> None:
+        """A batch that cannot be written leaves no mark at all (journal first, F.53)."""
+        store.journal.mark(ACCOUNT, "before")
+        # The third row's write fails, after two went in: none of the three may stay.
+        store._db._connection.execute(
+            "CREATE TEMP TRIGGER full BEFORE INSERT ON main.journal WHEN NEW.uid = 'z'"
+            " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+        )
+        with pytest.raises(StoreError, match="full"):
+            store.journal.mark_many(ACCOUNT, ["x", "y", "z"], "r")
+        assert journal_marks(store.journal, ACCOUNT) == {"before"}
 
     def test_mark_then_states(self, store: Store) -> None:
         """A mark starts pending, moves to sent, and is listed oldest first."""

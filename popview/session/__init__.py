@@ -31,6 +31,7 @@ from popview.session.policy import (
     TemporaryServerError,
 )
 from popview.session.types import (
+    BulkMark,
     CommitResult,
     FetchedMessage,
     Listed,
@@ -43,6 +44,7 @@ from popview.session.types import (
 
 __all__ = [
     "DEFAULT_KEEPALIVE",
+    "BulkMark",
     "CommitResult",
     "FetchedMessage",
     "Listed",

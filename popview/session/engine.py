@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from popview.errors import (
@@ -49,6 +49,7 @@ from popview.session.policy import (
     classify_server_error,
 )
 from popview.session.types import (
+    BulkMark,
     CommitResult,
     FetchedMessage,
     ListingUpdate,
@@ -134,6 +135,8 @@ class MailboxSession:
         # Marks an interrupted session left are this session's marks from the start, so
         # an unmark before open() reaches the journal instead of being re-applied later.
         self._restored: set[str] = set(self._marks.restore())
+        self._declined: set[str] = set()
+        """Keys the user unmarked after a rule marked them: no rule marks them again."""
         self.visits = Visits(store.cache if store is not None else None, self.account_key)
         """New since the last visit (read once, at the start of this session)."""
         self._conn: OpenMailbox | None = None
@@ -374,13 +377,12 @@ class MailboxSession:
             async for reply in replies:
                 key = todo[position][0]
                 position += 1
-                if isinstance(reply, Pop3ServerError):
-                    failed.append(key)
-                else:
-                    self._marks.sent(key)
-                    done.append(key)
+                (failed if isinstance(reply, Pop3ServerError) else done).append(key)
 
+        # Recorded only when every reply came: a link lost half-way leaves them all
+        # pending, and the next connection sends DELE again (the server forgot).
         await self._run(send())
+        self._marks.sent(done)
         self._marks.discard(failed)
         return done, failed
 
@@ -694,7 +696,66 @@ class MailboxSession:
         except Pop3ServerError:
             self._marks.discard([uid])
             raise
-        self._marks.sent(uid)
+        self._marks.sent([uid])
+
+    async def mark_many(self, keys: Sequence[str], *, rule: str | None = None) -> BulkMark:
+        """Mark many messages: journal them all in one transaction, then ``DELE``
+        each, pipelined (one flight, not one round trip each).
+
+        The order is :meth:`mark`'s: the journal first, then the marks, then
+        ``DELE``. A message the server refuses to mark is unmarked and reported;
+        while the link is down the marks stay journaled and pending, and the
+        connection error is raised (the next connection sends them).
+
+        Args:
+            keys: The messages to mark (already marked ones are left as they are).
+            rule: The ``[[rules]]`` rule that marks them, or None (the user does).
+                A rule never marks again a message the user unmarked in this
+                session, after a rule had marked it.
+
+        Returns:
+            What was marked, what had already left the server, what was refused.
+        """
+        self._check_idle()
+        index = self._conn.index if self._conn is not None else self._known
+        if index is None:
+            raise NotOpenError("The mailbox is not open yet.")
+        wanted = [
+            key
+            for key in dict.fromkeys(keys)
+            if key not in self._marks and not (rule is not None and key in self._declined)
+        ]
+        gone = tuple(key for key in wanted if index.get(key) is None)
+        fresh = [key for key in wanted if index.get(key) is not None]
+        self._marks.add_many(fresh, rule)  # journal first (HARDENING F.53)
+        failed: list[str] = []
+
+        async def send() -> None:
+            todo = [
+                (key, ref)
+                for key in fresh
+                if key in self._marks
+                and key not in self._marks.applied
+                and (ref := self.ref(key)) is not None
+            ]
+            failed.extend((await self._send_dele(todo))[1])
+
+        if fresh:
+            await self._retry_if_dropped(send)
+        refused = tuple(failed)
+        return BulkMark(
+            marked=tuple(key for key in fresh if key in self._marks), gone=gone, refused=refused
+        )
+
+    async def unmark_many(self, keys: Collection[str]) -> None:
+        """Unmark many messages with one ``RSET`` (then ``DELE`` the others again)."""
+        self._check_idle()
+        await self._unmark(keys)
+
+    @property
+    def mark_rules(self) -> Mapping[str, str | None]:
+        """Marked key → the ``[[rules]]`` rule that marked it (None: the user did)."""
+        return self._marks.rules
 
     async def unmark(self, uid: str) -> None:
         """Unmark one message: ``RSET`` (all or nothing), then ``DELE`` the others again.
@@ -707,6 +768,8 @@ class MailboxSession:
 
     async def _unmark(self, keys: Collection[str]) -> None:
         self._restored.difference_update(keys)
+        rules = self._marks.rules
+        self._declined.update(key for key in keys if rules.get(key) is not None)
         # An unverified QUIT's key counts too: the next UIDL must not re-mark it.
         known = [key for key in keys if key in self._marks or key in self._marks.unverified]
         was_applied = any(key in self._marks.applied for key in known)
@@ -743,6 +806,7 @@ class MailboxSession:
         """Forget every mark and send ``RSET`` (when connected)."""
         self._check_idle()
         had_applied = bool(self._marks.applied)
+        self._declined.update(key for key, rule in self._marks.rules.items() if rule is not None)
         self._restored = set()
         self._marks.clear()
         if had_applied and self.connected:

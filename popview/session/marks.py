@@ -10,7 +10,7 @@ resolved again by UIDL. Session-only keys (no stable UIDL) are never journaled.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from popview.session.identity import MessageKey
@@ -33,7 +33,8 @@ class MarkBook:
     def __init__(self, journal: DeletionJournal | None, account: str) -> None:
         self._journal = journal
         self._account = account
-        self._keys: dict[str, None] = {}
+        self._keys: dict[str, str | None] = {}
+        """Marked key → the rule that marked it (None: the user did)."""
         self.applied: set[str] = set()
         """Keys ``DELE``'d on the current connection."""
         self.unverified: set[str] = set()
@@ -49,6 +50,11 @@ class MarkBook:
     def keys(self) -> list[str]:
         """The marked keys, in marking order."""
         return list(self._keys)
+
+    @property
+    def rules(self) -> Mapping[str, str | None]:
+        """Marked key → the ``[[rules]]`` rule that marked it (None: the user did)."""
+        return dict(self._keys)
 
     def _durable(self, keys: Iterable[str]) -> list[str]:
         return [key for key in keys if MessageKey(key).stable]
@@ -71,22 +77,34 @@ class MarkBook:
             if entry.state in (JournalState.COMMITTED, JournalState.UNKNOWN):
                 self.unverified.add(entry.uid)
             elif entry.uid not in self._keys:
-                self._keys[entry.uid] = None
+                self._keys[entry.uid] = entry.rule
                 restored.append(entry.uid)
         return restored
 
-    def add(self, key: str) -> None:
+    def add(self, key: str, rule: str | None = None) -> None:
         """Record a mark; journaled first (durably) unless the key is session-only."""
-        if self._journal is not None and MessageKey(key).stable:
-            self._journal.mark(self._account, key)
-        self._keys[key] = None
-        self.unverified.discard(key)
+        self.add_many([key], rule)
 
-    def sent(self, key: str) -> None:
-        """The server acknowledged ``DELE`` for ``key`` on this connection."""
-        self.applied.add(key)
-        if self._journal is not None and MessageKey(key).stable:
-            self._journal.set_state(self._account, [key], JournalState.SENT)
+    def add_many(self, keys: Collection[str], rule: str | None = None) -> None:
+        """Record marks, journaled first in one transaction (all or none).
+
+        Args:
+            keys: The keys to mark.
+            rule: The rule that marks them, or None (the user does).
+        """
+        durable = self._durable(keys)
+        if self._journal is not None and durable:
+            self._journal.mark_many(self._account, durable, rule)
+        for key in keys:
+            self._keys[key] = rule
+            self.unverified.discard(key)
+
+    def sent(self, keys: Collection[str]) -> None:
+        """The server acknowledged ``DELE`` for ``keys`` on this connection."""
+        self.applied.update(keys)
+        durable = self._durable(keys)
+        if self._journal is not None and durable:
+            self._journal.set_state(self._account, durable, JournalState.SENT)
 
     def discard(self, keys: Iterable[str]) -> None:
         """Forget marks in the journal and in memory (``applied`` included)."""

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from popview.pop3.tls import TlsInfo
 
 __all__ = [
+    "BulkMark",
     "CommitResult",
     "FetchedMessage",
     "Listed",
@@ -164,6 +165,21 @@ class MarkReport:
         return not (
             self.reapplied or self.vanished or self.dropped_no_uidl or self.failed or self.deleted
         )
+
+
+@dataclass(frozen=True)
+class BulkMark:
+    """The outcome of :meth:`MailboxSession.mark_many`.
+
+    Attributes:
+        marked: The messages marked by this call (journaled, ``DELE`` sent when online).
+        gone: Asked for, but no longer on the server: not marked.
+        refused: The server answered ``-ERR`` to their ``DELE``: not marked.
+    """
+
+    marked: tuple[str, ...] = ()
+    gone: tuple[str, ...] = ()
+    refused: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

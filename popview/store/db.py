@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 DB_FILENAME = "popview.sqlite3"
 """Name of the database file inside the cache directory."""
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """``PRAGMA user_version`` of the schema this code writes."""
 
 _SIDE_SUFFIXES = ("-wal", "-shm", "-journal")
@@ -108,8 +108,13 @@ CREATE TABLE servers (
 ) WITHOUT ROWID;
 """
 
+# v4: the name of the [[rules]] rule that made a mark (NULL: the user made it).
+_SCHEMA_V4 = """
+ALTER TABLE journal ADD COLUMN rule TEXT;
+"""
+
 # Index i upgrades user_version i to i + 1.
-_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3)
+_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4)
 
 
 class Database:

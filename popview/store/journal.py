@@ -54,6 +54,8 @@ class JournalEntry:
     """When the user marked it (seconds since the epoch)."""
     state: JournalState
     """Where the mark stands."""
+    rule: str | None = None
+    """The ``[[rules]]`` rule that made the mark, or None (the user made it)."""
 
 
 class DeletionJournal:
@@ -66,17 +68,30 @@ class DeletionJournal:
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    def mark(self, account: str, uid: str) -> None:
+    def mark(self, account: str, uid: str, rule: str | None = None) -> None:
         """Record a mark as ``pending`` (call this *before* sending ``DELE``).
 
-        Marking an already marked message keeps its original time and sets it
-        back to ``pending``.
+        Marking an already marked message keeps its original time, sets it
+        back to ``pending`` and records who marked it now.
         """
+        self.mark_many(account, [uid], rule)
+
+    def mark_many(self, account: str, uids: Iterable[str], rule: str | None = None) -> None:
+        """Record many marks as ``pending`` in one transaction: all or none.
+
+        Args:
+            account: The account key.
+            uids: The UIDLs to mark.
+            rule: The rule that marks them, or None (the user does).
+        """
+        now = time.time()
+        rows = [(account, uid, now, JournalState.PENDING.value, rule) for uid in uids]
         with self._db.transaction() as connection:
-            connection.execute(
-                "INSERT INTO journal (account, uid, marked_at, state) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (account, uid) DO UPDATE SET state = excluded.state",
-                (account, uid, time.time(), JournalState.PENDING.value),
+            connection.executemany(
+                "INSERT INTO journal (account, uid, marked_at, state, rule) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (account, uid) DO UPDATE SET state = excluded.state,"
+                " rule = excluded.rule",
+                rows,
             )
 
     def unmark(self, account: str, uid: str) -> bool:
@@ -137,13 +152,13 @@ class DeletionJournal:
             states: Only entries in these states (all when ``None``).
         """
         rows = self._db.fetch(
-            "SELECT account, uid, marked_at, state FROM journal WHERE account = ?"
+            "SELECT account, uid, marked_at, state, rule FROM journal WHERE account = ?"
             " ORDER BY marked_at, uid",
             (account,),
         )
         wanted = None if states is None else {JournalState(s) for s in states}
         found = [
-            JournalEntry(acct, uid, marked_at, JournalState(state))
-            for acct, uid, marked_at, state in rows
+            JournalEntry(acct, uid, marked_at, JournalState(state), rule)
+            for acct, uid, marked_at, state, rule in rows
         ]
         return [e for e in found if wanted is None or e.state in wanted]

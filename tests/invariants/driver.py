@@ -59,7 +59,7 @@ class Action:
 
 USER_ACTIONS = (
     "open", "list", "fetch", "mark", "unmark", "unmark_all", "commit", "commit_no_reconnect",
-    "refresh", "keepalive", "close", "close_discard", "restart",
+    "refresh", "keepalive", "close", "close_discard", "restart", "mark_many", "unmark_many",
 )  # fmt: skip
 SERVER_ACTIONS = ("deliver", "external_delete")
 
@@ -160,6 +160,9 @@ class _Player:
             return None
         return self.seen_keys[arg % len(self.seen_keys)]
 
+    def _pick_many(self, arg: int) -> list[str]:
+        return [key for i, key in enumerate(self.seen_keys) if arg >> (i % 3) & 1]
+
     def truth_of(self, key: str) -> object | None:
         """The mailbox key of the message the client means by ``key`` now."""
         if MessageKey(key).stable:
@@ -200,6 +203,22 @@ class _Player:
                     await session.mark(key)
                 finally:
                     self.intent[key] = self.truth_of(key) or self.intent[key]
+        elif name == "mark_many":
+            # Bulk marks (a rule or a pattern): the arg's bits choose the messages,
+            # its parity whether a rule or the user marks them.
+            keys = self._pick_many(action.arg)
+            before = {key: self.truth_of(key) for key in keys}
+            self.intent.update(before)
+            try:
+                await session.mark_many(keys, rule="rule" if action.arg % 2 else None)
+            finally:
+                for key in keys:
+                    self.intent[key] = self.truth_of(key) or before[key]
+        elif name == "unmark_many":
+            keys = self._pick_many(action.arg)
+            for key in keys:
+                self.intent.pop(key, None)
+            await session.unmark_many(keys)
         elif name == "unmark":
             key = self._pick(action.arg)
             if key is not None:

@@ -72,6 +72,21 @@ RSET_REFUSED_UNMARK_ALL = Scenario(
     (*_MARK_TWO, Action("unmark_all"), Action("mark", 2), Action("commit")),
 )  # fmt: skip
 
+# Bulk marks (arg 7: every message; odd: a rule marks them) with the first DELE
+# of the pipelined batch refused; the user unmarks two at once (arg 3: the first
+# two) and commits: only the third may go. Then the same with the link dropped
+# after the second DELE (the rest is re-sent on a new connection).
+_BULK = (
+    Action("open"), Action("list"), Action("mark_many", 7), Action("unmark_many", 3),
+    Action("commit"),
+)  # fmt: skip
+BULK_MARKS_ONE_REFUSED = Scenario(_THREE, None, (FaultSpec("DELE", err_code="SYS/TEMP"),), _BULK)
+BULK_MARKS_LINK_DROPPED = Scenario(
+    _THREE, None,
+    (FaultSpec("DELE", err_code="SYS/TEMP"), FaultSpec("DELE", skip=1, drop_after=True)),
+    _BULK,
+)  # fmt: skip
+
 
 def play(scenario: Scenario) -> Run:
     """Run a scenario on a fresh event loop and check it."""
@@ -89,6 +104,8 @@ class TestHostileServerProperty:
     @invariant_settings()
     @given(scenarios())
     @example(UNMARK_AFTER_UNKNOWN_COMMIT)
+    @example(BULK_MARKS_ONE_REFUSED)
+    @example(BULK_MARKS_LINK_DROPPED)
     @example(
         Scenario(
             _THREE,
