@@ -504,6 +504,24 @@ class TestMarks:
         result = await session.commit(reconnect=False)
         assert result.deleted == () and memory_mailbox.deleted == []
 
+    async def test_unmark_all_after_an_unanswered_commit_is_not_undone(
+        self, pop3_server: Pop3Server, memory_mailbox: MemoryMailbox
+    ) -> None:
+        """QUIT unanswered (outcome unknown), then unmark all: the next connection
+        finds the message still there and does not mark it again."""
+        session = await opened(pop3_server)
+        await session.mark("uid-0001")
+        pop3_server.faults.append(Fault("QUIT", drop_before=True))
+        result = await session.commit(reconnect=False)
+        assert result.status == "unknown"
+        await session.unmark_all()
+        await pop3_server.wait_idle()
+        await session.open()
+        assert session.marks == frozenset()
+        assert "DELE" not in verbs(pop3_server, pop3_server.sessions_opened)
+        await session.close()
+        assert memory_mailbox.deleted == []
+
     async def test_close_never_quits(
         self, pop3_server: Pop3Server, memory_mailbox: MemoryMailbox, store: Store
     ) -> None:

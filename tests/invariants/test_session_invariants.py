@@ -67,6 +67,18 @@ UNMARK_AFTER_UNKNOWN_COMMIT = Scenario(
         Action("unmark", 0), Action("open"),
     ),
 )  # fmt: skip
+# The same with unmark_all (found by the long run): a QUIT whose connection
+# dropped before the answer, then "unmark all", then open: the UIDL still lists
+# the message, and it was marked and DELE'd again.
+UNMARK_ALL_AFTER_UNKNOWN_COMMIT = Scenario(
+    (b"From: Bob <bob@example.org>\r\nSubject: Plain\r\n\r\nhello\r\n",),
+    ("m0-stable",),
+    (FaultSpec("QUIT", drop_before=True),),
+    (
+        Action("open"), Action("list"), Action("mark", 0), Action("commit_no_reconnect"),
+        Action("unmark_all"), Action("open"),
+    ),
+)  # fmt: skip
 RSET_REFUSED_UNMARK_ALL = Scenario(
     _THREE, None, (FaultSpec("RSET", err_code="SYS/TEMP"),),
     (*_MARK_TWO, Action("unmark_all"), Action("mark", 2), Action("commit")),
@@ -104,6 +116,7 @@ class TestHostileServerProperty:
     @invariant_settings()
     @given(scenarios())
     @example(UNMARK_AFTER_UNKNOWN_COMMIT)
+    @example(UNMARK_ALL_AFTER_UNKNOWN_COMMIT)
     @example(BULK_MARKS_ONE_REFUSED)
     @example(BULK_MARKS_LINK_DROPPED)
     @example(
