@@ -504,17 +504,22 @@ class TestMarks:
         result = await session.commit(reconnect=False)
         assert result.deleted == () and memory_mailbox.deleted == []
 
-    async def test_unmark_all_after_an_unanswered_commit_is_not_undone(
-        self, pop3_server: Pop3Server, memory_mailbox: MemoryMailbox
+    @pytest.mark.parametrize("forget", ["unmark_all", "leave_on_server"])
+    async def test_forgetting_marks_after_an_unanswered_commit_is_not_undone(
+        self, pop3_server: Pop3Server, memory_mailbox: MemoryMailbox, forget: str
     ) -> None:
-        """QUIT unanswered (outcome unknown), then unmark all: the next connection
-        finds the message still there and does not mark it again."""
+        """QUIT unanswered (outcome unknown), then unmark all or close leaving the
+        marks on the server: the next connection finds the message still there and
+        does not mark it again."""
         session = await opened(pop3_server)
         await session.mark("uid-0001")
         pop3_server.faults.append(Fault("QUIT", drop_before=True))
         result = await session.commit(reconnect=False)
         assert result.status == "unknown"
-        await session.unmark_all()
+        if forget == "unmark_all":
+            await session.unmark_all()
+        else:
+            await session.close(discard_marks=True)
         await pop3_server.wait_idle()
         await session.open()
         assert session.marks == frozenset()

@@ -806,14 +806,13 @@ class MailboxSession:
         """Forget every mark and send ``RSET`` (when connected).
 
         The keys of a ``QUIT`` whose outcome is unknown go too, as with
-        :meth:`unmark`: if the next UIDL still lists them, they are not marked
-        again, since the user has since asked for nothing to be deleted.
+        :meth:`unmark` (and :meth:`close` with ``discard_marks``): if the next
+        UIDL still lists them, they are not marked again.
         """
         self._check_idle()
         had_applied = bool(self._marks.applied)
         self._declined.update(key for key, rule in self._marks.rules.items() if rule is not None)
         self._restored = set()
-        self._marks.discard(list(self._marks.unverified))
         self._marks.clear()
         if had_applied and self.connected:
             await self._rset()

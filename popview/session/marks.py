@@ -120,12 +120,13 @@ class MarkBook:
             self.unverified.discard(key)
 
     def clear(self) -> None:
-        """Forget every mark (not the entries of an unverified ``QUIT``)."""
-        keys = list(self._keys)
-        if self._journal is not None and keys:
-            self._journal.forget(self._account, self._durable(keys))
-        self._keys.clear()
-        self.applied.clear()
+        """Forget every mark, and the keys of an unverified ``QUIT`` too.
+
+        The user asked for nothing to be deleted (unmark all, or leave on
+        server): a message an unanswered ``QUIT`` did not remove must not be
+        marked again when the next UIDL still lists it.
+        """
+        self.discard([*self._keys, *self.unverified])
 
     def connection_lost(self) -> None:
         """The server forgot its marks (no QUIT happened): none is applied any more."""

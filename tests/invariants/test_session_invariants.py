@@ -79,6 +79,17 @@ UNMARK_ALL_AFTER_UNKNOWN_COMMIT = Scenario(
         Action("unmark_all"), Action("open"),
     ),
 )  # fmt: skip
+# And with "leave on server" (close, discarding the marks) after a bulk mark
+# (the long run's next find, seed 9201).
+DISCARD_AFTER_UNKNOWN_COMMIT = Scenario(
+    UNMARK_ALL_AFTER_UNKNOWN_COMMIT.messages,
+    UNMARK_ALL_AFTER_UNKNOWN_COMMIT.uids,
+    (FaultSpec("QUIT", drop_before=True),),
+    (
+        Action("open"), Action("list"), Action("mark_many", 1), Action("commit_no_reconnect"),
+        Action("close_discard"), Action("open"),
+    ),
+)  # fmt: skip
 RSET_REFUSED_UNMARK_ALL = Scenario(
     _THREE, None, (FaultSpec("RSET", err_code="SYS/TEMP"),),
     (*_MARK_TWO, Action("unmark_all"), Action("mark", 2), Action("commit")),
@@ -117,6 +128,7 @@ class TestHostileServerProperty:
     @given(scenarios())
     @example(UNMARK_AFTER_UNKNOWN_COMMIT)
     @example(UNMARK_ALL_AFTER_UNKNOWN_COMMIT)
+    @example(DISCARD_AFTER_UNKNOWN_COMMIT)
     @example(BULK_MARKS_ONE_REFUSED)
     @example(BULK_MARKS_LINK_DROPPED)
     @example(
