@@ -170,6 +170,7 @@ def test_a_version_2_cache_is_upgraded(tmp_path: Path) -> None:
         opened.pins.pin("a@h:995", "h", "AB:CD")
     connection = sqlite3.connect(folder / DB_FILENAME)
     connection.execute("DROP TABLE servers")
+    connection.execute("ALTER TABLE journal DROP COLUMN rule")  # schema 4
     connection.execute("PRAGMA user_version = 2")
     connection.commit()
     connection.close()
