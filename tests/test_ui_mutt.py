@@ -9,6 +9,7 @@ text, the row under the cursor, a notification) or what was written / sent.
 from __future__ import annotations
 
 import io
+import re
 import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -451,7 +452,7 @@ class TestLayout:
             await wait_for(pilot, lambda: len(app.marks) == 2)
             await pilot.pause()
             lines = screen_text(app).split("\n")
-            assert lines[0].rstrip().endswith("2 to delete")
+            assert re.search(r"2 to delete, [0-9.]+ KB$", lines[0].rstrip())
             assert "q Quit" in lines[-1] and "? Help" in lines[-1]
             header = lines[1]
             subject_w = header.index("Date") - header.index("Subject")

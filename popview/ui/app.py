@@ -8,7 +8,7 @@ Screens submit commands through :meth:`PopviewApp.submit` and never wait.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -30,7 +30,7 @@ from popview.ui.list_model import MailboxListing
 from popview.ui.screens.dialogs import ConfirmScreen, ErrorScreen
 from popview.ui.screens.help import HelpScreen
 from popview.ui.screens.login import LoginScreen
-from popview.ui.screens.mailbox import MailboxScreen
+from popview.ui.screens.mailbox import CONNECTION_LOST, MailboxScreen
 from popview.ui.screens.message import MessageScreen
 from popview.ui.textual_adapter import CrashScreenWithoutLocals
 from popview.ui.worker import (
@@ -117,6 +117,8 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
         """The marks as the session last reported them (its snapshot, not a copy
         the UI edits); :attr:`marks` adds the marks still queued."""
         self.session_pending: frozenset[str] = frozenset()
+        self.session_rules: Mapping[str, str] = {}
+        """Of the session's marks, those a rule made (key → rule), as last reported."""
         self.info: SessionInfo | None = None
         self.connected = False
         """Whether the session has a connection now (from its last snapshot)."""
@@ -132,7 +134,10 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
         """Opens attachments from a private temporary folder (removed on exit)."""
         prefer_html = config.general.prefer_html if config is not None else False
         self.session_worker = SessionWorker(
-            self, session_factory or self._new_session, prefer_html=prefer_html
+            self,
+            session_factory or self._new_session,
+            prefer_html=prefer_html,
+            rules=config.rules if config is not None else (),
         )
         self.loading = False
 
@@ -208,6 +213,19 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
         shown, queued = self.session_worker.with_queued(self.session_marks)
         return queued | (self.session_pending & shown)
 
+    @property
+    def mark_rules(self) -> Mapping[str, str]:
+        """Which rule made each drawn mark (key → rule name; the user's marks are not
+        in it): the session's record, with the queued commands applied."""
+        return self.session_worker.rules_with_queued(self.session_rules)
+
+    @property
+    def has_rules(self) -> bool:
+        """Whether rules can mark here: a mark rule is configured, or a rule's mark is
+        held (a journal from an earlier run)."""
+        rules = self.config.rules if self.config is not None else ()
+        return any(rule.action == "mark" for rule in rules) or bool(self.session_rules)
+
     def marks_updated_locally(self) -> None:
         """A screen queued a mark or an unmark: draw it now (as pending)."""
         for screen in self._screens():
@@ -251,6 +269,7 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
     def on_marks_changed(self, message: msg.MarksChanged) -> None:
         self.session_marks = message.marks
         self.session_pending = message.pending
+        self.session_rules = message.rules
         marks = self.marks
         for screen in self._screens():
             if isinstance(screen, (MailboxScreen, MessageScreen)):
@@ -265,7 +284,12 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
         self._mailbox_screen(lambda s: s.state_changed())
 
     def on_commit_ready(self, message: msg.CommitReady) -> None:
-        self._mailbox_screen(lambda s: s.commit_ready(message.purpose, message.marks))
+        self._mailbox_screen(
+            lambda s: s.commit_ready(message.purpose, message.marks, message.rules)
+        )
+
+    def on_rules_applied(self, message: msg.RulesApplied) -> None:
+        self._mailbox_screen(lambda s: s.rules_applied(message))
 
     def on_marks_differ(self, message: msg.MarksDiffer) -> None:
         self.notify(message.message, title="Marks changed", severity="warning", markup=False)
@@ -332,13 +356,15 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
             if pending
             else ""
         )
-        text = f"Connection lost: {message.reason}{kept} The next action reconnects."
+        text = f"{CONNECTION_LOST} {message.reason}{kept} The next action reconnects."
         self._mailbox_screen(lambda s: s.set_status(text))
         self.notify(text, title="Disconnected", severity="warning", markup=False)
 
     def on_reconnected(self, message: msg.Reconnected) -> None:
         report = message.report
-        self._mailbox_screen(lambda s: s.set_status(""))
+        # Only the "Connection lost" state goes: a result said meanwhile (what the
+        # rules marked on a refresh, "No new mail.") stays.
+        self._mailbox_screen(lambda s: s.connection_back())
         if not (report.reapplied or report.vanished or report.dropped_no_uidl):
             return  # e.g. the reconnect after a commit: nothing to tell
         parts = [f"Reconnected; {len(report.reapplied)} deletion mark(s) re-applied."]

@@ -29,6 +29,7 @@ def binding_ids() -> frozenset[str]:
     from popview.ui.screens.login import LoginScreen
     from popview.ui.screens.mailbox import MailboxScreen
     from popview.ui.screens.message import MessageScreen
+    from popview.ui.screens.pattern_marks import PatternPrompt
     from popview.ui.screens.server_info import ServerInfoScreen
     from popview.ui.screens.sort_prompt import SortPrompt
     from popview.ui.widgets.attachment_list import AttachmentList
@@ -44,6 +45,7 @@ def binding_ids() -> frozenset[str]:
         ServerInfoScreen,
         HelpScreen,
         SortPrompt,
+        PatternPrompt,
         *(getattr(dialogs, name) for name in dialogs.__all__),
     ]
     ids: set[str] = set()

@@ -8,7 +8,9 @@ these. Every string in them is either already sanitized by the engine
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from textual.message import Message
@@ -34,6 +36,7 @@ __all__ = [
     "MarksRestored",
     "MessageFetched",
     "Reconnected",
+    "RulesApplied",
     "ServerError",
     "SessionClosed",
     "SessionLost",
@@ -157,6 +160,9 @@ class MarksChanged(Message):
 
     marks: frozenset[str]
     pending: frozenset[str] = frozenset()
+    rules: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """Of the marks, those a ``[[rules]]`` rule made: key → the rule's name (the
+    session's ``mark_rules`` at that moment; a mark not in it is the user's)."""
 
 
 @dataclass
@@ -184,10 +190,33 @@ class CommitReady(Message):
     Attributes:
         purpose: ``"commit"`` or ``"quit"``.
         marks: The session's marks at that moment.
+        rules: Of ``marks``, those a rule made: key → the rule's name, read from
+            the session's ``mark_rules`` at the same moment (the dialog groups by it).
     """
 
     purpose: str
     marks: frozenset[str]
+    rules: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass
+class RulesApplied(Message):
+    """The ``[[rules]]`` ran over a complete listing and their marks were applied.
+
+    Attributes:
+        marked: Per mark rule (file order), how many messages it marked now.
+        size: The total size of those messages, in octets.
+        kept: Per ``keep`` rule, how many messages it saved from a mark rule.
+        refused: Marks the server refused (``-ERR`` to ``DELE``): not marked.
+        first: This is the first listing of the session (a refresh says
+            something only when the rules marked something new).
+    """
+
+    marked: Mapping[str, int]
+    size: int
+    kept: Mapping[str, int]
+    refused: int = 0
+    first: bool = True
 
 
 @dataclass

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,13 +36,16 @@ from popview.session.identity import MessageKey
 from popview.ui import messages as msg
 from popview.ui.preview import PreviewRequest, load_previews, superseded
 from popview.ui.rendering import render_forms
+from popview.ui.rule_marks import apply_rules
 
 if TYPE_CHECKING:
     from textual.app import App
     from textual.worker import Worker
 
     from popview.config import Account
+    from popview.config.model import Rule
     from popview.session import MailboxSession
+    from popview.session.types import Listed
 
 __all__ = [
     "Close",
@@ -52,6 +55,7 @@ __all__ = [
     "LoadMailbox",
     "Login",
     "Mark",
+    "MarkMany",
     "PrepareCommit",
     "Refresh",
     "ResolveRestored",
@@ -59,6 +63,7 @@ __all__ = [
     "TrustCertificate",
     "Unmark",
     "UnmarkAll",
+    "UnmarkMany",
 ]
 
 _CONNECTION_LOST = (Pop3ConnectionError, Pop3TimeoutError, Pop3ProtocolError)
@@ -117,6 +122,23 @@ class Unmark:
 
 
 @dataclass(frozen=True)
+class MarkMany:
+    """Mark many messages at once (a pattern, ``D``): journaled in one transaction,
+    then their ``DELE`` commands pipelined."""
+
+    keys: tuple[MessageKey, ...]
+    rule: str | None = None
+    """The ``[[rules]]`` rule that marks them, or None (the user does)."""
+
+
+@dataclass(frozen=True)
+class UnmarkMany:
+    """Unmark many messages at once: one ``RSET``, then ``DELE`` the others again."""
+
+    keys: tuple[MessageKey, ...]
+
+
+@dataclass(frozen=True)
 class UnmarkAll:
     """Unmark everything (``RSET``)."""
 
@@ -170,7 +192,9 @@ Command = (
     | LoadMailbox
     | Fetch
     | Mark
+    | MarkMany
     | Unmark
+    | UnmarkMany
     | UnmarkAll
     | PrepareCommit
     | Commit
@@ -198,6 +222,8 @@ class SessionWorker:
             (the app passes one that attaches the cache store).
         prefer_html: Show a message's HTML part first when it also has plain text
             (``general.prefer_html`` in the config).
+        rules: The ``[[rules]]``, run over every complete listing (the load and
+            each refresh); their marks are the session's, deleted only at a commit.
     """
 
     def __init__(
@@ -206,9 +232,13 @@ class SessionWorker:
         session_factory: SessionFactory | None = None,
         *,
         prefer_html: bool = False,
+        rules: Sequence[Rule] = (),
     ) -> None:
         self.app = app
         self.prefer_html = prefer_html
+        self.rules = tuple(rules)
+        self._rules_ran = False
+        """The rules ran over this session's listing once (later runs are refreshes)."""
         self.session: MailboxSession | None = None
         self._factory = session_factory or _default_factory
         self._pending: collections.deque[Command] = collections.deque()
@@ -256,13 +286,38 @@ class SessionWorker:
             if isinstance(command, Mark):
                 shown.add(command.key)
                 queued.add(command.key)
+            elif isinstance(command, MarkMany):
+                fresh = set(command.keys) - shown  # the session leaves marked ones be
+                shown |= fresh
+                queued |= fresh
             elif isinstance(command, Unmark):
                 shown.discard(command.key)
                 queued.discard(command.key)
+            elif isinstance(command, UnmarkMany):
+                shown.difference_update(command.keys)
+                queued.difference_update(command.keys)
             elif isinstance(command, UnmarkAll):
                 shown.clear()
                 queued.clear()
         return frozenset(shown), frozenset(queued)
+
+    def rules_with_queued(self, rules: Mapping[str, str]) -> dict[str, str]:
+        """The session's ``rules`` (key → the rule that marked it) with the queued
+        commands applied, as :meth:`with_queued` does for the marks."""
+        shown = dict(rules)
+        running = [self._running] if self._running is not None else []
+        for command in (*running, *self._pending):
+            if isinstance(command, MarkMany) and command.rule is not None:
+                for key in command.keys:
+                    shown.setdefault(key, command.rule)
+            elif isinstance(command, Unmark):
+                shown.pop(command.key, None)
+            elif isinstance(command, UnmarkMany):
+                for key in command.keys:
+                    shown.pop(key, None)
+            elif isinstance(command, UnmarkAll):
+                shown.clear()
+        return shown
 
     async def _next(self) -> Command | None:
         while not self._pending:
@@ -351,7 +406,9 @@ class SessionWorker:
         """The session's state as the UI draws it: the marks (and which are pending),
         the connection, its TLS and capabilities, the counts. The UI keeps no
         other copy (issue 9)."""
-        self.app.post_message(msg.MarksChanged(session.marks, session.pending_marks))
+        self.app.post_message(
+            msg.MarksChanged(session.marks, session.pending_marks, _rule_marks(session))
+        )
         self.app.post_message(
             msg.SessionState(
                 connected=session.connected,
@@ -383,6 +440,7 @@ class SessionWorker:
             )
             return
         self.session = session
+        self._rules_ran = False
         self._last_report = session.last_reconnect
         self.app.post_message(msg.Connected(info, session.visits.previous))
         self._post_state(session)
@@ -409,15 +467,27 @@ class SessionWorker:
                 raise StoreError(
                     f"The message was NOT marked: the mark could not be recorded. {error.message}"
                 ) from None
+        elif isinstance(command, MarkMany):
+            try:
+                await session.mark_many(command.keys, rule=command.rule)
+            except StoreError as error:
+                # All or none: the batch's journal transaction failed (F.53).
+                raise StoreError(
+                    "The messages were NOT marked: the marks could not be recorded. "
+                    f"{error.message}"
+                ) from None
         elif isinstance(command, Unmark):
             await session.unmark(command.key)
+        elif isinstance(command, UnmarkMany):
+            await session.unmark_many(command.keys)
         elif isinstance(command, UnmarkAll):
             await session.unmark_all()
         elif isinstance(command, ResolveRestored):
             await session.keep_restored(command.keep)
         elif isinstance(command, PrepareCommit):
             # Every command queued before this one has run: these are the marks.
-            app.post_message(msg.CommitReady(command.purpose, session.marks))
+            # The rule names are read from the mark owner at the same moment.
+            app.post_message(msg.CommitReady(command.purpose, session.marks, _rule_marks(session)))
         elif isinstance(command, Commit):
             result = await session.commit(reconnect=True, expected=command.expected)
             app.post_message(msg.Committed(tuple(result.deleted), result.status))
@@ -434,17 +504,28 @@ class SessionWorker:
 
     async def _list(self, session: MailboxSession) -> None:
         seen: set[MessageKey] = set()
+        listed: dict[MessageKey, Listed] = {}
         rejected: list[str] = []
         rejected_count = 0
         async for update in session.list_messages():
             if update.messages:
-                seen.update(listed.key for listed in update.messages)
+                seen.update(item.key for item in update.messages)
+                if self.rules:
+                    listed.update((item.key, item) for item in update.messages)
                 self.app.post_message(msg.EnvelopesLoaded(update.messages, update.from_cache))
             rejected.extend(update.rejected)
             rejected_count += update.rejected_count
             self.app.post_message(msg.LoadProgress(update.done, update.total))
         session.visits.remember(seen)  # a complete listing in the TUI is a visit
         self.app.post_message(msg.ListingFinished(frozenset(seen), tuple(rejected), rejected_count))
+        if self.rules:
+            # After the list is on screen: the rules' marks follow as one report.
+            first = not self._rules_ran
+            self._rules_ran = True
+            complete = [item for key, item in listed.items() if key in seen]
+            report = await apply_rules(session, complete, self.rules, first=first)
+            if report is not None:
+                self.app.post_message(report)
 
     async def _fetch(self, session: MailboxSession, key: MessageKey) -> None:
         def progress(done: int, total: int) -> None:
@@ -463,6 +544,11 @@ class SessionWorker:
         if report is not None and report is not self._last_report:
             self._last_report = report
             self.app.post_message(msg.Reconnected(report))
+
+
+def _rule_marks(session: MailboxSession) -> dict[str, str]:
+    """The marks a rule made (key → rule), from the session's one record of them."""
+    return {key: rule for key, rule in session.mark_rules.items() if rule is not None}
 
 
 def _trust(app: App[Any], session: MailboxSession, command: TrustCertificate) -> None:

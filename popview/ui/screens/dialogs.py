@@ -96,18 +96,21 @@ class QuitScreen(ModalScreen[str]):
         ),
     ]
 
-    def __init__(self, pending: int) -> None:
+    def __init__(self, pending: int, groups: str = "") -> None:
         super().__init__(classes="dialog")
         self.pending = pending
+        self.groups = groups
+        """Who marked them, e.g. "spam 30, marked by you 3" (plain text; "" for none)."""
 
     def compose(self) -> ComposeResult:
         noun = "message is" if self.pending == 1 else "messages are"
+        groups = f" ({self.groups})" if self.groups else ""
         with Vertical(classes="dialog-box"):
             yield Label(Text("Quit popview?"), classes="dialog-title")
             yield Static(
                 Text(
-                    f"{self.pending} {noun} marked for deletion. Commit deletes them on the "
-                    "server; leave on server quits and keeps every message."
+                    f"{self.pending:,} {noun} marked for deletion{groups}. Commit deletes them "
+                    "on the server; leave on server quits and keeps every message."
                 ),
                 classes="dialog-body",
             )

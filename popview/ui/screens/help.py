@@ -25,12 +25,14 @@ def _sections() -> list[tuple[str, list[Any]]]:
     from popview.ui.screens.login import LoginScreen
     from popview.ui.screens.mailbox import MailboxScreen
     from popview.ui.screens.message import MessageScreen
+    from popview.ui.screens.pattern_marks import PatternPrompt
     from popview.ui.screens.sort_prompt import SortPrompt
     from popview.ui.widgets.envelope_table import EnvelopeTable
 
     return [
         ("Mailbox list", EnvelopeTable.BINDINGS + MailboxScreen.BINDINGS),
         ("Sort prompt (o, O)", SortPrompt.BINDINGS),
+        ("Pattern prompt", PatternPrompt.BINDINGS),
         ("Message viewer", MessageScreen.BINDINGS),
         ("Quit dialog", QuitScreen.BINDINGS),
         ("Login", LoginScreen.BINDINGS),

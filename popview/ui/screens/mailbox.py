@@ -16,27 +16,34 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Input, ProgressBar, Static
 
-from popview.session.identity import MessageKey
 from popview.ui.keymap import explain_unbound_key
 from popview.ui.list_model import MailboxListing, split_filter
+from popview.ui.mark_groups import describe_marks, group_summary, marked_size
+from popview.ui.rule_marks import describe_rules
 from popview.ui.screens.dialogs import ConfirmScreen, QuitScreen
 from popview.ui.screens.message import MessageScreen
+from popview.ui.screens.pattern_marks import ask_pattern_marks
 from popview.ui.screens.server_info import ServerInfoScreen
 from popview.ui.screens.sort_prompt import SortPrompt
 from popview.ui.widgets.envelope_table import EnvelopeTable
 from popview.ui.widgets.footer import KeyFooter
-from popview.ui.widgets.formatting import human_size, single_line
+from popview.ui.widgets.formatting import single_line
 from popview.ui.widgets.mailbox_header import MailboxHeader
 from popview.ui.widgets.preview_pane import PREFETCH_AFTER, PREFETCH_BEFORE, PreviewPane
 from popview.ui.worker import Close, Commit, Mark, PrepareCommit, Refresh, Unmark, UnmarkAll
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from popview.ui.app import PopviewApp
+    from popview.ui.messages import RulesApplied
 
 __all__ = ["MailboxScreen"]
 
 _REBUILD_DELAY = 0.15  # coalesce envelope batches into one table rebuild
 _CHECKING = "Checking for new mail…"
+CONNECTION_LOST = "Connection lost:"
+"""How the status line starts while the link is down (cleared on reconnect)."""
 STATUS_SECONDS = 4.0
 """How long a result ("Sorted by sender", "No new mail.") stays under the list."""
 
@@ -132,6 +139,21 @@ class MailboxScreen(Screen[None]):
             tooltip="What the server supports and how the connection is protected",
         ),
         Binding(
+            "D",
+            "mark_pattern",
+            "Delete pattern",
+            id="mailbox.mark_pattern",
+            tooltip="Mark for deletion every message matching a pattern (asks first; mutt's D)",
+        ),
+        Binding(
+            "ctrl+u",
+            "unmark_pattern",
+            "Undelete pattern",
+            show=False,  # the footer has no room left; ? and the README list it
+            id="mailbox.unmark_pattern",
+            tooltip="Unmark every marked message matching a pattern (asks first)",
+        ),
+        Binding(
             "escape",
             "clear_filter",
             "Clear filter",
@@ -185,7 +207,7 @@ class MailboxScreen(Screen[None]):
             self.popview.info,
             self.popview.server_label,
         )
-        self.table.set_marks(self.popview.marks)
+        self._draw_marks()
         self.table.seen_before = self.popview.seen_before
         self.table.focus()
         self._rebuild()
@@ -196,7 +218,7 @@ class MailboxScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide keys that do nothing right now (footer shows what applies)."""
         marks = self.popview.marks
-        if action in {"unmark_all", "commit"}:
+        if action in {"unmark_all", "commit", "unmark_pattern"}:
             return bool(marks)
         if action == "clear_filter":
             return bool(self.listing.filter_text) or self.query_one("#filter").display
@@ -232,9 +254,31 @@ class MailboxScreen(Screen[None]):
     def marks_changed(self, marks: frozenset[str]) -> None:
         # A marked message refuses TOP until unmarked (RFC 1939 DELE): ask again.
         self.query_one(PreviewPane).failed.clear()
-        self.table.set_marks(marks)
+        self._draw_marks()
         self._update_header()
         self.refresh_bindings()
+
+    def _draw_marks(self) -> None:
+        """The marks as drawn, with the rule behind each (rows and preview)."""
+        app = self.popview
+        rules = app.mark_rules
+        self.table.set_marks(app.marks, rules, rule_column=app.has_rules)
+        self._note_rule(rules)
+
+    def _note_rule(self, rules: Mapping[str, str] | None = None) -> None:
+        """Tell the preview whether (and by which rule) the row at the cursor is marked."""
+        key = self.table.current_key
+        note = ""
+        if key is not None and key in self.popview.marks:
+            rule = (self.popview.mark_rules if rules is None else rules).get(key)
+            note = f"Marked for deletion by rule {single_line(rule, 60)}" if rule else ""
+            note = note or "Marked for deletion"
+        self.query_one(PreviewPane).set_note(note)
+
+    def rules_applied(self, report: RulesApplied) -> None:
+        """Say once what the rules did on the load (on a refresh, only when they marked)."""
+        if report.first or report.marked:
+            self.set_status(describe_rules(report))
 
     def read_changed(self) -> None:
         """A message was read or marked unread: redraw (and refilter on ~U/~R/~N)."""
@@ -256,6 +300,11 @@ class MailboxScreen(Screen[None]):
             self._status_timer = None
         if expire is not None:
             self._status_timer = self.set_timer(expire, self._expire_status)
+
+    def connection_back(self) -> None:
+        """The session reconnected: the "Connection lost" state line goes."""
+        if self.status_text.startswith(CONNECTION_LOST):
+            self.set_status("")
 
     def _expire_status(self) -> None:
         self._status_timer = None
@@ -279,14 +328,16 @@ class MailboxScreen(Screen[None]):
         listing = self.listing
         info = self.popview.info
         expected = info.message_count if (self.popview.loading and info is not None) else None
+        marks = self.popview.marks
         self.query_one(MailboxHeader).update_counts(
             len(listing.envelopes),
             listing.total_size,
             len(listing.rows),
-            len(self.popview.marks),
+            len(marks),
             self.table.new_count(),
             expected=expected,
             waiting=len(self.popview.pending_marks),
+            marked_size=marked_size(listing, marks),
         )
 
     # -- actions ----------------------------------------------------------------------
@@ -315,19 +366,15 @@ class MailboxScreen(Screen[None]):
             self.popview.submit(UnmarkAll())
             self.popview.marks_updated_locally()
 
-    def _describe(self, keys: frozenset[str]) -> list[str]:
-        lines = []
-        for key in sorted(keys, key=lambda u: self.listing.index_of(u) or 0)[:200]:
-            # The session hands its marks over as plain str; a str equals its key.
-            env = self.listing.envelopes.get(MessageKey(key))
-            if env is None:
-                lines.append(f"(message {single_line(key, 80)})")
-                continue
-            sender = single_line(env.from_name or env.from_addr, 30)
-            lines.append(f"{sender}: {single_line(env.subject, 70)} ({human_size(env.size)})")
-        if len(keys) > 200:
-            lines.append(f"… and {len(keys) - 200} more")
-        return lines
+    def action_mark_pattern(self) -> None:
+        ask_pattern_marks(self.popview, mark=True, say=self._say_result)
+
+    def action_unmark_pattern(self) -> None:
+        if self.popview.marks:
+            ask_pattern_marks(self.popview, mark=False, say=self._say_result)
+
+    def _say_result(self, text: str) -> None:
+        self.set_status(text, expire=STATUS_SECONDS)
 
     def action_commit(self) -> None:
         if not self.popview.marks:
@@ -346,15 +393,19 @@ class MailboxScreen(Screen[None]):
         """The engine refused a commit whose marks were not the confirmed ones."""
         self._prepare(self._asking or "commit")
 
-    def commit_ready(self, purpose: str, marks: frozenset[str]) -> None:
-        """Open the commit (or quit) dialog listing the session's marks, ``marks``.
+    def commit_ready(
+        self, purpose: str, marks: frozenset[str], rules: Mapping[str, str] | None = None
+    ) -> None:
+        """Open the commit (or quit) dialog listing the session's marks, ``marks``,
+        grouped by the rule that made them (``rules``, read with the marks).
 
         The user confirms exactly this set; the worker's :class:`Commit` carries it
         and the engine sends ``QUIT`` only if the server holds exactly these.
         """
+        rules = rules or {}
         self.set_status("")
         if purpose == "quit":
-            self._quit_dialog(marks)
+            self._quit_dialog(marks, rules)
             return
         if not marks:
             self.popview.notify("Nothing is marked for deletion.", markup=False)
@@ -369,7 +420,7 @@ class MailboxScreen(Screen[None]):
         self.app.push_screen(
             ConfirmScreen(
                 f"Delete {count} message{'s' if count != 1 else ''} on the server?",
-                self._describe(marks),
+                describe_marks(self.listing, marks, rules),
                 yes="Delete",
             ),
             answered,
@@ -501,6 +552,7 @@ class MailboxScreen(Screen[None]):
         around = [
             row.key for row in rows[max(cursor - PREFETCH_BEFORE, 0) : cursor + PREFETCH_AFTER]
         ]
+        self._note_rule()
         pane.show(self.table.current_key, around)
 
     def action_server_info(self) -> None:
@@ -522,7 +574,7 @@ class MailboxScreen(Screen[None]):
             return
         self._prepare("quit")
 
-    def _quit_dialog(self, marks: frozenset[str]) -> None:
+    def _quit_dialog(self, marks: frozenset[str], rules: Mapping[str, str]) -> None:
         if not marks:
             self.popview.submit(Close(apply=False))
             return
@@ -534,4 +586,4 @@ class MailboxScreen(Screen[None]):
             elif choice == "leave":
                 self.popview.submit(Close(apply=False))
 
-        self.app.push_screen(QuitScreen(len(marks)), answered)
+        self.app.push_screen(QuitScreen(len(marks), group_summary(marks, rules)), answered)

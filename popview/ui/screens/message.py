@@ -282,8 +282,11 @@ class MessageScreen(Screen[None]):
             self._header_line(text, "Signals", describe(env.signals, env.spam_score, env.list_id))
         marked = self.key in self.popview.marks
         if marked:
+            rule = self.popview.mark_rules.get(self.key)
             text.append("\n")
-            text.append("Marked for deletion", style="bold reverse")
+            # A rule's name is the user's own config: still sanitized, still plain Text.
+            by = f" by rule {single_line(rule, 60)}" if rule else ""
+            text.append(f"Marked for deletion{by}", style="bold reverse")
         self.query_one("#message-headers", Static).update(text)
 
     def fetch_progress(self, event: FetchProgress) -> None:

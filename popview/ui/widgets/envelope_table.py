@@ -10,6 +10,7 @@ strings, never markup.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import ClassVar
 
@@ -34,8 +35,10 @@ _MARK_W = 4  # D(eleted) N(ew) @(attachment) and the first signal badge (S ! ≠
 _DATE_W = 16
 _COMPACT_DATE_W = 10
 _SIZE_W = 6
+_RULE_W = 10  # the rule that marked the row (when rules are configured)
 _FULL_DATE_FROM = 110  # narrower than this, the date is compact (the subject keeps the room)
 _SIZE_FROM = 70  # narrower than this, the size column goes
+_RULE_FROM = 60  # narrower than this, the rule column goes (the viewer still names it)
 
 
 class EnvelopeTable(ScrollView, can_focus=True):
@@ -47,6 +50,7 @@ class EnvelopeTable(ScrollView, can_focus=True):
         "envelope-table--deleted",
         "envelope-table--mark",
         "envelope-table--new",
+        "envelope-table--rule",
         "envelope-table--unread",
     }
 
@@ -85,6 +89,10 @@ class EnvelopeTable(ScrollView, can_focus=True):
         super().__init__(id=id)
         self.listing = listing
         self.marks: frozenset[str] = frozenset()
+        self.mark_rules: Mapping[str, str] = {}
+        """Of the marks, those a rule made: key → the rule's name (from the session)."""
+        self.rule_column = False
+        """Show the Rule column (rules are configured, or a rule's mark is held)."""
         self.cursor = 0
         self._cuts: list[int] = []
         self._reported_key: MessageKey | None = None
@@ -105,9 +113,23 @@ class EnvelopeTable(ScrollView, can_focus=True):
         self.call_after_refresh(self._scroll_cursor_into_view)
         self.refresh()
 
-    def set_marks(self, marks: frozenset[str]) -> None:
-        """Restyle marked rows (they stay in the list until committed)."""
+    def set_marks(
+        self,
+        marks: frozenset[str],
+        rules: Mapping[str, str] | None = None,
+        *,
+        rule_column: bool = False,
+    ) -> None:
+        """Restyle marked rows (they stay in the list until committed).
+
+        Args:
+            marks: The marks as drawn.
+            rules: Of the marks, those a rule made (key → rule name).
+            rule_column: Show the Rule column (from 60 columns on).
+        """
         self.marks = marks
+        self.mark_rules = rules or {}
+        self.rule_column = rule_column
         self.refresh()
 
     @property
@@ -192,19 +214,20 @@ class EnvelopeTable(ScrollView, can_focus=True):
 
     # -- rendering -----------------------------------------------------------------
 
-    def _widths(self, width: int) -> tuple[int, int, int, int]:
-        """Widths of From, Subject, Date and Size for the current widget width.
+    def _widths(self, width: int) -> tuple[int, int, int, int, int]:
+        """Widths of Rule, From, Subject, Date and Size for the current widget width.
 
         The layout degrades from the right: first the date becomes compact,
-        then the size goes, and the subject keeps whatever is left (at least
-        twice the sender's width).
+        then the size goes, then the rule, and the subject keeps whatever is
+        left (at least twice the sender's width).
         """
         date_w = _DATE_W if width >= _FULL_DATE_FROM else _COMPACT_DATE_W
         size_w = _SIZE_W if width >= _SIZE_FROM else 0
-        gaps = 3 if size_w else 2
-        rest = max(width - _MARK_W - date_w - size_w - gaps - 1, 10)
+        rule_w = _RULE_W if self.rule_column and width >= _RULE_FROM else 0
+        gaps = 2 + bool(size_w) + bool(rule_w)
+        rest = max(width - _MARK_W - rule_w - date_w - size_w - gaps - 1, 10)
         from_w = max(min(24, rest // 3), 6)
-        return from_w, rest - from_w, date_w, size_w
+        return rule_w, from_w, rest - from_w, date_w, size_w
 
     @staticmethod
     def _date(env_date: datetime | None, date_w: int) -> str:
@@ -226,11 +249,13 @@ class EnvelopeTable(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        from_w, subject_w, date_w, size_w = self._widths(width)
+        rule_w, from_w, subject_w, date_w, size_w = self._widths(width)
         if y == 0:
             style = self.get_component_rich_style("envelope-table--header")
-            header = [
-                ("", _MARK_W, ""),
+            header = [("", _MARK_W, "")]
+            if rule_w:
+                header.append(("Rule", rule_w, ""))
+            header += [
                 ("From", from_w, ""),
                 ("Subject", subject_w, ""),
                 ("Date", date_w, ""),
@@ -265,8 +290,12 @@ class EnvelopeTable(ScrollView, can_focus=True):
         hidden = self.listing.hidden_replies.get(row.key)
         if hidden:
             subject = f"(+{hidden}) {subject}"
-        cells = [
-            (mark, _MARK_W, ""),
+        # The user's own config, still sanitized and never markup (a Text cell).
+        rule = single_line(self.mark_rules.get(row.key, ""), 60) if deleted else ""
+        cells = [(mark, _MARK_W, "")]
+        if rule_w:
+            cells.append((rule, rule_w, ""))
+        cells += [
             (sender, from_w, ""),
             (subject, subject_w, ""),
             (self._date(env.date, date_w), date_w, ""),
@@ -276,6 +305,10 @@ class EnvelopeTable(ScrollView, can_focus=True):
         text = self._cells(cells, style)
         if deleted:
             text.stylize(self.get_component_rich_style("envelope-table--mark"), 0, 1)
+        if rule and rule_w:
+            start = _MARK_W + 1
+            rule_style = self.get_component_rich_style("envelope-table--rule")
+            text.stylize(rule_style, start, start + rule_w)
         if flag != " ":
             text.stylize(self.get_component_rich_style("envelope-table--new"), 1, 2)
         if flag != " ":

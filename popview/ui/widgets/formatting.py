@@ -6,7 +6,7 @@ from datetime import datetime
 
 from popview.sanitize import sanitize_text
 
-__all__ = ["compact_date", "human_size", "short_date", "single_line"]
+__all__ = ["compact_date", "human_size", "short_date", "single_line", "size_label"]
 
 
 def human_size(octets: int | None) -> str:
@@ -20,6 +20,14 @@ def human_size(octets: int | None) -> str:
             return f"{int(size)}" if unit == "" else f"{size:.1f}{unit}"
         size /= 1024
     return f"{octets}"  # pragma: no cover - the loop always returns
+
+
+def size_label(octets: int) -> str:
+    """A total, in words a status line reads: ``"512 B"``, ``"4.1 MB"`` (units of 1024)."""
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if octets >= scale:
+            return f"{octets / scale:.1f} {unit}"
+    return f"{octets} B"
 
 
 def short_date(when: datetime | None) -> str:

@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
 
-from popview.ui.widgets.formatting import human_size, single_line
+from popview.ui.widgets.formatting import human_size, single_line, size_label
 
 if TYPE_CHECKING:
     from popview.session import SessionInfo
@@ -77,6 +77,7 @@ class MailboxHeader(Horizontal):
         *,
         expected: int | None = None,
         waiting: int = 0,
+        marked_size: int = 0,
     ) -> None:
         """Show the message count (and how many are new), total size, pending deletions.
 
@@ -88,6 +89,7 @@ class MailboxHeader(Horizontal):
             new: Messages new since the last visit.
             expected: While the list loads, how many messages the server has.
             waiting: Of the marks, how many the server has not received yet.
+            marked_size: The total size of the marked messages, in octets.
         """
         filtered = f" ({shown} shown)" if shown != count else ""
         fresh = f", {new} new" if new else ""
@@ -99,7 +101,11 @@ class MailboxHeader(Horizontal):
             text = f"{count} {noun}{filtered}{fresh}, {human_size(total_size)}"
         self.query_one("#header-counts", Static).update(Text(text))
         pending_widget = self.query_one("#header-pending", Static)
-        text = f"{pending} to delete" if pending else "no deletions pending"
+        text = (
+            f"{pending:,} to delete, {size_label(marked_size)}"
+            if pending
+            else "no deletions pending"
+        )
         if waiting:
             text += f" ({waiting} pending)"
         pending_widget.update(Text(text))

@@ -46,6 +46,14 @@ class PreviewPane(Static):
         self.current: MessageKey | None = None
         self.last_error = ""
         """Why the last batch failed (shown until the cursor moves and it is asked again)."""
+        self.note = ""
+        """A line above the preview: whether (and by which rule) the message is marked."""
+
+    def set_note(self, note: str) -> None:
+        """Show ``note`` (plain text) above the preview; "" shows none."""
+        if note != self.note:
+            self.note = note
+            self._draw()
 
     def show(self, key: MessageKey | None, around: Sequence[MessageKey] = ()) -> None:
         """Show ``key``'s preview (or "Loading…") and prefetch ``around`` in one batch."""
@@ -100,11 +108,16 @@ class PreviewPane(Static):
         preview = self.cache.get(key)
         if preview is None and self._unkept is not None and self._unkept[0] == key:
             preview = self._unkept[1]
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if self.note:
+            text.append(self.note, style="bold reverse")
+            text.append("\n")
         if preview is None:
             reason = self.failed.get(key) or self.last_error or "Loading preview…"
-            self.update(Text(reason, style="dim"))
+            text.append(reason, style="dim")
+            self.update(text)
             return
-        text = Text("\n".join(preview.lines), no_wrap=True, overflow="ellipsis")
+        text.append("\n".join(preview.lines))
         if preview.note:
             text.append(preview.note, style="dim")
         self.update(text)
