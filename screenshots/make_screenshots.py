@@ -16,6 +16,7 @@ from typing import Any
 
 from textual.pilot import Pilot
 
+from popview.config import Config, Rule
 from popview.demo import SAMPLE_COUNT, start_demo
 from popview.server import Fault
 from popview.ui.app import PopviewApp
@@ -56,11 +57,12 @@ async def shot(
     faults: list[Fault] | None = None,
     count: int = SAMPLE_COUNT,
     size: tuple[int, int] = SIZE,
+    config: Config | None = None,
 ) -> None:
     with start_demo(count, faults=faults) as server:
         if demo:
             app = PopviewApp(
-                None,
+                config,
                 account=server.account,
                 password=server.password,
                 server_label=server.label,
@@ -176,6 +178,33 @@ async def sort_prompt(pilot: Pilot[Any]) -> None:
     await pilot.pause(0.3)
 
 
+#: Two [[rules]] over the demo mailbox: the newsletter and the shipping notices.
+RULES = Config(
+    rules=(
+        Rule(name="newsletter", pattern='~f "Terminal Times"'),
+        Rule(name="shipping", pattern="~s shipped"),
+    )
+)
+
+
+async def rules_marked(pilot: Pilot[Any]) -> None:
+    app = pilot.app
+    assert isinstance(app, PopviewApp)
+    await listed(pilot)
+    await until(pilot, lambda: "Rules marked" in str(app.screen.query_one("#status-line").render()))
+    await until(pilot, lambda: not app.pending_marks)
+    await pilot.press("j", "j", "d")
+    await until(pilot, lambda: not app.pending_marks)
+    await pilot.press("k", "k")
+    await pilot.pause(0.3)
+
+
+async def rules_commit(pilot: Pilot[Any]) -> None:
+    await rules_marked(pilot)
+    await pilot.press("dollar_sign")
+    await pilot.pause(0.5)
+
+
 async def main() -> None:
     await shot("login", nothing, demo=False)
     await shot("mailbox-loading", loading, faults=STALL, count=LOADING_COUNT)
@@ -183,6 +212,8 @@ async def main() -> None:
     await shot("mailbox-marks-filter", marks_filter)
     await shot("mailbox-threads", threads)
     await shot("mailbox-preview", preview)
+    await shot("mailbox-rules", rules_marked, config=RULES)
+    await shot("confirm-commit-rules", rules_commit, config=RULES)
     await shot("viewer-html", viewer_html)
     await shot("viewer-attachments", viewer_attachments)
     await shot("confirm-commit", confirm)

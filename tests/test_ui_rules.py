@@ -125,7 +125,7 @@ class TestRulesOnLoad:
             size = size_label(octets(1, 2, 4, 7))
             assert static_text(app, "#status-line") == (
                 f"Rules marked 4 messages ({size}): spam 2, {ADS} 2; 1 kept by friends. "
-                "Nothing is deleted until you commit ($)."
+                "Deleted only when you commit ($)."
             )
             assert sorted(dele_numbers(server)) == [1, 2, 4, 7]
             assert f"4 to delete, {size}" in static_text(app, "#header-pending")

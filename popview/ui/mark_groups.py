@@ -14,10 +14,24 @@ from popview.session.identity import MessageKey
 from popview.ui.list_model import MailboxListing
 from popview.ui.widgets.formatting import human_size, single_line, size_label
 
-__all__ = ["BY_YOU", "describe_marks", "group_marks", "group_summary", "marked_size"]
+__all__ = [
+    "BY_YOU",
+    "Heading",
+    "describe_marks",
+    "group_marks",
+    "group_summary",
+    "marked_size",
+]
 
 BY_YOU = "marked by you"
 """The group of the marks the user made (no rule)."""
+
+
+class Heading(str):
+    """A line that heads a group (``spam (30)``): the dialog shows it in bold."""
+
+    __slots__ = ()
+
 
 _LIMIT = 200
 """At most this many message lines in a dialog (the count says how many more)."""
@@ -85,10 +99,10 @@ def describe_marks(
     room = _LIMIT
     for name, keys in group_marks(marks, rules):
         lines.append("")
-        lines.append(f"{single_line(name, 60)} ({len(keys):,})")
+        lines.append(Heading(f"{single_line(name, 60)} ({len(keys):,})"))
         ordered = _in_list_order(listing, keys)
-        lines.extend(f"  {_line(listing, key)}" for key in ordered[:room])
+        lines.extend(_line(listing, key) for key in ordered[:room])
         if len(ordered) > room:
-            lines.append(f"  … and {len(ordered) - room:,} more")
+            lines.append(f"… and {len(ordered) - room:,} more")
         room = max(room - len(ordered), 0)
     return lines

@@ -106,7 +106,8 @@ def _named(counts: Mapping[str, int]) -> str:
 
 def describe_rules(report: msg.RulesApplied) -> str:
     """The status line for ``report``, e.g. ``"Rules marked 37 messages (4.1 MB):
-    spam 30, newsletters 7; 2 kept by friends."`` (rule names are the user's own,
+    spam 30, newsletters 7; 2 kept by friends. Deleted only when you commit ($)."``
+    (rule names are the user's own,
     but the caller still shows this as plain text)."""
     total = sum(report.marked.values())
     if total:
@@ -119,7 +120,7 @@ def describe_rules(report: msg.RulesApplied) -> str:
         text += f"; {kept}"
     if report.refused:
         text += f"; the server refused {report.refused:,}"
-    return text + ". Nothing is deleted until you commit ($)."
+    return text + ". Deleted only when you commit ($)."
 
 
 def _kept(items: Iterable[tuple[str, int]]) -> str:

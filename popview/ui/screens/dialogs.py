@@ -19,6 +19,7 @@ from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from popview.ui.files import SAVE_KINDS, SaveKind, SaveTarget, default_target
+from popview.ui.mark_groups import Heading
 
 __all__ = [
     "ConfirmScreen",
@@ -56,7 +57,7 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical(classes="dialog-box"):
             yield Label(Text(self.title_text), classes="dialog-title")
             with VerticalScroll(classes="dialog-body"):
-                yield Static(Text("\n".join(self.lines)))
+                yield Static(_lines_text(self.lines))
             with Horizontal(classes="dialog-buttons"):
                 yield Button(Text(f"{self.yes_label} (y)"), id="yes", variant="error")
                 yield Button(Text(f"{self.no_label} (n)"), id="no")
@@ -71,6 +72,16 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
+
+
+def _lines_text(lines: list[str]) -> Text:
+    """The lines as one plain Text; a :class:`Heading` (a group: ``spam (30)``) in bold."""
+    text = Text()
+    for index, line in enumerate(lines):
+        if index:
+            text.append("\n")
+        text.append(line, style="bold" if isinstance(line, Heading) else "")
+    return text
 
 
 class QuitScreen(ModalScreen[str]):
