@@ -17,6 +17,7 @@ from textual.widgets import Static
 
 from popview.config import Config, Rule
 from popview.server import Fault, MemoryMailbox, Pop3Server
+from popview.store import Store
 from popview.ui.app import PopviewApp
 from popview.ui.screens.dialogs import ConfirmScreen, QuitScreen
 from popview.ui.screens.message import MessageScreen
@@ -209,6 +210,60 @@ class TestRulesOnLoad:
         assert mailbox_of(server).deleted == []
 
 
+class TestRulesAcrossRuns:
+    async def test_a_later_run_shows_the_rule_from_the_journal(
+        self, server: Pop3Server, tmp_path: Any
+    ) -> None:
+        """Rules mark, popview is killed (Ctrl+C: no QUIT); the next run, without any
+        rule configured, asks about the earlier marks and, kept, still names the rule
+        that made each (the journal keeps it)."""
+        store = Store.open(tmp_path / "cache")
+        try:
+            first = PopviewApp(
+                Config(rules=RULES),
+                account=account_for(server),
+                password=POP3_PASSWORD,
+                store=store,
+            )
+            async with first.run_test(size=SIZE) as pilot:
+                await rules_done(pilot)
+                await pilot.press("ctrl+c")
+            await server.wait_idle()
+            assert "QUIT" not in server.commands()
+            second = PopviewApp(
+                None, account=account_for(server), password=POP3_PASSWORD, store=store
+            )
+            async with second.run_test(size=SIZE) as pilot:
+                await wait_for(pilot, lambda: isinstance(second.screen, ConfirmScreen))
+                await pilot.press("y")  # keep them marked
+                await wait_listed(pilot)
+                await wait_for(pilot, lambda: dict(second.mark_rules) == RULE_MARKS)
+                assert " spam " in row_of(second, "Cheap pills")
+                assert "Rule" in table_lines(second)[0]
+        finally:
+            store.close()
+        assert mailbox_of(server).deleted == []
+
+
+class TestRefreshWithoutCache:
+    @pytest.mark.xfail(
+        strict=True,
+        reason="engine (popview/session, left to its owner): refresh() re-sends DELE "
+        "before the new listing's TOP, which the server refuses for a deleted message "
+        "(RFC 1939 §5), so without a cache a marked row loses its sender and subject",
+    )
+    async def test_a_marked_row_keeps_its_headers_after_a_refresh(self, server: Pop3Server) -> None:
+        """d, then r with no cache: the marked message still shows who sent it."""
+        app = PopviewApp(None, account=account_for(server), password=POP3_PASSWORD)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_listed(pilot)
+            await pilot.press("d")  # the newest: "Monthly digest"
+            await wait_for(pilot, lambda: bool(app.marks) and not app.pending_marks)
+            await pilot.press("r")
+            await wait_for(pilot, lambda: "No new mail." in static_text(app, "#status-line"))
+            assert "Monthly digest" in row_of(app, "Monthly")
+
+
 class TestMarkByPattern:
     async def test_count_and_size_first_then_pipelined_deles_drawn_pending(
         self, server: Pop3Server
@@ -279,3 +334,35 @@ class TestMarkByPattern:
             assert after.count("RSET") == 1
             assert sorted(int(c.split()[1]) for c in after if c.startswith("DELE ")) == [4, 7]
         assert mailbox_of(server).deleted == []
+
+    async def test_marks_the_journal_cannot_hold_are_not_made(
+        self, server: Pop3Server, tmp_path: Any
+    ) -> None:
+        """The journal refuses every write (a full disk): D marks nothing, sends no
+        DELE, and says the messages were NOT marked (journal first)."""
+        store = Store.open(tmp_path / "cache")
+        app = PopviewApp(None, account=account_for(server), password=POP3_PASSWORD, store=store)
+        said: list[str] = []
+        show = app.notify
+
+        def notify(message: str, *args: Any, **options: Any) -> None:
+            said.append(str(message))
+            show(message, *args, **options)
+
+        app.notify = notify  # type: ignore[method-assign]
+        try:
+            async with app.run_test(size=SIZE) as pilot:
+                await wait_listed(pilot)
+                db = store.journal._db
+                with db._lock:  # every write now fails, as on a full or read-only disk
+                    db._connection.execute("PRAGMA query_only = ON")
+                await pilot.press("D")
+                await type_pattern(pilot, "digest")
+                await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+                await pilot.press("y")
+                await wait_for(pilot, lambda: any("NOT marked" in text for text in said))
+                await wait_for(pilot, lambda: not app.marks)
+        finally:
+            store.close()
+        assert dele_numbers(server) == []
+        assert "QUIT" not in server.commands()
