@@ -41,10 +41,12 @@ from popview.ui.worker import (
     Commit,
     Login,
     Mark,
+    MarkMany,
     PrepareCommit,
     SessionWorker,
     Unmark,
     UnmarkAll,
+    UnmarkMany,
 )
 from tests.invariants.driver import Scenario, make_server
 from tests.invariants.hostile import CANARY_PASSWORD, USER, HostileServer, TrackedMailbox
@@ -144,6 +146,22 @@ class WorkerMachine(RuleBasedStateMachine):
     def unmark(self, n: int) -> None:
         self.worker.submit(Unmark(MessageKey(UIDS[n])))
 
+    @rule(
+        ns=st.sets(st.integers(0, len(UIDS) - 1), min_size=1),
+        by=st.sampled_from((None, "spam")),
+    )
+    def mark_many(self, ns: set[int], by: str | None) -> None:
+        """``D`` and a pattern (``by`` None), or a rule on a listing (``by`` a name)."""
+        present = {m.uid for m in self.mailbox.items()}
+        keys = tuple(MessageKey(UIDS[n]) for n in sorted(ns) if UIDS[n] in present)
+        if keys:
+            self.ever_marked.update(keys)
+            self.worker.submit(MarkMany(keys, rule=by))
+
+    @rule(ns=st.sets(st.integers(0, len(UIDS) - 1), min_size=1))
+    def unmark_many(self, ns: set[int]) -> None:
+        self.worker.submit(UnmarkMany(tuple(MessageKey(UIDS[n]) for n in sorted(ns))))
+
     @rule()
     def unmark_all(self) -> None:
         self.worker.submit(UnmarkAll())
@@ -197,6 +215,7 @@ class WorkerMachine(RuleBasedStateMachine):
         self.worker.submit(PrepareCommit())
         ready = self.wait_for(msg.CommitReady, since=since)
         assert ready.marks <= self.ever_marked, "the dialog lists marks nobody made"
+        assert set(ready.rules) <= ready.marks, "the dialog groups a mark it does not list"
         if not confirm or not ready.marks:
             return
         confirmed = frozenset(ready.marks)
