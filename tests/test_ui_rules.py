@@ -137,6 +137,9 @@ class TestRulesOnLoad:
             assert f" {ADS} " in row_of(app, "Weekly digest")  # literal, not bold "ads"
             assert "spam" not in row_of(app, "Party tonight")
             assert not row_of(app, "Party tonight").startswith("D")
+            await pilot.resize_terminal(58, 30)  # too narrow for the rule: D stays
+            await wait_for(pilot, lambda: "Rule" not in table_lines(app)[0])
+            assert row_of(app, "Cheap pills").startswith("D")
         assert "QUIT" not in server.commands()
         assert mailbox_of(server).deleted == []
 

@@ -120,7 +120,7 @@ def describe_rules(report: msg.RulesApplied) -> str:
         text += f"; {kept}"
     if report.refused:
         text += f"; the server refused {report.refused:,}"
-    return text + ". Deleted only when you commit ($)."
+    return text + (". Deleted only when you commit ($)." if total else ".")
 
 
 def _kept(items: Iterable[tuple[str, int]]) -> str:

@@ -217,9 +217,8 @@ class MailboxScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide keys that do nothing right now (footer shows what applies)."""
-        marks = self.popview.marks
         if action in {"unmark_all", "commit", "unmark_pattern"}:
-            return bool(marks)
+            return bool(self.popview.marks)
         if action == "clear_filter":
             return bool(self.listing.filter_text) or self.query_one("#filter").display
         return True
