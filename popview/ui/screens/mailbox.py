@@ -270,8 +270,8 @@ class MailboxScreen(Screen[None]):
         note = ""
         if key is not None and key in self.popview.marks:
             rule = (self.popview.mark_rules if rules is None else rules).get(key)
-            note = f"Marked for deletion by rule {single_line(rule, 60)}" if rule else ""
-            note = note or "Marked for deletion"
+            by = f" by rule {single_line(rule, 60)}" if rule else ""
+            note = f"Marked for deletion{by}"
         self.query_one(PreviewPane).set_note(note)
 
     def rules_applied(self, report: RulesApplied) -> None:
