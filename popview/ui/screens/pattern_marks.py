@@ -135,11 +135,13 @@ def ask_pattern_marks(app: PopviewApp, *, mark: bool, say: Callable[[str], None]
         count = len(keys)
         noun = "message" if count == 1 else "messages"
         size = size_label(marked_size(app.listing, keys))
+        # Said when queued, so in the present tense: the worker may yet refuse
+        # (a journal that cannot hold them says "NOT marked").
         done = (
-            f"Marked {count:,} {noun} ({size}) matching {quoted}; nothing is deleted until "
+            f"Marking {count:,} {noun} ({size}) matching {quoted}; nothing is deleted until "
             "you commit ($)."
             if mark
-            else f"Unmarked {count:,} {noun} ({size}) matching {quoted}."
+            else f"Unmarking {count:,} {noun} ({size}) matching {quoted}."
         )
         app.push_screen(
             ConfirmScreen(
