@@ -13,7 +13,7 @@ import pytest
 from rich.text import Text
 from textual.content import Content
 from textual.pilot import Pilot
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from popview.config import Config, Rule
 from popview.server import Fault, MemoryMailbox, Pop3Server
@@ -108,8 +108,8 @@ def row_of(app: PopviewApp, subject: str) -> str:
 
 async def type_pattern(pilot: Pilot[Any], text: str) -> None:
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, PatternPrompt))
-    for char in text:
-        await pilot.press(char if char != " " else "space")
+    await pilot.press(*text[:2])  # typed into the prompt's field...
+    pilot.app.screen.query_one(Input).insert_text_at_cursor(text[2:])  # ...the rest pasted
     await pilot.press("enter")
 
 
@@ -274,7 +274,7 @@ class TestMarkByPattern:
         """D and a pattern: the question gives the count and the size before any DELE;
         y draws the marks at once as pending, the keys still work, the DELEs follow
         and nothing is deleted."""
-        server.faults.append(Fault(verb="DELE", delay=0.5))
+        server.faults.append(Fault(verb="DELE", delay=1.0))  # holds the batch: still pending
         app = PopviewApp(None, account=account_for(server), password=POP3_PASSWORD)
         async with app.run_test(size=SIZE) as pilot:
             await wait_listed(pilot)
