@@ -198,6 +198,21 @@ class TestRulesOnLoad:
             await wait_for(pilot, lambda: len(mailbox_of(server).deleted) == 4)
         assert sorted(mailbox_of(server).deleted) == sorted(expected)
 
+    async def test_a_refresh_runs_the_rules_on_new_mail(self, server: Pop3Server) -> None:
+        """New spam arrives; r lists it and the spam rule marks it, and says so."""
+        app = app_with_rules(server)
+        async with app.run_test(size=SIZE) as pilot:
+            app = await rules_done(pilot)
+            uid = mailbox_of(server).add(mail(8, "Spammer <x@spam.example>", "Act now", SPAM))
+            await pilot.press("r")
+            await wait_for(
+                pilot, lambda: static_text(app, "#status-line").startswith("Rules marked 1 message")
+            )
+            await wait_for(pilot, lambda: not app.pending_marks)
+            assert dict(app.mark_rules) == {**RULE_MARKS, uid: "spam"}
+            assert " spam " in row_of(app, "Act now")
+        assert mailbox_of(server).deleted == []
+
     async def test_the_quit_dialog_says_who_marked_what(self, server: Pop3Server) -> None:
         """q with rule marks pending: the dialog counts them by rule; n deletes nothing."""
         app = app_with_rules(server)
