@@ -253,6 +253,7 @@ class TestRulesAcrossRuns:
             )
             async with second.run_test(size=SIZE) as pilot:
                 await wait_for(pilot, lambda: isinstance(second.screen, ConfirmScreen))
+                assert f"Marked by: {ADS} 2, spam 2" in dialog_text(second)
                 await pilot.press("y")  # keep them marked
                 await wait_listed(pilot)
                 await wait_for(pilot, lambda: dict(second.mark_rules) == RULE_MARKS)

@@ -27,6 +27,7 @@ from popview.ui.bootstrap import build_app, open_store, run_tui  # re-exported: 
 from popview.ui.files import AttachmentOpener
 from popview.ui.keymap import check_keymap
 from popview.ui.list_model import MailboxListing
+from popview.ui.mark_groups import group_summary
 from popview.ui.screens.dialogs import ConfirmScreen, ErrorScreen
 from popview.ui.screens.help import HelpScreen
 from popview.ui.screens.login import LoginScreen
@@ -297,6 +298,7 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
 
     def on_marks_restored(self, message: msg.MarksRestored) -> None:
         count = len(message.marks)
+        rules = message.rules
 
         def answered(keep: bool | None) -> None:
             self.submit(ResolveRestored(keep=bool(keep)))
@@ -310,6 +312,11 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
                 [
                     "popview was closed (Ctrl+C, a crash, or killed) before these marks",
                     "were committed. Nothing was deleted. Keep them marked, or discard them?",
+                    *(
+                        [f"Marked by: {who}"]
+                        if (who := group_summary(message.marks, rules))
+                        else []
+                    ),
                     *sorted(message.marks)[:20],
                 ],
                 yes="Keep marked",

@@ -229,9 +229,15 @@ class MarksDiffer(Message):
 
 @dataclass
 class MarksRestored(Message):
-    """A run that ended without a commit left these marks: ask before keeping them."""
+    """A run that ended without a commit left these marks: ask before keeping them.
+
+    Attributes:
+        marks: The marks the journal held.
+        rules: Of them, those a rule made (key → rule name, from the journal).
+    """
 
     marks: frozenset[str]
+    rules: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass

@@ -446,7 +446,9 @@ class SessionWorker:
         self._post_state(session)
         if session.restored_marks:
             # Marks a run left without a commit: never applied silently (obs. 7).
-            self.app.post_message(msg.MarksRestored(session.restored_marks))
+            restored = session.restored_marks
+            rules = {key: rule for key, rule in _rule_marks(session).items() if key in restored}
+            self.app.post_message(msg.MarksRestored(restored, rules))
 
     async def _run_command(self, session: MailboxSession, command: Command) -> None:
         app = self.app
