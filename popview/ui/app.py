@@ -298,7 +298,7 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
 
     def on_marks_restored(self, message: msg.MarksRestored) -> None:
         count = len(message.marks)
-        rules = message.rules
+        who = group_summary(message.marks, message.rules)  # "spam 3, marked by you 1"
 
         def answered(keep: bool | None) -> None:
             self.submit(ResolveRestored(keep=bool(keep)))
@@ -312,11 +312,7 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
                 [
                     "popview was closed (Ctrl+C, a crash, or killed) before these marks",
                     "were committed. Nothing was deleted. Keep them marked, or discard them?",
-                    *(
-                        [f"Marked by: {who}"]
-                        if (who := group_summary(message.marks, rules))
-                        else []
-                    ),
+                    *([f"Marked by: {who}"] if who else []),
                     *sorted(message.marks)[:20],
                 ],
                 yes="Keep marked",
