@@ -19,7 +19,7 @@ from popview.cli.select import match_context, selected, total_size
 from popview.errors import PopviewError, TLSVerificationError, printable
 from popview.mail.envelope import Envelope
 from popview.sanitize import sanitize_text
-from popview.session import FetchedMessage, Listed, MailboxSession
+from popview.session import BulkMark, FetchedMessage, Listed, MailboxSession
 from popview.session.rules import evaluate_rules
 
 __all__ = ["run_command", "safe_terminal_text"]
@@ -318,8 +318,9 @@ async def _delete(session: MailboxSession, args: argparse.Namespace) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             print("Nothing was deleted.", file=sys.stderr)
             return 1
-    for key in keys:
-        await session.mark(key)
+    # One journal write and the DELEs pipelined, not one round trip each.
+    marking = await session.mark_many(keys)
+    _stop_unless_all_marked(marking, chosen)
     # QUIT only if the server holds exactly the confirmed marks (issue 9): a
     # refused DELE or a vanished message stops the commit, nothing is deleted.
     result = await session.commit(reconnect=False, expected=keys)
@@ -340,6 +341,31 @@ async def _delete(session: MailboxSession, args: argparse.Namespace) -> int:
             title="Not all deleted",
         )
     return 0
+
+
+def _stop_unless_all_marked(marking: BulkMark, chosen: dict[str, str]) -> None:
+    """Raise when the server refused a ``DELE`` or a message is gone, after naming
+    each one on stderr: the user confirmed a set, and deleting part of it is not
+    what they confirmed. No ``QUIT`` follows, so the server forgets every ``DELE``
+    of this connection (RFC 1939 §6): nothing is deleted."""
+    problems = [
+        (label, said, keys)
+        for label, said, keys in (
+            ("refused", "refused to delete", marking.refused),
+            ("gone", "no longer has", marking.gone),
+        )
+        if keys
+    ]
+    if not problems:
+        return
+    for label, _, keys in problems:
+        for key in keys:
+            print(f"popview: {label}: {safe_terminal_text(chosen.get(key, key))}", file=sys.stderr)
+    counts = " and ".join(f"{said} {len(keys)}" for _, said, keys in problems)
+    raise PopviewError(
+        f"The server {counts} of the {len(chosen)} message(s) confirmed, so none was deleted.",
+        title="Nothing deleted",
+    )
 
 
 def _info_certificate_error(account: Any, error: TLSVerificationError) -> None:
