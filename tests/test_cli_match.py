@@ -15,6 +15,7 @@ import pytest
 from popview.cli import main
 from popview.server import MemoryMailbox, ServerThread
 from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER
+from tests.fixtures.maildir import served
 
 SPAM = (
     b"From: Prize Dept <win@lottery.test>\r\nReturn-Path: <b@bulk.other.test>\r\n"
@@ -105,8 +106,13 @@ def test_list_rules_shows_marks_never_commits(
     assert len(lines) == 2
     assert lines[0].startswith("spam") and "You won" in lines[0]
     assert lines[1].startswith("big lists") and "Weekly" in lines[1]
-    assert "Rules would mark 2 message(s)" in err and "1 kept" in err
-    assert "Nothing was marked or deleted" in err
+    size = {n: f"{len(served(m))} B" for n, m in ((1, SPAM), (2, FRIEND_SPAM))}
+    assert err.splitlines() == [
+        f"  spam: 1 message(s), {size[1]}",
+        f"  big lists: 1 message(s), {len(served(NEWS)) / 1024:.1f} KB",
+        f"Rules would mark 2 message(s), {(len(served(SPAM)) + len(served(NEWS))) / 1024:.1f} KB;"
+        f" keep rules kept 1 message(s), {size[2]}. Nothing was marked or deleted.",
+    ]
     code, out, _ = run(
         ["list", "--rules", "--json", "--config", str(config), *target(server)], capsys
     )

@@ -212,11 +212,15 @@ def _list_rules(envelopes: list[Listed], args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(rows, ensure_ascii=True, indent=1) + "\n")
         return 0
     chosen = [listed for listed in envelopes if listed.key in verdict.marked]
-    for key, env in chosen:
-        _out(f"{verdict.marked[key]:<16.16} {_brief(env)}")
-    kept = sum(1 for listed in envelopes if listed.key in verdict.kept)
+    by_rule: dict[str, list[Listed]] = {}
+    for listed in chosen:
+        _out(f"{verdict.marked[listed.key]:<16.16} {_brief(listed.envelope)}")
+        by_rule.setdefault(verdict.marked[listed.key], []).append(listed)
+    kept = [listed for listed in envelopes if listed.key in verdict.kept]
+    for name, marked in by_rule.items():
+        print(f"  {safe_terminal_text(name)}: {total_size(marked)}", file=sys.stderr)
     print(
-        f"Rules would mark {total_size(chosen)}; {kept} kept by keep rules. "
+        f"Rules would mark {total_size(chosen)}; keep rules kept {total_size(kept)}. "
         "Nothing was marked or deleted.",
         file=sys.stderr,
     )
