@@ -174,3 +174,30 @@ def test_new_since_last_visit_reads_the_cache(
         store.close()
     code, out, _ = run(["list", "--json", "--match", "~N", *target(server)], capsys)
     assert code == 0 and [row["number"] for row in json.loads(out)] == [3, 4]
+
+
+def test_new_pattern_flag_and_rules_read_the_same_visit(
+    server: ServerThread, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``~N`` in --match and in a rule, and ``--new``, are the session's one answer to
+    "new since the last visit"; without the cache, nothing is new to any of them."""
+    from popview.store import Store
+
+    store = Store.open(tmp_path / "cache")
+    try:
+        store.cache.set_seen_uids(f"{POP3_USER}@127.0.0.1:{server.port}", ["uid-0001", "uid-0003"])
+    finally:
+        store.close()
+    config = tmp_path / "c.toml"
+    config.write_text('[[rules]]\nname = "fresh"\npattern = "~N"\n')
+    config.chmod(0o600)
+
+    def numbers(*argv: str) -> list[int]:
+        code, out, _ = run(["list", "--json", *argv, *target(server)], capsys)
+        assert code == 0
+        return [row["number"] for row in json.loads(out) if row.get("rule", "fresh") == "fresh"]
+
+    assert numbers("--new") == numbers("--match", "~N") == [2, 4]
+    assert numbers("--match", "!~N") == [1, 3]
+    assert numbers("--rules", "--config", str(config)) == [2, 4]
+    assert numbers("--match", "~N", "--no-cache") == numbers("--new", "--no-cache") == []

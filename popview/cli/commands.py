@@ -52,7 +52,7 @@ async def run_command(
         trace=trace,
     )
     try:
-        args.context = match_context(store, session.account_key)
+        args.context = match_context(session.visits)
         args.configured_rules = tuple(getattr(config, "rules", ()))
         try:
             await session.open()

@@ -9,14 +9,11 @@ would mark; it never marks, and ``list`` never sends ``QUIT``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 from collections.abc import Sequence
-from typing import Any
 
-from popview.errors import StoreError
 from popview.mail.pattern import MatchContext, Pattern, PatternError, compile_pattern, parse_pattern
-from popview.session.rules import new_since
 from popview.session.types import Listed
+from popview.session.visits import Visits
 
 __all__ = ["check_pattern", "match_context", "selected", "total_size"]
 
@@ -33,14 +30,10 @@ def check_pattern(args: argparse.Namespace) -> str | None:
     return None
 
 
-def match_context(store: Any, account_key: str) -> MatchContext:
-    """The time now and ``~N`` (new since the last visit the cache remembers)."""
-    seen: frozenset[str] = frozenset()
-    if store is not None:
-        # The cache is an accelerator: without it nothing is "new".
-        with contextlib.suppress(StoreError):
-            seen = store.cache.seen_uids(account_key)
-    return MatchContext(is_new=new_since(seen))
+def match_context(visits: Visits) -> MatchContext:
+    """The time now and ``~N``, which the session's visits decide (new since the last
+    visit the cache remembers; nothing is new without it)."""
+    return MatchContext(is_new=visits.is_new_envelope)
 
 
 def selected(

@@ -9,15 +9,14 @@ never marked by a rule, whatever the order in the file; otherwise the first
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from popview.config.model import Rule
-from popview.mail.envelope import Envelope
 from popview.mail.pattern import MatchContext, compile_pattern
 from popview.session.types import Listed
 
-__all__ = ["RuleVerdict", "evaluate_rules", "new_since"]
+__all__ = ["RuleVerdict", "evaluate_rules"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,17 +30,6 @@ class RuleVerdict:
 
     marked: Mapping[str, str]
     kept: frozenset[str]
-
-
-def new_since(seen: frozenset[str]) -> Callable[[Envelope], bool]:
-    """The ``~N`` test: a stable UIDL the last visit did not list.
-
-    On a first visit (nothing seen) nothing is new, as in the list's markers.
-    """
-    if not seen:
-        return lambda _envelope: False
-    # An envelope's uid is the server's stable UIDL, or None (popview.session.identity).
-    return lambda e: e.uid is not None and e.uid not in seen
 
 
 def evaluate_rules(

@@ -1,11 +1,12 @@
 """New since the last visit: which messages the user has not been shown before.
 
 The fact belongs to the account's mailbox, not to a screen, so it lives here,
-below the UI and the CLI: the TUI marks new rows with it and ``popview list
---new`` prints only them. A visit is a complete listing in the TUI; the CLI
-reads the last visit but does not record one (a cron job running ``popview
-list`` must not make mail look old). Only stable UIDLs count: a message without
-one cannot be recognised in a later session, so it is never "new".
+below the UI and the CLI: the TUI marks new rows with it, ``popview list
+--new`` prints only them and the pattern term ``~N`` matches them. A visit is a
+complete listing in the TUI; the CLI reads the last visit but does not record
+one (a cron job running ``popview list`` must not make mail look old). Only
+stable UIDLs count: a message without one cannot be recognised in a later
+session, so it is never "new".
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from popview.errors import StoreError
 from popview.session.identity import MessageKey
 
 if TYPE_CHECKING:
+    from popview.mail.envelope import Envelope
     from popview.store.cache import MailCache
 
 __all__ = ["Visits"]
@@ -49,6 +51,11 @@ class Visits:
         """Whether ``key`` arrived since the previous visit (needs a stable UIDL and a
         previous visit: on a first visit nothing is called new)."""
         return bool(self.previous) and key not in self.previous and MessageKey(key).stable
+
+    def is_new_envelope(self, envelope: Envelope) -> bool:
+        """The pattern term ``~N``: :meth:`is_new` for a listed envelope (its ``uid``
+        is the stable UIDL, or None when it has none: never new)."""
+        return envelope.uid is not None and self.is_new(envelope.uid)
 
     def remember(self, keys: Iterable[str]) -> None:
         """Record this visit: ``keys`` is every message the listing showed."""
