@@ -18,6 +18,7 @@ from popview.cli import main
 from popview.server import Fault, MemoryMailbox, Pop3Server, ServerThread
 from tests.fixtures.dovecot import DovecotServer, MailUser
 from tests.fixtures.embedded import account_args
+from tests.test_cli_match import run, verbs
 from tests.test_engine_hardening import HalfPipeliningProxy, commands_per_write
 from tests.test_session import message
 
@@ -31,17 +32,6 @@ def promo_mailbox() -> MemoryMailbox:
     """Messages 1-500 are promotions, 501-540 are not."""
     subjects = ["Big promo"] * PROMOS + ["Minutes"] * KEPT
     return MemoryMailbox([message(n, s) for n, s in enumerate(subjects, start=1)])
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def verbs(server: ServerThread) -> list[str]:
-    server.wait_idle()
-    return [line.split(" ")[0] for line in server.server.commands()]
 
 
 class TestPipelined:
