@@ -9,14 +9,16 @@ never marked by a rule, whatever the order in the file; otherwise the first
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from popview.config.model import Rule
+from popview.mail.envelope import Envelope
 from popview.mail.pattern import MatchContext, compile_pattern
 from popview.session.types import Listed
+from popview.session.visits import arrived_since
 
-__all__ = ["RuleVerdict", "evaluate_rules"]
+__all__ = ["RuleVerdict", "evaluate_rules", "new_since"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,13 @@ class RuleVerdict:
 
     marked: Mapping[str, str]
     kept: frozenset[str]
+
+
+def new_since(seen: frozenset[str]) -> Callable[[Envelope], bool]:
+    """The ``~N`` test over the UIDLs the last visit listed; the decision is
+    :func:`popview.session.visits.arrived_since` (a session's
+    ``visits.is_new_envelope`` is the same test)."""
+    return lambda envelope: arrived_since(seen, envelope.uid)
 
 
 def evaluate_rules(

@@ -22,7 +22,14 @@ if TYPE_CHECKING:
     from popview.mail.envelope import Envelope
     from popview.store.cache import MailCache
 
-__all__ = ["Visits"]
+__all__ = ["Visits", "arrived_since"]
+
+
+def arrived_since(previous: frozenset[str], key: str | None) -> bool:
+    """The one decision of "new since the last visit": ``key`` is a stable UIDL the
+    previous visit did not list. On a first visit (``previous`` empty) nothing is new,
+    and a message without a stable UIDL (``None``, or a session-only key) never is."""
+    return bool(previous) and key is not None and key not in previous and MessageKey(key).stable
 
 
 class Visits:
@@ -50,12 +57,12 @@ class Visits:
     def is_new(self, key: str) -> bool:
         """Whether ``key`` arrived since the previous visit (needs a stable UIDL and a
         previous visit: on a first visit nothing is called new)."""
-        return bool(self.previous) and key not in self.previous and MessageKey(key).stable
+        return arrived_since(self.previous, key)
 
     def is_new_envelope(self, envelope: Envelope) -> bool:
         """The pattern term ``~N``: :meth:`is_new` for a listed envelope (its ``uid``
         is the stable UIDL, or None when it has none: never new)."""
-        return envelope.uid is not None and self.is_new(envelope.uid)
+        return arrived_since(self.previous, envelope.uid)
 
     def remember(self, keys: Iterable[str]) -> None:
         """Record this visit: ``keys`` is every message the listing showed."""
