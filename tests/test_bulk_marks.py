@@ -72,7 +72,9 @@ class TestMarkMany:
         }
         assert sorted(dele_numbers(big_server)) == list(range(1, 151))
         writes = [w for w in proxy.writes[0] if w.startswith(b"DELE")]
-        assert len(writes) <= 10, commands_per_write(writes)  # one round trip each: 150
+        # All in one flight (a TCP read may split it): not one round trip each (150),
+        # nor one per half window (a window of 64 refilled at 32: 4 flights).
+        assert len(writes) <= 2, commands_per_write(writes)
         result_commit = await session.commit(reconnect=False, expected=keys)
         assert result_commit.status == "applied"
         assert sorted(big_mailbox.deleted) == sorted(keys)

@@ -372,7 +372,12 @@ class MailboxSession:
         failed: list[str] = []
 
         async def send() -> None:
-            replies = client.pipeline(protocol.dele(ref.number) for _, ref in todo)
+            # One window for the whole batch: DELE replies are one short line each,
+            # and a window of 64 refilled at half cost a round trip per 32 marks
+            # (10,000 marks at 100 ms RTT: 16 s instead of under 1 s).
+            replies = client.pipeline(
+                (protocol.dele(ref.number) for _, ref in todo), window=len(todo)
+            )
             position = 0
             async for reply in replies:
                 key = todo[position][0]
