@@ -25,9 +25,11 @@ from datetime import datetime
 
 from popview.mail.headers import (
     ADDRESS_VALUE_CAP,
+    RAW_VALUE_CAP,
     Address,
     decode_header_bytes,
     decode_words,
+    first_address,
     parse_addresses,
     parse_date,
 )
@@ -59,6 +61,13 @@ _FIELD = re.compile(
 # agree): normally the empty line of RFC 5322 §2.1, else a malformed line.
 _END_OF_HEADER = re.compile(rb"\n(?![\x21-\x39\x3b-\x7e]*:|[ \t]|From )")
 _FOLD = re.compile(rb"\r?\n(?=[ \t])")
+# The same three patterns over the block decoded once (ASCII: no Unicode case
+# folding, so "\u017fubject" is not "subject"), for the usual block: UTF-8 and
+# short enough that no value reaches decode_header_bytes's cut.
+_FIELD_TEXT = re.compile(_FIELD.pattern.decode("ascii"), re.IGNORECASE | re.ASCII)
+_END_OF_HEADER_TEXT = re.compile(_END_OF_HEADER.pattern.decode("ascii"))
+_FOLD_TEXT = re.compile(_FOLD.pattern.decode("ascii"))
+_TEXT_BLOCK_CAP = 4 * RAW_VALUE_CAP
 _MSG_ID = re.compile(r"<[^<>\s]{1,250}>")
 _MULTIPART_HINTS = ("multipart/mixed", "multipart/report", "application/", "image/", "audio/")
 
@@ -151,6 +160,29 @@ def _raw_fields(section: bytes) -> dict[str, str]:
     return fields
 
 
+def _fields(block: bytes) -> dict[str, str]:
+    """The wanted fields of a header block: :func:`_raw_fields` of its
+    :func:`_header_section`, found in one pass over the decoded text when the
+    block is UTF-8 (ASCII included) and at most ``_TEXT_BLOCK_CAP`` bytes."""
+    if len(block) <= _TEXT_BLOCK_CAP and b"\n" in block:
+        try:
+            text = "\n" + block.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            end = _END_OF_HEADER_TEXT.search(text)
+            fields: dict[str, str] = {}
+            # Backwards, so the first occurrence is the one kept (as in email.message).
+            for name, value in reversed(
+                _FIELD_TEXT.findall(text, 0, end.start() if end else len(text))
+            ):
+                if "\n" in value:
+                    value = _FOLD_TEXT.sub("", value)
+                fields[name.lower()] = value.strip()
+            return fields
+    return _raw_fields(_header_section(block))
+
+
 def _ids(value: str, limit: int) -> tuple[str, ...]:
     found: list[str] = []
     for match in _MSG_ID.finditer(value):
@@ -183,11 +215,10 @@ def parse_envelope(
         The envelope; missing or unparsable fields are empty.
     """
     try:
-        fields = _raw_fields(_header_section(header_bytes))
+        fields = _fields(header_bytes)
     except Exception:  # defensive: a parser bug must not lose the row
         fields = {}
-    senders = parse_addresses(fields.get("from", ""), max_count=1)
-    sender = senders[0] if senders else Address("", "")
+    sender = first_address(fields.get("from", ""))
     date_text = fields.get("date", "")
     first_id = _ids(fields.get("message-id", ""), 1)
     reply_id = _ids(fields.get("in-reply-to", ""), 1)

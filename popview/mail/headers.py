@@ -11,10 +11,12 @@ pathological headers must not stall the listing).
 from __future__ import annotations
 
 import binascii
+import contextlib
 import email.utils
+import functools
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 from popview.mail.charset import decode_bytes
 from popview.sanitize import sanitize_header
@@ -27,6 +29,7 @@ __all__ = [
     "Address",
     "decode_header_bytes",
     "decode_words",
+    "first_address",
     "parse_addresses",
     "parse_date",
 ]
@@ -109,37 +112,35 @@ def decode_words(value: str, *, max_words: int = MAX_ENCODED_WORDS) -> str:
         The decoded text (still to be sanitized).
     """
     value = value[:RAW_VALUE_CAP]
-    if "=?" not in value:
+    if "=?" not in value or max_words <= 0:
         return value
-    out: list[str] = []
-    pending_charset: str | None = None
-    pending = bytearray()
-    pos = 0
-
-    def flush() -> None:
-        nonlocal pending_charset
-        if pending_charset is not None:
-            out.append(decode_bytes(bytes(pending), pending_charset)[0])
-            pending.clear()
-            pending_charset = None
-
-    for count, match in enumerate(_ENCODED_WORD.finditer(value)):
-        if count >= max_words:
-            break
-        between = value[pos : match.start()]
-        if not (pending_charset is not None and not between.strip()):
-            flush()
-            out.append(between)
-        charset, encoding, payload = match.groups()
-        data = _decode_b(payload) if encoding in "bB" else _decode_q(payload)
-        if charset.lower() != (pending_charset or "").lower():
-            flush()
-            pending_charset = charset
-        pending.extend(data)
-        pos = match.end()
-    flush()
-    out.append(value[pos:])
+    # One C-speed split: [text, charset, encoding, payload, text, ...]; the
+    # last text holds whatever follows the max_words-th word, as it is.
+    parts = _ENCODED_WORD.split(value, max_words)
+    out = [parts[0]]
+    run: list[bytes] = []  # payloads of adjacent words in one charset
+    run_charset = run_key = ""
+    for i in range(1, len(parts), 4):
+        charset, encoding, payload, after = parts[i : i + 4]
+        key = charset.lower()
+        if key != run_key:
+            if run:
+                out.append(decode_bytes(b"".join(run), run_charset)[0])
+                run.clear()
+            run_charset, run_key = charset, key
+        run.append(_decode_word(encoding in "bB", payload))
+        if (after and not after.isspace()) or i + 4 == len(parts):
+            # Text that is not just whitespace between two words ends the run.
+            out.append(decode_bytes(b"".join(run), run_charset)[0])
+            out.append(after)
+            run.clear()
+            run_key = ""
     return "".join(out)
+
+
+@functools.lru_cache(maxsize=4096)  # names and list tags recur across a mailbox
+def _decode_word(base64: bool, payload: str) -> bytes:
+    return _decode_b(payload) if base64 else _decode_q(payload)
 
 
 def _getaddresses(value: str) -> list[tuple[str, str]]:
@@ -182,12 +183,65 @@ def parse_addresses(value: str, *, max_count: int = MAX_ADDRESSES) -> tuple[Addr
     return tuple(result)
 
 
+def first_address(value: str) -> Address:
+    """The first address of a From value (raw, unfolded), as :func:`parse_addresses`
+    gives it (empty when there is none); remembered, since senders recur."""
+    found = _FIRST_ADDRESS.get(value)
+    if found is None:
+        if len(_FIRST_ADDRESS) >= _CACHE_ENTRIES:
+            _FIRST_ADDRESS.clear()  # bounded: a mailbox of distinct senders costs no more
+        parsed = parse_addresses(value, max_count=1)
+        found = parsed[0] if parsed else Address("", "")
+        if len(value) <= 1000:
+            _FIRST_ADDRESS[value] = found
+    return found
+
+
+_CACHE_ENTRIES = 4096
+_FIRST_ADDRESS: dict[str, Address] = {}
+# RFC 5322 §3.3 in the form nearly every mail uses: "Mon, 4 Mar 2024 09:00:00 +0000".
+_RFC5322_DATE = re.compile(
+    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), ([0-9]{1,2}) "
+    r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) ([1-9][0-9]{3}) "
+    r"([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-])([0-9]{2})([0-9]{2})"
+)
+_MONTHS = {
+    m: n
+    for n, m in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
+_ZONES: dict[str, timezone] = {}
+
+
 def parse_date(value: str) -> datetime | None:
     """Parse an RFC 5322 §3.3 date into an aware datetime, or ``None``.
 
-    A date with ``-0000`` (unknown zone) is taken as UTC.
+    A date with ``-0000`` (unknown zone) is taken as UTC. The usual form is
+    read directly; anything else (or anything out of range) goes to
+    :func:`email.utils.parsedate_to_datetime`, which gives the same result
+    for the usual form.
     """
     value = value.strip()[:200]
+    found = _RFC5322_DATE.fullmatch(value)
+    if found is not None:  # -0000 gives UTC, as below
+        day, month, year, hour, minute, second, sign, zone_h, zone_m = found.groups()
+        zone = _ZONES.get(sign + zone_h + zone_m)
+        if zone is None:
+            seconds = int(zone_h) * 3600 + int(zone_m) * 60
+            with contextlib.suppress(ValueError):
+                zone = timezone(timedelta(seconds=-seconds if sign == "-" else seconds))
+                _ZONES[sign + zone_h + zone_m] = zone  # at most 20,000 distinct
+        if zone is not None:
+            with contextlib.suppress(ValueError):
+                return datetime(
+                    int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second),
+                    tzinfo=zone,
+                )  # fmt: skip
+    return _parse_date_slow(value)
+
+
+def _parse_date_slow(value: str) -> datetime | None:
     if not value:
         return None
     try:
