@@ -72,6 +72,21 @@ class TestList:
         assert pretty.count("\n") > 20 and '\n  "number": 1,' in pretty
         assert json.loads(pretty) == json.loads(compact)
 
+    def test_compact_json_of_many_rows_is_one_array(
+        self,
+        make_pop3_server_thread: Callable[..., ServerThread],
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """Rows are encoded 1,000 at a time: 2,500 messages still make one valid
+        compact array, in order."""
+        mails = [b"Subject: m%d\r\n\r\nbody\r\n" % n for n in range(1, 2501)]
+        server = make_pop3_server_thread(mailbox=MemoryMailbox(mails))
+        code, out, _ = run(["list", "--json", "--no-cache", *target(server)], capsys)
+        assert code == 0
+        rows = json.loads(out)
+        assert [r["subject"] for r in rows] == [f"m{n}" for n in range(1, 2501)]
+        assert out == json.dumps(rows, ensure_ascii=True, separators=(",", ":")) + "\n"
+
     def test_headless_list_imports_no_ui_or_html_libraries(self) -> None:
         """The headless commands load neither Textual/Rich, lxml/inscriptis nor the
         message parser (start-up time is part of every `popview list`)."""
