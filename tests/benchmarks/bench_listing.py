@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import compileall
 import multiprocessing
 import os
 import random
@@ -385,6 +386,9 @@ def _server(count: int, embedded: bool) -> tuple[str, int, str, str, Callable[[]
 
 def whole_process(count: int, rtts: list[float], rounds: int, big: int, embedded: bool) -> None:
     """The issue's table: popview list --json, cold and warm, against the raw reference."""
+    # An installed popview has its bytecode (pip compiles it); a checkout run with
+    # PYTHONDONTWRITEBYTECODE=1 would otherwise compile every module at each start.
+    compileall.compile_dir(Path(__file__).resolve().parents[2] / "popview", quiet=1)
     name, port, user, password, stop = _server(count, embedded)
     proxies = _Child(_proxy_process, port, rtts)
     print(
