@@ -167,6 +167,14 @@ def sanitize_header(value: str, *, max_len: int = HEADER_MAX_LEN) -> str:
     Returns:
         One line, runs of whitespace collapsed, no unsafe characters.
     """
+    if (
+        len(value) <= max_len
+        and value.isascii()
+        and value.isprintable()  # for ASCII: only 0x20-0x7e, as _ASCII_SAFE
+        and "  " not in value
+        and value[:1] != " " != value[-1:]
+    ):
+        return value  # the common case: what the steps below would give back unchanged
     line = sanitize_text(value[: max_len * 4], max_len=max_len * 2)
     return _cap(" ".join(line.split()), max_len)
 

@@ -28,6 +28,7 @@ from popview.mail.headers import (
     parse_addresses,
     parse_date,
 )
+from popview.sanitize import sanitize_header, sanitize_text
 
 SETTINGS = settings(
     max_examples=400,
@@ -264,3 +265,22 @@ def test_hostile_fields_are_still_sanitized_on_the_fast_path() -> None:
     for text in (row.subject, row.sender, row.date_text):
         assert not set(text) & FORBIDDEN, repr(text)
     assert row.date is not None and row.date.isoformat() == "2024-03-04T09:00:00+00:00"
+
+
+def _sanitize_header_reference(value: str, max_len: int) -> str:
+    """The one-line sanitizing without its shortcut for clean ASCII."""
+    line = " ".join(sanitize_text(value[: max_len * 4], max_len=max_len * 2).split())
+    return line if len(line) <= max_len else line[: max_len - 1] + "…"
+
+
+@SETTINGS
+@given(
+    value=st.text(st.characters(max_codepoint=0x7F), max_size=30) | st.text(max_size=30),
+    max_len=st.sampled_from([1, 2, 5, 30, 2000]),
+)
+@example(value=" a", max_len=2000)
+@example(value="a\tb", max_len=2000)
+@example(value="a  b", max_len=2000)
+@example(value="abc", max_len=2)
+def test_clean_ascii_shortcut_of_the_header_sanitizer(value: str, max_len: int) -> None:
+    assert sanitize_header(value, max_len=max_len) == _sanitize_header_reference(value, max_len)

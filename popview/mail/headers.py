@@ -120,8 +120,9 @@ def decode_words(value: str, *, max_words: int = MAX_ENCODED_WORDS) -> str:
     out = [parts[0]]
     run: list[bytes] = []  # payloads of adjacent words in one charset
     run_charset = run_key = ""
-    for i in range(1, len(parts), 4):
-        charset, encoding, payload, after = parts[i : i + 4]
+    last = len(parts) // 4
+    words = zip(parts[1::4], parts[2::4], parts[3::4], parts[4::4], strict=True)
+    for count, (charset, encoding, payload, after) in enumerate(words, 1):
         key = charset.lower()
         if key != run_key:
             if run:
@@ -129,7 +130,7 @@ def decode_words(value: str, *, max_words: int = MAX_ENCODED_WORDS) -> str:
                 run.clear()
             run_charset, run_key = charset, key
         run.append(_decode_word(encoding in "bB", payload))
-        if (after and not after.isspace()) or i + 4 == len(parts):
+        if (after and not after.isspace()) or count == last:
             # Text that is not just whitespace between two words ends the run.
             out.append(decode_bytes(b"".join(run), run_charset)[0])
             out.append(after)
