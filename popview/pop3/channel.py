@@ -261,8 +261,9 @@ class Channel:
             # Some were queued in the core but none written: out of step for good.
             self.abort("a command was refused by the protocol state")
             raise
-        for command in commands:
-            self.emit(f"C: {command.trace()}")
+        if self._trace is not None:  # 10,000 TOP lines are not formatted for nobody
+            for command in commands:
+                self.emit(f"C: {command.trace()}")
         self.transport.write(data)
 
     def _next_event(self, what: str) -> Event | protocol._NeedData:
@@ -319,11 +320,13 @@ class Channel:
                     raise Pop3ProtocolError(f"The server sent a login challenge instead of {what}.")
                 self.write([challenge(event)])
             elif isinstance(event, ErrReply):
-                self.emit(f"S: -ERR {event.text}")
+                if self._trace is not None:
+                    self.emit(f"S: -ERR {event.text}")
                 return event
             else:
                 assert isinstance(event, OkReply | Greeting)
-                self.emit(f"S: +OK {event.text}")
+                if self._trace is not None:
+                    self.emit(f"S: +OK {event.text}")
                 if pieces and isinstance(event, OkReply):
                     return dataclasses.replace(event, data=b"".join(pieces))
                 return event
