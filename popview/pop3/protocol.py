@@ -214,6 +214,7 @@ _LOGIN: Final = frozenset({"PASS", "APOP", "AUTH"})
 # (HARDENING A.11), so the search is for LF "." [CR] LF.
 _END: Final = re.compile(rb"\n\.\r?\n")
 _BARE_LF: Final = re.compile(rb"(?<!\r)\n")
+_DOT_LINE: Final = re.compile(rb"\n\.")
 
 
 class _Phase(Enum):
@@ -570,7 +571,8 @@ class _Block:
         lines = buf.count(b"\n", start, end)
         crlf = buf.count(b"\r\n", start, end)
         # RFC 1939 §3: each line that starts with "." was stuffed with one more.
-        dots = buf.count(b"\n.", start - 1, end)
+        # Rare in practice: one literal-prefix search (C speed) before counting.
+        dots = buf.count(b"\n.", start - 1, end) if _DOT_LINE.search(buf, start - 1, end) else 0
         if end - start - lines > self.max_line:
             self._check_long_lines(bytes(buf[start : end - 1]))
         self.checked = end
