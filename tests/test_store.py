@@ -367,6 +367,31 @@ class TestEnvelopes:
             store.cache.put_envelopes(ACCOUNT, [envelope("first"), bad])
         assert store.cache.get_envelopes(ACCOUNT) == {}
 
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ('{"s":"hi"}', {"s": "hi"}),
+            (' {"s":"hi"}\n', {"s": "hi"}),  # whitespace around one object is fine
+            ('{"s":"hi"}{"t":1}', None),  # two values
+            ('{"s":"hi"} x', None),
+            ("[1]", None),  # not an object
+            ("{", None),
+            ("", None),
+        ],
+    )
+    def test_payload_read_back_as_json_reads_it(
+        self, tmp_path: Path, text: str, expected: dict[str, Any] | None
+    ) -> None:
+        """A payload text in the database is one JSON object or no payload at all
+        (the listing then parses the header block)."""
+        with Store.open(tmp_path / "cache") as opened:
+            opened.cache.put_envelopes(ACCOUNT, [envelope("u1", payload={"s": "x"})])
+        with sqlite3.connect(tmp_path / "cache" / DB_FILENAME) as raw:
+            raw.execute("UPDATE envelopes SET payload = ?", (text,))
+        raw.close()
+        with Store.open(tmp_path / "cache") as opened:
+            assert opened.cache.get_envelopes(ACCOUNT)["u1"].payload == expected
+
     def test_negative_size_is_refused(self, store: Store) -> None:
         """A size that cannot be a LIST size is a StoreError, not a stored row."""
         with pytest.raises(StoreError, match="non-negative"):
