@@ -150,6 +150,42 @@ async def test_a_server_found_unable_to_pipeline_is_not_pipelined_to_by_a_new_se
     assert "QUIT" not in server.commands()
 
 
+async def test_a_server_found_unable_to_pipeline_top_is_not_pipelined_to_by_a_new_session(
+    make_pop3_server: MakeServer, store: Store
+) -> None:
+    """A.19 found during the listing: the pipelined TOP flight is half answered and
+    times out; the break is remembered, so a new MailboxSession on the same store
+    sends one command per write from the first byte on."""
+    three = MemoryMailbox([message(1), message(2), message(3)])
+    server = await make_pop3_server(mailbox=three, capabilities=[*USER_PASS_CAPS])
+    proxy = HalfPipeliningProxy(server.port, frozenset({"TOP"}))
+    await proxy.start()
+    try:
+        first = MailboxSession(account(proxy.port, 1.0), POP3_PASSWORD, store=store)
+        await first.open()
+        with pytest.raises(Pop3TimeoutError, match="one command at a time"):
+            async for _ in first.list_messages():
+                pass
+        assert any(
+            n > 1 and data.startswith(b"TOP")
+            for n, data in zip(commands_per_write(proxy.writes[0]), proxy.writes[0], strict=True)
+        )  # it did pipeline TOP
+        notes = store.servers.get(f"{POP3_USER}@127.0.0.1:{proxy.port}")
+        assert notes is not None and notes.pipelining_broken
+        await first.close()
+        second = MailboxSession(account(proxy.port), POP3_PASSWORD, store=store)
+        await second.open()
+        listed = [env async for update in second.list_messages() for env in update.envelopes]
+        await second.close()
+    finally:
+        await proxy.close()
+    assert sorted(env.subject for env in listed) == ["Message 1", "Message 2", "Message 3"]
+    writes = proxy.writes[1]
+    assert commands_per_write(writes) == [1] * len(writes), writes
+    assert b"TOP " in b"".join(writes)  # the ones the first listing did not cache
+    assert "QUIT" not in server.commands()
+
+
 def test_notes_round_trip_and_forget(store: Store) -> None:
     notes = ServerNotes("+OK hi", "USER\nPIPELINING", "impl", pipelining_broken=True)
     store.servers.put("a@h:110", notes)

@@ -38,7 +38,7 @@ from popview.session.identity import MessageKey
 from popview.session.index import MessageIndex, MessageRef
 from popview.session.marks import MarkBook
 from popview.session.oauth2 import OAuth2Credential
-from popview.session.opening import OpenMailbox, open_mailbox
+from popview.session.opening import OpenMailbox, open_mailbox, remember_pipelining_broken
 from popview.session.policy import (
     LoginDelayError,
     MailboxInUseError,
@@ -252,6 +252,8 @@ class MailboxSession:
         if self._conn is not None:
             if self._conn.client.pipelining_broken:
                 self._pipelining_ok = False
+                # Found during the listing's TOP: no later session pipelines either.
+                remember_pipelining_broken(self.store, self.account_key, self._conn.client)
             self._conn.client.abort()
             self._conn = None
             self._dropped_at = time.monotonic()

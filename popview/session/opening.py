@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from popview.config import Account
     from popview.store import Store
 
-__all__ = ["OpenMailbox", "open_mailbox"]
+__all__ = ["OpenMailbox", "open_mailbox", "remember_pipelining_broken"]
 
 NO_UIDL = "This server has no UIDL: deletions apply only to this session, and nothing is cached."
 NO_TOP = "This server has no TOP: headers load when a message is opened."
@@ -229,6 +229,13 @@ def _remember(
             store.servers.forget(account_key)
         else:
             store.servers.put(account_key, new)
+
+
+def remember_pipelining_broken(store: Store | None, account_key: str, client: Pop3Client) -> None:
+    """Note for later sessions that ``client``'s server stopped answering
+    pipelined commands after the mailbox was open (HARDENING A.19)."""
+    if store is not None:
+        _remember_broken(store, account_key, client.greeting_key, _recall(store, account_key))
 
 
 def _remember_broken(
