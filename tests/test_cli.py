@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -86,6 +87,16 @@ class TestList:
         rows = json.loads(out)
         assert [r["subject"] for r in rows] == [f"m{n}" for n in range(1, 2501)]
         assert out == json.dumps(rows, ensure_ascii=True, separators=(",", ":")) + "\n"
+
+    def test_collector_thresholds_are_restored_after_a_command(
+        self, pop3_server_thread: ServerThread, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A listing collects garbage rarely while it runs (fewer passes over
+        100,000 envelopes); whoever called the command gets the thresholds back."""
+        before = gc.get_threshold()
+        code, out, _ = run(["list", "--json", *target(pop3_server_thread)], capsys)
+        assert code == 0 and json.loads(out)
+        assert gc.get_threshold() == before
 
     def test_headless_list_imports_no_ui_or_html_libraries(self) -> None:
         """The headless commands load neither Textual/Rich, lxml/inscriptis nor the

@@ -9,6 +9,7 @@ or a mail goes through :func:`popview.sanitize.sanitize_text` first.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from collections.abc import Callable
@@ -42,6 +43,25 @@ async def run_command(
     trace: Callable[[str], None] | None,
 ) -> int:
     """Run one headless command against ``account``; return the exit status."""
+    # A listing keeps ~30 objects per message alive and makes almost no cycles:
+    # with the default thresholds the collector walks them all again and again
+    # (measured: 18 % of the CPU of a 100,000-message `list`). Collect rarely
+    # while the command runs.
+    thresholds = gc.get_threshold()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        return await _run_command(command, args, config, account, trace)
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+async def _run_command(
+    command: str,
+    args: argparse.Namespace,
+    config: Any,
+    account: Any,
+    trace: Callable[[str], None] | None,
+) -> int:
     no_cache = bool(getattr(args, "no_cache", False))
     store = open_store(config, enabled=not no_cache)
     session = MailboxSession(
