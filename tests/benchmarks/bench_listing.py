@@ -312,8 +312,9 @@ async def raw_reference(port: int, count: int, user: str, password: str) -> floa
 
 def popview_list(
     port: int, user: str, password: str, home: str, *, cold: bool
-) -> tuple[float, int]:
-    """``popview list --json`` as a whole process: (seconds, peak RSS in bytes)."""
+) -> tuple[float, int, float]:
+    """``popview list --json`` as a whole process: (seconds, peak RSS in bytes,
+    CPU seconds: user + system, which a loaded machine disturbs less)."""
     env = dict(os.environ, POPVIEW_PASSWORD=password, HOME=home)
     for var, sub in (("XDG_CACHE_HOME", "c"), ("XDG_CONFIG_HOME", "cfg"), ("XDG_DATA_HOME", "d")):
         env[var] = os.path.join(home, sub)
@@ -328,7 +329,7 @@ def popview_list(
     assert child.stderr is not None
     if child.returncode != 0:
         raise RuntimeError(f"popview list failed: {child.stderr.read().decode()[-500:]}")
-    return elapsed, usage.ru_maxrss * 1024
+    return elapsed, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
 
 
 def _proxy_process(target: int, rtts: list[float], conn: Connection) -> None:
@@ -392,36 +393,44 @@ def whole_process(count: int, rtts: list[float], rounds: int, big: int, embedded
     name, port, user, password, stop = _server(count, embedded)
     proxies = _Child(_proxy_process, port, rtts)
     print(
-        f"{count} realistic messages; {name}; Python {sys.version.split()[0]}; median of {rounds}"
+        f"{count} realistic messages; {name}; Python {sys.version.split()[0]}; median of {rounds}; "
+        f"load average {os.getloadavg()[0]:.1f} (1 min) at the start"
     )
     print("| RTT | reference | cold (`--no-cache`) | warm (cache filled) |")
     print("|---:|---:|---:|---:|")
     try:
         for rtt in rtts:
             at = proxies.value[rtt]
-            ref, cold, warm = [], [], []
+            ref, cold, warm, cold_cpu, warm_cpu = [], [], [], [], []
             for _ in range(rounds):
                 ref.append(asyncio.run(raw_reference(at, count, user, password)))
                 with tempfile.TemporaryDirectory() as home:
-                    cold.append(popview_list(at, user, password, home, cold=True)[0])
+                    seconds, _, cpu = popview_list(at, user, password, home, cold=True)
+                    cold.append(seconds)
+                    cold_cpu.append(cpu)
                     popview_list(at, user, password, home, cold=False)  # fills the cache
-                    warm.append(popview_list(at, user, password, home, cold=False)[0])
-            r, c, w = (statistics.median(v) for v in (ref, cold, warm))
+                    seconds, _, cpu = popview_list(at, user, password, home, cold=False)
+                    warm.append(seconds)
+                    warm_cpu.append(cpu)
+            r, c, w, cc, wc = (statistics.median(v) for v in (ref, cold, warm, cold_cpu, warm_cpu))
             print(
-                f"| {rtt:g} ms | {r:.2f} s | {c:.2f} s ({c / r:.1f}×) | {w:.2f} s ({w / r:.1f}×) |"
+                f"| {rtt:g} ms | {r:.2f} s | {c:.2f} s ({c / r:.1f}×), CPU {cc:.2f} s "
+                f"| {w:.2f} s ({w / r:.1f}×), CPU {wc:.2f} s |"
             )
     finally:
         proxies.stop()
         stop()
+    print(f"load average {os.getloadavg()[0]:.1f} (1 min) at the end")
     if big:
         name, port, user, password, stop = _server(big, embedded)
         try:
             ref_s = asyncio.run(raw_reference(port, big, user, password))
             with tempfile.TemporaryDirectory() as home:
-                cold_s, rss = popview_list(port, user, password, home, cold=True)
+                cold_s, rss, cpu = popview_list(port, user, password, home, cold=True)
             print(
                 f"\n{big} messages cold at 0 ms ({name}): reference {ref_s:.2f} s, "
-                f"popview {cold_s:.2f} s ({cold_s / ref_s:.1f}×), peak RSS {rss / 2**20:.0f} MB"
+                f"popview {cold_s:.2f} s ({cold_s / ref_s:.1f}×, CPU {cpu:.2f} s), "
+                f"peak RSS {rss / 2**20:.0f} MB"
             )
         finally:
             stop()
