@@ -184,6 +184,7 @@ WORDED = st.lists(WORD_PIECES, max_size=14).map("".join)
 @given(value=WORDED, max_words=st.sampled_from([0, 1, 2, 3, MAX_ENCODED_WORDS]))
 @example(value="=?utf-8?b?SsO=?= \t =?UTF-8?b?tnJn?= x", max_words=MAX_ENCODED_WORDS)
 @example(value="=?utf-8?q?a?=\u3000=?utf-8?q?b?=", max_words=MAX_ENCODED_WORDS)
+@example(value="=?utf-8?q?" + "=C3=A9" * 30 + "?= =?utf-8?b?" + "w6k=" * 40 + "?=", max_words=9)
 def test_rfc2047_split_equals_one_match_at_a_time(value: str, max_words: int) -> None:
     assert decode_words(value, max_words=max_words) == _decode_words_reference(
         value, max_words=max_words

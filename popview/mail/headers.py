@@ -129,7 +129,11 @@ def decode_words(value: str, *, max_words: int = MAX_ENCODED_WORDS) -> str:
                 out.append(decode_bytes(b"".join(run), run_charset)[0])
                 run.clear()
             run_charset, run_key = charset, key
-        run.append(_decode_word(encoding in "bB", payload))
+        base64 = encoding in "bB"
+        if len(payload) <= _WORD_CACHE_LEN:
+            run.append(_decode_word(base64, payload))
+        else:  # longer than RFC 2047 §2 allows: not worth a place in the cache
+            run.append(_decode_b(payload) if base64 else _decode_q(payload))
         if (after and not after.isspace()) or count == last:
             # Text that is not just whitespace between two words ends the run.
             out.append(decode_bytes(b"".join(run), run_charset)[0])
@@ -137,6 +141,9 @@ def decode_words(value: str, *, max_words: int = MAX_ENCODED_WORDS) -> str:
             run.clear()
             run_key = ""
     return "".join(out)
+
+
+_WORD_CACHE_LEN = 75  # RFC 2047 §2: an encoded-word is at most 75 characters
 
 
 @functools.lru_cache(maxsize=4096)  # names and list tags recur across a mailbox
