@@ -8,6 +8,7 @@ Every test asserts what the user sees or what the server received (deleted).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import sys
 from collections.abc import AsyncIterator
@@ -193,19 +194,21 @@ class TestCommitDialog:
     async def test_dialog_lists_every_queued_mark(
         self, server: Pop3Server, mailbox: MemoryMailbox
     ) -> None:
-        """Obs. 2: a slow server (each DELE answered late) so that 8 marks wait in the
-        worker's queue when `$` is pressed: the dialog lists the 8, and `y` deletes
-        exactly those 8."""
+        """Obs. 2: a slow server (no DELE answered until `$` was pressed) so that 8
+        marks wait in the worker's queue when `$` is pressed: the dialog lists the 8,
+        and `y` deletes exactly those 8."""
         app = app_for(server)
         async with app.run_test(size=SIZE) as pilot:
             await wait_listed(pilot)
-            server.faults.append(Fault("DELE", delay=0.6, times=None))
-            for _ in range(8):  # the worker confirms marks while later ones still queue
-                await pilot.press("d")
-                await pilot.pause(0.1)
+            answer_dele = asyncio.Event()
+            server.faults.append(Fault("DELE", hold=answer_dele, times=None))
+            await pilot.press(*"dddddddd")
+            await wait_for(pilot, lambda: "DELE 10" in server.commands())
             assert "8 to delete" in static_text(app, "#header-pending")
+            assert "DELE 3" not in server.commands()  # the last marks still wait in the worker
             await pilot.press("dollar_sign")
-            await wait_dialog(pilot, app, tries=600)
+            answer_dele.set()
+            await wait_dialog(pilot, app)
             text = screen_plain(app)
             assert "Delete 8 messages on the server?" in text
             server.faults.clear()
@@ -365,8 +368,8 @@ class TestKeepalive:
         self, mailbox: MemoryMailbox
     ) -> None:
         """Obs. 6: the server closes a connection idle for 0.6 s; with keepalive = 0.2
-        popview left idle for ten times that is still on its first connection, with
-        its mark applied there (the server got NOOPs, no reconnect)."""
+        popview left idle until the server got eight NOOPs (1.6 s, well past the cut)
+        is still on its first connection, with its mark applied there (no reconnect)."""
         server = Pop3Server(mailbox, users={USER: PASSWORD}, host="127.0.0.1", idle_timeout=0.6)
         await server.start()
         config = Config(general=General(keepalive=0.2))
@@ -376,10 +379,9 @@ class TestKeepalive:
                 await wait_listed(pilot)
                 await pilot.press("d")
                 await wait_for(pilot, lambda: "DELE 10" in server.commands())
-                await pilot.pause(6.0)
+                await wait_for(pilot, lambda: server.commands(1).count("NOOP") >= 8, tries=600)
                 assert server.idle_cuts == 0
                 assert server.sessions_opened == 1
-                assert server.commands(1).count("NOOP") >= 5
                 assert app.marks == {"uid-0010"} and app.connected
         finally:
             await server.close()

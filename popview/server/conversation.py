@@ -213,6 +213,8 @@ class Pop3Conversation:
             return True
         if fault.delay:
             await asyncio.sleep(fault.delay)
+        if fault.hold is not None:
+            await fault.hold.wait()
         first = True
         # Pieces are pulled one at a time and drained before the next: a
         # streamed (even endless) replace costs bounded memory here.

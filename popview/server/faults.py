@@ -8,6 +8,7 @@ handles the command and later ones do not see it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -32,6 +33,9 @@ class Fault:
         skip: Let this many matching commands pass untouched first.
         times: Fire this many times, then stop (``None``: forever).
         delay: Seconds to wait before sending the reply.
+        hold: Wait until this event is set before sending the reply (after
+            ``delay``): a reply late for exactly as long as a test needs, not
+            for a guessed number of seconds. An event of the server's loop.
         chunk_size: Send the reply in pieces of this many bytes...
         chunk_delay: ...pausing this long between pieces.
         replace: Bytes sent instead of the real reply. The command still takes
@@ -63,6 +67,7 @@ class Fault:
     skip: int = 0
     times: int | None = 1
     delay: float = 0.0
+    hold: asyncio.Event | None = None
     chunk_size: int | None = None
     chunk_delay: float = 0.0
     replace: ReplySource | None = None
