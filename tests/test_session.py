@@ -218,20 +218,28 @@ class TestListing:
         await session.close()
 
     async def test_envelopes_stream_before_a_late_top(self, make_pop3_server: MakeServer) -> None:
-        """40 messages (fewer than a batch), the oldest TOP answered late: the other
-        39 envelopes arrive before that reply, then the listing completes."""
+        """40 messages (fewer than a batch), the oldest TOP answered late - held until
+        the other 39 envelopes have arrived (or 10 s, so that a listing that waits for
+        every reply fails here instead of hanging) - then the listing completes."""
+        answer_top = asyncio.Event()
         server = await make_pop3_server(
             mailbox=MemoryMailbox([message(n) for n in range(1, 41)]),
-            faults=[Fault("TOP", arg="1", delay=1.0)],
+            faults=[Fault("TOP", arg="1", hold=answer_top)],
         )
         session = await opened(server)
+        asyncio.get_running_loop().call_later(10, answer_top.set)
         early: list[str | None] = []
         updates = []
+        streamed = False
         async for update in session.list_messages():
             updates.append(update)
             if update.done < update.total:
                 early.extend(e.uid for e in update.envelopes)
-        assert early and "uid-0001" not in early
+            if len(early) == 39 and not answer_top.is_set():
+                answer_top.set()
+                streamed = True  # the 39 came while TOP 1 was still unanswered
+        assert streamed
+        assert len(early) == 39 and "uid-0001" not in early
         assert updates[-1].done == 40
         assert [e.uid for u in updates for e in u.envelopes][-1] == "uid-0001"
         assert len({e.uid for u in updates for e in u.envelopes}) == 40

@@ -5,6 +5,7 @@ Each test asserts what the user sees on screen or what the server received.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -71,9 +72,11 @@ class TestMailboxList:
             assert "TOP 40 0" in server.commands()
 
     async def test_rows_show_before_a_late_top(self) -> None:
-        """The oldest message's TOP is answered late: the other rows are on screen,
-        with "40 messages, 39 listed" in the header, while the listing still runs."""
-        srv = new_server(sample_messages(40), faults=[Fault("TOP", arg="1", delay=1.5)])
+        """The oldest message's TOP is answered late (held until the test has looked):
+        the other rows are on screen, with "40 messages, 39 listed" in the header,
+        while the listing still runs."""
+        answer_top = asyncio.Event()
+        srv = new_server(sample_messages(40), faults=[Fault("TOP", arg="1", hold=answer_top)])
         await srv.start()
         try:
             app = demo_app(srv)
@@ -87,6 +90,7 @@ class TestMailboxList:
                 assert static_text(app, "#header-counts").startswith("40 messages, 39 listed")
                 newest = subject_of(sample_messages(40)[-1])
                 assert newest in table_lines(app)[1]
+                answer_top.set()
                 await wait_listed(pilot)
                 assert static_text(app, "#header-counts").startswith("40 messages")
                 assert len(app.listing.rows) == 40
