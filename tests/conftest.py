@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 pytest_plugins = [
@@ -13,13 +15,26 @@ pytest_plugins = [
 ]
 
 
+def fast_loop_workers() -> int:
+    """One worker per core, and one more.
+
+    A UI test waits about a third of its time - for the embedded server, and for
+    Textual to go idle after each key (Pilot sleeps in 20 ms slices until it does) - so
+    with one worker per core the cores idle a third of the loop; the extra worker
+    runs while the others wait.
+    """
+    return len(os.sched_getaffinity(0)) + 1 if hasattr(os, "sched_getaffinity") else 3
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> None:
     """The fast loop (``-m "not slow"``) runs on every core when pytest-xdist is installed.
 
     Only for exactly that selection, and only when no ``-n`` was given (``-n 0`` turns it
     off): CI and ``coverage run -m pytest`` select everything and stay in one process.
-    Runs before xdist's own hook, which turns ``numprocesses`` into workers.
+    Runs before xdist's own hook, which turns ``numprocesses`` into workers. Tests go
+    to whichever worker is free (``worksteal``), so that no worker is left with a queue
+    of long UI tests while another one has finished.
     """
     if (
         config.getoption("markexpr", "") == "not slow"
@@ -28,7 +43,9 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         and not config.getoption("usepdb", False)
         and not hasattr(config, "workerinput")
     ):
-        config.option.numprocesses = "auto"
+        config.option.numprocesses = fast_loop_workers()
+        if config.getoption("dist", "no") == "no":
+            config.option.dist = "worksteal"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
