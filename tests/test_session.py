@@ -512,6 +512,25 @@ class TestMarks:
         result = await session.commit(reconnect=False)
         assert result.deleted == () and memory_mailbox.deleted == []
 
+    async def test_a_marked_message_keeps_its_headers_after_a_refresh_without_cache(
+        self, pop3_server: Pop3Server
+    ) -> None:
+        """The reconnect re-sends DELE 2 before TOP 2 0, which the server refuses
+        (RFC 1939 §5): the listing gives the headers listed before, no placeholder,
+        and does not say the server refuses TOP."""
+        session = await opened(pop3_server)
+        await listing(session)
+        await session.mark("uid-0002")
+        await session.refresh()
+        updates = [update async for update in session.list_messages()]
+        assert [key for update in updates for key in update.missing] == []
+        subjects = {m.key: m.envelope.subject for update in updates for m in update.messages}
+        assert subjects["uid-0002"] == "Dots"  # the sample mailbox's second message
+        assert not any("refused TOP" in notice for notice in session.degraded)
+        tops = [c for c in pop3_server.commands(pop3_server.sessions_opened) if c.startswith("TOP")]
+        assert "TOP 2 0" in tops  # asked, and refused: the headers are the earlier ones
+        await session.close()
+
     @pytest.mark.parametrize("forget", ["unmark_all", "leave_on_server"])
     async def test_forgetting_marks_after_an_unanswered_commit_is_not_undone(
         self, pop3_server: Pop3Server, memory_mailbox: MemoryMailbox, forget: str

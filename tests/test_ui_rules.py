@@ -265,12 +265,6 @@ class TestRulesAcrossRuns:
 
 
 class TestRefreshWithoutCache:
-    @pytest.mark.xfail(
-        strict=True,
-        reason="engine (popview/session, left to its owner): refresh() re-sends DELE "
-        "before the new listing's TOP, which the server refuses for a deleted message "
-        "(RFC 1939 §5), so without a cache a marked row loses its sender and subject",
-    )
     async def test_a_marked_row_keeps_its_headers_after_a_refresh(self, server: Pop3Server) -> None:
         """d, then r with no cache: the marked message still shows who sent it."""
         app = PopviewApp(None, account=account_for(server), password=POP3_PASSWORD)

@@ -16,6 +16,7 @@ coroutine and the owner runs one at a time. What it guarantees
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
@@ -52,6 +53,7 @@ from popview.session.types import (
     BulkMark,
     CommitResult,
     FetchedMessage,
+    Listed,
     ListingUpdate,
     MarkReport,
     ProgressCallback,
@@ -62,6 +64,7 @@ from popview.session.visits import Visits
 
 if TYPE_CHECKING:
     from popview.config import Account
+    from popview.mail.envelope import Envelope
     from popview.store import Store
 
 __all__ = ["DEFAULT_KEEPALIVE", "MailboxSession", "PasswordSource"]
@@ -135,6 +138,9 @@ class MailboxSession:
         # Marks an interrupted session left are this session's marks from the start, so
         # an unmark before open() reaches the journal instead of being re-applied later.
         self._restored: set[str] = set(self._marks.restore())
+        self._remembered: dict[str, Envelope] = {}
+        """Without a cache: every envelope listed so far, by stable key (for marked
+        messages, whose ``TOP`` the server refuses after a reconnect)."""
         self._declined: set[str] = set()
         """Keys the user unmarked after a rule marked them: no rule marks them again."""
         self.visits = Visits(store.cache if store is not None else None, self.account_key)
@@ -475,10 +481,11 @@ class MailboxSession:
         conn = self._conn
         cache = self.store.cache if self.store is not None else None
 
+        refused = False
+
         def top_refused() -> None:
-            notice = "The server refused TOP: headers load when a message is opened."
-            if notice not in self.degraded:
-                self.degraded.append(notice)
+            nonlocal refused
+            refused = True
 
         self._listing = True
         try:
@@ -495,6 +502,20 @@ class MailboxSession:
             )
             try:
                 async for update in updates:
+                    applied = self._marks.applied
+                    if update.missing:
+                        update = self._with_remembered(update)
+                        # A marked message's TOP is refused by rule, not by this server.
+                        if refused and any(key not in applied for key in update.missing):
+                            self._top_refused_notice()
+                    if cache is None:
+                        missing = set(update.missing)
+                        self._remembered.update(
+                            (listed.key, listed.envelope)
+                            for listed in update.messages
+                            # Only a stable UIDL names the same message on the next connection.
+                            if listed.key not in missing and listed.key.stable
+                        )
                     yield update
             finally:
                 await updates.aclose()
@@ -505,6 +526,29 @@ class MailboxSession:
             self._listing = False
         if cache is not None and conn.index.has_uidl and limit is None:
             cache.prune(self.account_key, conn.index.stable_uids())
+
+    def _top_refused_notice(self) -> None:
+        notice = "The server refused TOP: headers load when a message is opened."
+        if notice not in self.degraded:
+            self.degraded.append(notice)
+
+    def _with_remembered(self, update: ListingUpdate) -> ListingUpdate:
+        """Headers for marked messages the server will not show again.
+
+        A reconnect re-sends ``DELE`` for every mark before the listing, and a
+        server refuses ``TOP`` for a message marked as deleted (RFC 1939 §5).
+        With a cache their headers come from it; without one, from what this
+        session listed before, instead of a placeholder.
+        """
+        again = {key for key in update.missing if key in self._remembered}
+        if not again:
+            return update
+        messages = tuple(
+            Listed(listed.key, self._remembered[listed.key]) if listed.key in again else listed
+            for listed in update.messages
+        )
+        missing = tuple(key for key in update.missing if key not in again)
+        return dataclasses.replace(update, messages=messages, missing=missing)
 
     async def fetch(self, uid: str, progress: ProgressCallback | None = None) -> FetchedMessage:
         """Return a whole message: from the cache, else ``RETR`` (streamed, then cached).
