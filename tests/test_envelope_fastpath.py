@@ -29,14 +29,13 @@ from popview.mail.headers import (
     parse_date,
 )
 from popview.sanitize import sanitize_header, sanitize_text
+from tests.mail_support import FORBIDDEN
 
 SETTINGS = settings(
     max_examples=400,
     deadline=timedelta(seconds=10),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-FORBIDDEN = {chr(c) for c in (*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0))}
-FORBIDDEN |= set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\ufeff")
 
 # Pieces of header lines, hostile ones included: every case of the wanted
 # names, look-alikes, folds, bare CR and LF, 8-bit and invalid UTF-8, NUL,

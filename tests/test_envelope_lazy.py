@@ -16,9 +16,7 @@ from hypothesis import strategies as st
 from popview.mail.envelope import _header_section, _ids, _raw_fields, parse_envelope
 from popview.mail.headers import parse_addresses
 from popview.session.payload import envelope_from_payload, envelope_payload
-
-FORBIDDEN = {chr(c) for c in (*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0))}
-FORBIDDEN |= set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\ufeff")
+from tests.mail_support import FORBIDDEN
 
 # Pieces of address lists and id lists, hostile ones included: specials, quotes,
 # encoded words hiding commas or bidi controls, raw 8-bit bytes, folds, NUL.

@@ -19,13 +19,12 @@ from hypothesis import strategies as st
 from popview.mail.envelope import parse_envelope
 from popview.mail.message import parse_message
 from popview.mail.render import render_body
+from tests.mail_support import FORBIDDEN
 
 pytestmark = pytest.mark.slow  # hypothesis fuzzing of the parsers
 
 CORPUS = sorted((Path(__file__).parent / "corpus").glob("*.eml"))
 SEEDS = [p.read_bytes() for p in CORPUS]
-FORBIDDEN = {chr(c) for c in (*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0))}
-FORBIDDEN |= set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\ufeff")
 
 FUZZ = settings(
     max_examples=150,
