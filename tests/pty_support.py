@@ -179,10 +179,28 @@ class PtySession:
         return self.wait_until(lambda screen: text not in screen, f"{text!r} to go", timeout)
 
     def wait_exit(self, timeout: float = 30.0) -> int:
-        """Wait for the child to exit (reading its last bytes); return its status."""
-        status = self.process.wait(timeout)
+        """Wait for the child to exit (reading its last bytes); return its status.
+
+        A child still running after ``timeout`` fails the test with its state and
+        signal masks (from /proc), to tell a hang from a signal ignored or blocked.
+        """
+        try:
+            status = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"the child did not exit in {timeout} s: {self._proc_status()}\n"
+                f"screen:\n{self.screen_text()}"
+            ) from None
         self._eof.wait(timeout)
         return status
+
+    def _proc_status(self) -> str:
+        try:
+            lines = Path(f"/proc/{self.process.pid}/status").read_text().splitlines()
+        except OSError as exc:
+            return f"no /proc status ({exc})"
+        wanted = ("State", "SigBlk", "SigIgn", "SigCgt", "Threads")
+        return ", ".join(line for line in lines if line.split(":")[0] in wanted)
 
     @property
     def alive(self) -> bool:

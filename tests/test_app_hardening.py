@@ -633,9 +633,14 @@ class TestOnATerminal:
     ) -> None:
         """Two marks, then the terminal goes away (SIGHUP to the app's process group, as
         closing the window does): the process ends, the server got no QUIT and
-        still holds all three messages."""
+        still holds all three messages. The test ignores SIGHUP while it starts the
+        app (as ``nohup`` does): popview must end on it all the same."""
         server = make_pop3_server_thread()
-        app = run_on_pty(server)
+        previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        try:
+            app = run_on_pty(server)
+        finally:
+            signal.signal(signal.SIGHUP, previous)
         app.wait_for("Lunch on Friday?", "no deletions pending", timeout=START_TIMEOUT)
         app.send("dd")
         app.wait_for("2 to delete")

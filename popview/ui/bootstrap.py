@@ -39,6 +39,7 @@ def run_tui(
     Returns:
         The process exit status.
     """
+    _end_on_hangup()
     if demo:
         from popview.demo import start_demo
         from popview.ui.app import PopviewApp
@@ -59,6 +60,17 @@ def run_tui(
     finally:
         if store is not None:
             store.close()
+
+
+def _end_on_hangup() -> None:
+    """Closing the terminal (SIGHUP) ends popview, even if it started with the
+    hangup ignored (``nohup``, a background job of some shells): a screen no one
+    can see would keep the session open and the marks unsent forever. Ending by
+    the default action sends no ``QUIT``; the marks are already journaled
+    (docs/deletion-model.md) and come back on the next run."""
+    import signal
+
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def build_app(
