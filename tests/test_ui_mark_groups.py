@@ -6,6 +6,8 @@ no rule, many marks, a name that looks like markup, the words for sizes.
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from popview.mail.envelope import Envelope
 from popview.session.identity import MessageKey
 from popview.ui.list_model import MailboxListing
@@ -87,3 +89,22 @@ class TestRulesReport:
             "53.6 MB",
             "3.0 GB",
         ]
+
+
+def test_queued_commands_are_drawn_with_the_rule_that_will_make_them() -> None:
+    """Before the worker runs them: a rule's bulk mark draws its rule name and the
+    marks as pending, an unmark takes both away, unmark-all clears every name."""
+    from popview.ui.worker import MarkMany, SessionWorker, Unmark, UnmarkAll
+
+    def key(text: str) -> MessageKey:
+        return MessageKey(text)
+
+    worker = SessionWorker(cast(Any, None))
+    worker.submit(MarkMany((key("a"), key("b")), "spam"))
+    worker.submit(Unmark(key("b")))
+    worker.submit(MarkMany((key("c"),)))
+    assert worker.with_queued(frozenset({"x"})) == (frozenset({"x", "a", "c"}), frozenset("ac"))
+    assert worker.rules_with_queued({"x": "old"}) == {"x": "old", "a": "spam"}
+    worker.submit(UnmarkAll())
+    assert worker.with_queued(frozenset({"x"})) == (frozenset(), frozenset())
+    assert worker.rules_with_queued({"x": "old"}) == {}

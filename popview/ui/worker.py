@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -279,8 +279,20 @@ class SessionWorker:
             ``(marks, queued)``: what to draw, and the marks not yet applied (drawn
             as pending). Derived from the queue every time, never kept.
         """
-        shown = set(marks)
-        queued: set[str] = set()
+        shown, queued, _rules = self._replay(marks, {})
+        return frozenset(shown), frozenset(queued)
+
+    def rules_with_queued(self, rules: Mapping[str, str]) -> dict[str, str]:
+        """The session's ``rules`` (key → the rule that marked it) with the queued
+        commands applied, as :meth:`with_queued` does for the marks."""
+        return self._replay(frozenset(rules), rules)[2]
+
+    def _replay(
+        self, marks: Collection[str], rules: Mapping[str, str]
+    ) -> tuple[set[str], set[str], dict[str, str]]:
+        """Apply the running and queued commands to the session's marks and rules:
+        what to draw, which marks are still queued, and which rule made each."""
+        shown, queued, named = set(marks), set[str](), dict(rules)
         running = [self._running] if self._running is not None else []
         for command in (*running, *self._pending):
             if isinstance(command, Mark):
@@ -290,34 +302,20 @@ class SessionWorker:
                 fresh = set(command.keys) - shown  # the session leaves marked ones be
                 shown |= fresh
                 queued |= fresh
-            elif isinstance(command, Unmark):
-                shown.discard(command.key)
-                queued.discard(command.key)
-            elif isinstance(command, UnmarkMany):
-                shown.difference_update(command.keys)
-                queued.difference_update(command.keys)
+                if command.rule is not None:
+                    for key in command.keys:
+                        named.setdefault(key, command.rule)
+            elif isinstance(command, (Unmark, UnmarkMany)):
+                gone = [command.key] if isinstance(command, Unmark) else command.keys
+                shown.difference_update(gone)
+                queued.difference_update(gone)
+                for key in gone:
+                    named.pop(key, None)
             elif isinstance(command, UnmarkAll):
                 shown.clear()
                 queued.clear()
-        return frozenset(shown), frozenset(queued)
-
-    def rules_with_queued(self, rules: Mapping[str, str]) -> dict[str, str]:
-        """The session's ``rules`` (key → the rule that marked it) with the queued
-        commands applied, as :meth:`with_queued` does for the marks."""
-        shown = dict(rules)
-        running = [self._running] if self._running is not None else []
-        for command in (*running, *self._pending):
-            if isinstance(command, MarkMany) and command.rule is not None:
-                for key in command.keys:
-                    shown.setdefault(key, command.rule)
-            elif isinstance(command, Unmark):
-                shown.pop(command.key, None)
-            elif isinstance(command, UnmarkMany):
-                for key in command.keys:
-                    shown.pop(key, None)
-            elif isinstance(command, UnmarkAll):
-                shown.clear()
-        return shown
+                named.clear()
+        return shown, queued, named
 
     async def _next(self) -> Command | None:
         while not self._pending:
