@@ -6,6 +6,5 @@ from popview.store import DeletionJournal, JournalState
 
 
 def journal_marks(journal: DeletionJournal, account: str) -> frozenset[str]:
-    """The UIDs ``account`` has marked and not committed (pending or sent) in ``journal``."""
-    live = (JournalState.PENDING, JournalState.SENT)
-    return frozenset(entry.uid for entry in journal.entries(account, live))
+    """The UIDs ``account`` has marked and no ``QUIT`` was sent for, in ``journal``."""
+    return frozenset(entry.uid for entry in journal.entries(account, [JournalState.PENDING]))

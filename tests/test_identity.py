@@ -15,7 +15,7 @@ from popview.demo import sample_messages
 from popview.server import MemoryMailbox, Pop3Server, default_capabilities
 from popview.session import MailboxSession, MessageKey
 from popview.session.identity import is_valid_uidl, message_keys
-from popview.store import JournalState, Store
+from popview.store import Store
 from popview.ui.app import PopviewApp
 from popview.ui.screens.dialogs import ConfirmScreen
 from popview.ui.textual_adapter import screen_text
@@ -88,14 +88,13 @@ class TestEnvelopeCarriesNoSessionKey:
 
 class TestJournalFromAnEarlierRun:
     async def test_marks_written_before_message_keys_still_resolve(self, store: Store) -> None:
-        """A journal row an earlier popview wrote (a plain UIDL string, state sent) is
-        found by the key the session makes now: restored, kept, and committed."""
+        """A journal row an earlier popview wrote (a plain UIDL string) is found by the
+        key the session makes now: restored, kept, and committed."""
         mailbox = MemoryMailbox(sample_messages(4))
         server = await serve(mailbox)
         account = account_for(server)
         account_key = f"{account.user}@{account.host}:{account.port}"
         store.journal.mark(account_key, "uid-0002")
-        store.journal.set_state(account_key, ["uid-0002"], JournalState.SENT)
         session = MailboxSession(account, PASSWORD, store=store)
         try:
             await session.open()

@@ -543,23 +543,47 @@ class TestDeletionJournal:
             store.journal.mark_many(ACCOUNT, ["x", "y", "z"], "r")
         assert journal_marks(store.journal, ACCOUNT) == {"before"}
 
-    def test_mark_then_states(self, store: Store) -> None:
-        """A mark starts pending, moves to sent, and is listed oldest first."""
+    def test_marks_are_pending_until_a_quit_and_oldest_first(self, store: Store) -> None:
+        """A mark is pending (intent only) until a QUIT is sent; entries come oldest first."""
         store.journal.mark(ACCOUNT, "first")
         store.journal.mark(ACCOUNT, "second")
-        store.journal.set_state(ACCOUNT, ["first"], JournalState.SENT)
+        store.journal.set_state(ACCOUNT, ["first"], JournalState.UNKNOWN)
         entries = store.journal.entries(ACCOUNT)
         assert [(e.uid, e.state) for e in entries] == [
-            ("first", JournalState.SENT),
+            ("first", JournalState.UNKNOWN),
             ("second", JournalState.PENDING),
         ]
-        assert [e.uid for e in store.journal.entries(ACCOUNT, [JournalState.SENT])] == ["first"]
+        pending = store.journal.entries(ACCOUNT, [JournalState.PENDING])
+        assert [e.uid for e in pending] == ["second"]
+
+    def test_sent_marks_of_a_version_4_journal_are_pending_after_the_upgrade(
+        self, tmp_path: Path
+    ) -> None:
+        """Schema 4 wrote "sent" after each DELE: those marks come back pending, still marks."""
+        import sqlite3
+
+        folder = tmp_path / "cache"
+        with Store.open(folder) as store:
+            store.journal.mark_many(ACCOUNT, ["a", "b", "c"], "newsletters")
+            store.journal.set_state(ACCOUNT, ["c"], JournalState.UNKNOWN)
+        connection = sqlite3.connect(folder / DB_FILENAME)
+        connection.execute("UPDATE journal SET state = 'sent' WHERE uid IN ('a', 'b')")
+        connection.execute("PRAGMA user_version = 4")
+        connection.commit()
+        connection.close()
+        with Store.open(folder) as store:
+            states = {e.uid: (e.state, e.rule) for e in store.journal.entries(ACCOUNT)}
+        assert states == {
+            "a": (JournalState.PENDING, "newsletters"),
+            "b": (JournalState.PENDING, "newsletters"),
+            "c": (JournalState.UNKNOWN, "newsletters"),
+        }
 
     def test_remarking_keeps_the_original_time(self, store: Store) -> None:
         """Marking again resets the state to pending but not the time it was first marked."""
         store.journal.mark(ACCOUNT, "m")
         first = store.journal.entries(ACCOUNT)[0]
-        store.journal.set_state(ACCOUNT, ["m"], JournalState.SENT)
+        store.journal.set_state(ACCOUNT, ["m"], JournalState.UNKNOWN)
         store.journal.mark(ACCOUNT, "m")
         again = store.journal.entries(ACCOUNT)[0]
         assert again.marked_at == first.marked_at
@@ -573,21 +597,10 @@ class TestDeletionJournal:
         assert store.journal.unmark(ACCOUNT, "a") is True
         assert store.journal.unmark(ACCOUNT, "a") is False
         store.journal.set_state(ACCOUNT, ["d"], JournalState.UNKNOWN)
-        store.journal.set_state(ACCOUNT, ["c"], JournalState.SENT)
         assert store.journal.unmark_all(ACCOUNT) == 2
         assert [e.uid for e in store.journal.entries(ACCOUNT)] == ["d"]
         assert journal_marks(store.journal, ACCOUNT) == frozenset()
         assert journal_marks(store.journal, OTHER) == {"a"}
-
-    def test_connection_loss_resets_sent_to_pending(self, store: Store) -> None:
-        """After a drop the server forgot every DELE: sent marks are pending again."""
-        store.journal.mark(ACCOUNT, "a")
-        store.journal.mark(ACCOUNT, "b")
-        store.journal.set_state(ACCOUNT, ["a", "b"], JournalState.SENT)
-        store.journal.set_state(ACCOUNT, ["b"], JournalState.COMMITTED)
-        assert store.journal.reset_sent(ACCOUNT) == 1
-        states = {e.uid: e.state for e in store.journal.entries(ACCOUNT)}
-        assert states == {"a": JournalState.PENDING, "b": JournalState.COMMITTED}
 
     def test_forget_removes_only_that_account(self, store: Store) -> None:
         """Resolved entries are forgotten whatever their state; another account's stay."""

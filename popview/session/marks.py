@@ -62,8 +62,8 @@ class MarkBook:
     def restore(self) -> list[str]:
         """Load what an earlier, interrupted session left in the journal.
 
-        Marks that were pending or sent become marks again (none is applied on
-        a new connection); entries of a ``QUIT`` (committed or unknown) wait in
+        Pending marks become marks again (none is applied on a new
+        connection); entries of a ``QUIT`` (committed or unknown) wait in
         :attr:`unverified` for the next UIDL.
 
         Returns:
@@ -71,7 +71,6 @@ class MarkBook:
         """
         if self._journal is None:
             return []
-        self._journal.reset_sent(self._account)
         restored: list[str] = []
         for entry in self._journal.entries(self._account):
             if entry.state in (JournalState.COMMITTED, JournalState.UNKNOWN):
@@ -100,11 +99,12 @@ class MarkBook:
             self.unverified.discard(key)
 
     def sent(self, keys: Collection[str]) -> None:
-        """The server acknowledged ``DELE`` for ``keys`` on this connection."""
+        """The server acknowledged ``DELE`` for ``keys`` on this connection.
+
+        Memory only: the acknowledgement dies with the connection, so the
+        journal (intent, written before ``DELE``) has nothing to learn from it.
+        """
         self.applied.update(keys)
-        durable = self._durable(keys)
-        if self._journal is not None and durable:
-            self._journal.set_state(self._account, durable, JournalState.SENT)
 
     def discard(self, keys: Iterable[str]) -> None:
         """Forget marks in the journal and in memory (``applied`` included)."""
@@ -131,8 +131,6 @@ class MarkBook:
     def connection_lost(self) -> None:
         """The server forgot its marks (no QUIT happened): none is applied any more."""
         self.applied.clear()
-        if self._journal is not None:
-            self._journal.reset_sent(self._account)
 
     def quit_sent(self, keys: Collection[str], *, confirmed: bool) -> None:
         """``QUIT`` was sent for ``keys``: answered ``+OK`` (confirmed) or not.

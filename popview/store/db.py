@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 DB_FILENAME = "popview.sqlite3"
 """Name of the database file inside the cache directory."""
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """``PRAGMA user_version`` of the schema this code writes."""
 
 _SIDE_SUFFIXES = ("-wal", "-shm", "-journal")
@@ -113,8 +113,15 @@ _SCHEMA_V4 = """
 ALTER TABLE journal ADD COLUMN rule TEXT;
 """
 
+# v5: no "sent" state any more. A DELE the server acknowledged is known only to the
+# connection that sent it (the server forgets it when that connection ends), so
+# the journal keeps intent alone; an older cache's "sent" marks are pending ones.
+_SCHEMA_V5 = """
+UPDATE journal SET state = 'pending' WHERE state = 'sent';
+"""
+
 # Index i upgrades user_version i to i + 1.
-_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4)
+_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, _SCHEMA_V5)
 
 
 class Database:

@@ -10,9 +10,12 @@ is never stored, so a stale one cannot be sent (HARDENING E.45).
 States, in the order an entry moves through them:
 
 ``pending``
-    Recorded; ``DELE`` not yet acknowledged in the current connection.
-``sent``
-    ``DELE`` answered ``+OK`` in the current connection.
+    Recorded: the user wants the message deleted. Whether the current
+    connection has sent its ``DELE`` is not stored: the server forgets every
+    ``DELE`` when a connection ends without ``QUIT``, so that fact lives and
+    dies with the connection (:attr:`popview.session.marks.MarkBook.applied`).
+    Writing it here cost a second 10,000-row statement per bulk mark and told
+    a restart nothing it does not already assume.
 ``committed``
     ``QUIT`` answered ``+OK``: the server said it removed the message. The
     next connection's UIDL confirms it, then the entry is forgotten.
@@ -37,7 +40,6 @@ class JournalState(StrEnum):
     """Where a recorded mark stands (see the module docstring)."""
 
     PENDING = "pending"
-    SENT = "sent"
     COMMITTED = "committed"
     UNKNOWN = "unknown"
 
@@ -103,15 +105,15 @@ class DeletionJournal:
             return cursor.rowcount > 0
 
     def unmark_all(self, account: str) -> int:
-        """Forget every ``pending`` or ``sent`` mark of ``account``. Returns how many.
+        """Forget every ``pending`` mark of ``account``. Returns how many.
 
         Entries already ``committed`` or ``unknown`` stay: they describe a
         ``QUIT`` that was sent and must be checked against the server.
         """
         with self._db.transaction() as connection:
             cursor = connection.execute(
-                "DELETE FROM journal WHERE account = ? AND state IN (?, ?)",
-                (account, JournalState.PENDING.value, JournalState.SENT.value),
+                "DELETE FROM journal WHERE account = ? AND state = ?",
+                (account, JournalState.PENDING.value),
             )
             return cursor.rowcount
 
@@ -122,19 +124,6 @@ class DeletionJournal:
             connection.executemany(
                 "UPDATE journal SET state = ? WHERE account = ? AND uid = ?", rows
             )
-
-    def reset_sent(self, account: str) -> int:
-        """Set every ``sent`` entry back to ``pending`` (the connection was lost).
-
-        Returns:
-            How many entries were reset.
-        """
-        with self._db.transaction() as connection:
-            cursor = connection.execute(
-                "UPDATE journal SET state = ? WHERE account = ? AND state = ?",
-                (JournalState.PENDING.value, account, JournalState.SENT.value),
-            )
-            return cursor.rowcount
 
     def forget(self, account: str, uids: Iterable[str]) -> None:
         """Remove the entries of ``uids`` whatever their state (they are resolved)."""
