@@ -6,9 +6,11 @@ shows or on the commands the server received.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 
 from popview.config import Config, General
@@ -181,3 +183,47 @@ async def test_marked_message_then_unmarked_is_previewed_again() -> None:
             await wait_for(pilot, lambda: pane_text(app).startswith("plain line 1"))
     finally:
         await server.close()
+
+
+class TestFirstRowFirst:
+    """The row under the cursor is shown after its own reply, not after the whole batch."""
+
+    @pytest.mark.parametrize(
+        "first",
+        [
+            pytest.param(PLAIN, id="usual size"),
+            # Past INLINE_RENDER_BYTES: rendered in a thread, still ahead of the batch.
+            pytest.param(
+                message(
+                    1,
+                    "",
+                    b"".join(b"plain line %d " % i + b"x" * 4000 + b"\r\n" for i in range(1, 41)),
+                ),
+                id="large",
+            ),
+        ],
+    )
+    async def test_shown_while_the_rest_of_the_batch_is_held(self, first: bytes) -> None:
+        release = asyncio.Event()
+        # skip=1: the listing's TOP 2 0 passes; the preview batch's TOP 2 20 is held.
+        held = Fault(verb="TOP", arg="2", skip=1, hold=release)
+        server = new_server([first, *MESSAGES[1:]], faults=[held])
+        await server.start()
+        try:
+            app = await run_app(server)
+            async with app.run_test(size=(100, 40)) as pilot:
+                await wait_listed(pilot)
+                await pilot.press("v")
+                await wait_for(pilot, lambda: pane_text(app).startswith("plain line 1"))
+                # Shown while the server still holds the second reply of the batch.
+                assert held.fired == 1 and not release.is_set()
+                release.set()
+                await pilot.press("down")
+                await wait_for(
+                    pilot, lambda: pane_text(app).startswith("Grüße aus Köln\nzweite Zeile")
+                )
+                # The rest of the batch came in the same flight: nothing asked again.
+                assert top_commands(server, 20) == [f"TOP {n} 20" for n in range(1, 6)]
+        finally:
+            release.set()
+            await server.close()

@@ -564,7 +564,12 @@ class MailboxSession:
         self._check_idle()
         return await self._retry_if_dropped(lambda: self._fetch(uid, progress))
 
-    async def preview_blocks(self, keys: Sequence[str], lines: int) -> dict[str, bytes]:
+    async def preview_blocks(
+        self,
+        keys: Sequence[str],
+        lines: int,
+        on_block: Callable[[str, bytes], None] | None = None,
+    ) -> dict[str, bytes]:
         """The header block and first ``lines`` body lines of each message, for previews.
 
         One pipelined ``TOP n lines`` batch (RFC 1939 §7, RFC 2449 §6.6) for the
@@ -574,11 +579,20 @@ class MailboxSession:
         Args:
             keys: Session keys, in the order to ask for them.
             lines: Body lines per message (the server may send more or fewer).
+            on_block: Called with each block fetched from the server as its
+                reply arrives (the first key's after one round trip, not after
+                the whole batch); possibly again for a key if a silently
+                dropped connection made the batch run twice.
         """
         self._check_idle()
-        return await self._retry_if_dropped(lambda: self._preview_blocks(keys, lines))
+        return await self._retry_if_dropped(lambda: self._preview_blocks(keys, lines, on_block))
 
-    async def _preview_blocks(self, keys: Sequence[str], lines: int) -> dict[str, bytes]:
+    async def _preview_blocks(
+        self,
+        keys: Sequence[str],
+        lines: int,
+        on_block: Callable[[str, bytes], None] | None,
+    ) -> dict[str, bytes]:
         assert self._conn is not None
         found: dict[str, bytes] = {}
         wanted: dict[int, str] = {}
@@ -607,6 +621,8 @@ class MailboxSession:
                 position += 1
                 if not isinstance(reply, Pop3ServerError):
                     found[key] = reply.data
+                    if on_block is not None:
+                        on_block(key, reply.data)
 
         await self._run(collect())
         return found

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 
 __all__ = ["PreviewRequest", "PreviewsLoaded", "load_previews", "superseded"]
 
+INLINE_RENDER_BYTES = 32 * 1024
+"""A first answer up to this size is rendered on the event loop; bigger ones
+(hostile HTML, a server ignoring ``k``) in a thread, so keys stay answered."""
+
 
 @dataclass(frozen=True, eq=False)
 class PreviewRequest:
@@ -78,19 +82,51 @@ def _render_all(
 async def load_previews(
     session: MailboxSession, request: PreviewRequest, *, prefer_html: bool
 ) -> None:
-    """Fetch, render and post the previews of ``request`` (errors are posted, then raised)."""
+    """Fetch, render and post the previews of ``request`` (errors are posted, then raised).
+
+    The first key is the row under the cursor: its preview is rendered and
+    posted as soon as its reply arrives (one round trip), not after the rows
+    prefetched around it.
+    """
+    first = request.keys[0] if request.keys else None
+    first_posted = False
+    early: asyncio.Task[None] | None = None
+
+    async def post_first(block: bytes) -> None:
+        assert first is not None
+        previews = await asyncio.to_thread(
+            _render_all, (first,), {first: block}, request.lines, prefer_html
+        )
+        request.reply_to.post_message(PreviewsLoaded(previews, {}))
+
+    def arrived(key: str, block: bytes) -> None:
+        nonlocal first_posted, early
+        if first is None or key != first or first_posted or len(request.keys) == 1:
+            return
+        first_posted = True
+        if len(block) <= INLINE_RENDER_BYTES:
+            # A usual answer renders in a millisecond or two: here, with no
+            # thread hop (which costs more than that under the GIL).
+            previews = _render_all((first,), {first: block}, request.lines, prefer_html)
+            request.reply_to.post_message(PreviewsLoaded(previews, {}))
+        else:
+            early = asyncio.ensure_future(post_first(block))
+
     try:
-        blocks = await session.preview_blocks(request.keys, request.lines)
+        blocks = await session.preview_blocks(request.keys, request.lines, arrived)
     except PopviewError as error:
         reason = f"No preview: {error.message}"
+        if early is not None:
+            await early
         request.reply_to.post_message(PreviewsLoaded({}, {}, request.keys, reason))
         raise
-    previews = await asyncio.to_thread(
-        _render_all, request.keys, blocks, request.lines, prefer_html
-    )
+    rest = request.keys[1:] if first_posted else request.keys
+    previews = await asyncio.to_thread(_render_all, rest, blocks, request.lines, prefer_html)
+    if early is not None:
+        await early
     refused = (
         "No preview: the server refused TOP for this message "
         "(a message marked for deletion cannot be read until it is unmarked)."
     )
-    failed = {key: refused for key in request.keys if key not in previews}
+    failed = {key: refused for key in rest if key not in previews}
     request.reply_to.post_message(PreviewsLoaded(previews, failed))

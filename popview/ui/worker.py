@@ -325,7 +325,10 @@ class SessionWorker:
             session = self.session
             wait = session.seconds_until_keepalive() if session is not None else None
             try:
-                await asyncio.wait_for(self._wakeup.wait(), wait)
+                # asyncio.timeout, not wait_for: no extra task, so a command queued
+                # by a key goes out on the next loop turns, ahead of the repaint.
+                async with asyncio.timeout(wait):
+                    await self._wakeup.wait()
             except TimeoutError:
                 return None
         command = self._pending.popleft()

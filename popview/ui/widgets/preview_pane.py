@@ -59,7 +59,6 @@ class PreviewPane(Static):
         """Show ``key``'s preview (or "Loading…") and prefetch ``around`` in one batch."""
         self.current = key
         self.last_error = ""
-        self._draw()
         if self._unkept is not None and self._unkept[0] != key:
             self._unkept = None
         wanted = [
@@ -71,8 +70,11 @@ class PreviewPane(Static):
             and (other == key or other.stable)
         ]
         if wanted and self.display:
+            # Asked before drawing: the worker shares this event loop, and a
+            # request queued first goes out before the repaint, not after it.
             self._pending.update(wanted)
             self._submit(PreviewRequest(tuple(wanted), self.lines, self))
+        self._draw()
 
     def forget(self) -> None:
         """Drop every kept preview (the message numbers may mean other messages now)."""
@@ -103,7 +105,7 @@ class PreviewPane(Static):
     def _draw(self) -> None:
         key = self.current
         if key is None:
-            self.update(Text("No message selected.", style="dim"))
+            self.update(Text("No message selected.", style="dim"), layout=False)
             return
         preview = self.cache.get(key)
         if preview is None and self._unkept is not None and self._unkept[0] == key:
@@ -115,9 +117,11 @@ class PreviewPane(Static):
         if preview is None:
             reason = self.failed.get(key) or self.last_error or "Loading preview…"
             text.append(reason, style="dim")
-            self.update(text)
+            self.update(text, layout=False)
             return
         text.append("\n".join(preview.lines))
         if preview.note:
             text.append(preview.note, style="dim")
-        self.update(text)
+        # Its height is fixed (popview.tcss): a new preview repaints the pane
+        # alone, and the list above keeps its size as the cursor moves.
+        self.update(text, layout=False)
