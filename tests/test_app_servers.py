@@ -83,3 +83,33 @@ class TestUnknownSize:
                 assert rows["1"].rstrip().endswith("37"), rows["1"]
         finally:
             await server.close()
+
+
+class TestHeaderBeforeItIsComposed:
+    async def test_info_given_before_the_header_composed_is_shown(self) -> None:
+        """The session can open before the mailbox header has composed its children
+        (seen at 100 ms RTT with a warm cache): the info is kept and shown, no crash."""
+        from textual.app import App
+        from textual.widgets import Static
+
+        from popview.ui.widgets.mailbox_header import MailboxHeader
+
+        info = SessionInfo(
+            account_key="k", host="mail.example.org", port=110, tls_mode="none",
+            encrypted=False, tls=None, capabilities=parse_capa(["USER"]), implementation=None,
+            greeting="", message_count=3, total_size=300,
+        )  # fmt: skip
+        app: App[None] = App()
+        async with app.run_test(size=(100, 5)) as pilot:
+            header = MailboxHeader(id="mailbox-header")
+            header.update_info("work", info)  # before it is mounted, let alone composed
+            header.update_counts(3, 300, 3, 0)
+            await app.mount(header)
+            await pilot.pause()
+            shown = {
+                part: str(header.query_one(f"#header-{part}", Static).render())
+                for part in ("account", "tls", "counts")
+            }
+        assert shown["account"] == "work  mail.example.org:110"
+        assert shown["tls"].strip() == "UNENCRYPTED"
+        assert shown["counts"].startswith("3 messages")

@@ -24,11 +24,20 @@ __all__ = ["MailboxHeader"]
 class MailboxHeader(Horizontal):
     """Account and connection summary, one line."""
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        # Made here, not in compose: the session may open (and the screen call
+        # update_info) before this container has composed its children.
+        self._account = Static("", id="header-account")
+        self._tls = Static("", id="header-tls")
+        self._counts = Static("", id="header-counts")
+        self._pending = Static("", id="header-pending")
+
     def compose(self) -> ComposeResult:
-        yield Static("", id="header-account")
-        yield Static("", id="header-tls")
-        yield Static("", id="header-counts")
-        yield Static("", id="header-pending")
+        yield self._account
+        yield self._tls
+        yield self._counts
+        yield self._pending
 
     def update_info(
         self,
@@ -51,8 +60,8 @@ class MailboxHeader(Horizontal):
             return
         server = server_label if server_label is not None else f"{info.host}:{info.port}"
         where = f"{single_line(account_name, 40)}  {single_line(server, 60)}"
-        self.query_one("#header-account", Static).update(Text(where))
-        badge = self.query_one("#header-tls", Static)
+        self._account.update(Text(where))
+        badge = self._tls
         if not connected and info.encrypted:
             badge.update(Text(" DISCONNECTED "))
             badge.set_classes("disconnected")
@@ -99,8 +108,8 @@ class MailboxHeader(Horizontal):
         else:
             noun = "message" if count == 1 else "messages"
             text = f"{count} {noun}{filtered}{fresh}, {human_size(total_size)}"
-        self.query_one("#header-counts", Static).update(Text(text))
-        pending_widget = self.query_one("#header-pending", Static)
+        self._counts.update(Text(text))
+        pending_widget = self._pending
         text = (
             f"{pending:,} to delete, {size_label(marked_size)}"
             if pending
