@@ -187,6 +187,90 @@ async def streaming(count: int, presses: int) -> tuple[list[float], list[float],
     return during, after, listed
 
 
+async def _painted_key(app: PopviewApp, painted: Any) -> float:
+    """Seconds from a ``j`` key event until the table moved its cursor and was painted."""
+    table = app.screen.query_one(EnvelopeTable)
+    before = table.cursor
+    start = time.perf_counter()
+    app.simulate_key("j")
+    while table.cursor == before or not painted.after(start) or painted.times[-1] < start:
+        await asyncio.sleep(0.0005)
+        if time.perf_counter() - start > 10:
+            break
+    moved = time.perf_counter()
+    while not painted.times or painted.times[-1] < moved:
+        await asyncio.sleep(0.0005)
+        if time.perf_counter() - start > 10:
+            break
+    return painted.times[-1] - start
+
+
+async def over_a_link(
+    port: int, user: str, password: str, cache: Path, presses: int
+) -> tuple[float, float, list[float]]:
+    """The app against a real server: (start-up, first rows painted, j while streaming).
+
+    Start-up is from creating the app to its first screen painted; the first
+    rows are timed from then to the list painted with at least one row.
+    """
+    from popview.store import Store
+    from tests.benchmarks.bench_preview import _Painted
+
+    account = Account(name="bench", host="127.0.0.1", port=port, tls="none", user=user)
+    during: list[float] = []
+    with Store.open(cache) as store:
+        created = time.perf_counter()
+        app = PopviewApp(None, account=account, password=password, store=store)
+        async with app.run_test(size=SIZE) as pilot:
+            started = time.perf_counter()
+            while not isinstance(app.screen, MailboxScreen):
+                await asyncio.sleep(0.0005)
+            table = app.screen.query_one(EnvelopeTable)
+            painted = _Painted(table)
+            while not (app.listing.rows and painted.times):
+                await asyncio.sleep(0.0005)
+            # The paint that drew rows: the first one after the rows existed.
+            first = painted.times[-1]
+            while app.loading and len(during) < presses:
+                during.append(await _painted_key(app, painted))
+                await asyncio.sleep(0.05)
+            while app.loading:
+                await pilot.pause(0.05)
+    return started - created, first - started, during
+
+
+async def link_mode(count: int, rtt_ms: float, presses: int, embedded: bool) -> None:
+    """Issue 10's app targets at ``rtt_ms``: first rows, and keys while envelopes stream."""
+    import tempfile
+
+    from tests.benchmarks.bench_listing import _Child, _proxy_process, _server
+
+    name, port, user, password, stop = _server(count, embedded)
+    proxy = _Child(_proxy_process, port, [rtt_ms])
+    rtt = rtt_ms / 1000
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            cache = Path(folder) / "cache"
+            print(f"the app at {rtt_ms:g} ms RTT, {count:,} realistic messages, {name}")
+            for label in ("cold (empty cache)", "warm (cache filled)"):
+                start, first, during = await over_a_link(
+                    proxy.value[rtt_ms], user, password, cache, presses
+                )
+                print(
+                    f"  {label}: start-up {ms(start)}, first rows painted {ms(first)} after it"
+                    f" = {first / rtt:.1f} RTT (target: 4 RTT)"
+                )
+                if during:
+                    med, worst = summary(during)
+                    print(
+                        f"    j while streaming, to the list painted ({len(during)} presses):"
+                        f" median {ms(med)}, worst {ms(worst)} (target: under 50 ms)"
+                    )
+    finally:
+        proxy.stop()
+        stop()
+
+
 def summary(values: Iterable[float]) -> tuple[float, float]:
     data = sorted(values)
     return statistics.median(data), data[-1]
@@ -202,7 +286,17 @@ async def main() -> None:
     parser.add_argument("--big", type=int, default=100_000)
     parser.add_argument("--stream", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--rtt",
+        type=float,
+        default=None,
+        help="ms: only the app against a real server behind a latency proxy (issue 10's targets)",
+    )
+    parser.add_argument("--embedded", action="store_true", help="with --rtt: not Dovecot")
     args = parser.parse_args()
+    if args.rtt is not None:
+        await link_mode(args.stream, args.rtt, 20, args.embedded)
+        return
 
     print(f"key-to-screen latency (median / worst of {args.repeat}), Pilot, 100x30")
     reference = await key_latencies(args.ref, args.repeat)
