@@ -19,6 +19,7 @@ from popview.errors import (
     Pop3ConnectionError,
     Pop3ServerError,
     PopviewError,
+    StoreError,
     TLSVerificationError,
 )
 from popview.pop3.client import Pop3Client
@@ -189,6 +190,42 @@ class TestListing:
         assert envelopes[0].subject == "Message 1"
         assert "TOP 1 0" in server.commands(server.sessions_opened)
         await second.close()
+
+    async def test_second_listing_on_a_connection_reads_the_cache_again(
+        self, make_pop3_server: MakeServer, store: Store
+    ) -> None:
+        """The rows read ahead while logging in serve the first listing only: a
+        second listing on the same connection finds what the first one cached."""
+        server = await make_pop3_server(mailbox=MemoryMailbox([message(1), message(2)]))
+        session = await opened(server, store)
+        await listing(session)
+        again = [u async for u in session.list_messages()]
+        assert sum(len(u.envelopes) for u in again if u.from_cache) == 2
+        assert verbs(server).count("TOP") == 2  # the first listing's only
+        await session.close()
+
+    async def test_a_failed_read_ahead_is_read_again_by_the_listing(
+        self, make_pop3_server: MakeServer, store: Store, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The cache read while logging in fails: the listing reads it itself
+        (the cache is an accelerator, never a reason to send TOP again)."""
+        server = await make_pop3_server(mailbox=MemoryMailbox([message(1), message(2)]))
+        await warm_cache(server, store)
+        real = store.cache.get_envelopes
+        calls: list[object] = []
+
+        def failing_once(account: str, sizes: Any = None) -> Any:
+            calls.append(sizes)
+            if len(calls) == 1:
+                raise StoreError("disk I/O error")
+            return real(account, sizes)
+
+        monkeypatch.setattr(store.cache, "get_envelopes", failing_once)
+        session = await opened(server, store)
+        assert [e.subject for e in await listing(session)] == ["Message 2", "Message 1"]
+        assert "TOP" not in verbs(server, server.sessions_opened)
+        assert len(calls) == 2
+        await session.close()
 
     async def test_prune_drops_entries_that_left_the_server(
         self, make_pop3_server: MakeServer, store: Store

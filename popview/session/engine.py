@@ -34,7 +34,7 @@ from popview.errors import (
 from popview.pop3 import protocol
 from popview.pop3.client import Pop3Client
 from popview.pop3.tls import format_fingerprint, normalize_fingerprint
-from popview.session.envelope_stream import stream_listing
+from popview.session.envelope_stream import Prefetched, prefetch_cached, stream_listing
 from popview.session.identity import MessageKey
 from popview.session.index import MessageIndex, MessageRef
 from popview.session.marks import MarkBook
@@ -146,6 +146,8 @@ class MailboxSession:
         self.visits = Visits(store.cache if store is not None else None, self.account_key)
         """New since the last visit (read once, at the start of this session)."""
         self._conn: OpenMailbox | None = None
+        self._prefetched: Prefetched | None = None
+        """The cached rows read ahead for this connection, until its first listing."""
         self._known: MessageIndex | None = None
         """The index of the latest connection, kept while offline: a mark made then
         is checked against it, journaled, and applied by the next connection."""
@@ -291,6 +293,12 @@ class MailboxSession:
 
     async def _connect(self) -> SessionInfo:
         self._generation += 1
+        self._prefetched = None
+        # The cached rows are read while the login is in the air; the first
+        # listing of this connection takes them (envelope_stream.prefetch_cached).
+        prefetched = (
+            None if self.store is None else prefetch_cached(self.store.cache, self.account_key)
+        )
         try:
             conn = await open_mailbox(
                 self.account,
@@ -311,6 +319,7 @@ class MailboxSession:
                 self.next_login_at = exc.retry_at
             raise
         self._conn = conn
+        self._prefetched = prefetched
         self._known = conn.index
         self._last_activity = time.monotonic()
         if conn.login_delay:
@@ -487,6 +496,7 @@ class MailboxSession:
             nonlocal refused
             refused = True
 
+        prefetched, self._prefetched = self._prefetched, None
         self._listing = True
         try:
             updates = stream_listing(
@@ -499,6 +509,7 @@ class MailboxSession:
                 rejected_count=conn.rejected_count,
                 on_top_refused=top_refused,
                 limit=limit,
+                prefetched=prefetched,
             )
             try:
                 async for update in updates:

@@ -10,6 +10,11 @@ parser waits for the other and the event loop stays free for keys; a small
 first batch and a flush every 100 ms put the first rows on screen at once. The same
 thread writes the new envelopes to the cache, a few thousand rows per
 transaction.
+
+The cached rows themselves are read while the login is in the air
+(:func:`prefetch_cached`): the session starts the read before it connects, so
+the sqlite read and the payload decoding (about 0.2 s for 10,000 rows) overlap
+the round trips of the greeting and the login instead of following them.
 """
 
 from __future__ import annotations
@@ -32,7 +37,14 @@ if TYPE_CHECKING:
     from popview.pop3.client import Pop3Client
     from popview.store import MailCache
 
-__all__ = ["BATCH_SIZE", "STORE_BATCH", "header_block", "stream_listing"]
+__all__ = [
+    "BATCH_SIZE",
+    "STORE_BATCH",
+    "Prefetched",
+    "header_block",
+    "prefetch_cached",
+    "stream_listing",
+]
 
 BATCH_SIZE = 250
 """Envelopes parsed (and streamed to the caller) per batch, after the first."""
@@ -61,6 +73,35 @@ replies (1 MB of typical header blocks) are in flight per round trip: at
 _T = TypeVar("_T")
 _Item = tuple[MessageRef, bytes, bool]  # message, header block, whether to cache it
 _Rows = list[CachedEnvelope]
+
+Prefetched = concurrent.futures.Future[dict[str, CachedEnvelope] | None]
+"""Every cached envelope of an account by UID, read ahead; ``None`` if the read failed."""
+
+
+def prefetch_cached(cache: MailCache, account: str) -> Prefetched:
+    """Start reading every cached envelope of ``account`` on a thread of its own.
+
+    The session calls this before it connects, so the read overlaps the login's
+    round trips (sqlite releases the GIL while it reads, and the event loop is
+    idle while it waits for the server). The rows are checked against the
+    server's LIST sizes only when the listing takes them, as
+    :meth:`~popview.store.MailCache.get_envelopes` would check them.
+    """
+    executor = concurrent.futures.ThreadPoolExecutor(
+        max_workers=1, thread_name_prefix="popview-prefetch"
+    )
+    try:
+        return executor.submit(_read_cached, cache, account)
+    finally:
+        executor.shutdown(wait=False)
+
+
+def _read_cached(cache: MailCache, account: str) -> dict[str, CachedEnvelope] | None:
+    # The cache is an accelerator: a failed read ahead is read again by the listing.
+    try:
+        return cache.get_envelopes(account)
+    except StoreError:
+        return None
 
 
 def header_block(data: bytes) -> bytes:
@@ -126,6 +167,7 @@ async def stream_listing(
     batch_size: int = BATCH_SIZE,
     limit: int | None = None,
     window: int = PIPELINE_WINDOW,
+    prefetched: Prefetched | None = None,
 ) -> AsyncGenerator[ListingUpdate, None]:
     """Yield the listing of ``index`` in batches.
 
@@ -141,6 +183,8 @@ async def stream_listing(
         batch_size: Envelopes per parsed batch (the first is smaller).
         limit: Only the ``limit`` newest messages.
         window: Commands in flight when pipelining.
+        prefetched: ``cache``'s rows of ``account``, read ahead by
+            :func:`prefetch_cached` on this connection (else read here).
     """
     worker = _Worker()
     try:
@@ -157,6 +201,7 @@ async def stream_listing(
             batch_size=batch_size,
             limit=limit,
             window=window,
+            prefetched=prefetched,
         )
         async with contextlib.aclosing(stream) as updates:
             async for update in updates:
@@ -207,6 +252,7 @@ async def _stream(
     batch_size: int,
     limit: int | None,
     window: int,
+    prefetched: Prefetched | None,
 ) -> AsyncGenerator[ListingUpdate, None]:
     refs = index.newest_first()
     if limit is not None:
@@ -215,7 +261,7 @@ async def _stream(
     cached: list[tuple[MessageRef, CachedEnvelope]] = []
     if cache is not None:
         sizes = {ref.uid: ref.size for ref in refs if ref.uid is not None and ref.size is not None}
-        known = await worker.run(cache.get_envelopes, account, sizes) if sizes else {}
+        known = await _cached_rows(cache, account, sizes, worker, prefetched) if sizes else {}
         cached = [(ref, known[ref.uid]) for ref in refs if ref.uid is not None and ref.uid in known]
     done = 0
     first = True
@@ -267,6 +313,21 @@ async def _stream(
                 yield ListingUpdate(tuple(envelopes), done, total, missing=gone)
     finally:
         save([], flush=True)
+
+
+async def _cached_rows(
+    cache: MailCache,
+    account: str,
+    sizes: dict[str, int],
+    worker: _Worker,
+    prefetched: Prefetched | None,
+) -> dict[str, CachedEnvelope]:
+    """The cached rows whose UID the server lists *with the same size* (a size
+    change means the UIDL now names other content)."""
+    every = await asyncio.wrap_future(prefetched) if prefetched is not None else None
+    if every is None:
+        return await worker.run(cache.get_envelopes, account, sizes)
+    return {uid: row for uid, row in every.items() if sizes.get(uid) == row.size}
 
 
 _Parsed = tuple[list[Listed], _Rows]
