@@ -197,24 +197,29 @@ class MailCache:
             How many envelopes and bodies were removed.
         """
 
+        present = present_uids if isinstance(present_uids, set | frozenset) else set(present_uids)
+
         def work(connection: sqlite3.Connection) -> int:
-            connection.execute("CREATE TEMP TABLE IF NOT EXISTS present (uid TEXT PRIMARY KEY)")
-            connection.execute("DELETE FROM temp.present")
-            connection.executemany(
-                "INSERT OR IGNORE INTO temp.present (uid) VALUES (?)",
-                ((uid,) for uid in present_uids),
-            )
+            # The UIDs are compared here rather than in SQL: a warm start usually
+            # has nothing to remove, and then nothing is written at all (a temp
+            # table of 10,000 UIDs and four DELETE scans cost 50 ms per start).
             removed = 0
             for table in ("envelopes", "bodies", "seen", "read_messages"):
-                cursor = connection.execute(
-                    # The table name is one of the literals above.
-                    f"DELETE FROM {table} WHERE account = ?"  # noqa: S608
-                    " AND uid NOT IN (SELECT uid FROM temp.present)",
-                    (account,),
+                # The table name is one of the literals above.
+                query = f"SELECT uid FROM {table} WHERE account = ?"  # noqa: S608
+                gone = [
+                    (account, uid)
+                    for (uid,) in connection.execute(query, (account,))
+                    if uid not in present
+                ]
+                if not gone:
+                    continue
+                cursor = connection.executemany(
+                    f"DELETE FROM {table} WHERE account = ? AND uid = ?",  # noqa: S608
+                    gone,
                 )
                 if table in ("envelopes", "bodies"):
                     removed += cursor.rowcount
-            connection.execute("DELETE FROM temp.present")
             return removed
 
         result: int = self._db.run(work)
