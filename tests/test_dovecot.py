@@ -15,12 +15,16 @@ from typing import Any
 
 import pytest
 
+from popview.config import Account
 from popview.errors import AuthError, TLSVerificationError
 from popview.pop3.client import Pop3Client
 from popview.pop3.tls import client_context, fingerprint_of
+from popview.session import MailboxSession
 from popview.session.identity import is_valid_uidl
+from popview.store import Store
 from tests.fixtures.dovecot import DovecotServer, MailUser, unavailable
 from tests.fixtures.maildir import served
+from tests.test_engine_hardening import HalfPipeliningProxy, commands_per_write
 
 pytestmark = pytest.mark.slow  # each test starts a private Dovecot
 
@@ -553,3 +557,51 @@ class TestClientCertificate:
         log = await asyncio.to_thread(dovecot.wait_for_log, "no auth attempts", before + 1)
         assert log.count("no auth attempts") >= before + 1
         assert f"user=<{dovecot_user.name}>" not in log
+
+
+@pytest.mark.dovecot
+class TestSessionLoginFlight:
+    """USER, PASS and the listing in one write to Dovecot, once its CAPA is remembered."""
+
+    @staticmethod
+    def _account(dovecot: DovecotServer, port: int, user: MailUser) -> Account:
+        return Account(
+            name="d", host=dovecot.host, port=port, user=user.name, tls="none", auth="USER"
+        )
+
+    async def test_one_flight_lists_the_mailbox_and_a_refused_password_logs_nobody_in(
+        self, dovecot: DovecotServer, dovecot_user: MailUser, tmp_path: Path
+    ) -> None:
+        """Dovecot takes the flight (its login process hands the queued commands to
+        the mail process): the second session's first write holds all six commands
+        and lists the mailbox. With a wrong password in the flight, the login error
+        is the usual one and Dovecot logs that session in never."""
+        messages = [sample(n) for n in range(1, 4)]
+        dovecot.seed(dovecot_user.name, messages)
+        proxy = HalfPipeliningProxy(dovecot.pop3_port, frozenset())
+        await proxy.start()
+        account = self._account(dovecot, proxy.port, dovecot_user)
+        try:
+            with Store.open(tmp_path / "cache") as store:
+                for _ in range(2):
+                    session = MailboxSession(account, dovecot_user.password, store=store)
+                    info = await session.open()
+                    assert info.message_count == 3
+                    listed = [e async for u in session.list_messages() for e in u.envelopes]
+                    assert len(listed) == 3
+                    await session.close()
+                wrong = "not-the-password-canary"
+                refused = MailboxSession(account, wrong, store=store)
+                with pytest.raises(AuthError) as error:
+                    await refused.open()
+                assert wrong not in str(error.value)
+        finally:
+            await proxy.close()
+        assert commands_per_write(proxy.writes[0][:3]) == [1, 2, 4]  # CAPA, login, listing
+        for flight in (proxy.writes[1][0], proxy.writes[2][0]):
+            assert flight.startswith(f"USER {dovecot_user.name}\r\nPASS ".encode())
+            assert flight.endswith(b"\r\nCAPA\r\nSTAT\r\nLIST\r\nUIDL\r\n")
+        await asyncio.to_thread(dovecot.wait_for_log, "auth failed")
+        log = dovecot.log_text()
+        assert log.count(f"Login: user=<{dovecot_user.name}>") == 2
+        assert wrong not in log and dovecot_user.password not in log

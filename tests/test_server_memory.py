@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from popview.config import Account
-from popview.errors import Pop3TimeoutError
+from popview.errors import AuthError, Pop3TimeoutError
+from popview.pop3 import protocol
+from popview.pop3.client import Pop3Client
 from popview.server import MemoryMailbox, Pop3Server
 from popview.session import MailboxSession
 from popview.store import ServerNotes, Store
@@ -108,9 +110,12 @@ async def test_a_changed_implementation_makes_the_next_session_ask_capa(
     assert [before_login(server, n) for n in (1, 2, 3, 4)] == [["CAPA"], [], [], ["CAPA"]]
 
 
-async def test_user_and_pass_go_in_one_write_to_a_remembered_pipelining_server(
+async def test_login_and_listing_go_in_one_write_to_a_remembered_pipelining_server(
     make_pop3_server: MakeServer, store: Store
 ) -> None:
+    """The greeting is the remembered one and the server pipelines: USER, PASS,
+    CAPA, STAT, LIST and UIDL go in one write (RFC 2449 §6.6), and the server
+    answers them as a logged-in session."""
     server = await serve(make_pop3_server, capabilities=[*USER_PASS_CAPS])
     proxy = HalfPipeliningProxy(server.port, frozenset())
     await proxy.start()
@@ -119,10 +124,59 @@ async def test_user_and_pass_go_in_one_write_to_a_remembered_pipelining_server(
         await open_and_close(proxy.port, store)
     finally:
         await proxy.close()
-    first = proxy.writes[1][0]
-    assert first.startswith(b"USER " + POP3_USER.encode() + b"\r\nPASS ")
-    assert commands_per_write([first]) == [2]
-    assert before_login(server, 2) == []
+    flight = proxy.writes[1][0]
+    assert flight.startswith(b"USER " + POP3_USER.encode() + b"\r\nPASS ")
+    assert flight.endswith(b"\r\nCAPA\r\nSTAT\r\nLIST\r\nUIDL\r\n")
+    assert commands_per_write([flight]) == [6]
+    assert server.commands(2)[2:] == ["CAPA", "STAT", "LIST", "UIDL"]
+    # The first session asked CAPA first, then logged in, then sent the listing.
+    assert commands_per_write(proxy.writes[0][:3]) == [1, 2, 4]
+
+
+async def test_a_changed_greeting_takes_the_careful_path(
+    make_pop3_server: MakeServer, store: Store
+) -> None:
+    """A greeting other than the remembered one: CAPA first, the login, then the
+    listing, each in its own flight; the next session flies again."""
+    server = await serve(
+        make_pop3_server, capabilities=[*USER_PASS_CAPS], greeting=b"+OK version one\r\n"
+    )
+    proxy = HalfPipeliningProxy(server.port, frozenset())
+    await proxy.start()
+    try:
+        await open_and_close(proxy.port, store)
+        server.greeting = b"+OK version two\r\n"
+        await open_and_close(proxy.port, store)
+        await open_and_close(proxy.port, store)
+    finally:
+        await proxy.close()
+    assert commands_per_write(proxy.writes[1][:3]) == [1, 2, 4]
+    assert proxy.writes[1][0] == b"CAPA\r\n"
+    assert commands_per_write(proxy.writes[2][:1]) == [6]
+
+
+async def test_a_refused_password_in_the_flight_is_a_login_error_and_nothing_runs_logged_in(
+    make_pop3_server: MakeServer, store: Store
+) -> None:
+    """PASS refused with the listing queued behind it: the same login error as
+    ever (without the password), the queued commands were refused by the server
+    as not logged in (RFC 1939 §3; test_dovecot shows a real server never logs
+    such a session in), nothing was sent after them, no QUIT, and the
+    connection was dropped."""
+    server = await serve(make_pop3_server, capabilities=[*USER_PASS_CAPS])
+    await open_and_close(server.port, store)
+    wrong = "not-the-password-canary"
+    session = MailboxSession(account(server.port), wrong, store=store)
+    with pytest.raises(AuthError) as refused:
+        await session.open()
+    assert "password" in str(refused.value).lower()
+    assert wrong not in str(refused.value)
+    # The flight, and nothing after it: no second try, no QUIT.
+    assert [line.split()[0] for line in server.commands(2)] == [
+        "USER", "PASS", "CAPA", "STAT", "LIST", "UIDL",
+    ]  # fmt: skip
+    assert not session.connected
+    assert "QUIT" not in server.commands()
 
 
 async def test_a_server_found_unable_to_pipeline_is_not_pipelined_to_by_a_new_session(
@@ -229,5 +283,20 @@ async def test_the_pipelined_login_keeps_the_password_out_of_the_trace(
     await session.close()
     assert info.message_count == 2
     assert before_login(server, 2) == []  # the pipelined path was taken
-    assert any("PASS" in line for line in lines), lines
+    assert "C: PASS ***" in lines and "C: UIDL" in lines, lines
     assert not any(POP3_PASSWORD in line for line in lines), lines
+
+
+async def test_a_client_whose_flight_login_is_refused_is_dropped_not_left_half_read(
+    make_pop3_server: MakeServer,
+) -> None:
+    """Pop3Client.login with commands queued behind PASS: a refused PASS raises
+    the login error and closes the connection (rule "drop-on-framing-error":
+    the queued replies are unread, so it is never reused)."""
+    server = await serve(make_pop3_server, capabilities=[*USER_PASS_CAPS])
+    client = await Pop3Client.connect("127.0.0.1", server.port, tls="none")
+    with pytest.raises(AuthError):
+        await client.login(POP3_USER, "wrong", pipelined=True, capa=False, then=[protocol.stat()])
+    assert client.closed
+    assert [line.split()[0] for line in server.commands(1)] == ["CAPA", "USER", "PASS", "STAT"]
+    assert "QUIT" not in server.commands()

@@ -20,7 +20,7 @@ docs/hardening.md, HARDENING section A and B):
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import overload
 
@@ -326,7 +326,9 @@ class Pop3Client:
         oauth_token: str | None = None,
         capa: bool = True,
         pipelined: bool = False,
-    ) -> None:
+        then: Sequence[Command] = (),
+        sinks: Mapping[str, Sink] | None = None,
+    ) -> Sequence[Reply | Pop3ServerError] | None:
         """Authenticate, then read CAPA again (RFC 2449 §6: it may change).
 
         Args:
@@ -341,6 +343,15 @@ class Pop3Client:
                 :meth:`adopt_capabilities`.
             pipelined: Send USER and PASS in one write when the server
                 pipelines (ignored otherwise).
+            then: Commands for after the login (no QUIT), sent in the same
+                write as a pipelined USER and PASS: the login and the first
+                commands in one flight.
+            sinks: For ``then``, as for :meth:`pipeline`.
+
+        Returns:
+            The replies to ``then`` (``-ERR`` as :class:`Pop3ServerError`) when
+            they went with the login; ``None`` when the login took another way
+            (APOP, SASL, not pipelining) and nothing of ``then`` was sent.
 
         Raises:
             InvalidCredentialError: The credentials hold CR, LF or NUL (nothing sent).
@@ -350,15 +361,16 @@ class Pop3Client:
                 not chosen.
         """
         self.offered_before_login = self.capabilities
-        await log_in(
+        replies = await log_in(
             self._channel, capabilities=self.capabilities, apop_timestamp=self.apop_timestamp,
             plaintext_allowed=self._tls_mode == "none", user=user, password=password,
             mechanism=mechanism, apop=apop, oauth_token=oauth_token,
-            pipelined=pipelined and self.pipelining,
+            pipelined=pipelined and self.pipelining, then=then, sinks=sinks,
         )  # fmt: skip
         self.authenticated = True
         if capa:
             await self.capa()
+        return replies
 
     def adopt_capabilities(self, reply: Reply | Pop3ServerError) -> Capabilities:
         """Take the answer to a pipelined CAPA as the capabilities (``-ERR``:

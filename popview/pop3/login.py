@@ -8,9 +8,13 @@ in :mod:`popview.pop3.auth_methods`.
 
 from __future__ import annotations
 
-from popview.errors import AuthError, Pop3Error, Pop3ProtocolError, printable
+from collections.abc import Mapping, Sequence
+
+from popview.errors import AuthError, Pop3Error, Pop3ProtocolError, Pop3ServerError, printable
 from popview.pop3 import auth_methods, protocol
+from popview.pop3 import pipeline as pipelined_replies
 from popview.pop3.channel import Channel
+from popview.pop3.pipeline import Reply, Sink
 from popview.pop3.protocol import Capabilities, Command, Continuation, ErrReply
 from popview.pop3.wording import WHAT, server_error
 
@@ -31,7 +35,9 @@ async def log_in(
     apop: bool,
     oauth_token: str | None,
     pipelined: bool = False,
-) -> None:
+    then: Sequence[Command] = (),
+    sinks: Mapping[str, Sink] | None = None,
+) -> list[Reply | Pop3ServerError] | None:
     """Authenticate; see :meth:`popview.pop3.client.Pop3Client.login`.
 
     Args:
@@ -46,6 +52,14 @@ async def log_in(
         oauth_token: An OAuth 2 bearer token.
         pipelined: Send USER and PASS in one write (the server is known to
             pipeline, RFC 2449 §6.6): one round trip instead of two.
+        then: Commands for after the login, sent in that same write when it
+            is USER and PASS pipelined.
+        sinks: Per verb, a callable given the lines of that verb's blocks
+            among ``then`` (see :func:`~popview.pop3.pipeline.pipeline`).
+
+    Returns:
+        The replies to ``then`` when they went with the login, else ``None``
+        (the caller sends them).
     """
     # HARDENING B.30: refuse CR/LF/NUL before a single byte is written.
     auth_methods.validate_credentials(user, password)
@@ -67,7 +81,7 @@ async def log_in(
     if choice == "APOP":
         await _login_apop(channel, apop_timestamp, user, password)
     elif choice == "USER" and pipelined:
-        await _login_user_pipelined(channel, user, password)
+        return await _login_user_pipelined(channel, user, password, then, sinks)
     elif choice == "USER":
         await channel.exchange(protocol.user(user), _WHAT, login=True)
         await channel.exchange(protocol.pass_(password), _WHAT, login=True)
@@ -75,24 +89,43 @@ async def log_in(
         await _login_sasl(
             channel, auth_methods.create_mechanism(choice, user, password, oauth_token)
         )
+    return None
 
 
-async def _login_user_pipelined(channel: Channel, user: str, password: str) -> None:
-    """USER and PASS in one write; both replies read under one deadline. A
-    ``-ERR`` to USER makes the server refuse PASS too (RFC 1939 §7): the first
-    ``-ERR`` is the one reported."""
+async def _login_user_pipelined(
+    channel: Channel,
+    user: str,
+    password: str,
+    then: Sequence[Command],
+    sinks: Mapping[str, Sink] | None,
+) -> list[Reply | Pop3ServerError] | None:
+    """USER, PASS and ``then`` in one write (RFC 2449 §6.6); the login's two
+    replies read under one deadline. A ``-ERR`` to USER makes the server refuse
+    PASS too (RFC 1939 §7): the first ``-ERR`` is the one reported.
+
+    After a refused login the server answers ``then`` with ``-ERR`` in the
+    AUTHORIZATION state (RFC 1939 §3; the core's state is back there too): those
+    replies are not waited for, the connection is dropped (never with QUIT)
+    instead of being left with replies unread.
+    """
     commands = [protocol.user(user), protocol.pass_(password)]
+    queued = [pipelined_replies.for_pipeline(channel, command) for command in then]
     async with channel.lock:
         channel.ensure_open()
-        # pipelined=2: a server that never answers PASS is one that does not
+        # pipelined > 1: a server that never answers PASS is one that does not
         # pipeline (HARDENING A.19), remembered so the next login is sequential.
-        async with channel.guard(_WHAT, pipelined=len(commands)):
+        async with channel.guard(_WHAT, pipelined=len(commands) + len(queued)):
             await channel.check_in_step()
-            channel.write(commands)
+            channel.write([*commands, *queued])
             replies = [await channel.reply(_WHAT) for _ in commands]
-    for command, reply in zip(commands, replies, strict=True):
-        if isinstance(reply, ErrReply):
-            raise server_error(reply, command.verb, login=True)
+        for command, reply in zip(commands, replies, strict=True):
+            if isinstance(reply, ErrReply):
+                if queued:
+                    channel.abort("the login was refused with commands queued behind it")
+                raise server_error(reply, command.verb, login=True)
+        if not queued:
+            return None
+        return await pipelined_replies.read_queued(channel, queued, sinks, answered=2)
 
 
 def _choose(channel: Channel, caps: Capabilities, mechanism: str | None, have_token: bool) -> str:

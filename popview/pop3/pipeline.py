@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from popview.errors import Pop3ServerError
@@ -25,7 +25,7 @@ from popview.pop3.channel import Channel
 from popview.pop3.protocol import Command, ErrReply, Greeting, OkReply, block_lines
 from popview.pop3.wording import WHAT, server_error
 
-__all__ = ["PIPELINE_WINDOW", "Reply", "Sink", "pipeline", "top_many"]
+__all__ = ["PIPELINE_WINDOW", "Reply", "Sink", "pipeline", "read_queued", "top_many"]
 
 PIPELINE_WINDOW = 64
 """Commands in flight at once by default."""
@@ -69,7 +69,7 @@ async def pipeline(
         sinks: Per verb, a callable that receives the lines of that verb's
             blocks; those replies' ``data`` stays empty.
     """
-    commands = (_for_pipeline(channel, command) for command in commands)
+    commands = (for_pipeline(channel, command) for command in commands)
     sinks = sinks or {}
     if not pipelined:
         for command in commands:
@@ -143,7 +143,33 @@ async def top_many(
             yield n, reply if isinstance(reply, Pop3ServerError) else reply.data
 
 
-def _for_pipeline(channel: Channel, command: Command) -> Command:
+async def read_queued(
+    channel: Channel,
+    commands: Sequence[Command],
+    sinks: Mapping[str, Sink] | None,
+    *,
+    answered: int,
+) -> list[Reply | Pop3ServerError]:
+    """Read, in order, the replies to ``commands``, written earlier in the same
+    flight as ``answered`` commands whose replies were read (the caller holds
+    the channel's lock). Each reply has the command deadline, as in
+    :func:`pipeline`; a server that stops answering marks the channel's
+    ``pipelining_broken`` (HARDENING A.19)."""
+    sinks = sinks or {}
+    replies: list[Reply | Pop3ServerError] = []
+    for done, command in enumerate(commands):
+        what = WHAT.get(command.verb, "a reply")
+        sink = sinks.get(command.verb)
+        pending = len(commands) - done
+        async with channel.guard(what, pipelined=pending, answered=answered + done):
+            answer = await channel.reply(what, data=_feeder(sink))
+        assert answer is not None
+        replies.append(_to_reply(answer, command.verb, sink))
+    return replies
+
+
+def for_pipeline(channel: Channel, command: Command) -> Command:
+    """``command``, capped for a pipelined flight; QUIT and SASL lines are refused."""
     # QUIT only through quit() (rule "no-quit-without-commit"); SASL lines belong
     # to the AUTH exchange.
     if command.raw or command.verb == "QUIT":

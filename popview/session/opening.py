@@ -7,10 +7,15 @@ pipelined when the server allows it.
 
 The capabilities from before login are remembered per account in the store
 (:mod:`popview.store.servers`), under the greeting: when the next session's
-greeting is the same, no ``CAPA`` is asked before login, and ``USER`` and
-``PASS`` go in one write to a server that pipelines. A changed greeting or
-``IMPLEMENTATION`` makes the next session ask again; a server found unable to
-pipeline is remembered too, and not pipelined to again (HARDENING A.19).
+greeting is the same, no ``CAPA`` is asked before login, and to a server that
+pipelines ``USER``, ``PASS``, ``CAPA``, ``STAT``, ``LIST`` and ``UIDL`` go in
+one write: the login and the listing in one round trip (RFC 2449 §6.6). A
+refused ``PASS`` is the same login error as ever (the server answers the rest
+``-ERR`` in the AUTHORIZATION state, RFC 1939 §3, and the connection is
+dropped). APOP, SASL and OAuth 2 log in first, then send the listing flight. A
+changed greeting or ``IMPLEMENTATION`` makes the next session ask again; a
+server found unable to pipeline is remembered too, and not pipelined to again
+(HARDENING A.19).
 
 The result is a :class:`OpenMailbox`: the client plus the
 :class:`~popview.session.index.MessageIndex` built from it.
@@ -19,13 +24,13 @@ The result is a :class:`OpenMailbox`: the client plus the
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from popview.errors import Pop3ServerError, StoreError
 from popview.pop3 import protocol
-from popview.pop3.client import Pop3Client
+from popview.pop3.client import Pop3Client, Reply
 from popview.pop3.protocol import Capabilities, UidlEntry, parse_capa
 from popview.pop3.tls import client_context
 from popview.session.index import MessageIndex
@@ -160,23 +165,31 @@ async def open_mailbox(
 
     try:
         secret = await password()
+        listing = _Listing(client.capabilities)
+        replies: Sequence[Reply | Pop3ServerError] | None = None
         try:
             if isinstance(secret, OAuth2Credential):
                 await log_in_oauth2(client, secret)
             else:
-                await client.login(
+                replies = await client.login(
                     account.user,
                     secret,
                     mechanism=account.auth,
                     apop=account.apop,
-                    capa=False,  # pipelined with STAT, LIST and UIDL below
+                    capa=False,  # pipelined with STAT, LIST and UIDL
                     pipelined=True,  # USER and PASS in one write, if it pipelines
+                    # ... and the listing in that write too, when the server is known
+                    # (remembered under an unchanged greeting) to pipeline.
+                    then=listing.commands if client.capabilities_remembered else (),
+                    sinks=listing.sinks,
                 )
         except Pop3ServerError as exc:
             delay = client.capabilities.login_delay
             raise classify_server_error(exc, login_delay=delay) from None
-        connection = await _read_mailbox(
-            client, account, account_key, generation, pipelining, trace
+        if replies is None:
+            replies = [r async for r in client.pipeline(listing.commands, sinks=listing.sinks)]
+        connection = _read_mailbox(
+            client, listing, replies, account, account_key, generation, pipelining, trace
         )
         _remember(store, account_key, client, notes)
         return connection
@@ -256,28 +269,36 @@ def _remember_broken(
         store.servers.put(account_key, new)
 
 
-async def _read_mailbox(
+class _Listing:
+    """The flight that follows the login: ``CAPA`` (RFC 2449 §6: it may change
+    after login), ``STAT``, ``LIST`` and ``UIDL``, and the parsers of its rows.
+
+    Rows are parsed as each batch of lines arrives: a huge or junk listing is
+    never held whole (HARDENING A.7, A.12).
+    """
+
+    def __init__(self, before: Capabilities) -> None:
+        # RFC 2449 §5: a server with CAPA lists what it supports; without CAPA, try.
+        self.want_uidl = before.uidl or not before.raw
+        self.commands = [protocol.capa(), protocol.stat(), protocol.list_()]
+        if self.want_uidl:
+            self.commands.append(protocol.uidl())
+        self.rejects = Rejects()
+        self.list_rows = ListRows(self.rejects)
+        self.uidl_rows = UidlRows(self.rejects)
+        self.sinks = {"LIST": self.list_rows.feed, "UIDL": self.uidl_rows.feed}
+
+
+def _read_mailbox(
     client: Pop3Client,
+    listing: _Listing,
+    replies: Sequence[Reply | Pop3ServerError],
     account: Account,
     account_key: str,
     generation: int,
     pipelining: bool,
     trace: Callable[[str], None] | None = None,
 ) -> OpenMailbox:
-    before = client.capabilities
-    # RFC 2449 §5: a server with CAPA lists what it supports; without CAPA, try.
-    want_uidl = before.uidl or not before.raw
-    # RFC 2449 §6: CAPA again after login (it may change), in the same flight
-    # as STAT, LIST and UIDL: one round trip instead of two.
-    commands = [protocol.capa(), protocol.stat(), protocol.list_()]
-    if want_uidl:
-        commands.append(protocol.uidl())
-    # Rows are parsed as each batch of lines arrives: a huge or junk listing is
-    # never held whole (HARDENING A.7, A.12).
-    rejects = Rejects()
-    list_rows, uidl_rows = ListRows(rejects), UidlRows(rejects)
-    sinks = {"LIST": list_rows.feed, "UIDL": uidl_rows.feed}
-    replies = [reply async for reply in client.pipeline(commands, sinks=sinks)]
     caps = client.adopt_capabilities(replies[0])
     advertised = bool(caps.raw)
     stat_reply, list_reply = replies[1], replies[2]
@@ -286,10 +307,11 @@ async def _read_mailbox(
             raise reply
     assert not isinstance(stat_reply, Pop3ServerError)
     count, size = protocol.parse_stat(stat_reply.text)
-    sizes = list_rows.entries(count)
+    sizes = listing.list_rows.entries(count)
     uid_rows: list[UidlEntry] | None = None
-    if want_uidl and not isinstance(replies[3], Pop3ServerError):
-        uid_rows = uidl_rows.entries()
+    if listing.want_uidl and not isinstance(replies[3], Pop3ServerError):
+        uid_rows = listing.uidl_rows.entries()
+    rejects = listing.rejects
     rejects.log(str(account.host), trace)
     index = MessageIndex(
         sizes,
