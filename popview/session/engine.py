@@ -34,7 +34,7 @@ from popview.errors import (
 from popview.pop3 import protocol
 from popview.pop3.client import Pop3Client
 from popview.pop3.tls import format_fingerprint, normalize_fingerprint
-from popview.session.envelope_stream import Prefetched, prefetch_cached, stream_listing
+from popview.session.envelope_stream import Prefetched, stream_listing
 from popview.session.identity import MessageKey
 from popview.session.index import MessageIndex, MessageRef
 from popview.session.marks import MarkBook
@@ -294,11 +294,6 @@ class MailboxSession:
     async def _connect(self) -> SessionInfo:
         self._generation += 1
         self._prefetched = None
-        # The cached rows are read while the login is in the air; the first
-        # listing of this connection takes them (envelope_stream.prefetch_cached).
-        prefetched = (
-            None if self.store is None else prefetch_cached(self.store.cache, self.account_key)
-        )
         try:
             conn = await open_mailbox(
                 self.account,
@@ -319,7 +314,7 @@ class MailboxSession:
                 self.next_login_at = exc.retry_at
             raise
         self._conn = conn
-        self._prefetched = prefetched
+        self._prefetched = conn.cached  # for the first listing of this connection
         self._known = conn.index
         self._last_activity = time.monotonic()
         if conn.login_delay:

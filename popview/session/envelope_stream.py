@@ -12,7 +12,7 @@ thread writes the new envelopes to the cache, a few thousand rows per
 transaction.
 
 The cached rows themselves are read while the login is in the air
-(:func:`prefetch_cached`): the session starts the read before it connects, so
+(:func:`prefetch_cached`): opening the mailbox starts the read before it connects, so
 the sqlite read and the payload decoding (about 0.2 s for 10,000 rows) overlap
 the round trips of the greeting and the login instead of following them.
 """
@@ -81,9 +81,10 @@ Prefetched = concurrent.futures.Future[dict[str, CachedEnvelope] | None]
 def prefetch_cached(cache: MailCache, account: str) -> Prefetched:
     """Start reading every cached envelope of ``account`` on a thread of its own.
 
-    The session calls this before it connects, so the read overlaps the login's
-    round trips (sqlite releases the GIL while it reads, and the event loop is
-    idle while it waits for the server). The rows are checked against the
+    :func:`~popview.session.opening.open_mailbox` calls this before it
+    connects, so the read overlaps the login's round trips (sqlite releases the
+    GIL while it reads, and the event loop is idle while it waits for the
+    server). The rows are checked against the
     server's LIST sizes only when the listing takes them, as
     :meth:`~popview.store.MailCache.get_envelopes` would check them.
     """

@@ -33,6 +33,7 @@ from popview.pop3 import protocol
 from popview.pop3.client import Pop3Client, Reply
 from popview.pop3.protocol import Capabilities, UidlEntry, parse_capa
 from popview.pop3.tls import client_context
+from popview.session.envelope_stream import Prefetched, prefetch_cached
 from popview.session.index import MessageIndex
 from popview.session.oauth2 import OAuth2Credential, log_in_oauth2
 from popview.session.policy import classify_server_error
@@ -67,6 +68,9 @@ class OpenMailbox:
         use_top: Whether to ask ``TOP n 0`` for envelopes.
         degraded: Notices for the user.
         login_delay: CAPA LOGIN-DELAY seconds after login, if advertised.
+        cached: The account's cached envelopes, read while logging in
+            (:func:`~popview.session.envelope_stream.prefetch_cached`), or
+            ``None`` without a store.
     """
 
     client: Pop3Client
@@ -80,6 +84,7 @@ class OpenMailbox:
     use_top: bool = True
     degraded: list[str] = field(default_factory=list)
     login_delay: int | None = None
+    cached: Prefetched | None = None
 
     def info(self, degraded: list[str], next_login_at: float | None) -> SessionInfo:
         """Describe this connection for the caller."""
@@ -144,6 +149,9 @@ async def open_mailbox(
     notes = _recall(store, account_key)
     if notes is not None and notes.pipelining_broken:
         pipelining = False  # found unable to pipeline before (HARDENING A.19)
+    # The cache is read while the login is in the air (after the store reads
+    # above: the store serialises its users, and those are on the way to connect).
+    cached = None if store is None else prefetch_cached(store.cache, account_key)
     timeout = account.timeout
     client = await Pop3Client.connect(
         account.host,
@@ -191,6 +199,7 @@ async def open_mailbox(
         connection = _read_mailbox(
             client, listing, replies, account, account_key, generation, pipelining, trace
         )
+        connection.cached = cached
         _remember(store, account_key, client, notes)
         return connection
     except BaseException:
