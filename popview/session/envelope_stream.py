@@ -84,9 +84,9 @@ def prefetch_cached(cache: MailCache, account: str) -> Prefetched:
     :func:`~popview.session.opening.open_mailbox` calls this before it
     connects, so the read overlaps the login's round trips (sqlite releases the
     GIL while it reads, and the event loop is idle while it waits for the
-    server). The rows are checked against the
-    server's LIST sizes only when the listing takes them, as
-    :meth:`~popview.store.MailCache.get_envelopes` would check them.
+    server). The rows are checked against the server's LIST sizes only when
+    the listing takes them, as :meth:`~popview.store.MailCache.get_envelopes`
+    would check them.
     """
     executor = concurrent.futures.ThreadPoolExecutor(
         max_workers=1, thread_name_prefix="popview-prefetch"
