@@ -223,7 +223,7 @@ async def over_a_link(
         app = PopviewApp(None, account=account, password=password, store=store)
         async with app.run_test(size=SIZE) as pilot:
             started = time.perf_counter()
-            while not isinstance(app.screen, MailboxScreen):
+            while not (isinstance(app.screen, MailboxScreen) and app.screen.query(EnvelopeTable)):
                 await asyncio.sleep(0.0005)
             table = app.screen.query_one(EnvelopeTable)
             painted = _Painted(table)
