@@ -491,22 +491,33 @@ class TestReadState:
 
     def test_a_version_1_cache_is_upgraded(self, tmp_path: Path) -> None:
         """A cache written before read state existed keeps its envelopes and gains it."""
-        import sqlite3
-
         folder = tmp_path / "cache"
         with Store.open(folder) as store:
             store.cache.put_envelopes(ACCOUNT, [envelope("a")])
-        connection = sqlite3.connect(folder / DB_FILENAME)
-        connection.execute("DROP TABLE read_messages")
-        connection.execute("DROP TABLE servers")  # schema 3: not in a version 1 cache
-        connection.execute("ALTER TABLE journal DROP COLUMN rule")  # schema 4
-        connection.execute("PRAGMA user_version = 1")
-        connection.commit()
-        connection.close()
+        rewind(
+            folder,
+            1,
+            "DROP TABLE read_messages",
+            "DROP TABLE servers",  # schema 3: not in a version 1 cache
+            "ALTER TABLE journal DROP COLUMN rule",  # schema 4
+        )
         with Store.open(folder) as store:
             assert set(store.cache.get_envelopes(ACCOUNT)) == {"a"}
             store.read.set_read(ACCOUNT, ["a"])
             assert store.read.read_uids(ACCOUNT) == {"a"}
+
+
+def rewind(folder: Path, version: int, *statements: str) -> None:
+    """Make the cache in ``folder`` look written by an older popview: run ``statements``
+    on it directly, then set its schema version to ``version``."""
+    import sqlite3
+
+    connection = sqlite3.connect(folder / DB_FILENAME)
+    for statement in statements:
+        connection.execute(statement)
+    connection.execute(f"PRAGMA user_version = {version}")
+    connection.commit()
+    connection.close()
 
 
 class TestDeletionJournal:
@@ -514,16 +525,10 @@ class TestDeletionJournal:
 
     def test_marks_of_a_version_3_journal_survive_the_upgrade(self, tmp_path: Path) -> None:
         """Marks journaled before rules were recorded read back as the user's marks."""
-        import sqlite3
-
         folder = tmp_path / "cache"
         with Store.open(folder) as store:
             store.journal.mark(ACCOUNT, "kept")
-        connection = sqlite3.connect(folder / DB_FILENAME)
-        connection.execute("ALTER TABLE journal DROP COLUMN rule")
-        connection.execute("PRAGMA user_version = 3")
-        connection.commit()
-        connection.close()
+        rewind(folder, 3, "ALTER TABLE journal DROP COLUMN rule")
         with Store.open(folder) as store:
             (entry,) = store.journal.entries(ACCOUNT)
             assert (entry.uid, entry.state, entry.rule) == ("kept", JournalState.PENDING, None)
@@ -560,17 +565,11 @@ class TestDeletionJournal:
         self, tmp_path: Path
     ) -> None:
         """Schema 4 wrote "sent" after each DELE: those marks come back pending, still marks."""
-        import sqlite3
-
         folder = tmp_path / "cache"
         with Store.open(folder) as store:
             store.journal.mark_many(ACCOUNT, ["a", "b", "c"], "newsletters")
             store.journal.set_state(ACCOUNT, ["c"], JournalState.UNKNOWN)
-        connection = sqlite3.connect(folder / DB_FILENAME)
-        connection.execute("UPDATE journal SET state = 'sent' WHERE uid IN ('a', 'b')")
-        connection.execute("PRAGMA user_version = 4")
-        connection.commit()
-        connection.close()
+        rewind(folder, 4, "UPDATE journal SET state = 'sent' WHERE uid IN ('a', 'b')")
         with Store.open(folder) as store:
             states = {e.uid: (e.state, e.rule) for e in store.journal.entries(ACCOUNT)}
         assert states == {
