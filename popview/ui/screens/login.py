@@ -53,6 +53,12 @@ class LoginScreen(Screen[None]):
         password_note: Why the password is asked (a failed ``password_command``).
     """
 
+    # on_mount focuses the field to type in first (host, or the password when the
+    # account is known); Textual's default would focus the form's scroll container
+    # first, and every focus change restyles the screen. "" turns it off (None would
+    # fall back to the app's).
+    AUTO_FOCUS = ""
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "connect", "Connect", id="login.connect", tooltip="Connect and log in"),
         Binding(

@@ -51,6 +51,11 @@ STATUS_SECONDS = 4.0
 class MailboxScreen(Screen[None]):
     """The list of messages on the server."""
 
+    # The table has the focus from the start (on_mount focuses it too): Textual's
+    # default, the first focusable widget, is the hidden filter field, and every focus
+    # change restyles the screen.
+    AUTO_FOCUS = "#envelopes"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "d",
