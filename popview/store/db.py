@@ -228,8 +228,8 @@ class Database:
             self._connection.execute("PRAGMA synchronous=NORMAL")
             self._connection.execute("PRAGMA busy_timeout=5000")
             self._connection.execute("PRAGMA secure_delete=ON")
-            # Temporary tables (prune's) stay in memory: no temp file in /tmp,
-            # whose mode would not be ours to choose.
+            # Anything temporary sqlite makes (sorts, indexes of a query) stays
+            # in memory: no temp file in /tmp, whose mode would not be ours.
             self._connection.execute("PRAGMA temp_store=MEMORY")
         except sqlite3.Error as exc:
             raise _store_error(self.path, exc) from exc
