@@ -40,6 +40,11 @@ TLS_CHOICES: list[tuple[str, str]] = [
 _DEFAULT_PORT = {"implicit": 995, "starttls": 110, "none": 110}
 
 
+def _field(classes: str, label: str, field: Input) -> Vertical:
+    """One labelled field of the form: the label above its input."""
+    return Vertical(Label(label), field, classes=classes)
+
+
 class LoginScreen(Screen[None]):
     """Account picker and connection form.
 
@@ -106,22 +111,19 @@ class LoginScreen(Screen[None]):
                     prompt="Type a server below, or pick an account",
                 )
             with Horizontal(classes="login-row"):
-                with Vertical(classes="login-host"):
-                    yield Label("Server")
-                    yield Input(placeholder="pop.example.com", id="host")
-                with Vertical(classes="login-port"):
-                    yield Label("Port")
-                    yield Input("995", type="integer", id="port")
+                host = Input(placeholder="pop.example.com", id="host")
+                yield _field("login-host", "Server", host)
+                yield _field("login-port", "Port", Input("995", type="integer", id="port"))
             yield Label("Security")
             yield Select(TLS_CHOICES, value="implicit", allow_blank=False, id="tls")
             yield Static("", id="tls-warning")
             with Horizontal(classes="login-row"):
-                with Vertical(classes="login-half"):
-                    yield Label("User")
-                    yield Input(placeholder="user name", id="user")
-                with Vertical(classes="login-half"):
-                    yield Label("Password")
-                    yield Input(password=True, placeholder="password", id="password")
+                yield _field("login-half", "User", Input(placeholder="user name", id="user"))
+                yield _field(
+                    "login-half",
+                    "Password",
+                    Input(password=True, placeholder="password", id="password"),
+                )
             # Above the buttons, so a refused login is explained within a 30-line
             # terminal, where the bottom of the form is out of view.
             yield Static("", id="login-status")
