@@ -536,6 +536,27 @@ class TestDeletionJournal:
             rules = {e.uid: e.rule for e in store.journal.entries(ACCOUNT)}
             assert rules == {"kept": None, "a": "newsletters", "b": "newsletters"}
 
+    def test_mark_many_without_json_in_sqlite_writes_the_same_rows(self, store: Store) -> None:
+        """The batch goes in one statement over a JSON array; an sqlite without JSON
+        (here: refusing json_each) gets the same marks row by row."""
+        import sqlite3
+
+        store.journal.mark_many(ACCOUNT, ["a", "b"], "first")
+
+        def no_json(action: int, arg1: str | None, arg2: str | None, *_: object) -> int:
+            refused = "json_each" in (arg1 or "", arg2 or "")
+            return sqlite3.SQLITE_DENY if refused else sqlite3.SQLITE_OK
+
+        store._db._connection.set_authorizer(no_json)
+        store.journal.mark_many(ACCOUNT, ["b", "c", "c"], "second")
+        store._db._connection.set_authorizer(None)
+        entries = {e.uid: (e.state, e.rule) for e in store.journal.entries(ACCOUNT)}
+        assert entries == {
+            "a": (JournalState.PENDING, "first"),
+            "b": (JournalState.PENDING, "second"),
+            "c": (JournalState.PENDING, "second"),
+        }
+
     def test_mark_many_is_one_transaction(self, store: Store) -> None:
         """A batch that cannot be written leaves no mark at all (journal first, F.53)."""
         store.journal.mark(ACCOUNT, "before")
