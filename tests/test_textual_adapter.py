@@ -21,6 +21,7 @@ from popview.ui.textual_adapter import (
     CrashScreenWithoutLocals,
     FooterKey,
     bindings_in_reach,
+    footer_bindings_ready,
     screen_text,
 )
 
@@ -108,6 +109,23 @@ class TestBindingsInReach:
         assert "FooterKey(" in inspect.getsource(
             __import__("textual.widgets", fromlist=["Footer"]).Footer.compose
         )
+
+    async def test_footer_still_waits_for_its_bindings_the_way_the_adapter_reads(self) -> None:
+        from textual.app import App
+        from textual.widgets import Footer
+
+        assert "_bindings_ready" in inspect.getsource(Footer.compose)
+        app: App[None] = App()
+        async with app.run_test() as pilot:
+            footer = Footer()
+            assert footer_bindings_ready(footer) is False  # not mounted: no bindings yet
+            await app.mount(footer)
+            app.screen.refresh_bindings()  # what a screen does when its keys may change
+            for _ in range(50):
+                if footer_bindings_ready(footer):
+                    break
+                await pilot.pause(0.02)
+            assert footer_bindings_ready(footer) is True
 
 
 class TestOnlyTheAdapter:

@@ -19,6 +19,9 @@ each leaning on as few private names as possible, and
   bound." (:attr:`Screen.active_bindings` drops the hidden ones).
 * :class:`FooterKey` - the key widget Textual's footer draws, for a footer
   that orders its keys (Textual does not export it).
+* :func:`footer_bindings_ready` - whether a footer may draw its keys yet: Textual's
+  own footer composes nothing until the screen's bindings are known, a state it
+  keeps in a private attribute.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from rich.traceback import Traceback
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
 __all__ = [
@@ -38,6 +42,7 @@ __all__ = [
     "CrashScreenWithoutLocals",
     "FooterKey",
     "bindings_in_reach",
+    "footer_bindings_ready",
     "screen_text",
 ]
 
@@ -67,3 +72,8 @@ def bindings_in_reach(screen: Screen[Any]) -> Iterator[tuple[str, Binding]]:
     """
     for _namespace, bindings in screen._modal_binding_chain:
         yield from bindings
+
+
+def footer_bindings_ready(footer: Footer) -> bool:
+    """Whether ``footer`` may draw its keys: Textual's own footer waits for this."""
+    return bool(footer._bindings_ready)

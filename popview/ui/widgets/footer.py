@@ -18,7 +18,10 @@ from typing import NamedTuple
 from textual.app import ComposeResult
 from textual.widgets import Footer
 
-from popview.ui.textual_adapter import FooterKey  # what Footer draws; not exported by Textual
+from popview.ui.textual_adapter import (  # what Footer draws and waits for; not public
+    FooterKey,
+    footer_bindings_ready,
+)
 
 __all__ = ["FIRST", "KeyFooter"]
 
@@ -44,7 +47,7 @@ class KeyFooter(Footer):
 
     def _keys(self) -> tuple[_Key, ...]:
         """The keys to draw now, in order (empty until Textual says the bindings are ready)."""
-        if not self._bindings_ready:
+        if not footer_bindings_ready(self):
             return ()
         seen: dict[str, _Key] = {}
         for _node, binding, enabled, tooltip in self.screen.active_bindings.values():
@@ -59,7 +62,7 @@ class KeyFooter(Footer):
 
     def compose(self) -> ComposeResult:
         self._drawn = keys = self._keys()
-        if not self._bindings_ready:
+        if not footer_bindings_ready(self):
             return
         self.styles.grid_size_columns = len(keys)
         for key in keys:
