@@ -139,3 +139,37 @@ class TestOnlyTheAdapter:
                     if PRIVATE_TEXTUAL.search(line):
                         found.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
         assert found == []
+
+    def test_no_private_textual_attribute_outside_the_adapter(self) -> None:
+        """No class of ours reads, writes or shadows a ``_``-name a Textual base defines
+        (class attributes and reactives, and attributes Textual's own code assigns):
+        the import check above cannot see ``self._bindings_ready``."""
+        import importlib
+        import pkgutil
+
+        import popview.ui
+
+        sources: dict[type, str] = {}
+
+        def source(cls: type) -> str:
+            if cls not in sources:
+                try:
+                    sources[cls] = inspect.getsource(cls)
+                except (OSError, TypeError):
+                    sources[cls] = ""
+            return sources[cls]
+
+        found: list[str] = []
+        for info in pkgutil.walk_packages(popview.ui.__path__, "popview.ui."):
+            if info.name == "popview.ui.textual_adapter":
+                continue
+            module = importlib.import_module(info.name)
+            for _, cls in inspect.getmembers(module, inspect.isclass):
+                textual = [b for b in cls.__mro__ if b.__module__.startswith("textual")]
+                if cls.__module__ != module.__name__ or not textual:
+                    continue
+                for name in set(re.findall(r"self\.(_[A-Za-z]\w*)", source(cls))):
+                    assigned = re.compile(rf"self\.{name}\s*(:[^=\n]*)?=[^=]")
+                    if any(name in vars(b) or assigned.search(source(b)) for b in textual):
+                        found.append(f"{info.name}.{cls.__qualname__}: self.{name}")
+        assert found == []
