@@ -520,6 +520,11 @@ def rewind(folder: Path, version: int, *statements: str) -> None:
     connection.close()
 
 
+def marks_and_rules(store: Store) -> dict[str, tuple[JournalState, str | None]]:
+    """The journal of ``ACCOUNT``: each UIDL's state and the rule that marked it."""
+    return {e.uid: (e.state, e.rule) for e in store.journal.entries(ACCOUNT)}
+
+
 class TestDeletionJournal:
     """Marks recorded by UIDL survive the connection and the process."""
 
@@ -550,8 +555,7 @@ class TestDeletionJournal:
         store._db._connection.set_authorizer(no_json)
         store.journal.mark_many(ACCOUNT, ["b", "c", "c"], "second")
         store._db._connection.set_authorizer(None)
-        entries = {e.uid: (e.state, e.rule) for e in store.journal.entries(ACCOUNT)}
-        assert entries == {
+        assert marks_and_rules(store) == {
             "a": (JournalState.PENDING, "first"),
             "b": (JournalState.PENDING, "second"),
             "c": (JournalState.PENDING, "second"),
@@ -592,7 +596,7 @@ class TestDeletionJournal:
             store.journal.set_state(ACCOUNT, ["c"], JournalState.UNKNOWN)
         rewind(folder, 4, "UPDATE journal SET state = 'sent' WHERE uid IN ('a', 'b')")
         with Store.open(folder) as store:
-            states = {e.uid: (e.state, e.rule) for e in store.journal.entries(ACCOUNT)}
+            states = marks_and_rules(store)
         assert states == {
             "a": (JournalState.PENDING, "newsletters"),
             "b": (JournalState.PENDING, "newsletters"),

@@ -162,6 +162,17 @@ async def _app_run(port: int, user: str, password: str, rounds: int) -> dict[str
             await pilot.pause(0.05)
         await pilot.press("v")
         await _until(lambda: shown() and settled())
+
+        async def page_down(case: str) -> None:
+            """Time ``pagedown`` once the pane's batches are answered."""
+            await _until(settled)
+            await pilot.pause(0.05)
+            key = pane.current
+            moved = await _key_to_screen(
+                pilot, "pagedown", lambda: pane.current != key and shown(), pane_painted
+            )
+            times[case].append(moved)
+
         for _ in range(rounds):
             await _until(settled)
             await pilot.pause(0.05)
@@ -172,25 +183,11 @@ async def _app_run(port: int, user: str, password: str, rounds: int) -> dict[str
                 )
             )
         for _ in range(rounds):
-            await _until(settled)
-            await pilot.pause(0.05)
-            key = pane.current
-            times["not prefetched"].append(
-                await _key_to_screen(
-                    pilot, "pagedown", lambda key=key: pane.current != key and shown(), pane_painted
-                )
-            )
+            await page_down("not prefetched")
             # The reference: the same key onto the same row, its preview kept now.
             await _until(settled)
             await pilot.press("pageup")
-            await _until(settled)
-            await pilot.pause(0.05)
-            key = pane.current
-            times["page, kept"].append(
-                await _key_to_screen(
-                    pilot, "pagedown", lambda key=key: pane.current != key and shown(), pane_painted
-                )
-            )
+            await page_down("page, kept")
     return times
 
 
