@@ -12,7 +12,8 @@ import argparse
 import gc
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from popview.cli import open_store, password_source
@@ -35,6 +36,22 @@ def _out(text: str = "") -> None:
     sys.stdout.write(safe_terminal_text(text) + "\n")
 
 
+@contextmanager
+def _collecting_rarely() -> Iterator[None]:
+    """Raise the collector's thresholds while a command runs, then restore them.
+
+    A listing keeps ~30 objects per message alive and makes almost no cycles:
+    with the default thresholds the collector walks them all again and again
+    (measured: 18 % of the CPU of a 100,000-message `list`).
+    """
+    thresholds = gc.get_threshold()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+
+
 async def run_command(
     command: str,
     args: argparse.Namespace,
@@ -43,54 +60,36 @@ async def run_command(
     trace: Callable[[str], None] | None,
 ) -> int:
     """Run one headless command against ``account``; return the exit status."""
-    # A listing keeps ~30 objects per message alive and makes almost no cycles:
-    # with the default thresholds the collector walks them all again and again
-    # (measured: 18 % of the CPU of a 100,000-message `list`). Collect rarely
-    # while the command runs.
-    thresholds = gc.get_threshold()
-    gc.set_threshold(50_000, 20, 100)
-    try:
-        return await _run_command(command, args, config, account, trace)
-    finally:
-        gc.set_threshold(*thresholds)
-
-
-async def _run_command(
-    command: str,
-    args: argparse.Namespace,
-    config: Any,
-    account: Any,
-    trace: Callable[[str], None] | None,
-) -> int:
-    no_cache = bool(getattr(args, "no_cache", False))
-    store = open_store(config, enabled=not no_cache)
-    session = MailboxSession(
-        account,
-        password_source(account),
-        store=store,
-        use_journal=False,  # a script's marks never outlive its run, nor pick up others'
-        trace=trace,
-    )
-    try:
-        args.context = match_context(session.visits)
-        args.configured_rules = tuple(getattr(config, "rules", ()))
+    with _collecting_rarely():
+        no_cache = bool(getattr(args, "no_cache", False))
+        store = open_store(config, enabled=not no_cache)
+        session = MailboxSession(
+            account,
+            password_source(account),
+            store=store,
+            use_journal=False,  # a script's marks never outlive its run, nor pick up others'
+            trace=trace,
+        )
         try:
-            await session.open()
-        except TLSVerificationError as error:
-            if command == "info":
-                _info_certificate_error(account, error)
-            raise
-        if command == "list":
-            return await _list(session, args)
-        if command == "show":
-            return await _show(session, args)
-        if command == "delete":
-            return await _delete(session, args)
-        return _info(session)
-    finally:
-        await session.close()  # no QUIT: nothing is deleted on this path
-        if store is not None:
-            store.close()
+            args.context = match_context(session.visits)
+            args.configured_rules = tuple(getattr(config, "rules", ()))
+            try:
+                await session.open()
+            except TLSVerificationError as error:
+                if command == "info":
+                    _info_certificate_error(account, error)
+                raise
+            if command == "list":
+                return await _list(session, args)
+            if command == "show":
+                return await _show(session, args)
+            if command == "delete":
+                return await _delete(session, args)
+            return _info(session)
+        finally:
+            await session.close()  # no QUIT: nothing is deleted on this path
+            if store is not None:
+                store.close()
 
 
 def _resolve(session: MailboxSession, text: str) -> str:
