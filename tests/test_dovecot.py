@@ -17,6 +17,7 @@ import pytest
 
 from popview.config import Account
 from popview.errors import AuthError, TLSVerificationError
+from popview.pop3 import protocol
 from popview.pop3.client import Pop3Client
 from popview.pop3.tls import client_context, fingerprint_of
 from popview.session import MailboxSession
@@ -561,7 +562,8 @@ class TestClientCertificate:
 
 @pytest.mark.dovecot
 class TestSessionLoginFlight:
-    """USER, PASS and the listing in one write to Dovecot, once its CAPA is remembered."""
+    """USER, PASS (or SCRAM's last lines) and the listing in one write to Dovecot,
+    once its CAPA is known, fresh or remembered."""
 
     @staticmethod
     def _account(dovecot: DovecotServer, port: int, user: MailUser) -> Account:
@@ -573,9 +575,10 @@ class TestSessionLoginFlight:
         self, dovecot: DovecotServer, dovecot_user: MailUser, tmp_path: Path
     ) -> None:
         """Dovecot takes the flight (its login process hands the queued commands to
-        the mail process): the second session's first write holds all six commands
-        and lists the mailbox. With a wrong password in the flight, the login error
-        is the usual one and Dovecot logs that session in never."""
+        the mail process): after CAPA on a first visit, and at once on the second,
+        one write holds all six commands and lists the mailbox. With a wrong
+        password in the flight, the login error is the usual one and Dovecot logs
+        that session in never."""
         messages = [sample(n) for n in range(1, 4)]
         dovecot.seed(dovecot_user.name, messages)
         proxy = HalfPipeliningProxy(dovecot.pop3_port, frozenset())
@@ -597,11 +600,100 @@ class TestSessionLoginFlight:
                 assert wrong not in str(error.value)
         finally:
             await proxy.close()
-        assert commands_per_write(proxy.writes[0][:3]) == [1, 2, 4]  # CAPA, login, listing
-        for flight in (proxy.writes[1][0], proxy.writes[2][0]):
+        assert commands_per_write(proxy.writes[0][:2]) == [1, 6]  # CAPA, login + listing
+        for flight in (proxy.writes[0][1], proxy.writes[1][0], proxy.writes[2][0]):
             assert flight.startswith(f"USER {dovecot_user.name}\r\nPASS ".encode())
             assert flight.endswith(b"\r\nCAPA\r\nSTAT\r\nLIST\r\nUIDL\r\n")
         await asyncio.to_thread(dovecot.wait_for_log, "auth failed")
         log = dovecot.log_text()
         assert log.count(f"Login: user=<{dovecot_user.name}>") == 2
         assert wrong not in log and dovecot_user.password not in log
+
+    @pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-1"])
+    async def test_scram_sends_the_listing_behind_its_last_line(
+        self, dovecot: DovecotServer, dovecot_user: MailUser, tmp_path: Path, mechanism: str
+    ) -> None:
+        """SCRAM's client-final message, the empty line that acknowledges the server's
+        signature (RFC 5034 §4) and CAPA, STAT, LIST, UIDL go in one write: Dovecot
+        lists the mailbox in two round trips after CAPA. A wrong password in that
+        flight is the usual login error, nobody is logged in, and no QUIT is sent."""
+        dovecot.seed(dovecot_user.name, [sample(n) for n in range(1, 4)])
+        proxy = HalfPipeliningProxy(dovecot.pop3_port, frozenset())
+        await proxy.start()
+        account = Account(
+            name="d", host=dovecot.host, port=proxy.port, user=dovecot_user.name, tls="none",
+            auth=mechanism,
+        )  # fmt: skip
+        wrong = "not-the-password-canary"
+        try:
+            session = MailboxSession(account, dovecot_user.password)
+            info = await session.open()
+            assert info.message_count == 3
+            assert len([e async for u in session.list_messages() for e in u.envelopes]) == 3
+            await session.close()
+            with pytest.raises(AuthError) as error:
+                await MailboxSession(account, wrong).open()
+            assert wrong not in str(error.value)
+        finally:
+            await proxy.close()
+        listed, refused = proxy.writes
+        assert listed[0] == b"CAPA\r\n"
+        assert listed[1].startswith(f"AUTH {mechanism} ".encode())
+        assert listed[2].endswith(b"\r\n\r\nCAPA\r\nSTAT\r\nLIST\r\nUIDL\r\n")
+        assert commands_per_write(listed[:3]) == [1, 1, 6]
+        assert commands_per_write(refused[:3]) == [1, 1, 6]
+        assert not any(b"QUIT" in write for write in refused)
+        await asyncio.to_thread(dovecot.wait_for_log, "auth failed")
+        log = dovecot.log_text()
+        assert log.count(f"Login: user=<{dovecot_user.name}>, method={mechanism}") == 1
+        assert wrong not in log and dovecot_user.password not in log
+
+    async def test_a_server_that_cannot_prove_itself_gets_no_reply_read(
+        self, dovecot: DovecotServer, dovecot_user: MailUser
+    ) -> None:
+        """An impostor (here a proxy that alters Dovecot's SCRAM signature) is caught
+        when its signature arrives, though the listing was sent behind the last line:
+        the login fails as an impostor, no listing is read, and the connection is
+        dropped without QUIT."""
+        dovecot.seed(dovecot_user.name, [sample(1)])
+        proxy = HalfPipeliningProxy(dovecot.pop3_port, frozenset())
+
+        def forge(data: bytes) -> bytes:
+            head, sep, rest = data.partition(b"+ dj")  # base64 of "v=..."
+            other = b"B" if rest[8:9] == b"A" else b"A"  # still base64, another signature
+            return head + sep + rest[:8] + other + rest[9:] if sep else data
+
+        proxy.rewrite = forge
+        await proxy.start()
+        account = Account(
+            name="d", host=dovecot.host, port=proxy.port, user=dovecot_user.name, tls="none"
+        )
+        try:
+            session = MailboxSession(account, dovecot_user.password)
+            with pytest.raises(AuthError, match="impostor"):
+                await session.open()
+        finally:
+            await proxy.close()
+        (writes,) = proxy.writes
+        assert writes[-1].endswith(b"\r\n\r\nCAPA\r\nSTAT\r\nLIST\r\nUIDL\r\n")
+        assert not any(b"QUIT" in write for write in writes)
+
+    async def test_a_client_refused_with_the_listing_queued_is_dropped(
+        self, dovecot: DovecotServer, dovecot_user: MailUser
+    ) -> None:
+        """Pop3Client.login with SCRAM and commands queued behind its last line: a
+        wrong password raises the login error and closes the connection, since the
+        queued replies are unread (never reused, never QUIT); the trace masks every
+        SCRAM line."""
+        trace: list[str] = []
+        client = await open_client(dovecot, "none", trace=trace)
+        wrong = "not-the-password-canary"
+        with pytest.raises(AuthError):
+            await client.login(
+                dovecot_user.name, wrong, capa=False, pipelined=True, then=[protocol.stat()]
+            )
+        assert client.closed
+        sent = [line for line in trace if line.startswith("C: ")]
+        assert sent[-3:] == ["C: ***", "C: ***", "C: STAT"], sent
+        assert not any(wrong in line for line in trace)
+        assert "C: QUIT" not in sent

@@ -69,6 +69,7 @@ class HalfPipeliningProxy:
         self.upstream_port = upstream_port
         self.breaks = breaks
         self.writes: list[list[bytes]] = []
+        self.rewrite: Callable[[bytes], bytes] | None = None  # the server's bytes, altered
         self.port = 0
         self._listener: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -96,7 +97,7 @@ class HalfPipeliningProxy:
 
         async def downstream() -> None:
             while data := await up_reader.read(65536):
-                writer.write(data)
+                writer.write(self.rewrite(data) if self.rewrite is not None else data)
                 await writer.drain()
             writer.close()
 

@@ -1048,6 +1048,45 @@ class TestStates:
             with pytest.raises(LocalProtocolError, match="pending"):
                 conn.send(p.capa())
 
+    def test_commands_follow_auth_once_its_last_line_is_sent(self) -> None:
+        """SCRAM's client-final message, the empty line acknowledging the server's
+        final data (RFC 5034 §4) and the listing may go in one write (RFC 2449
+        §6.6): once the last line is sent nothing more of the exchange may follow,
+        and the challenge that arrives is still the AUTH's."""
+        conn = greeted(login=False)
+        conn.send(p.auth("SCRAM-SHA-256", "biws"))
+        conn.receive_data(b"+ c2VydmVyLWZpcnN0\r\n")
+        assert conn.next_event() == Continuation("c2VydmVyLWZpcnN0")
+        with pytest.raises(LocalProtocolError, match="AUTH is pending"):
+            conn.send(p.stat())
+        wire = b"".join(
+            conn.send(c) for c in (p.sasl_response("Y2xpZW50"), p.sasl_response("", last=True))
+        )
+        assert wire == b"Y2xpZW50\r\n\r\n"
+        with pytest.raises(LocalProtocolError, match="no AUTH in progress"):
+            conn.send(p.sasl_response("bW9yZQ=="))
+        assert conn.send(p.stat()) + conn.send(p.list_()) == b"STAT\r\nLIST\r\n"
+        conn.receive_data(b"+ dj1zaWc=\r\n+OK\r\n+OK 1 10\r\n+OK\r\n1 10\r\n.\r\n")
+        assert drain(conn) == [
+            Continuation("dj1zaWc="),
+            OkReply(""),
+            OkReply("1 10"),
+            OkReply("", None, block(b"1 10"), 1),
+        ]
+        assert conn.state is State.TRANSACTION
+
+    def test_an_auth_refused_before_its_last_line_ends_the_exchange(self) -> None:
+        """-ERR to AUTH ends the exchange: no SASL line may follow, and the state
+        is AUTHORIZATION again, where another login may be tried."""
+        conn = greeted(login=False)
+        conn.send(p.auth("SCRAM-SHA-1", "biws"))
+        conn.receive_data(b"-ERR [AUTH] no\r\n")
+        assert drain(conn) == [ErrReply("no", "AUTH")]
+        assert conn.state is State.AUTHORIZATION
+        with pytest.raises(LocalProtocolError, match="no AUTH in progress"):
+            conn.send(p.sasl_response(""))
+        assert conn.send(p.user("bob")) == b"USER bob\r\n"
+
     def test_local_and_remote_errors_are_distinct(self) -> None:
         """What the caller breaks and what the server breaks are told apart
         (h11's split), and neither is a user-facing popview error."""

@@ -67,8 +67,10 @@ MAX_LISTING_BYTES = 64 * 1024 * 1024
 _HIGH_WATER = 2 * 1024 * 1024
 """Unread octets in the core above which the socket is not read (flow control)."""
 
-Challenge = Callable[[Continuation], Command]
-"""Answers a SASL challenge with the next response (or the ``*`` that cancels)."""
+Challenge = Callable[[Continuation], Sequence[Command]]
+"""Answers a SASL challenge with the lines to write: the next response (or the
+``*`` that cancels), with commands pipelined behind a last one, or nothing when
+the answer was written ahead."""
 
 
 class Stream(asyncio.Protocol):
@@ -318,7 +320,9 @@ class Channel:
             elif isinstance(event, Continuation):
                 if challenge is None:
                     raise Pop3ProtocolError(f"The server sent a login challenge instead of {what}.")
-                self.write([challenge(event)])
+                answer = challenge(event)
+                if answer:
+                    self.write(answer)
             elif isinstance(event, ErrReply):
                 if self._trace is not None:
                     self.emit(f"S: -ERR {event.text}")

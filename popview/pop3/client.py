@@ -344,8 +344,9 @@ class Pop3Client:
             pipelined: Send USER and PASS in one write when the server
                 pipelines (ignored otherwise).
             then: Commands for after the login (no QUIT), sent in the same
-                write as a pipelined USER and PASS: the login and the first
-                commands in one flight.
+                write as a pipelined USER and PASS, or as SCRAM's last line
+                (behind the empty line that acknowledges the server's
+                signature): the login and the first commands in one flight.
             sinks: For ``then``, as for :meth:`pipeline`.
 
         Returns:

@@ -57,6 +57,8 @@ class Command:
         stream: Whether the block comes as :class:`~popview.pop3.events.Data`
             pieces as it arrives instead of whole (a listing of junk rows must
             not be held whole, HARDENING A.7).
+        last: For a SASL response: the client's last line of the exchange, after
+            which commands may be pipelined behind the pending ``AUTH``.
     """
 
     verb: str
@@ -69,6 +71,7 @@ class Command:
     public_args: int = 0
     progress: bool = False
     stream: bool = False
+    last: bool = False
 
     def line(self) -> str:
         """Return the command line without its CRLF (secrets included)."""
@@ -218,9 +221,16 @@ def auth(mechanism: str, initial_response: str | None = None) -> Command:
     return Command("AUTH", args, secret=True, public_args=1)
 
 
-def sasl_response(data: str) -> Command:
-    """A SASL response line (base64 text) answering a ``+ `` challenge."""
-    return Command("", (check_argument(data),), secret=True, raw=True)
+def sasl_response(data: str, *, last: bool = False) -> Command:
+    """A SASL response line (base64 text) answering a ``+ `` challenge.
+
+    Args:
+        data: The base64 text (empty for an empty response).
+        last: The exchange has nothing more to send after it (the empty line
+            that acknowledges a server's final data, RFC 5034 §4): commands may
+            then be pipelined behind the ``AUTH`` (RFC 2449 §6.6).
+    """
+    return Command("", (check_argument(data),), secret=True, raw=True, last=last)
 
 
 def sasl_cancel() -> Command:

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from popview.errors import AuthError, Pop3Error, Pop3ProtocolError, Pop3ServerError, printable
+from popview.errors import (
+    AuthError,
+    Pop3Error,
+    Pop3ProtocolError,
+    Pop3ServerError,
+    Pop3TimeoutError,
+    printable,
+)
 from popview.pop3 import auth_methods, protocol
 from popview.pop3 import pipeline as pipelined_replies
 from popview.pop3.channel import Channel
 from popview.pop3.pipeline import Reply, Sink
-from popview.pop3.protocol import Capabilities, Command, Continuation, ErrReply
+from popview.pop3.protocol import Capabilities, Command, Continuation, ErrReply, OkReply
 from popview.pop3.wording import WHAT, server_error
 
 __all__ = ["log_in"]
@@ -86,9 +93,8 @@ async def log_in(
         await channel.exchange(protocol.user(user), _WHAT, login=True)
         await channel.exchange(protocol.pass_(password), _WHAT, login=True)
     else:
-        await _login_sasl(
-            channel, auth_methods.create_mechanism(choice, user, password, oauth_token)
-        )
+        mech = auth_methods.create_mechanism(choice, user, password, oauth_token)
+        return await _login_sasl(channel, mech, then if pipelined else (), sinks)
     return None
 
 
@@ -179,12 +185,31 @@ async def _login_apop(channel: Channel, timestamp: str | None, user: str, passwo
     await channel.exchange(protocol.apop(user, digest), _WHAT, login=True)
 
 
-async def _login_sasl(channel: Channel, mech: auth_methods.SaslMechanism) -> None:
+async def _login_sasl(
+    channel: Channel,
+    mech: auth_methods.SaslMechanism,
+    then: Sequence[Command] = (),
+    sinks: Mapping[str, Sink] | None = None,
+) -> list[Reply | Pop3ServerError] | None:
     """RFC 5034 §4: AUTH with an initial response, then challenge/response,
-    through the channel's one reply loop."""
-    cancelled: list[auth_methods.SaslError] = []
+    through the channel's one reply loop.
 
-    def answer(event: Continuation) -> Command:
+    With ``then`` (the server pipelines, RFC 2449 §6.6), once the mechanism has
+    only the empty line left that acknowledges the server's final data (SCRAM's
+    server signature), that line and ``then`` go in the same write as the last
+    real response: the server's signature is checked when it arrives, before any
+    reply to ``then`` is read, and a refused or unproven login drops the
+    connection (never QUIT) instead of reading those replies. Nothing in
+    ``then`` carries a secret.
+
+    Returns:
+        The replies to ``then`` when they went with the login, else ``None``.
+    """
+    queued = [pipelined_replies.for_pipeline(channel, command) for command in then]
+    cancelled: list[auth_methods.SaslError] = []
+    sent_ahead: list[Command] = []  # the acknowledgement and ``then``, once written
+
+    def answer(event: Continuation) -> list[Command]:
         if cancelled:
             raise Pop3ProtocolError("The server kept challenging after the login was cancelled.")
         try:
@@ -194,24 +219,52 @@ async def _login_sasl(channel: Channel, mech: auth_methods.SaslMechanism) -> Non
                 )
             response = mech.step(auth_methods.decode_challenge(event.data))
         except auth_methods.SaslError as exc:
+            if sent_ahead:  # "*" can no longer go: the acknowledgement is on its way
+                channel.abort("the server did not prove its identity")
+                raise
             # RFC 5034 §4 / HARDENING B.29: "*" cancels; the server answers -ERR.
             cancelled.append(exc)
-            return protocol.sasl_cancel()
-        return protocol.sasl_response(auth_methods.encode_response(response))
+            return [protocol.sasl_cancel()]
+        if sent_ahead:
+            if response:  # the mechanism wanted more than the empty line sent ahead
+                channel.abort("the login exchange went out of step")
+                raise Pop3ProtocolError("The server kept challenging after the last login line.")
+            return []
+        line = protocol.sasl_response(auth_methods.encode_response(response))
+        if not (queued and mech.only_acknowledgement_left):
+            return [line]
+        sent_ahead.extend([protocol.sasl_response("", last=True), *queued])
+        return [line, *sent_ahead]
 
     command = protocol.auth(mech.name, mech.start())
-    reply = await channel.exchange(command, _WHAT, raise_err=False, challenge=answer)
-    if cancelled:
-        text = printable(reply.text, 200)
-        raise auth_methods.SaslError(
-            f"{cancelled[0].message} The login was cancelled; try another login method.",
-            reply_text=text,
-        )
-    if isinstance(reply, ErrReply):
-        raise server_error(reply, "AUTH", login=True)
-    # SCRAM: a server that did not prove itself is not trusted.
-    try:
-        mech.check_success()
-    except auth_methods.SaslError:
-        channel.abort("the server did not prove its identity")
-        raise
+    async with channel.lock:
+        channel.ensure_open()
+        try:
+            async with channel.guard(_WHAT):
+                await channel.check_in_step()
+                channel.write([command])
+                reply = await channel.reply(_WHAT, challenge=answer)
+        except Pop3TimeoutError:
+            # HARDENING A.19: a server stalled by lines sent ahead does not pipeline.
+            channel.pipelining_broken = channel.pipelining_broken or bool(sent_ahead)
+            raise
+        assert isinstance(reply, OkReply | ErrReply)
+        if sent_ahead and isinstance(reply, ErrReply):
+            channel.abort("the login was refused with commands queued behind it")
+        if cancelled:
+            text = printable(reply.text, 200)
+            raise auth_methods.SaslError(
+                f"{cancelled[0].message} The login was cancelled; try another login method.",
+                reply_text=text,
+            )
+        if isinstance(reply, ErrReply):
+            raise server_error(reply, "AUTH", login=True)
+        # SCRAM: a server that did not prove itself is not trusted.
+        try:
+            mech.check_success()
+        except auth_methods.SaslError:
+            channel.abort("the server did not prove its identity")
+            raise
+        if not sent_ahead:
+            return None
+        return await pipelined_replies.read_queued(channel, queued, sinks, answered=1)

@@ -264,6 +264,7 @@ class Pop3Connection:
         self._pending: deque[Command] = deque()
         self._block: _Block | None = None
         self._skip_line = False  # discarding the rest of an over-long SASL challenge
+        self._auth_open = False  # AUTH pending and its last response line not sent
 
     # -- state ---------------------------------------------------------------
 
@@ -308,12 +309,15 @@ class Pop3Connection:
         line = command.line()
         check_argument(line)
         if command.raw:
-            if not self._pending or self._pending[-1].verb != "AUTH":
+            if not self._auth_open:
                 raise LocalProtocolError("SASL response sent with no AUTH in progress")
+            if command.last:
+                self._auth_open = False
             return line.encode("utf-8") + b"\r\n"
         planned = self._planned
-        if self._pending and self._pending[-1].verb in ("STLS", "AUTH"):
-            # RFC 2595 §4: nothing may follow STLS before TLS; RFC 5034: nor AUTH.
+        if self._auth_open or (self._pending and self._pending[-1].verb == "STLS"):
+            # RFC 2595 §4: nothing may follow STLS before TLS; RFC 5034 §4: nor
+            # AUTH until the client sent its last response line.
             raise LocalProtocolError(
                 f"{command.verb} sent while {self._pending[-1].verb} is pending"
             )
@@ -325,6 +329,7 @@ class Pop3Connection:
             self._planned = State.UPDATE if planned is State.TRANSACTION else State.CLOSED
         elif command.verb in _LOGIN:
             self._planned = State.TRANSACTION
+            self._auth_open = command.verb == "AUTH"
         self._pending.append(command)
         if self._phase is _Phase.IDLE:
             self._phase = _Phase.STATUS
@@ -475,6 +480,8 @@ class Pop3Connection:
             quitting = State.UPDATE if self._state is State.TRANSACTION else State.CLOSED
             self._state = self._planned = quitting
         elif verb in _LOGIN:
+            if verb == "AUTH":
+                self._auth_open = False
             if ok:
                 self._state = State.TRANSACTION
             elif not any(c.verb in _LOGIN for c in self._pending):

@@ -188,6 +188,12 @@ class SaslMechanism:
             return self._initial
         return self._step(challenge)
 
+    @property
+    def only_acknowledgement_left(self) -> bool:
+        """Whether the server's next message can only be its final data, answered
+        with an empty line (RFC 5034 §4), so that line may be sent ahead."""
+        return False
+
     def check_success(self) -> None:
         """Call on ``+OK``: raise if the mechanism expected more (SCRAM's proof).
 

@@ -133,6 +133,12 @@ class _Scram(SaslMechanism):
         self._verified = True
         return b""  # RFC 5034 §4: final server data is acknowledged with an empty line
 
+    @property
+    def only_acknowledgement_left(self) -> bool:
+        # After the client-final message the server sends server-final as a
+        # challenge (RFC 5802 §5, RFC 5034 §4), acknowledged with an empty line.
+        return self._server_signature is not None and not self._verified
+
     def check_success(self) -> None:
         if not self._verified:
             raise SaslError("The server accepted the login without proving it knows your password.")

@@ -186,9 +186,10 @@ async def open_mailbox(
                     apop=account.apop,
                     capa=False,  # pipelined with STAT, LIST and UIDL
                     pipelined=True,  # USER and PASS in one write, if it pipelines
-                    # ... and the listing in that write too, when the server is known
-                    # (remembered under an unchanged greeting) to pipeline.
-                    then=listing.commands if client.capabilities_remembered else (),
+                    # ... and the listing in that write too (behind SCRAM's last
+                    # line), when the server pipelines: remembered under an
+                    # unchanged greeting, or just told by CAPA.
+                    then=listing.commands if client.pipelining else (),
                     sinks=listing.sinks,
                 )
         except Pop3ServerError as exc:
