@@ -29,6 +29,7 @@ from popview.mail.headers import (
     Address,
     decode_header_bytes,
     decode_words,
+    display_address,
     first_address,
     parse_addresses,
     parse_date,
@@ -138,7 +139,7 @@ class Envelope:
     @property
     def sender(self) -> str:
         """The From column: name and address, so a name cannot pose as one."""
-        return Address(self.from_name, self.from_addr).display
+        return display_address(self.from_name, self.from_addr)
 
 
 def _header_section(block: bytes) -> bytes:

@@ -29,6 +29,7 @@ __all__ = [
     "Address",
     "decode_header_bytes",
     "decode_words",
+    "display_address",
     "first_address",
     "parse_addresses",
     "parse_date",
@@ -69,9 +70,15 @@ class Address:
     @property
     def display(self) -> str:
         """Name *and* address, so a name cannot pose as another address."""
-        if self.name and self.addr and self.name != self.addr:
-            return f"{self.name} <{self.addr}>"
-        return self.addr or self.name
+        return display_address(self.name, self.addr)
+
+
+def display_address(name: str, addr: str) -> str:
+    """``name <addr>``, or whichever of the two there is (:attr:`Address.display`
+    without building an :class:`Address`: the listing asks for 10,000 of them)."""
+    if name and addr and name != addr:
+        return f"{name} <{addr}>"
+    return addr or name
 
 
 def decode_header_bytes(raw: bytes) -> str:

@@ -23,13 +23,13 @@ import asyncio
 import concurrent.futures
 import contextlib
 from collections.abc import AsyncGenerator, Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from popview.errors import Pop3ServerError, StoreError
-from popview.mail.envelope import parse_envelope
+from popview.mail.envelope import Envelope, parse_envelope
 from popview.pop3 import protocol
 from popview.session.index import MessageIndex, MessageRef
-from popview.session.payload import envelope_from_payload, envelope_payload
+from popview.session.payload import envelope_fields, envelope_payload
 from popview.session.types import Listed, ListingUpdate
 from popview.store import CachedEnvelope
 
@@ -74,8 +74,12 @@ _T = TypeVar("_T")
 _Item = tuple[MessageRef, bytes, bool]  # message, header block, whether to cache it
 _Rows = list[CachedEnvelope]
 
-Prefetched = concurrent.futures.Future[dict[str, CachedEnvelope] | None]
-"""Every cached envelope of an account by UID, read ahead; ``None`` if the read failed."""
+_Known = tuple[CachedEnvelope, dict[str, Any] | None]
+"""A cached row and its checked envelope fields (``None``: not checked yet, or
+unusable: see :func:`~popview.session.payload.envelope_fields`)."""
+Prefetched = concurrent.futures.Future[dict[str, _Known] | None]
+"""Every cached envelope of an account by UID, read ahead with its envelope fields
+checked; ``None`` if the read failed."""
 
 
 def prefetch_cached(cache: MailCache, account: str) -> Prefetched:
@@ -97,12 +101,15 @@ def prefetch_cached(cache: MailCache, account: str) -> Prefetched:
         executor.shutdown(wait=False)
 
 
-def _read_cached(cache: MailCache, account: str) -> dict[str, CachedEnvelope] | None:
+def _read_cached(cache: MailCache, account: str) -> dict[str, _Known] | None:
     # The cache is an accelerator: a failed read ahead is read again by the listing.
     try:
-        return cache.get_envelopes(account)
+        rows = cache.get_envelopes(account)
     except StoreError:
         return None
+    # Checked here, while the login is in the air: what is left for after LIST
+    # is one Envelope() per row (numbers and sizes belong to the connection).
+    return {uid: (row, envelope_fields(row.payload)) for uid, row in rows.items()}
 
 
 def header_block(data: bytes) -> bytes:
@@ -129,16 +136,17 @@ def _parse(items: list[_Item]) -> tuple[list[Listed], _Rows]:
     return envelopes, rows
 
 
-def _rebuild(items: list[tuple[MessageRef, CachedEnvelope]]) -> tuple[list[Listed], _Rows]:
+def _rebuild(items: list[tuple[MessageRef, _Known]]) -> tuple[list[Listed], _Rows]:
     """Envelopes from cached payloads; entries without a usable one are parsed and
     returned as rows to store again with a payload (older caches upgrade themselves)."""
     envelopes: list[Listed] = []
     upgraded: _Rows = []
-    for ref, cached in items:
-        envelope = envelope_from_payload(
-            cached.payload, number=ref.number, uid=ref.uid, size=ref.size
-        )
-        if envelope is None:
+    for ref, (cached, fields) in items:
+        if fields is None:
+            fields = envelope_fields(cached.payload)
+        if fields is not None:
+            envelope = Envelope(number=ref.number, uid=ref.uid, size=ref.size, **fields)
+        else:
             envelope = parse_envelope(cached.headers, number=ref.number, uid=ref.uid, size=ref.size)
             upgraded.append(
                 CachedEnvelope(cached.uid, cached.size, cached.headers, envelope_payload(envelope))
@@ -259,7 +267,7 @@ async def _stream(
     if limit is not None:
         refs = refs[:limit]
     total = len(refs)
-    cached: list[tuple[MessageRef, CachedEnvelope]] = []
+    cached: list[tuple[MessageRef, _Known]] = []
     if cache is not None:
         sizes = {ref.uid: ref.size for ref in refs if ref.uid is not None and ref.size is not None}
         known = await _cached_rows(cache, account, sizes, worker, prefetched) if sizes else {}
@@ -322,13 +330,14 @@ async def _cached_rows(
     sizes: dict[str, int],
     worker: _Worker,
     prefetched: Prefetched | None,
-) -> dict[str, CachedEnvelope]:
+) -> dict[str, _Known]:
     """The cached rows whose UID the server lists *with the same size* (a size
     change means the UIDL now names other content)."""
     every = await asyncio.wrap_future(prefetched) if prefetched is not None else None
     if every is None:
-        return await worker.run(cache.get_envelopes, account, sizes)
-    return {uid: row for uid, row in every.items() if sizes.get(uid) == row.size}
+        rows = await worker.run(cache.get_envelopes, account, sizes)
+        return {uid: (row, None) for uid, row in rows.items()}
+    return {uid: known for uid, known in every.items() if sizes.get(uid) == known[0].size}
 
 
 _Parsed = tuple[list[Listed], _Rows]

@@ -20,7 +20,13 @@ from typing import Any
 
 from popview.mail.envelope import Envelope
 
-__all__ = ["PAYLOAD_TAG", "PAYLOAD_VERSION", "envelope_from_payload", "envelope_payload"]
+__all__ = [
+    "PAYLOAD_TAG",
+    "PAYLOAD_VERSION",
+    "envelope_fields",
+    "envelope_from_payload",
+    "envelope_payload",
+]
 
 PAYLOAD_VERSION = 2
 """Bump when the payload layout or the envelope parser's output changes: older
@@ -77,9 +83,22 @@ def envelope_from_payload(
         The envelope, or ``None`` when the payload is missing, of another
         version or malformed (the caller then parses the header block).
     """
+    fields = envelope_fields(payload)
+    return None if fields is None else Envelope(number=number, uid=uid, size=size, **fields)
+
+
+def envelope_fields(payload: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The checked :class:`Envelope` fields of a payload, all but the number, key
+    and size (which belong to the connection): what :func:`envelope_from_payload`
+    builds from, computed ahead while the login is in the air.
+
+    Returns:
+        The fields, or ``None`` when the payload is missing, of another version
+        or malformed.
+    """
     if payload is None or payload.get(_VERSION_KEY) != PAYLOAD_TAG:
         return None
-    texts: dict[str, str] = {}
+    texts: dict[str, Any] = {}
     for name, short in _TEXT_FIELDS:
         value = payload.get(short)
         if not isinstance(value, str):
@@ -103,13 +122,10 @@ def envelope_from_payload(
             date = datetime.fromisoformat(date_value)
         except ValueError:
             return None
-    return Envelope(
-        number=number,
-        uid=uid,
-        size=size,
-        date=date,
-        has_attachment=attachment,
-        signals=frozenset(signals),
-        spam_score=None if score is None else float(score),
+    return {
+        "date": date,
+        "has_attachment": attachment,
+        "signals": frozenset(signals),
+        "spam_score": None if score is None else float(score),
         **texts,
-    )
+    }
