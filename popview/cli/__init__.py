@@ -31,7 +31,6 @@ stdout is a file or a pipe; on a terminal it escapes control characters instead
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import logging
 import os
@@ -193,19 +192,29 @@ def _dispatch(
 
         config = _load_config(opts)
         return run_auth(args, config, config.account(opts.get("name") or opts.get("account")))
-    from popview.cli.commands import run_command
-    from popview.cli.select import check_pattern
-
-    problem = check_pattern(args)  # before connecting: a typo costs no login
-    if problem is not None:
-        raise _UsageError(problem)
     if command == "delete" and not (args.messages or args.match is not None):
         raise _UsageError("delete needs MESSAGE... or --match PATTERN")
     if command == "delete" and args.messages and args.match is not None:
         raise _UsageError("give either MESSAGE... or --match PATTERN, not both")
     config = _load_config(opts)
     account = _account(config, opts)
-    return asyncio.run(run_command(command, args, config, account, trace))
+    from popview.pop3.predial import DialAhead
+
+    # The TCP connect and the greeting travel while the session, the store and
+    # the mail parser are imported (popview.pop3.predial); nothing is sent yet.
+    dialled = DialAhead(account.host, account.port, min(account.timeout, 30.0))
+    try:
+        from popview.cli.commands import run_command
+        from popview.cli.select import check_pattern
+
+        problem = check_pattern(args)  # before logging in: a typo costs no login
+        if problem is not None:
+            raise _UsageError(problem)
+        import asyncio
+
+        return asyncio.run(run_command(command, args, config, account, trace, dialled))
+    finally:
+        dialled.close()
 
 
 def _load_config(opts: dict[str, Any]) -> Any:
@@ -222,10 +231,11 @@ def _load_config(opts: dict[str, Any]) -> Any:
 def _account(config: Any, opts: dict[str, Any]) -> Any:
     """The account named with -a, the default one, or one given with --host."""
     from popview.config import Account
-    from popview.pop3.tls import normalize_fingerprint
 
     fingerprint = opts.get("fingerprint")
     if fingerprint is not None:
+        from popview.pop3.tls import normalize_fingerprint  # ssl: after the dial, if possible
+
         try:
             fingerprint = normalize_fingerprint(fingerprint)
         except ValueError as exc:

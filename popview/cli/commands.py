@@ -20,6 +20,7 @@ from popview.cli import open_store, password_source
 from popview.cli.select import match_context, selected, total_size
 from popview.errors import PopviewError, TLSVerificationError, printable
 from popview.mail.envelope import Envelope
+from popview.pop3.predial import DialAhead
 from popview.sanitize import sanitize_text
 from popview.session import BulkMark, FetchedMessage, Listed, MailboxSession
 from popview.session.rules import evaluate_rules
@@ -58,8 +59,12 @@ async def run_command(
     config: Any,
     account: Any,
     trace: Callable[[str], None] | None,
+    dialled: DialAhead | None = None,
 ) -> int:
-    """Run one headless command against ``account``; return the exit status."""
+    """Run one headless command against ``account``; return the exit status.
+
+    ``dialled`` is a connection to the account's server opened ahead, for the
+    session's first connection (:mod:`popview.pop3.predial`)."""
     with _collecting_rarely():
         no_cache = bool(getattr(args, "no_cache", False))
         store = open_store(config, enabled=not no_cache)
@@ -69,6 +74,7 @@ async def run_command(
             store=store,
             use_journal=False,  # a script's marks never outlive its run, nor pick up others'
             trace=trace,
+            dialled=dialled,
         )
         try:
             args.context = match_context(session.visits)

@@ -11,7 +11,6 @@ from typing import Any, cast
 
 from popview.config.model import RULE_ACTIONS, Rule, RuleAction
 from popview.errors import printable
-from popview.mail.pattern import PatternError, parse_pattern
 
 __all__ = ["parse_rules"]
 
@@ -68,6 +67,10 @@ def _rule(
             f'{label}: pattern is required, a string such as "~x spam" (got {shown(pattern)})'
         )
     else:
+        # Imported here: the pattern language pulls in the mail parser, which a
+        # headless command imports only after it has started to connect.
+        from popview.mail.pattern import PatternError, parse_pattern
+
         try:
             parse_pattern(pattern)
         except PatternError as exc:

@@ -24,7 +24,6 @@ from popview.config.oauth2 import PROVIDERS
 from popview.config.rules import parse_rules
 from popview.config.validate_oauth2 import OAUTH2_KEYS, oauth2_settings
 from popview.errors import ConfigError, printable
-from popview.pop3.tls import normalize_fingerprint
 
 __all__ = ["Parser", "check_owner_and_mode", "check_private"]
 
@@ -298,6 +297,8 @@ class Parser:
         text = self._text(name, value)
         if text is None:
             return None
+        from popview.pop3.tls import normalize_fingerprint  # ssl, only for a pinned account
+
         try:
             return normalize_fingerprint(text)
         except ValueError:

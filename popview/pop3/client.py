@@ -38,6 +38,7 @@ from popview.pop3.dial import (
 )
 from popview.pop3.login import log_in
 from popview.pop3.pipeline import PIPELINE_WINDOW, Reply, Sink
+from popview.pop3.predial import DialAhead
 from popview.pop3.protocol import (
     Capabilities,
     Command,
@@ -118,6 +119,7 @@ class Pop3Client:
         pipelining: bool = True,
         fetch_fingerprint: bool = True,
         remembered: tuple[str, Capabilities] | None = None,
+        dialled: DialAhead | None = None,
     ) -> Pop3Client:
         """Connect, read the greeting, set up TLS and read the capabilities.
 
@@ -142,6 +144,8 @@ class Pop3Client:
             remembered: ``(greeting key, capabilities)`` from an earlier
                 session: used instead of asking CAPA when the greeting matches
                 (see :func:`~popview.pop3.dial.greeting_key`).
+            dialled: A connection to ``host``:``port`` opened ahead
+                (:mod:`popview.pop3.predial`), adopted instead of dialling again.
 
         Raises:
             TLSVerificationError: Certificate not trusted or not matching the pin.
@@ -155,6 +159,7 @@ class Pop3Client:
             connect_timeout=connect_timeout, command_timeout=command_timeout,
             greeting_timeout=greeting_timeout, server_hostname=server_hostname, trace=trace,
             limits=limits, fetch_fingerprint=fetch_fingerprint, remembered=remembered,
+            dialled=dialled,
         )  # fmt: skip
         return cls(opened, tls_mode=tls, pipelining=pipelining)
 

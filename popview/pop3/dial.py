@@ -14,7 +14,7 @@ import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from popview.errors import (
     Pop3ConnectionError,
@@ -26,6 +26,7 @@ from popview.errors import (
 )
 from popview.pop3 import protocol
 from popview.pop3.channel import Channel, Stream
+from popview.pop3.predial import DialAhead
 from popview.pop3.protocol import (
     Capabilities,
     ErrReply,
@@ -91,6 +92,7 @@ class _Settings:
     trace: Callable[[str], None] | None
     limits: Limits | None
     remembered: tuple[str, Capabilities] | None = None
+    dialled: DialAhead | None = None
 
 
 async def open_channel(
@@ -108,13 +110,16 @@ async def open_channel(
     limits: Limits | None,
     fetch_fingerprint: bool,
     remembered: tuple[str, Capabilities] | None = None,
+    dialled: DialAhead | None = None,
 ) -> Opened:
     """Connect, read the greeting, set up TLS and read the capabilities.
 
     The arguments are those of :meth:`popview.pop3.client.Pop3Client.connect`;
     ``remembered`` is ``(greeting key, capabilities)`` from an earlier session:
     when the greeting's :func:`greeting_key` is the same, no CAPA is sent and
-    these capabilities are used (with STLS, CAPA before TLS is still asked).
+    these capabilities are used (with STLS, CAPA before TLS is still asked);
+    ``dialled`` is a connection to the same host and port opened ahead
+    (:mod:`popview.pop3.predial`), adopted instead of dialling again.
 
     Raises:
         TLSVerificationError: Certificate not trusted or not matching the pin.
@@ -131,6 +136,7 @@ async def open_channel(
     settings = _Settings(
         host, port, tls, server_hostname or host, connect_timeout,
         greeting_timeout or connect_timeout, command_timeout, trace, limits, remembered,
+        dialled,
     )  # fmt: skip
     try:
         return await _open(settings, context, pin)
@@ -181,12 +187,19 @@ async def _connect_stream(settings: _Settings, context: ssl.SSLContext | None) -
     loop = asyncio.get_running_loop()
     stream = Stream(Pop3Connection(settings.limits))
     implicit = context if settings.tls == "implicit" else None
+    ahead = settings.dialled.take(host, port) if settings.dialled is not None else None
     try:
+        if isinstance(ahead, TimeoutError):
+            raise ahead  # reported now, not after waiting as long again
+        # Adopt a socket dialled ahead; one that failed otherwise is dialled again,
+        # so its error reads as ever.
+        where: dict[str, Any] = {"host": host, "port": port}
+        if isinstance(ahead, socket.socket):
+            where = {"sock": ahead}
         async with asyncio.timeout(timeout):
             transport, _ = await loop.create_connection(
                 lambda: stream,
-                host,
-                port,
+                **where,
                 ssl=implicit,
                 server_hostname=settings.name if implicit else None,
                 ssl_handshake_timeout=timeout if implicit else None,

@@ -33,6 +33,7 @@ from popview.errors import (
 )
 from popview.pop3 import protocol
 from popview.pop3.client import Pop3Client
+from popview.pop3.predial import DialAhead
 from popview.pop3.tls import format_fingerprint, normalize_fingerprint
 from popview.session.envelope_stream import Prefetched, stream_listing
 from popview.session.identity import MessageKey
@@ -110,6 +111,8 @@ class MailboxSession:
             memory only (the headless ``delete`` command).
         trace: Called with each protocol line (secrets already masked).
         ssl_context: TLS context to use instead of one built from the account.
+        dialled: A connection to the account's server opened ahead
+            (:mod:`popview.pop3.predial`), adopted by the first connection.
     """
 
     def __init__(
@@ -122,6 +125,7 @@ class MailboxSession:
         use_journal: bool = True,
         trace: Callable[[str], None] | None = None,
         ssl_context: Any = None,
+        dialled: DialAhead | None = None,
     ) -> None:
         self.account = account
         self._password_source = password
@@ -132,6 +136,7 @@ class MailboxSession:
         self.keepalive_interval = keepalive_interval
         self._trace = trace
         self._ssl_context = ssl_context
+        self._dialled = dialled
         self.account_key = f"{account.user}@{account.host}:{account.port}"
         journal = store.journal if (store is not None and use_journal) else None
         self._marks = MarkBook(journal, self.account_key)
@@ -294,6 +299,7 @@ class MailboxSession:
     async def _connect(self) -> SessionInfo:
         self._generation += 1
         self._prefetched = None
+        dialled, self._dialled = self._dialled, None  # the first connection only
         try:
             conn = await open_mailbox(
                 self.account,
@@ -306,6 +312,7 @@ class MailboxSession:
                 account_key=self.account_key,
                 trusted=self._trusted_pin,
                 on_pipelining_broken=self._pipelining_broken,
+                dialled=dialled,
             )
         except PopviewError as exc:
             if isinstance(exc, AuthError | CredentialError):
@@ -1026,6 +1033,9 @@ class MailboxSession:
         if discard_marks:
             self._restored = set()
             self._marks.clear()
+        if self._dialled is not None:  # never connected: nothing adopted it
+            self._dialled.close()
+            self._dialled = None
         if self._conn is not None:
             client = self._conn.client
             self._conn = None

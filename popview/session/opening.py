@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from popview.errors import Pop3ServerError, StoreError
 from popview.pop3 import protocol
 from popview.pop3.client import Pop3Client, Reply
+from popview.pop3.predial import DialAhead
 from popview.pop3.protocol import Capabilities, UidlEntry, parse_capa
 from popview.pop3.tls import client_context
 from popview.session.envelope_stream import Prefetched, prefetch_cached
@@ -126,6 +127,7 @@ async def open_mailbox(
     account_key: str,
     trusted: str | None = None,
     on_pipelining_broken: Callable[[], None] | None = None,
+    dialled: DialAhead | None = None,
 ) -> OpenMailbox:
     """Connect and log in, then read STAT, LIST and UIDL.
 
@@ -136,7 +138,8 @@ async def open_mailbox(
     ``on_pipelining_broken`` is called when opening failed because the server
     stopped answering the pipelined ``STAT``/``LIST``/``UIDL``: the client is
     dropped here, so the caller must remember it for its next connection
-    (HARDENING A.19).
+    (HARDENING A.19). ``dialled`` is a connection to the account's server
+    opened ahead (:mod:`popview.pop3.predial`), adopted instead of a new one.
 
     Raises:
         PopviewError: Anything that failed, with a message for the user; a
@@ -164,6 +167,7 @@ async def open_mailbox(
         trace=trace,
         pipelining=pipelining,
         remembered=_remembered_capabilities(notes),
+        dialled=dialled,
     )
 
     def pipelining_broken() -> None:

@@ -1,0 +1,78 @@
+"""Dial ahead: the TCP connection opened while the rest of popview is imported.
+
+A headless command spends about 0.1 s importing the session, the store and the
+mail parser before it can connect; the TCP handshake (one round trip) and the
+server's greeting (half of one) need none of that. :class:`DialAhead` starts
+:func:`socket.create_connection` on a thread as soon as the account is known,
+and the first connection of the session adopts the connected socket
+(:func:`popview.pop3.dial.open_channel`). Nothing is read or written here: the
+greeting waits in the kernel's buffer, and TLS (implicit or STLS) is set up on
+the adopted socket exactly as on a fresh one.
+
+When the early dial failed, the session dials again by the usual path, so every
+error is reported with the usual words (a timeout is not waited for twice: the
+usual path reports it at once). This module imports nothing of popview.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+__all__ = ["DialAhead"]
+
+
+class DialAhead:
+    """One TCP connection to ``host``:``port`` being opened on a thread of its own.
+
+    Args:
+        host: The server name or address.
+        port: The TCP port.
+        timeout: Seconds the connect may take.
+    """
+
+    def __init__(self, host: str, port: int, timeout: float) -> None:
+        self.host = host
+        self.port = port
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._result: socket.socket | OSError | None = None
+        self._taken = False
+        self._thread = threading.Thread(target=self._dial, name="popview-dial", daemon=True)
+        self._thread.start()
+
+    def _dial(self) -> None:
+        try:
+            result: socket.socket | OSError = socket.create_connection(
+                (self.host, self.port), timeout=self._timeout
+            )
+        except OSError as exc:
+            result = exc
+        with self._lock:
+            if self._taken and isinstance(result, socket.socket):
+                result.close()  # nobody wants it any more
+                return
+            self._result = result
+
+    def take(self, host: str, port: int) -> socket.socket | OSError | None:
+        """The outcome of the dial, once: the connected socket, the error that
+        ended it, or ``None`` (another address, or already taken).
+
+        Waits for the dial to finish (it started earlier than a new one would).
+        """
+        if (host, port) != (self.host, self.port):
+            self.close()
+            return None
+        self._thread.join(self._timeout + 1)
+        with self._lock:
+            result, self._result = self._result, None
+            self._taken = True
+        return result
+
+    def close(self) -> None:
+        """Close the socket if it was never taken (the session did not connect)."""
+        with self._lock:
+            result, self._result = self._result, None
+            self._taken = True
+        if isinstance(result, socket.socket):
+            result.close()

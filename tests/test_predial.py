@@ -1,0 +1,138 @@
+"""The connection dialled ahead while popview imports (popview.pop3.predial).
+
+The session must adopt it as its first connection (the server sees one
+connection, not two), set up TLS on it exactly as on a fresh one, and when the
+early dial failed, dial again and report the failure with the usual words.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+
+from popview.cli import main
+from popview.config import Account
+from popview.errors import Pop3ConnectionError, TLSVerificationError
+from popview.pop3.predial import DialAhead
+from popview.server import Pop3Server, ServerThread
+from popview.session import MailboxSession
+from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER, account_args
+from tests.test_tls import leaf_context
+
+MakeServer = Callable[..., Awaitable[Pop3Server]]
+
+
+def _account(port: int, **fields: Any) -> Account:
+    fields.setdefault("tls", "none")
+    return Account(name="t", host="127.0.0.1", port=port, user=POP3_USER, **fields)
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_the_session_adopts_the_connection_dialled_ahead(
+    make_pop3_server: MakeServer,
+) -> None:
+    """One connection reaches the server, and the session lists through it."""
+    server = await make_pop3_server()
+    dialled = DialAhead("127.0.0.1", server.port, 5.0)
+    session = MailboxSession(_account(server.port), POP3_PASSWORD, dialled=dialled)
+    info = await session.open()
+    listed = [e async for u in session.list_messages() for e in u.envelopes]
+    await session.close()
+    assert info.message_count == len(listed) == 3
+    assert server.sessions_opened == 1
+
+
+@pytest.mark.parametrize("tls", ["implicit", "starttls"])
+async def test_tls_on_a_socket_dialled_ahead_is_verified_as_ever(
+    make_pop3_server: MakeServer, tls_ca: trustme.CA, tmp_path: Path, tls: str
+) -> None:
+    """The right certificate connects (encrypted) on the adopted socket; one for
+    another host is refused before any credential, as on a fresh connection."""
+    cafile = tmp_path / "ca.pem"
+    tls_ca.cert_pem.write_to_path(str(cafile))
+    key = "implicit_tls" if tls == "implicit" else "stls"
+    good = await make_pop3_server(**{key: leaf_context(tls_ca, "127.0.0.1")[0]})
+    session = MailboxSession(
+        _account(good.port, tls=tls, cafile=cafile),
+        POP3_PASSWORD,
+        dialled=DialAhead("127.0.0.1", good.port, 5.0),
+    )
+    info = await session.open()
+    await session.close()
+    assert info.encrypted and good.sessions_opened == 1
+    other = await make_pop3_server(**{key: leaf_context(tls_ca, "mail.example.org")[0]})
+    refused = MailboxSession(
+        _account(other.port, tls=tls, cafile=cafile),
+        POP3_PASSWORD,
+        dialled=DialAhead("127.0.0.1", other.port, 5.0),
+    )
+    with pytest.raises(TLSVerificationError, match="not valid for the host name"):
+        await refused.open()
+    assert set(other.commands()) <= ({"CAPA", "STLS"} if tls == "starttls" else set())
+
+
+async def test_a_failed_early_dial_is_reported_with_the_usual_words() -> None:
+    """Nothing listens: the session dials again, and the error reads exactly as
+    without a connection dialled ahead."""
+    port = _closed_port()
+    errors = []
+    for dialled in (None, DialAhead("127.0.0.1", port, 5.0)):
+        session = MailboxSession(_account(port), POP3_PASSWORD, dialled=dialled)
+        with pytest.raises(Pop3ConnectionError) as error:
+            await session.open()
+        errors.append(str(error.value))
+    assert errors[0] == errors[1]
+    assert f"port {port}" in errors[0]
+
+
+async def test_a_connection_dialled_to_another_address_is_not_adopted(
+    make_pop3_server: MakeServer,
+) -> None:
+    """A connection dialled to one server is never used for another: it is
+    closed, and the session connects to its own server."""
+    elsewhere = await make_pop3_server()
+    own = await make_pop3_server()
+    dialled = DialAhead("127.0.0.1", elsewhere.port, 5.0)
+    session = MailboxSession(_account(own.port), POP3_PASSWORD, dialled=dialled)
+    await session.open()
+    await session.close()
+    assert own.sessions_opened == 1
+    assert elsewhere.commands() == []
+
+
+def test_popview_list_connects_once(
+    make_pop3_server_thread: Callable[..., ServerThread],
+    cli_environment: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The headless command dials ahead and its session adopts that connection:
+    the server accepts one connection for one `popview list`."""
+    thread = make_pop3_server_thread()
+    assert main(["list", "--json", *account_args(thread.port)]) == 0
+    assert '"number":1' in capsys.readouterr().out
+    assert thread.server.sessions_opened == 1
+
+
+def test_an_unused_dial_is_closed() -> None:
+    """A dial nobody took is closed by close(); taking it afterwards gives nothing."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        dialled = DialAhead("127.0.0.1", port, 5.0)
+        accepted, _ = listener.accept()
+        with accepted:
+            dialled.close()
+            accepted.settimeout(5.0)
+            assert accepted.recv(1) == b""  # the client end was closed
+        assert dialled.take("127.0.0.1", port) is None
