@@ -362,9 +362,7 @@ class TestEnvelopeCache:
         cold, _warm, _ = await self._list_twice(server, store)
         key = f"{POP3_USER}@127.0.0.1:{server.port}"
         entry = store.cache.get_envelopes(key)["uid-0001"]
-        from dataclasses import replace
-
-        payload = envelope_payload(replace(cold[0], subject="From the payload"))
+        payload = envelope_payload(cold[0]._replace(subject="From the payload"))
         store.cache.put_envelopes(
             key, [CachedEnvelope(entry.uid, entry.size, entry.headers, payload)]
         )

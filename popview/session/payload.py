@@ -13,7 +13,6 @@ belong to the connection, not to the message's content.
 
 from __future__ import annotations
 
-import dataclasses
 import zlib
 from datetime import datetime
 from typing import Any
@@ -34,7 +33,7 @@ payloads are then ignored and their header blocks parsed again."""
 
 PAYLOAD_TAG = "{}:{:08x}".format(
     PAYLOAD_VERSION,
-    zlib.crc32(",".join(f.name for f in dataclasses.fields(Envelope)).encode()),
+    zlib.crc32(",".join(Envelope._fields).encode()),
 )
 """What a payload's version key holds: :data:`PAYLOAD_VERSION` plus a checksum of
 the :class:`Envelope` field names, so a field added to the envelope outdates the
