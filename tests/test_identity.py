@@ -10,11 +10,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from popview.demo import sample_messages
 from popview.server import MemoryMailbox, Pop3Server, default_capabilities
 from popview.session import MailboxSession, MessageKey
 from popview.session.identity import is_valid_uidl, message_keys
+from popview.session.index import MessageIndex
 from popview.store import Store
 from popview.ui.app import PopviewApp
 from popview.ui.screens.dialogs import ConfirmScreen
@@ -138,3 +141,61 @@ class TestAppOnANoUidlServer:
         finally:
             await server.close()
         assert mailbox.deleted == ["uid-0003"]  # the newest, the top row
+
+
+def _reference_keys(
+    numbers: list[int], uids: list[tuple[int, str]] | None, generation: int
+) -> dict[int, tuple[MessageKey, str | None]]:
+    """The rule of RFC 1939 §7 as a loop: a listed message's first UIDL row is
+    its id; stable if valid and no other listed message has it."""
+    uid_of: dict[int, str] = {}
+    for number, uid in uids or ():
+        if number in numbers:
+            uid_of.setdefault(number, uid)
+    ids = list(uid_of.values())
+    keys: dict[int, tuple[MessageKey, str | None]] = {}
+    for number in sorted(set(numbers)):
+        uid = uid_of.get(number)
+        if uid is not None and ids.count(uid) == 1 and is_valid_uidl(uid):
+            keys[number] = (MessageKey(uid), uid)
+        else:
+            keys[number] = (MessageKey.session_only(number, generation), None)
+    return keys
+
+
+# Ids at the edges of validity: 70/71 characters, blanks, controls, DEL, non-ASCII.
+_edge_ids = st.sampled_from(["", "x" * 70, "x" * 71, "a b", "a\tb", "a\x00", "a\x7f", "é", "~!"])
+_ids = st.one_of(st.text("abcdef0123", min_size=1, max_size=6), _edge_ids)
+
+
+class TestTheOneRuleOverWholeListings:
+    """message_keys decides a whole listing at once when every id is good; the
+    result is always the row-by-row rule's."""
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        st.lists(st.integers(1, 30), max_size=30),
+        st.one_of(st.none(), st.lists(st.tuples(st.integers(1, 35), _ids), max_size=35)),
+    )
+    def test_any_listing(self, numbers: list[int], uids: list[tuple[int, str]] | None) -> None:
+        assert message_keys(numbers, uids, 3) == _reference_keys(numbers, uids, 3)
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(st.text("abc", min_size=1, max_size=4), max_size=30), st.data())
+    def test_every_message_with_an_id(self, ids: list[str], data: st.DataObject) -> None:
+        """Every listed message has one id: all stable unless one repeats or is bad."""
+        edge = data.draw(st.one_of(st.none(), _edge_ids))
+        rows = list(enumerate([*ids, *([] if edge is None else [edge])], start=1))
+        numbers = [number for number, _ in rows]
+        assert message_keys(numbers, rows, 3) == _reference_keys(numbers, rows, 3)
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(st.tuples(st.integers(1, 20), st.one_of(st.none(), st.integers(-5, 99)))))
+    def test_index_sizes(self, sizes: list[tuple[int, int | None]]) -> None:
+        """The index keeps each number's first LIST size, a negative one as 0."""
+        index = MessageIndex(sizes, None)
+        first: dict[int, int | None] = {}
+        for number, size in sizes:
+            first.setdefault(number, None if size is None else max(size, 0))
+        assert [(ref.number, ref.size) for ref in index] == sorted(first.items())
+        assert index.total_size == sum(size or 0 for size in first.values())

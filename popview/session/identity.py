@@ -15,7 +15,7 @@ form alone tells the two apart, which keeps the journal's and the cache's keys
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 __all__ = ["MessageKey", "is_valid_uidl", "message_keys"]
 
@@ -69,20 +69,54 @@ def message_keys(
 
     Args:
         numbers: The message numbers listed (LIST).
-        uids: ``(number, uid)`` rows from UIDL as parsed, or ``None`` without UIDL.
+        uids: ``(number, uid)`` rows from UIDL as parsed (a number listed twice
+            keeps its first id), or ``None`` without UIDL.
         generation: Which connection of the session this is.
+
+    Returns:
+        Message number -> (key, stable UIDL or ``None``), in number order.
     """
-    listed = set(numbers)
-    uid_of: dict[int, str] = {}
-    for number, uid in uids or ():
-        if number in listed:
-            uid_of.setdefault(number, uid)
+    order = sorted(set(numbers))
+    uid_of = _first_uids(uids or (), order)
+    if len(uid_of) == len(order) and _all_stable(uid_of.values()):
+        # The usual mailbox: every message has a stable id. No Python step per message.
+        found = list(map(uid_of.__getitem__, order))
+        return dict(zip(order, zip(map(MessageKey, found), found, strict=True), strict=True))
     count = Counter(uid_of.values())
     keys: dict[int, tuple[MessageKey, str | None]] = {}
-    for number in sorted(listed):
-        found = uid_of.get(number)
-        if found is not None and count[found] == 1 and is_valid_uidl(found):
-            keys[number] = (MessageKey(found), found)
+    for number in order:
+        uid = uid_of.get(number)
+        if uid is not None and count[uid] == 1 and is_valid_uidl(uid):
+            keys[number] = (MessageKey(uid), uid)
         else:
             keys[number] = (MessageKey.session_only(number, generation), None)
     return keys
+
+
+def _first_uids(uids: Iterable[tuple[int, str]], listed: list[int]) -> dict[int, str]:
+    """Each listed message's first UIDL row."""
+    rows = list(uids)
+    uid_of = dict(rows)
+    if len(uid_of) != len(rows):  # a number repeated: its first row counts
+        uid_of = {}
+        for number, uid in rows:
+            uid_of.setdefault(number, uid)
+    wanted = set(listed)
+    if not uid_of.keys() <= wanted:
+        uid_of = {number: uid for number, uid in uid_of.items() if number in wanted}
+    return uid_of
+
+
+def _all_stable(uids: Collection[str]) -> bool:
+    """Whether every id is a valid unique-id (see :func:`is_valid_uidl`) and none
+    repeats, checked over all of them at once."""
+    if not uids or len(set(uids)) != len(uids):
+        return False
+    joined = "".join(uids)
+    return (
+        joined.isascii()
+        and joined.isprintable()
+        and " " not in joined
+        and min(map(len, uids)) > 0
+        and max(map(len, uids)) <= 70
+    )
