@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from popview.config import Account
-from popview.errors import Pop3TimeoutError
+from popview.errors import Pop3ProtocolError, Pop3TimeoutError
 from popview.server import Fault, MemoryMailbox, Pop3Server, ServerThread
 from popview.session import MailboxSession
 from popview.session.opening import PIPELINING_OFF
@@ -248,6 +248,22 @@ class TestA12RejectedRows:
         joined = "\n".join(rejected)
         for junk in ("abc 1", "-5", "99999999999999999999", "0 10", "9 100"):
             assert junk in joined, (junk, rejected)
+
+    async def test_malformed_stat_is_worded_and_never_quits(
+        self, make_pop3_server: MakeServer
+    ) -> None:
+        """A STAT that is not two numbers while opening: the user reads which reply
+        was malformed (sanitized), and the connection is dropped without QUIT."""
+        server = await make_pop3_server(
+            mailbox=MemoryMailbox([message(1)]),
+            faults=[Fault(verb="STAT", replace=b"+OK lots\x1b[2J\r\n")],
+        )
+        session = MailboxSession(account_for(server.port, 10.0), POP3_PASSWORD)
+        with pytest.raises(Pop3ProtocolError) as info:
+            await session.open()
+        assert str(info.value) == "The server sent a malformed STAT reply: 'lots␛[2J'."
+        await session.close()
+        assert "STAT" in server.commands() and "QUIT" not in server.commands()
 
     async def test_rejected_rows_are_logged(
         self, junk_server: Pop3Server, caplog: pytest.LogCaptureFixture

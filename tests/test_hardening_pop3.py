@@ -214,10 +214,24 @@ class TestBadServerInput:
     ) -> None:
         """A.12: a STAT that is not two numbers is a protocol error (the session
         layer carries on without STAT); the connection is not reused."""
-        server = await make_pop3_server(faults=[Fault(verb="STAT", replace=b"+OK lots\r\n")])
+        server = await make_pop3_server(faults=[Fault(verb="STAT", replace=b"+OK lots\x1b[2J\r\n")])
         client = await logged_in(server)
-        with pytest.raises(Pop3ProtocolError, match="STAT"):
+        with pytest.raises(Pop3ProtocolError) as info:
             await client.stat()
+        assert str(info.value) == "The server sent a malformed STAT reply: 'lots␛[2J'."
+        assert client.closed
+
+    @pytest.mark.parametrize("verb", ["LIST", "UIDL"])
+    async def test_a12_malformed_single_row_drops_the_connection(
+        self, make_pop3_server: MakeServer, verb: str
+    ) -> None:
+        """A.12: ``LIST n``/``UIDL n`` answered without a message number: the user
+        reads which reply was malformed; the connection is not reused."""
+        server = await make_pop3_server(faults=[Fault(verb=verb, replace=b"+OK x\r\n")])
+        client = await logged_in(server)
+        with pytest.raises(Pop3ProtocolError) as info:
+            await (client.list(1) if verb == "LIST" else client.uidl(1))
+        assert str(info.value) == f"The server sent a malformed {verb} reply: 'x'."
         assert client.closed
 
     async def test_a13_unstable_uidl_values_are_flagged(self, make_pop3_server: MakeServer) -> None:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from popview.errors import Pop3ProtocolError
 from popview.pop3 import protocol as p
+from popview.pop3.malformed import MalformedReply
 from popview.pop3.protocol import (
     NEED_DATA,
     Command,
@@ -780,19 +781,25 @@ class TestStatAndSingleRows:
         "text", ["", "2", "a 3", "2 -3", "2 3x", "1 99999999999999999999", "\u0662 1"]
     )
     def test_stat_junk(self, text: str) -> None:
-        """Anything but two ASCII numbers is a protocol error, sanitized."""
-        with pytest.raises(Pop3ProtocolError, match="malformed STAT"):
+        """Anything but two ASCII numbers is the core's terse protocol error,
+        carrying which reply and its text (no sentence: that is made above)."""
+        with pytest.raises(MalformedReply) as info:
             p.parse_stat(text)
+        assert isinstance(info.value, RemoteProtocolError)
+        assert (info.value.reply, info.value.text) == ("STAT", text)
+        assert str(info.value) == "malformed STAT reply"
 
     def test_single_rows(self) -> None:
-        """``LIST n`` and ``UIDL n`` parse; junk raises."""
+        """``LIST n`` and ``UIDL n`` parse; junk raises, the text sanitized."""
         assert p.parse_list_line("3 120") == ListEntry(3, 120)
         assert p.parse_uidl_line("3 QhdPYR:00WBw1Ph7x7") == UidlEntry(3, "QhdPYR:00WBw1Ph7x7")
         assert p.parse_uidl_line("3 a b") == UidlEntry(3, "a b")  # kept as sent
-        with pytest.raises(Pop3ProtocolError, match="malformed LIST"):
-            p.parse_list_line("0 10")
-        with pytest.raises(Pop3ProtocolError, match="malformed UIDL"):
+        with pytest.raises(MalformedReply) as info:
+            p.parse_list_line("0 10\x1b[2J")
+        assert (info.value.reply, info.value.text) == ("LIST", "0 10␛[2J")
+        with pytest.raises(MalformedReply) as info:
             p.parse_uidl_line("x")
+        assert (info.value.reply, info.value.text) == ("UIDL", "x")
 
 
 class TestListing:
@@ -952,7 +959,7 @@ class TestCapa:
         """10,000 CAPA lines: only the first N are read."""
         caps = p.parse_capa((f"X-CAP-{i}" for i in range(10_000)), max_lines=100)
         assert len(caps.raw) == 100
-        assert caps.rejected == ("(more than 100 lines ignored)",)
+        assert caps.truncated and caps.rejected == ()
 
     def test_capa_through_connection(self) -> None:
         """CAPA's own caps end an endless CAPA (10,000 lines)."""

@@ -17,9 +17,9 @@ HARDENING section A and B):
   step: nothing more is sent (HARDENING A.10).
 
 The core's terse :class:`~popview.pop3.protocol.RemoteProtocolError` becomes
-a sentence for people here. It knows no command but the generic shape of
-one; the commands are in :mod:`popview.pop3.client`, opening in
-:mod:`popview.pop3.dial`.
+a sentence for people here (worded by :func:`~popview.pop3.wording.protocol_error`).
+It knows no command but the generic shape of one; the commands are in
+:mod:`popview.pop3.client`, opening in :mod:`popview.pop3.dial`.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from popview.pop3.protocol import (
     Progress,
     RemoteProtocolError,
 )
-from popview.pop3.wording import server_error
+from popview.pop3.wording import protocol_error, server_error
 
 __all__ = [
     "MAX_LISTING_BYTES",
@@ -275,10 +275,7 @@ class Channel:
         except RemoteProtocolError as exc:
             if exc.closed:
                 self.abort("the server closed it")
-                raise Pop3ConnectionError(
-                    f"The server closed the connection while sending {what}. Try again."
-                ) from None
-            raise Pop3ProtocolError(f"The server broke the POP3 protocol: {exc}.") from None
+            raise protocol_error(exc, what) from None
 
     async def reply(
         self,
@@ -413,13 +410,19 @@ class Channel:
         """Run a multi-line command and return its block (CRLF line endings)."""
         return (await self.ok(command, what)).data or b""
 
-    def parsed(self, parse: Callable[[str], _T], text: str) -> _T:
-        """Parse a one-line answer; a malformed one is a protocol error (dropped)."""
+    def parsed(self, parse: Callable[[str], _T], text: str, what: str) -> _T:
+        """Parse a one-line answer; a malformed one is a protocol error (dropped).
+
+        Args:
+            parse: A reply parser of :mod:`popview.pop3.replies`.
+            text: The ``+OK`` text.
+            what: What the server was sending (a :data:`~popview.pop3.wording.WHAT` value).
+        """
         try:
             return parse(text)
-        except Pop3ProtocolError:
+        except RemoteProtocolError as exc:
             self.abort("the server sent a malformed reply")
-            raise
+            raise protocol_error(exc, what) from None
 
     def capped(self, command: Command) -> Command:
         """Cap a full LIST/UIDL tighter than a message (HARDENING A.7)."""

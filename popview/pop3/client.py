@@ -225,7 +225,7 @@ class Pop3Client:
     async def stat(self) -> tuple[int, int]:
         """Return (message count, mailbox size in octets) from STAT."""
         reply = await self._channel.ok(protocol.stat(), WHAT["STAT"])
-        return self._channel.parsed(parse_stat, reply.text)
+        return self._channel.parsed(parse_stat, reply.text, WHAT["STAT"])
 
     @overload
     async def list(self) -> ListingResult[ListEntry]: ...
@@ -236,8 +236,9 @@ class Pop3Client:
         with ``n`` one message's (a malformed answer is a protocol error)."""
         channel, what = self._channel, WHAT["LIST"]
         if n is not None:
-            return channel.parsed(parse_list_line, (await channel.ok(protocol.list_(n), what)).text)
-        return parse_list(block_lines(await channel.block(channel.capped(protocol.list_()), what)))
+            reply = await channel.ok(protocol.list_(n), what)
+            return channel.parsed(parse_list_line, reply.text, what)
+        return parse_list(await channel.block(channel.capped(protocol.list_()), what))
 
     @overload
     async def uidl(self) -> ListingResult[UidlEntry]: ...
@@ -247,8 +248,9 @@ class Pop3Client:
         """UIDL: every message's unique id (RFC 1939 §7), or with ``n`` one message's."""
         channel, what = self._channel, WHAT["UIDL"]
         if n is not None:
-            return channel.parsed(parse_uidl_line, (await channel.ok(protocol.uidl(n), what)).text)
-        return parse_uidl(block_lines(await channel.block(channel.capped(protocol.uidl()), what)))
+            reply = await channel.ok(protocol.uidl(n), what)
+            return channel.parsed(parse_uidl_line, reply.text, what)
+        return parse_uidl(await channel.block(channel.capped(protocol.uidl()), what))
 
     async def top(self, n: int, lines: int = 0) -> bytes:
         """TOP: the header block and the first ``lines`` body lines of message ``n``."""

@@ -8,11 +8,15 @@ a broken server must not hide the rest of the mailbox.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
-from popview.errors import Pop3ProtocolError, printable
+from popview.errors import printable
+
+if TYPE_CHECKING:
+    from popview.pop3.protocol import RemoteProtocolError
 
 __all__ = [
     "Capabilities",
@@ -28,6 +32,8 @@ __all__ = [
     "parse_timestamp",
     "parse_uidl",
     "parse_uidl_line",
+    "scan_list",
+    "scan_uidl",
 ]
 
 
@@ -103,8 +109,11 @@ def _text(line: bytes | str) -> str:
     return decode_line(line) if isinstance(line, bytes) else line
 
 
-def _junk(what: str, text: str) -> Pop3ProtocolError:
-    return Pop3ProtocolError(f"The server sent a malformed {what} reply: {printable(text)!r}.")
+def _malformed(reply: str, text: str) -> RemoteProtocolError:
+    # Imported here: protocol.py imports this module before it defines its errors.
+    from popview.pop3.malformed import MalformedReply
+
+    return MalformedReply(reply, printable(text))
 
 
 @dataclass(frozen=True)
@@ -136,16 +145,17 @@ def parse_stat(text: str) -> tuple[int, int]:
     """Parse the text of a STAT ``+OK`` (``"count size [anything]"``).
 
     Raises:
-        Pop3ProtocolError: The text is not two non-negative numbers.
+        RemoteProtocolError: The text is not two non-negative numbers
+            (a :class:`~popview.pop3.malformed.MalformedReply`).
     """
     parts = text.split(" ", 2)
     numbers = [_int(part) for part in parts[:2]]
     if len(parts) < 2 or numbers[0] is None or numbers[1] is None:
-        raise _junk("STAT", text)
+        raise _malformed("STAT", text)
     return numbers[0], numbers[1]
 
 
-def _scan_row(text: str) -> ListEntry | None:
+def _scan_row(text: str) -> tuple[int, int] | None:
     # RFC 1939 §5: msg-number SP size, and "no requirement on what follows
     # the message size" - but trailing blanks and glued junk are refused.
     parts = text.split(" ", 2)
@@ -154,7 +164,7 @@ def _scan_row(text: str) -> ListEntry | None:
     number, size = _int(parts[0], minimum=1), _int(parts[1])
     if number is None or size is None:
         return None
-    return ListEntry(number, size)
+    return number, size
 
 
 def _uid_row(text: str) -> tuple[int, str] | None:
@@ -169,75 +179,150 @@ def parse_list_line(text: str) -> ListEntry:
     """Parse the text of a ``LIST n`` ``+OK`` reply.
 
     Raises:
-        Pop3ProtocolError: The text is not a scan listing.
+        RemoteProtocolError: The text is not a scan listing
+            (a :class:`~popview.pop3.malformed.MalformedReply`).
     """
-    entry = _scan_row(text)
-    if entry is None:
-        raise _junk("LIST", text)
-    return entry
+    row = _scan_row(text)
+    if row is None:
+        raise _malformed("LIST", text)
+    return ListEntry(*row)
 
 
 def parse_uidl_line(text: str) -> UidlEntry:
     """Parse the text of a ``UIDL n`` ``+OK`` reply.
 
     Raises:
-        Pop3ProtocolError: The text does not start with a message number.
+        RemoteProtocolError: The text does not start with a message number
+            (a :class:`~popview.pop3.malformed.MalformedReply`).
     """
     row = _uid_row(text)
     if row is None:
-        raise _junk("UIDL", text)
-    return UidlEntry(row[0], row[1])
+        raise _malformed("UIDL", text)
+    return UidlEntry(*row)
+
+
+# The whole-block fast paths: one regex match over the block checks that every
+# line is a row of the strictest form - a number without a leading zero, of at
+# most 18 digits (so below 2**63), one space, a LIST size of at most 18 digits or
+# a printable-ASCII UIDL id, CRLF - which the row parsers above accept with the
+# same values. Then one split() at the blanks yields number, value, number,
+# value... When a line is of another form (junk, a LIST row with text after the
+# size, an id with a space or non-ASCII) or a number repeats or exceeds the
+# STAT count, the row parsers sort the block, with the result they always had.
+_LIST_BLOCK: Final = re.compile(rb"(?:[1-9][0-9]{0,17} [0-9]{1,18}\r\n)*")
+_UIDL_BLOCK: Final = re.compile(r"(?:[1-9][0-9]{0,17} [!-~]+\r\n)*")
+
+
+def _all_good(numbers: dict[int, T], rows: int, max_number: int | None) -> bool:
+    return len(numbers) == rows and (
+        max_number is None or not numbers or max(numbers) <= max_number
+    )
+
+
+def scan_list(block: bytes, max_number: int | None = None) -> tuple[dict[int, int], list[str]]:
+    """Parse a whole LIST block (HARDENING A.12): good rows kept, junk reported.
+
+    An all-good block, the usual case, is parsed without a Python step per row;
+    any other goes through the rows one at a time, with the same result.
+
+    Args:
+        block: The block as the core returns it: every line ends in CRLF.
+        max_number: The STAT count, if known: higher numbers are rejected.
+
+    Returns:
+        Message number -> size in the server's order (a repeated number keeps
+        its first row), and the rejected rows, sanitized.
+    """
+    if _LIST_BLOCK.fullmatch(block) is not None:
+        words = list(map(int, block.split()))
+        found = dict(zip(words[0::2], words[1::2], strict=True))
+        if _all_good(found, len(words) // 2, max_number):
+            return found, []
+    return _list_rows(block_lines(block), max_number)
+
+
+def scan_uidl(block: bytes, max_number: int | None = None) -> tuple[dict[int, str], list[str]]:
+    """Parse a whole UIDL block (HARDENING A.12/A.13), like :func:`scan_list`.
+
+    Rows without a valid message number, or repeating one, are rejected. Ids
+    are kept as sent (decoded leniently), even ones that break RFC 1939 §7 or
+    appear twice: the session decides which are stable
+    (:mod:`popview.session.identity`).
+
+    Returns:
+        Message number -> unique-id in the server's order, and the rejected
+        rows, sanitized.
+    """
+    text = decode_line(block)
+    if _UIDL_BLOCK.fullmatch(text) is not None:
+        words = text.split()
+        found = dict(zip(map(int, words[0::2]), words[1::2], strict=True))
+        if _all_good(found, len(words) // 2, max_number):
+            return found, []
+    return _uidl_rows(block_lines(block), max_number)
+
+
+def _list_rows(
+    lines: Iterable[bytes | str], max_number: int | None
+) -> tuple[dict[int, int], list[str]]:
+    sizes: dict[int, int] = {}
+    rejected: list[str] = []
+    for raw in lines:
+        text = _text(raw)
+        row = _scan_row(text)
+        if row is None or row[0] in sizes or row[0] > (max_number or _MAX_NUMBER):
+            rejected.append(printable(text))
+        else:
+            sizes[row[0]] = row[1]
+    return sizes, rejected
+
+
+def _uidl_rows(
+    lines: Iterable[bytes | str], max_number: int | None
+) -> tuple[dict[int, str], list[str]]:
+    uids: dict[int, str] = {}
+    rejected: list[str] = []
+    for raw in lines:
+        text = _text(raw)
+        row = _uid_row(text)
+        if row is None or row[0] in uids or row[0] > (max_number or _MAX_NUMBER):
+            rejected.append(printable(text))
+        else:
+            uids[row[0]] = row[1]
+    return uids, rejected
 
 
 def parse_list(
-    lines: Iterable[bytes | str], max_number: int | None = None
+    lines: bytes | Iterable[bytes | str], max_number: int | None = None
 ) -> ListingResult[ListEntry]:
     """Parse a multi-line LIST block, keeping good rows (HARDENING A.12).
 
     Args:
-        lines: The unstuffed lines of the block.
+        lines: The whole block (bytes, as the core returns it, see
+            :func:`scan_list`) or its unstuffed lines.
         max_number: The STAT count, if known: higher numbers are rejected.
     """
-    entries: list[ListEntry] = []
-    rejected: list[str] = []
-    seen: set[int] = set()
-    for raw in lines:
-        text = _text(raw)
-        entry = _scan_row(text)
-        if entry is None or entry.number in seen or entry.number > (max_number or _MAX_NUMBER):
-            rejected.append(printable(text))
-            continue
-        seen.add(entry.number)
-        entries.append(entry)
-    return ListingResult(tuple(entries), tuple(rejected))
+    if isinstance(lines, bytes):
+        sizes, rejected = scan_list(lines, max_number)
+    else:
+        sizes, rejected = _list_rows(lines, max_number)
+    return ListingResult(tuple(map(ListEntry, sizes, sizes.values())), tuple(rejected))
 
 
 def parse_uidl(
-    lines: Iterable[bytes | str], max_number: int | None = None
+    lines: bytes | Iterable[bytes | str], max_number: int | None = None
 ) -> ListingResult[UidlEntry]:
-    """Parse a multi-line UIDL block (HARDENING A.12/A.13).
-
-    Rows without a valid message number, or repeating one, are rejected. Ids
-    are kept as sent, even ones that break RFC 1939 §7 or appear twice: the
-    session decides which are stable (:mod:`popview.session.identity`).
+    """Parse a multi-line UIDL block (HARDENING A.12/A.13), see :func:`scan_uidl`.
 
     Args:
-        lines: The unstuffed lines of the block.
+        lines: The whole block (bytes, as the core returns it) or its unstuffed lines.
         max_number: The STAT count, if known: higher numbers are rejected.
     """
-    rows: list[tuple[int, str]] = []
-    rejected: list[str] = []
-    seen: set[int] = set()
-    for raw in lines:
-        text = _text(raw)
-        row = _uid_row(text)
-        if row is None or row[0] in seen or row[0] > (max_number or _MAX_NUMBER):
-            rejected.append(printable(text))
-            continue
-        seen.add(row[0])
-        rows.append(row)
-    entries = tuple(UidlEntry(number, uid) for number, uid in rows)
-    return ListingResult(entries, tuple(rejected))
+    if isinstance(lines, bytes):
+        uids, rejected = scan_uidl(lines, max_number)
+    else:
+        uids, rejected = _uidl_rows(lines, max_number)
+    return ListingResult(tuple(map(UidlEntry, uids, uids.values())), tuple(rejected))
 
 
 @dataclass(frozen=True)
@@ -254,6 +339,7 @@ class Capabilities:
         utf8_user: ``UTF8 USER``: UTF-8 user names are allowed (RFC 6856).
         sasl: Upper-cased SASL mechanism names, in server order.
         rejected: Sanitized lines that could not be understood.
+        truncated: More lines than were read were sent (HARDENING A.18).
     """
 
     raw: tuple[str, ...] = ()
@@ -273,6 +359,7 @@ class Capabilities:
     login_delay_user: bool = False
     expire_user: bool = False
     utf8_user: bool = False
+    truncated: bool = False
 
 
 _FLAGS: Final = {
@@ -298,9 +385,9 @@ def _delay(args: list[str], never: bool) -> tuple[int, bool] | None:
 def parse_capa(lines: Iterable[bytes | str], max_lines: int = _MAX_CAPA_LINES) -> Capabilities:
     """Parse a CAPA block into :class:`Capabilities` (RFC 2449 §6).
 
-    Only the first ``max_lines`` lines are read (HARDENING A.18); lines that
-    are over-long or malformed land in ``rejected``. Unknown capabilities are
-    kept in ``raw`` only.
+    Only the first ``max_lines`` lines are read (HARDENING A.18; ``truncated``
+    says more were sent); lines that are over-long or malformed land in
+    ``rejected``. Unknown capabilities are kept in ``raw`` only.
     """
     flags: dict[str, bool] = {}
     numbers: dict[str, int] = {}
@@ -308,9 +395,10 @@ def parse_capa(lines: Iterable[bytes | str], max_lines: int = _MAX_CAPA_LINES) -
     implementation: str | None = None
     raw: list[str] = []
     rejected: list[str] = []
+    ignored = False
     for count, line in enumerate(lines):
         if count >= max_lines:
-            rejected.append(f"(more than {max_lines} lines ignored)")
+            ignored = True
             break
         text = _text(line)
         words = text.split()
@@ -343,6 +431,7 @@ def parse_capa(lines: Iterable[bytes | str], max_lines: int = _MAX_CAPA_LINES) -
     return Capabilities(
         raw=tuple(raw),
         rejected=tuple(rejected),
+        truncated=ignored,
         sasl=sasl,
         implementation=implementation,
         login_delay=numbers.get("login_delay"),

@@ -5,17 +5,26 @@ naming what was refused and keeping the RFC 2449/3206 response code as data
 (``code``); the sentence a person reads for a code is written once, above the
 protocol core, in :mod:`popview.session.policy`;
 :data:`WHAT` names what the server was sending, for "while sending ..."
-sentences about timeouts and lost connections.
+sentences about timeouts and lost connections; :func:`protocol_error` turns
+the core's terse :class:`~popview.pop3.protocol.RemoteProtocolError` into the
+error a user reads.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from popview.errors import AuthError, Pop3ServerError, printable
-from popview.pop3.protocol import ErrReply
+from popview.errors import (
+    AuthError,
+    Pop3ConnectionError,
+    Pop3ProtocolError,
+    Pop3ServerError,
+    printable,
+)
+from popview.pop3.malformed import MalformedReply
+from popview.pop3.protocol import ErrReply, RemoteProtocolError
 
-__all__ = ["WHAT", "server_error"]
+__all__ = ["WHAT", "protocol_error", "server_error"]
 
 WHAT: Final = {
     "STAT": "the mailbox size",
@@ -73,3 +82,23 @@ def server_error(reply: ErrReply, verb: str, *, login: bool = False) -> Pop3Serv
         )
     asked = _REFUSED.get(verb, f"the {printable(verb, 20)} command")
     return Pop3ServerError(f"The server refused {asked}." + said, reply_text=text, code=code)
+
+
+def protocol_error(exc: RemoteProtocolError, what: str) -> Pop3ProtocolError | Pop3ConnectionError:
+    """Turn the core's terse protocol error into the error a user sees.
+
+    The connection is dropped whichever it is (rule "drop-on-framing-error");
+    that is the caller's business, this only words it.
+
+    Args:
+        exc: What the core (or a reply parser) raised.
+        what: What the server was sending (a :data:`WHAT` value), for a
+            connection closed in the middle of it.
+    """
+    if isinstance(exc, MalformedReply):
+        return Pop3ProtocolError(f"The server sent a malformed {exc.reply} reply: {exc.text!r}.")
+    if exc.closed:
+        return Pop3ConnectionError(
+            f"The server closed the connection while sending {what}. Try again."
+        )
+    return Pop3ProtocolError(f"The server broke the POP3 protocol: {exc}.")

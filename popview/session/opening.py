@@ -32,8 +32,9 @@ from popview.errors import Pop3ServerError, StoreError
 from popview.pop3 import protocol
 from popview.pop3.client import Pop3Client, Reply
 from popview.pop3.predial import DialAhead
-from popview.pop3.protocol import Capabilities, UidlEntry, parse_capa
+from popview.pop3.protocol import Capabilities, RemoteProtocolError, parse_capa
 from popview.pop3.tls import client_context
+from popview.pop3.wording import WHAT, protocol_error
 from popview.session.envelope_stream import Prefetched, prefetch_cached
 from popview.session.index import MessageIndex
 from popview.session.oauth2 import OAuth2Credential, log_in_oauth2
@@ -320,18 +321,17 @@ def _read_mailbox(
         if isinstance(reply, Pop3ServerError):
             raise reply
     assert not isinstance(stat_reply, Pop3ServerError)
-    count, size = protocol.parse_stat(stat_reply.text)
+    try:
+        count, size = protocol.parse_stat(stat_reply.text)
+    except RemoteProtocolError as exc:  # the caller drops the connection
+        raise protocol_error(exc, WHAT["STAT"]) from None
     sizes = listing.list_rows.entries(count)
-    uid_rows: list[UidlEntry] | None = None
+    uids = None
     if listing.want_uidl and not isinstance(replies[3], Pop3ServerError):
-        uid_rows = listing.uidl_rows.entries()
+        uids = listing.uidl_rows.rows.items()
     rejects = listing.rejects
     rejects.log(str(account.host), trace)
-    index = MessageIndex(
-        sizes,
-        None if uid_rows is None else ((e.number, e.uid) for e in uid_rows),
-        generation=generation,
-    )
+    index = MessageIndex(sizes, uids, generation=generation)
     degraded: list[str] = []
     if not index.has_uidl:
         degraded.append(NO_UIDL)

@@ -2,7 +2,7 @@
 
 A listing can be hundreds of thousands of rows, most of them junk on a broken
 or hostile server. The collectors here take each batch of data lines as the
-connection reads it (a :data:`~popview.pop3.channel.Sink`), keep the parsed
+connection reads it (a :data:`~popview.pop3.pipeline.Sink`), keep the parsed
 entries and only the first :data:`REJECTED_KEPT` rejected rows (sanitized) plus
 a count, so memory follows the good rows, not the size of the reply.
 """
@@ -13,8 +13,7 @@ import logging
 from collections.abc import Callable, Iterable
 
 from popview.errors import printable
-from popview.pop3 import protocol
-from popview.pop3.protocol import UidlEntry
+from popview.pop3.replies import scan_list, scan_uidl
 
 __all__ = ["REJECTED_KEPT", "REJECTED_LOGGED", "ListRows", "Rejects", "UidlRows"]
 
@@ -73,23 +72,29 @@ class ListRows:
         self.sizes: dict[int, int | None] = {}
         self._rejects = rejects
 
-    def feed(self, lines: tuple[bytes, ...]) -> None:
-        """Parse one batch of data lines (a :data:`~popview.pop3.channel.Sink`)."""
-        result = protocol.parse_list(lines)
-        self._rejects.add(result.rejected)
-        for entry in result.entries:
-            if entry.number in self.sizes:  # repeated across batches
-                self._rejects.add([f"{entry.number} {entry.size} (message listed twice)"])
-            else:
-                self.sizes[entry.number] = entry.size
-        for row in result.rejected:
-            number = _leading_number(row)
-            if number is not None:
-                self.sizes.setdefault(number, None)
+    def feed(self, lines: bytes | tuple[bytes, ...]) -> None:
+        """Parse one batch of data lines (a :data:`~popview.pop3.pipeline.Sink`),
+        or a piece of the block as it arrived (every line ending in CRLF)."""
+        found, rejected = scan_list(_block(lines))
+        self._rejects.add(rejected)
+        if self.sizes.keys().isdisjoint(found):  # the usual case: one pass in C
+            self.sizes.update(found)
+        else:
+            for number, size in found.items():
+                if number in self.sizes:  # repeated across batches
+                    self._rejects.add([f"{number} {size} (message listed twice)"])
+                else:
+                    self.sizes[number] = size
+        for row in rejected:
+            listed = _leading_number(row)
+            if listed is not None:
+                self.sizes.setdefault(listed, None)
 
     def entries(self, max_number: int) -> list[tuple[int, int | None]]:
         """``(number, size)`` up to ``max_number`` (the STAT count); higher ones
         are rejected."""
+        if not self.sizes or max(self.sizes) <= max_number:
+            return list(self.sizes.items())
         kept: list[tuple[int, int | None]] = []
         for number, size in self.sizes.items():
             if number > max_number:  # HARDENING A.12: msg > STAT count
@@ -97,6 +102,13 @@ class ListRows:
             else:
                 kept.append((number, size))
         return kept
+
+
+def _block(lines: bytes | tuple[bytes, ...]) -> bytes:
+    """A batch of lines as the block it came from (one join in C)."""
+    if isinstance(lines, bytes):
+        return lines
+    return b"\r\n".join(lines) + b"\r\n" if lines else b""
 
 
 def _leading_number(row: str) -> int | None:
@@ -112,22 +124,25 @@ class UidlRows:
 
     Rows are kept as the server sent them; whether an id is stable (valid, and
     listed once) is decided by :func:`popview.session.identity.message_keys`.
+
+    Attributes:
+        rows: Message number → unique-id, in the server's order.
     """
 
     def __init__(self, rejects: Rejects) -> None:
-        self._rows: dict[int, str] = {}
+        self.rows: dict[int, str] = {}
         self._rejects = rejects
 
-    def feed(self, lines: tuple[bytes, ...]) -> None:
-        """Parse one batch of data lines (a :data:`~popview.pop3.channel.Sink`)."""
-        result = protocol.parse_uidl(lines)
-        self._rejects.add(result.rejected)
-        for entry in result.entries:
-            if entry.number in self._rows:  # repeated across batches
-                self._rejects.add([printable(f"{entry.number} {entry.uid} (message listed twice)")])
-                continue
-            self._rows[entry.number] = entry.uid
-
-    def entries(self) -> list[UidlEntry]:
-        """Every row kept, in the order the server sent them."""
-        return [UidlEntry(number, uid) for number, uid in self._rows.items()]
+    def feed(self, lines: bytes | tuple[bytes, ...]) -> None:
+        """Parse one batch of data lines (a :data:`~popview.pop3.pipeline.Sink`),
+        or a piece of the block as it arrived (every line ending in CRLF)."""
+        found, rejected = scan_uidl(_block(lines))
+        self._rejects.add(rejected)
+        if self.rows.keys().isdisjoint(found):  # the usual case: one pass in C
+            self.rows.update(found)
+            return
+        for number, uid in found.items():
+            if number in self.rows:  # repeated across batches
+                self._rejects.add([printable(f"{number} {uid} (message listed twice)")])
+            else:
+                self.rows[number] = uid
