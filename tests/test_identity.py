@@ -178,7 +178,14 @@ class TestTheOneRuleOverWholeListings:
         st.one_of(st.none(), st.lists(st.tuples(st.integers(1, 35), _ids), max_size=35)),
     )
     def test_any_listing(self, numbers: list[int], uids: list[tuple[int, str]] | None) -> None:
-        assert message_keys(numbers, uids, 3) == _reference_keys(numbers, uids, 3)
+        expected = _reference_keys(numbers, uids, 3)
+        assert message_keys(numbers, uids, 3) == expected
+        index = MessageIndex([(number, 1) for number in numbers], uids, generation=3)
+        assert [ref.number for ref in index.newest_first()] == sorted(expected, reverse=True)
+        assert index.stable_uids() == {uid for _key, uid in expected.values() if uid is not None}
+        assert index.unstable_count == (
+            0 if uids is None else len(expected) - len(index.stable_uids())
+        )
 
     @settings(max_examples=200, deadline=None)
     @given(st.lists(st.text("abc", min_size=1, max_size=4), max_size=30), st.data())

@@ -7,7 +7,7 @@ Which key a message gets (its stable UIDL, or a session-only key) is decided in
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import NamedTuple, cast
 
 from popview.session.identity import MessageKey, message_keys
@@ -61,7 +61,8 @@ class MessageIndex:
         key_list = list(map(itemgetter(0), found))
         uid_list = list(map(itemgetter(1), found))
         self.unstable_count = uid_list.count(None) if self.has_uidl else 0
-        # One message per row, built in C (10,000 of them on a big mailbox).
+        # One message per row, built in C (10,000 of them on a big mailbox), in
+        # number order (message_keys returns them so).
         refs = list(map(MessageRef, numbers, map(size_of.__getitem__, numbers), key_list, uid_list))
         self._refs: dict[int, MessageRef] = dict(zip(numbers, refs, strict=True))
         self._by_key: dict[str, MessageRef] = dict(zip(key_list, refs, strict=True))
@@ -83,7 +84,7 @@ class MessageIndex:
 
     def newest_first(self) -> list[MessageRef]:
         """Messages, highest number (newest delivery) first."""
-        return sorted(self._refs.values(), key=lambda ref: -ref.number)
+        return list(reversed(self._refs.values()))  # kept in number order
 
     def get(self, key: str) -> MessageRef | None:
         """Return the message with session key ``key``, or None."""
@@ -95,7 +96,9 @@ class MessageIndex:
 
     def stable_uids(self) -> set[str]:
         """The stable UIDLs on the server now."""
-        return {ref.uid for ref in self._refs.values() if ref.uid is not None}
+        found = set(map(attrgetter("uid"), self._refs.values()))
+        found.discard(None)
+        return cast("set[str]", found)
 
 
 def _sizes(rows: Iterable[tuple[int, int | None]]) -> dict[int, int | None]:
