@@ -7,6 +7,9 @@ is always the row-by-row one (``parse_list``/``parse_uidl`` over the lines).
 
 from __future__ import annotations
 
+from dataclasses import astuple
+from typing import Any
+
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -71,6 +74,14 @@ def _as_rows(block: bytes) -> list[bytes]:
     return block_lines(block)
 
 
+def _agree(parse: Any, scan: Any, block: bytes, max_number: int | None) -> None:
+    """The fast block scan gives what the row-by-row parser gives."""
+    expected = parse(_as_rows(block), max_number)
+    found, rejected = scan(block, max_number)
+    assert [astuple(entry) for entry in expected.entries] == list(found.items())
+    assert list(expected.rejected) == rejected
+
+
 class TestFastAndRowByRowAgree:
     """Whatever the block, the whole-block parsers give the row-by-row result."""
 
@@ -86,19 +97,13 @@ class TestFastAndRowByRowAgree:
     @example(b"1 2 3\r\n45\r\n", None)  # blanks that would pair across lines
     @example(b"1 1\r\n3 3\r\n", 2)  # above the STAT count
     def test_list_any_block(self, block: bytes, max_number: int | None) -> None:
-        expected = parse_list(_as_rows(block), max_number)
-        sizes, rejected = scan_list(block, max_number)
-        assert [(e.number, e.size) for e in expected.entries] == list(sizes.items())
-        assert list(expected.rejected) == rejected
+        _agree(parse_list, scan_list, block, max_number)
 
     @settings(max_examples=300, deadline=None)
     @given(_good_rows(_plain_size()).map(_block), _max)
     def test_list_good_rows(self, block: bytes, max_number: int | None) -> None:
         """Blocks the fast path reads, with repeats and numbers above STAT mixed in."""
-        expected = parse_list(_as_rows(block), max_number)
-        sizes, rejected = scan_list(block, max_number)
-        assert [(e.number, e.size) for e in expected.entries] == list(sizes.items())
-        assert list(expected.rejected) == rejected
+        _agree(parse_list, scan_list, block, max_number)
 
     @settings(max_examples=400, deadline=None)
     @given(st.lists(_row(_uid), max_size=25).map(_block), _max)
@@ -111,18 +116,12 @@ class TestFastAndRowByRowAgree:
     @example(b"1 \r\n", None)  # an empty id, kept as sent
     @example(b"1 a\r\n1 b\r\n", None)  # a repeated number
     def test_uidl_any_block(self, block: bytes, max_number: int | None) -> None:
-        expected = parse_uidl(_as_rows(block), max_number)
-        uids, rejected = scan_uidl(block, max_number)
-        assert [(e.number, e.uid) for e in expected.entries] == list(uids.items())
-        assert list(expected.rejected) == rejected
+        _agree(parse_uidl, scan_uidl, block, max_number)
 
     @settings(max_examples=300, deadline=None)
     @given(_good_rows(_plain_uid()).map(_block), _max)
     def test_uidl_good_rows(self, block: bytes, max_number: int | None) -> None:
-        expected = parse_uidl(_as_rows(block), max_number)
-        uids, rejected = scan_uidl(block, max_number)
-        assert [(e.number, e.uid) for e in expected.entries] == list(uids.items())
-        assert list(expected.rejected) == rejected
+        _agree(parse_uidl, scan_uidl, block, max_number)
 
 
 class TestExamples:

@@ -9,7 +9,7 @@ a broken server must not hide the rest of the mailbox.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
@@ -262,34 +262,34 @@ def scan_uidl(block: bytes, max_number: int | None = None) -> tuple[dict[int, st
     return _uidl_rows(block_lines(block), max_number)
 
 
-def _list_rows(
-    lines: Iterable[bytes | str], max_number: int | None
-) -> tuple[dict[int, int], list[str]]:
-    sizes: dict[int, int] = {}
+def _rows(
+    lines: Iterable[bytes | str],
+    max_number: int | None,
+    row_of: Callable[[str], tuple[int, T] | None],
+) -> tuple[dict[int, T], list[str]]:
+    """The row-by-row path: good rows by number, bad ones (sanitized) apart."""
+    found: dict[int, T] = {}
     rejected: list[str] = []
     for raw in lines:
         text = _text(raw)
-        row = _scan_row(text)
-        if row is None or row[0] in sizes or row[0] > (max_number or _MAX_NUMBER):
+        row = row_of(text)
+        if row is None or row[0] in found or row[0] > (max_number or _MAX_NUMBER):
             rejected.append(printable(text))
         else:
-            sizes[row[0]] = row[1]
-    return sizes, rejected
+            found[row[0]] = row[1]
+    return found, rejected
+
+
+def _list_rows(
+    lines: Iterable[bytes | str], max_number: int | None
+) -> tuple[dict[int, int], list[str]]:
+    return _rows(lines, max_number, _scan_row)
 
 
 def _uidl_rows(
     lines: Iterable[bytes | str], max_number: int | None
 ) -> tuple[dict[int, str], list[str]]:
-    uids: dict[int, str] = {}
-    rejected: list[str] = []
-    for raw in lines:
-        text = _text(raw)
-        row = _uid_row(text)
-        if row is None or row[0] in uids or row[0] > (max_number or _MAX_NUMBER):
-            rejected.append(printable(text))
-        else:
-            uids[row[0]] = row[1]
-    return uids, rejected
+    return _rows(lines, max_number, _uid_row)
 
 
 def parse_list(

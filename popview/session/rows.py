@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from popview.errors import printable
 from popview.pop3.replies import scan_list, scan_uidl
@@ -77,14 +78,7 @@ class ListRows:
         or a piece of the block as it arrived (every line ending in CRLF)."""
         found, rejected = scan_list(_block(lines))
         self._rejects.add(rejected)
-        if self.sizes.keys().isdisjoint(found):  # the usual case: one pass in C
-            self.sizes.update(found)
-        else:
-            for number, size in found.items():
-                if number in self.sizes:  # repeated across batches
-                    self._rejects.add([f"{number} {size} (message listed twice)"])
-                else:
-                    self.sizes[number] = size
+        _merge(self.sizes, found, self._rejects)
         for row in rejected:
             listed = _leading_number(row)
             if listed is not None:
@@ -102,6 +96,18 @@ class ListRows:
             else:
                 kept.append((number, size))
         return kept
+
+
+def _merge(rows: dict[int, Any], found: dict[int, Any], rejects: Rejects) -> None:
+    """Add a batch's rows; a number already listed by an earlier batch is rejected."""
+    if rows.keys().isdisjoint(found):  # the usual case: one pass in C
+        rows.update(found)
+        return
+    for number, value in found.items():
+        if number in rows:  # repeated across batches
+            rejects.add([printable(f"{number} {value} (message listed twice)")])
+        else:
+            rows[number] = value
 
 
 def _block(lines: bytes | tuple[bytes, ...]) -> bytes:
@@ -138,11 +144,4 @@ class UidlRows:
         or a piece of the block as it arrived (every line ending in CRLF)."""
         found, rejected = scan_uidl(_block(lines))
         self._rejects.add(rejected)
-        if self.rows.keys().isdisjoint(found):  # the usual case: one pass in C
-            self.rows.update(found)
-            return
-        for number, uid in found.items():
-            if number in self.rows:  # repeated across batches
-                self._rejects.add([printable(f"{number} {uid} (message listed twice)")])
-            else:
-                self.rows[number] = uid
+        _merge(self.rows, found, self._rejects)
