@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from popview.cli import main
+from popview.cli import run
 
-raise SystemExit(main())
+run()

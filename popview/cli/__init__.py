@@ -31,6 +31,7 @@ stdout is a file or a pipe; on a terminal it escapes control characters instead
 from __future__ import annotations
 
 import argparse
+import gc
 import getpass
 import logging
 import os
@@ -38,11 +39,11 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from popview.errors import ConfigError, PopviewError, StoreError, printable
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "run"]
 
 _DEFAULT_PORTS = {"implicit": 995, "starttls": 110, "none": 110}
 log = logging.getLogger("popview")
@@ -121,6 +122,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user", default="demo", metavar="U")
     p.add_argument("--password", metavar="P", help="default: a random one, printed")
     return parser
+
+
+def run() -> NoReturn:
+    """The ``popview`` program: :func:`main`, then exit with its status."""
+    code = main()
+    # The process ends now. Without this the interpreter's last collection walks
+    # every object the command made (about 30 ms after listing 10,000 messages);
+    # objects are still freed, and files were flushed and closed by main().
+    gc.freeze()
+    sys.exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
