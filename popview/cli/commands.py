@@ -23,7 +23,6 @@ from popview.mail.envelope import Envelope
 from popview.pop3.predial import DialAhead
 from popview.sanitize import sanitize_text
 from popview.session import BulkMark, FetchedMessage, Listed, MailboxSession
-from popview.session.rules import evaluate_rules
 
 __all__ = ["run_command", "safe_terminal_text"]
 
@@ -77,7 +76,7 @@ async def run_command(
             dialled=dialled,
         )
         try:
-            args.context = match_context(session.visits)
+            args.visits = session.visits
             args.configured_rules = tuple(getattr(config, "rules", ()))
             try:
                 await session.open()
@@ -175,7 +174,7 @@ async def _list(session: MailboxSession, args: argparse.Namespace) -> int:
     envelopes = selected(
         await _listing(session, args.limit, new_only=getattr(args, "new", False)),
         getattr(args, "pattern", None),
-        args.context,
+        args.visits,
     )
     if args.rules:
         return _list_rules(envelopes, args)
@@ -228,7 +227,9 @@ def _row(env: Envelope) -> str:
 
 def _list_rules(envelopes: list[Listed], args: argparse.Namespace) -> int:
     """Print what the rules would mark; nothing is marked (``list`` never commits)."""
-    verdict = evaluate_rules(envelopes, args.configured_rules, args.context)
+    from popview.session.rules import evaluate_rules  # the pattern language, on use
+
+    verdict = evaluate_rules(envelopes, args.configured_rules, match_context(args.visits))
     if args.json:
         rows = [
             {**_json_row(listed, frozenset()), "rule": verdict.marked.get(listed.key)}
@@ -308,7 +309,7 @@ async def _chosen(session: MailboxSession, args: argparse.Namespace) -> dict[str
     """Session key → its envelope (``--match``) or None (a MESSAGE argument)."""
     if args.match is None:
         return dict.fromkeys(_resolve(session, text) for text in args.messages)
-    envelopes = selected(await _listing(session, None), args.pattern, args.context)
+    envelopes = selected(await _listing(session, None), args.pattern, args.visits)
     return dict(envelopes)
 
 

@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from popview.mail.pattern import MatchContext, Pattern, PatternError, compile_pattern, parse_pattern
 from popview.session.types import Listed
 from popview.session.visits import Visits
+
+if TYPE_CHECKING:
+    from popview.mail.pattern import MatchContext, Pattern
+
+# The pattern language is imported on use: `popview list` without --match or
+# --rules does not pay for it while its connection is being opened.
 
 __all__ = ["check_pattern", "match_context", "selected", "total_size"]
 
@@ -23,6 +29,8 @@ def check_pattern(args: argparse.Namespace) -> str | None:
     text = getattr(args, "match", None)
     if text is None:
         return None
+    from popview.mail.pattern import PatternError, parse_pattern
+
     try:
         args.pattern = parse_pattern(text)
     except PatternError as exc:
@@ -33,16 +41,19 @@ def check_pattern(args: argparse.Namespace) -> str | None:
 def match_context(visits: Visits) -> MatchContext:
     """The time now and ``~N``, which the session's visits decide (new since the last
     visit the cache remembers; nothing is new without it)."""
+    from popview.mail.pattern import MatchContext
+
     return MatchContext(is_new=visits.is_new_envelope)
 
 
-def selected(
-    envelopes: Sequence[Listed], pattern: Pattern | None, ctx: MatchContext
-) -> list[Listed]:
-    """The listed messages ``pattern`` matches (all of them without a pattern)."""
+def selected(envelopes: Sequence[Listed], pattern: Pattern | None, visits: Visits) -> list[Listed]:
+    """The listed messages ``pattern`` matches (all of them without a pattern), with
+    ``~N`` decided by ``visits``."""
     if pattern is None:
         return list(envelopes)
-    test = compile_pattern(pattern, ctx)
+    from popview.mail.pattern import compile_pattern
+
+    test = compile_pattern(pattern, match_context(visits))
     return [listed for listed in envelopes if test(listed.envelope)]
 
 
