@@ -9,13 +9,20 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from popview.cli import main
+from popview.cli.commands import _compact_row, _json_row
+from popview.mail.envelope import Envelope
 from popview.server import Fault, MemoryMailbox, ServerThread
+from popview.session.identity import MessageKey
 from popview.session.policy import RESP_CODE_SENTENCES
+from popview.session.types import Listed
 from tests.fixtures.dovecot import DovecotServer, MailUser
 from tests.fixtures.embedded import POP3_PASSWORD, POP3_USER, account_args
 from tests.fixtures.maildir import served
@@ -458,3 +465,35 @@ class TestRespCodes:
         status, _out, err = run(["show", "#1", *target(server)], capsys)
         assert status != 0
         assert RESP_CODE_SENTENCES["UTF8"] in err, err
+
+
+class TestCompactJsonRows:
+    """The compact rows are written field by field: they must be exactly what
+    json's encoder makes of the same row (ASCII only, every other character
+    \\u-escaped, so the output is safe on a terminal)."""
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        number=st.integers(min_value=1, max_value=2**63 - 1),
+        uid=st.none() | st.text(),
+        size=st.none() | st.integers(min_value=0, max_value=2**63 - 1),
+        name=st.text(),
+        addr=st.text(),
+        subject=st.text(),
+        date=st.none() | st.datetimes(timezones=st.timezones()),
+        attachment=st.booleans(),
+        marked=st.booleans(),
+    )
+    def test_a_row_is_what_the_json_encoder_makes(
+        self, number: int, uid: str | None, size: int | None, name: str, addr: str,
+        subject: str, date: datetime | None, attachment: bool, marked: bool,
+    ) -> None:  # fmt: skip
+        envelope = Envelope(
+            number=number, uid=uid, size=size, from_name=name, from_addr=addr,
+            subject=subject, date=date, has_attachment=attachment,
+        )  # fmt: skip
+        listed = Listed(MessageKey(f"k{number}"), envelope)
+        marks = frozenset({listed.key}) if marked else frozenset()
+        expected = json.dumps(_json_row(listed, marks), ensure_ascii=True, separators=(",", ":"))
+        assert _compact_row(listed, marks) == expected
+        assert _compact_row(listed, marks).isascii()
