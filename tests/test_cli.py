@@ -9,7 +9,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -93,7 +93,8 @@ class TestList:
         assert code == 0
         rows = json.loads(out)
         assert [r["subject"] for r in rows] == [f"m{n}" for n in range(1, 2501)]
-        assert out == json.dumps(rows, ensure_ascii=True, separators=(",", ":")) + "\n"
+        same = out == json.dumps(rows, ensure_ascii=True, separators=(",", ":")) + "\n"
+        assert same  # (pytest's diff of two 250 KB lines would take minutes)
 
     def test_collector_thresholds_are_restored_after_a_command(
         self, pop3_server_thread: ServerThread, capsys: pytest.CaptureFixture[str]
@@ -467,12 +468,15 @@ class TestRespCodes:
         assert RESP_CODE_SENTENCES["UTF8"] in err, err
 
 
+_ZONES = (UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=8)))
+
+
 class TestCompactJsonRows:
     """The compact rows are written field by field: they must be exactly what
     json's encoder makes of the same row (ASCII only, every other character
     \\u-escaped, so the output is safe on a terminal)."""
 
-    @settings(max_examples=300, deadline=None)
+    @settings(max_examples=200, deadline=None)
     @given(
         number=st.integers(min_value=1, max_value=2**63 - 1),
         uid=st.none() | st.text(),
@@ -480,7 +484,7 @@ class TestCompactJsonRows:
         name=st.text(),
         addr=st.text(),
         subject=st.text(),
-        date=st.none() | st.datetimes(timezones=st.timezones()),
+        date=st.none() | st.datetimes(timezones=st.sampled_from(_ZONES)),
         attachment=st.booleans(),
         marked=st.booleans(),
     )
@@ -495,5 +499,7 @@ class TestCompactJsonRows:
         listed = Listed(MessageKey(f"k{number}"), envelope)
         marks = frozenset({listed.key}) if marked else frozenset()
         expected = json.dumps(_json_row(listed, marks), ensure_ascii=True, separators=(",", ":"))
-        assert _compact_row(listed, marks) == expected
-        assert _compact_row(listed, marks).isascii()
+        row = _compact_row(listed, marks)
+        same = row == expected  # not pytest's diff of two long lines at every shrink
+        assert same, (row, expected)
+        assert row.isascii()
