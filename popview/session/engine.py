@@ -35,6 +35,7 @@ from popview.pop3 import protocol
 from popview.pop3.client import Pop3Client
 from popview.pop3.predial import DialAhead
 from popview.pop3.tls import format_fingerprint, normalize_fingerprint
+from popview.session.cached_rows import CachedRowsCallback
 from popview.session.envelope_stream import Prefetched, stream_listing
 from popview.session.identity import MessageKey
 from popview.session.index import MessageIndex, MessageRef
@@ -153,6 +154,9 @@ class MailboxSession:
         self._conn: OpenMailbox | None = None
         self._prefetched: Prefetched | None = None
         """The cached rows read ahead for this connection, until its first listing."""
+        self.on_cached: CachedRowsCallback | None = None
+        """Called once, on the reading thread, with the cached rows of the first
+        connection as soon as they are read, unconfirmed (:mod:`~popview.session.cached_rows`)."""
         self._known: MessageIndex | None = None
         """The index of the latest connection, kept while offline: a mark made then
         is checked against it, journaled, and applied by the next connection."""
@@ -236,6 +240,13 @@ class MailboxSession:
         idle = time.monotonic() - self._last_activity
         return max(0.0, self.keepalive_interval - idle)
 
+    @property
+    def listed_keys(self) -> frozenset[MessageKey]:
+        """Every key the current connection listed (empty when disconnected)."""
+        if self._conn is None:
+            return frozenset()
+        return frozenset(ref.key for ref in self._conn.index)
+
     def ref(self, key: str) -> MessageRef | None:
         """The message with session key ``key`` on the current connection, or None."""
         return self._conn.index.get(key) if self._conn is not None else None
@@ -313,6 +324,8 @@ class MailboxSession:
                 trusted=self._trusted_pin,
                 on_pipelining_broken=self._pipelining_broken,
                 dialled=dialled,
+                # Only the first connection: later ones list into rows already shown.
+                on_cached=None if self._opened else self.on_cached,
             )
         except PopviewError as exc:
             if isinstance(exc, AuthError | CredentialError):

@@ -35,6 +35,7 @@ from popview.pop3.predial import DialAhead
 from popview.pop3.protocol import Capabilities, RemoteProtocolError, parse_capa
 from popview.pop3.tls import client_context
 from popview.pop3.wording import WHAT, protocol_error
+from popview.session.cached_rows import CachedRowsCallback, report_cached
 from popview.session.envelope_stream import Prefetched, prefetch_cached
 from popview.session.index import MessageIndex
 from popview.session.oauth2 import OAuth2Credential, log_in_oauth2
@@ -129,6 +130,7 @@ async def open_mailbox(
     trusted: str | None = None,
     on_pipelining_broken: Callable[[], None] | None = None,
     dialled: DialAhead | None = None,
+    on_cached: CachedRowsCallback | None = None,
 ) -> OpenMailbox:
     """Connect and log in, then read STAT, LIST and UIDL.
 
@@ -141,6 +143,10 @@ async def open_mailbox(
     dropped here, so the caller must remember it for its next connection
     (HARDENING A.19). ``dialled`` is a connection to the account's server
     opened ahead (:mod:`popview.pop3.predial`), adopted instead of a new one.
+
+    ``on_cached`` is called with the account's cached rows, unconfirmed, as soon
+    as they are read (:mod:`popview.session.cached_rows`), before the server
+    has answered the login.
 
     Raises:
         PopviewError: Anything that failed, with a message for the user; a
@@ -156,6 +162,8 @@ async def open_mailbox(
     # The cache is read while the login is in the air (after the store reads
     # above: the store serialises its users, and those are on the way to connect).
     cached = None if store is None else prefetch_cached(store.cache, account_key)
+    if cached is not None and on_cached is not None:
+        report_cached(cached, on_cached)
     timeout = account.timeout
     client = await Pop3Client.connect(
         account.host,

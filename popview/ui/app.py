@@ -141,6 +141,12 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
             rules=config.rules if config is not None else (),
         )
         self.loading = False
+        self.from_cache = False
+        """The list shows the cache's rows, read during the login and not yet
+        confirmed by the server: nothing that needs the server is done for them."""
+        self._login_screen: LoginScreen | None = None
+        """The login screen kept (installed) under the cached rows: back to it if
+        the login fails."""
 
     def _new_session(self, account: Account, password: Any) -> MailboxSession:
         from popview.session import MailboxSession
@@ -239,16 +245,63 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
 
     # -- worker results ------------------------------------------------------------
 
+    def on_cached_rows_read(self, message: msg.CachedRowsRead) -> None:
+        """Paint the cached rows while the login is still in the air (the product's
+        "served instantly from a local cache"), shown as the cache's, unconfirmed."""
+        login = self.screen
+        if not isinstance(login, LoginScreen) or self.info is not None:
+            return  # the server answered first, or the user is busy on the form
+        self.seen_before = message.seen_before
+        listing = MailboxListing()
+        listing.read = set(self._read_uids(message.account_key))
+        listing.add(message.rows)
+        self.listing = listing
+        self.loading = True
+        self.from_cache = True
+        # Kept (installed), not destroyed: a failed login goes back to it as it was.
+        self._login_screen = login
+        self.install_screen(login, name="login")
+        self.switch_screen(MailboxScreen(listing))
+
     def on_connected(self, message: msg.Connected) -> None:
         self.info = message.info
         self.seen_before = message.seen_before
-        self.listing = MailboxListing()
-        self.listing.read = set(self._read_uids(message.info.account_key))
         self.loading = True
-        self.switch_screen(MailboxScreen(self.listing))
+        if self.from_cache:
+            self._confirm_cached(message.listed)
+        else:
+            self.listing = MailboxListing()
+            self.listing.read = set(self._read_uids(message.info.account_key))
+            self.switch_screen(MailboxScreen(self.listing))
         self.submit(LoadMailbox())
 
+    def _confirm_cached(self, listed: frozenset[str] | None) -> None:
+        """The server listed its messages: the cached rows it no longer has go, the
+        others are now the session's (its listing replaces them as it streams)."""
+        self.from_cache = False
+        self._forget_login_screen()
+        if listed is not None:
+            for key in [key for key in self.listing.envelopes if key not in listed]:
+                self.listing.remove(key)
+        self._mailbox_screen(lambda s: s.confirmed())
+
+    def _forget_login_screen(self) -> Screen[Any] | None:
+        login, self._login_screen = self._login_screen, None
+        if login is not None:
+            self.uninstall_screen(login)
+        return login
+
     def on_login_failed(self, message: msg.LoginFailed) -> None:
+        if self.from_cache:
+            # Back to the form the login started from; the cached rows go.
+            self.from_cache = False
+            self.loading = False
+            self.listing = MailboxListing()
+            login = self._forget_login_screen()
+            while len(self.screen_stack) > 2 and not isinstance(self.screen, MailboxScreen):
+                self.pop_screen()  # a dialog (help, sort) over the cached rows
+            if login is not None:
+                self.switch_screen(login)
         screen = self.screen
         if isinstance(screen, LoginScreen):
             screen.show_failure(message)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from popview.ui.rendering import RenderedForms
 
 __all__ = [
+    "CachedRowsRead",
     "CommitReady",
     "Committed",
     "Connected",
@@ -55,6 +56,28 @@ class Connected(Message):
     """
 
     info: SessionInfo
+    seen_before: frozenset[str] = frozenset()
+    listed: frozenset[str] | None = None
+    """Every key the server listed (LIST and UIDL), or None when not known: the
+    rows shown from the cache that are not in it are gone from the server."""
+
+
+@dataclass
+class CachedRowsRead(Message):
+    """The account's cached rows were read while the login is in the air.
+
+    They are unconfirmed (:mod:`popview.session.cached_rows`): shown at once,
+    marked as the cache's, and nothing that needs the server is done for them
+    until :class:`Connected` says which of them the server still lists.
+
+    Attributes:
+        rows: The cached envelopes under their UIDLs, without message numbers.
+        account_key: The account they belong to (its read flags are looked up).
+        seen_before: The UIDLs the previous visit listed (what counts as new).
+    """
+
+    rows: tuple[Listed, ...]
+    account_key: str
     seen_before: frozenset[str] = frozenset()
 
 

@@ -422,6 +422,13 @@ class SessionWorker:
     async def _login(self, command: Login | TrustCertificate) -> None:
         await self._drop()
         session = self._factory(command.account, command.password)
+        previous = session.visits.previous
+        account_key = session.account_key
+
+        def cached(rows: Sequence[Listed]) -> None:  # on the cache's reading thread
+            self.app.post_message(msg.CachedRowsRead(tuple(rows), account_key, previous))
+
+        session.on_cached = cached
         try:
             if isinstance(command, TrustCertificate):
                 _trust(self.app, session, command)
@@ -443,7 +450,7 @@ class SessionWorker:
         self.session = session
         self._rules_ran = False
         self._last_report = session.last_reconnect
-        self.app.post_message(msg.Connected(info, session.visits.previous))
+        self.app.post_message(msg.Connected(info, previous, session.listed_keys))
         self._post_state(session)
         if session.restored_marks:
             # Marks a run left without a commit: never applied silently (obs. 7).

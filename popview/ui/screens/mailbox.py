@@ -42,6 +42,13 @@ __all__ = ["MailboxScreen"]
 
 _REBUILD_DELAY = 0.15  # coalesce envelope batches into one table rebuild
 _CHECKING = "Checking for new mail…"
+FROM_CACHE = "From the cache: checking the server…"
+"""The status line while the rows are the cache's, not yet confirmed by the server."""
+WAIT_FOR_SERVER = (
+    "From the cache: checking the server… This key needs the server; it works once "
+    "the server has listed the messages."
+)
+"""Why a key that needs the server (d, u, Enter, v...) does nothing on cached rows."""
 CONNECTION_LOST = "Connection lost:"
 """How the status line starts while the link is down (cleared on reconnect)."""
 STATUS_SECONDS = 4.0
@@ -207,15 +214,42 @@ class MailboxScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#filter").display = False
         account = self.popview.account
+        header = self.query_one(MailboxHeader)
+        if self.popview.from_cache and account is not None:
+            header.show_checking(account, self.popview.server_label)
+            self.set_status(FROM_CACHE)
+        else:
+            header.update_info(
+                account.name if account is not None else "",
+                self.popview.info,
+                self.popview.server_label,
+            )
+        self._draw_marks()
+        self.table.seen_before = self.popview.seen_before
+        self.table.focus()
+        self._rebuild()
+
+    def confirmed(self) -> None:
+        """The server listed its messages: the rows are the session's from now on
+        (those gone from the server were removed); the list keeps loading."""
+        account = self.popview.account
         self.query_one(MailboxHeader).update_info(
             account.name if account is not None else "",
             self.popview.info,
             self.popview.server_label,
         )
-        self._draw_marks()
-        self.table.seen_before = self.popview.seen_before
-        self.table.focus()
-        self._rebuild()
+        if self.status_text in (FROM_CACHE, WAIT_FOR_SERVER):
+            self.set_status("")
+        self.rebuild_now()
+
+    def _needs_server(self) -> bool:
+        """Refuse a key that needs the server while the rows are the cache's: a
+        cached row has no message number in any session yet (RFC 1939 §4: numbers
+        are only valid in the connection that listed them)."""
+        if not self.popview.from_cache:
+            return False
+        self.set_status(WAIT_FOR_SERVER)
+        return True
 
     def on_key(self, event: events.Key) -> None:
         explain_unbound_key(self, event)
@@ -348,9 +382,13 @@ class MailboxScreen(Screen[None]):
 
     @on(EnvelopeTable.Selected)
     def open_message(self, event: EnvelopeTable.Selected) -> None:
+        if self._needs_server():
+            return
         self.app.push_screen(MessageScreen(event.key))
 
     def action_mark(self) -> None:
+        if self._needs_server():
+            return
         key = self.table.current_key
         if key is None:
             return
@@ -360,6 +398,8 @@ class MailboxScreen(Screen[None]):
         self.table.action_cursor_down()
 
     def action_unmark(self) -> None:
+        if self._needs_server():
+            return
         key = self.table.current_key
         if key is not None and key in self.popview.marks:
             self.popview.submit(Unmark(key))
@@ -371,9 +411,13 @@ class MailboxScreen(Screen[None]):
             self.popview.marks_updated_locally()
 
     def action_mark_pattern(self) -> None:
+        if self._needs_server():
+            return
         ask_pattern_marks(self.popview, mark=True, say=self._say_result)
 
     def action_unmark_pattern(self) -> None:
+        if self._needs_server():
+            return
         if self.popview.marks:
             ask_pattern_marks(self.popview, mark=False, say=self._say_result)
 
@@ -381,6 +425,8 @@ class MailboxScreen(Screen[None]):
         self.set_status(text, expire=STATUS_SECONDS)
 
     def action_commit(self) -> None:
+        if self._needs_server():
+            return
         if not self.popview.marks:
             self.popview.notify("Nothing is marked for deletion.", markup=False)
             return
@@ -451,6 +497,8 @@ class MailboxScreen(Screen[None]):
         self._update_header()
 
     def action_refresh(self) -> None:
+        if self._needs_server():
+            return
         self._count_before_refresh = len(self.listing.envelopes)
         self.set_status(_CHECKING)
         self.popview.loading = True
@@ -542,6 +590,8 @@ class MailboxScreen(Screen[None]):
         self.set_status("Marked as read." if read else "Marked as unread.", expire=STATUS_SECONDS)
 
     def action_preview(self) -> None:
+        if self._needs_server():
+            return
         pane = self.query_one(PreviewPane)
         pane.display = not pane.display
         self._follow_cursor()
@@ -560,6 +610,8 @@ class MailboxScreen(Screen[None]):
         pane.show(self.table.current_key, around)
 
     def action_server_info(self) -> None:
+        if self._needs_server():
+            return
         app = self.popview
         known = app.message_count
         if app.info is not None:
@@ -573,6 +625,11 @@ class MailboxScreen(Screen[None]):
             )
 
     def action_quit(self) -> None:
+        if self.popview.from_cache:
+            # Still logging in: leave without a word to the server (no QUIT: nothing
+            # is deleted, and marks an earlier run left stay in the journal).
+            self.app.exit(0)
+            return
         if not self.popview.marks:
             self.popview.submit(Close(apply=False))
             return

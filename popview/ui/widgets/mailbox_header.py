@@ -16,6 +16,7 @@ from textual.widgets import Static
 from popview.ui.widgets.formatting import human_size, single_line, size_label
 
 if TYPE_CHECKING:
+    from popview.config import Account
     from popview.session import SessionInfo
 
 __all__ = ["MailboxHeader"]
@@ -75,6 +76,19 @@ class MailboxHeader(Horizontal):
         else:
             badge.update(Text(" UNENCRYPTED "))
             badge.set_classes("unencrypted")
+
+    def show_checking(self, account: Account, server_label: str | None = None) -> None:
+        """While the cached rows are shown and the login is in the air: who and where,
+        and that the server has not answered yet. An account without TLS shows
+        UNENCRYPTED from the start: its password is on the way in clear."""
+        server = server_label if server_label is not None else f"{account.host}:{account.port}"
+        self._account.update(Text(f"{single_line(account.name, 40)}  {single_line(server, 60)}"))
+        if account.tls == "none":
+            self._tls.update(Text(" UNENCRYPTED, CHECKING THE SERVER "))
+            self._tls.set_classes("unencrypted")
+        else:
+            self._tls.update(Text(" FROM CACHE, CHECKING THE SERVER "))
+            self._tls.set_classes("disconnected")
 
     def update_counts(
         self,

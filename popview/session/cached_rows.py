@@ -1,0 +1,74 @@
+"""The cached rows of an account as soon as they are read, before the server answers.
+
+:func:`~popview.session.envelope_stream.prefetch_cached` reads every cached
+envelope of the account on a thread while the login is in the air. A UI that
+wants to paint them at once (docs/architecture.md, "The listing pipeline")
+passes a callback to :class:`~popview.session.MailboxSession` (``on_cached``);
+it is called once, on the reading thread, with the rows rebuilt as envelopes.
+
+These rows are *unconfirmed*: keyed by the UIDL the cache stored them under, with
+the size the cache recorded and no message number (``0``, which no POP3 message
+has: numbers are only valid in the connection that listed them, RFC 1939 §4).
+Nothing may be sent to the server for them; the session's own listing replaces
+them once LIST and UIDL are in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from popview.mail.envelope import parse_envelope
+from popview.session.identity import MessageKey, is_valid_uidl
+from popview.session.payload import envelope_from_payload
+from popview.session.types import Listed
+
+if TYPE_CHECKING:
+    from popview.session.envelope_stream import Prefetched
+    from popview.store import CachedEnvelope
+
+__all__ = ["NO_NUMBER", "CachedRowsCallback", "report_cached", "unconfirmed_rows"]
+
+NO_NUMBER = 0
+"""The message number of an unconfirmed row: none (POP3 numbers start at 1)."""
+
+CachedRowsCallback = Callable[[Sequence[Listed]], None]
+"""Called once with the cached rows, unconfirmed, on the thread that read them."""
+
+
+def unconfirmed_rows(cached: Mapping[str, CachedEnvelope]) -> list[Listed]:
+    """The cached envelopes as rows keyed by their UIDL, without a message number.
+
+    Only a valid UIDL is ever cached, so each key is a stable one; a row that
+    is not (a damaged cache) is left out rather than given a key of its own.
+    """
+    rows: list[Listed] = []
+    for uid, entry in cached.items():
+        if not is_valid_uidl(uid):
+            continue
+        envelope = envelope_from_payload(entry.payload, number=NO_NUMBER, uid=uid, size=entry.size)
+        if envelope is None:  # an older cache without payloads: parse the stored block
+            envelope = parse_envelope(entry.headers, number=NO_NUMBER, uid=uid, size=entry.size)
+        rows.append(Listed(MessageKey(uid), envelope))
+    return rows
+
+
+def report_cached(prefetched: Prefetched, callback: CachedRowsCallback) -> None:
+    """Call ``callback`` with the unconfirmed rows once ``prefetched`` has read them.
+
+    Nothing is reported when the read failed or found nothing (the listing then
+    reads or fetches them as ever). The rows are rebuilt on the reading thread,
+    so the event loop only receives them.
+    """
+
+    def done(future: Prefetched) -> None:
+        if future.cancelled() or future.exception() is not None:
+            return
+        cached = future.result()
+        if not cached:
+            return
+        rows = unconfirmed_rows(cached)
+        if rows:
+            callback(rows)
+
+    prefetched.add_done_callback(done)
