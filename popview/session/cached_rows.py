@@ -4,7 +4,10 @@
 envelope of the account on a thread while the login is in the air. A UI that
 wants to paint them at once (docs/architecture.md, "The listing pipeline")
 passes a callback to :class:`~popview.session.MailboxSession` (``on_cached``);
-it is called once, on the reading thread, with the rows rebuilt as envelopes.
+it is called on the reading thread with the rows rebuilt as envelopes: first the
+newest :data:`FIRST_ROWS` (a screenful and more, rebuilt in a few milliseconds),
+then the rest (10,000 rows take about 0.1 s more), so the first screen does not
+wait for the whole mailbox.
 
 These rows are *unconfirmed*: keyed by the UIDL the cache stored them under, with
 the size the cache recorded and no message number (``0``, which no POP3 message
@@ -16,24 +19,31 @@ them once LIST and UIDL are in.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from popview.mail.envelope import parse_envelope
 from popview.session.identity import MessageKey, is_valid_uidl
-from popview.session.payload import envelope_from_payload
+from popview.session.payload import envelope_from_payload, payload_date
 from popview.session.types import Listed
 
 if TYPE_CHECKING:
     from popview.session.envelope_stream import Prefetched
     from popview.store import CachedEnvelope
 
-__all__ = ["NO_NUMBER", "CachedRowsCallback", "report_cached", "unconfirmed_rows"]
+__all__ = ["FIRST_ROWS", "NO_NUMBER", "CachedRowsCallback", "report_cached", "unconfirmed_rows"]
 
 NO_NUMBER = 0
 """The message number of an unconfirmed row: none (POP3 numbers start at 1)."""
 
+FIRST_ROWS = 200
+"""Rows reported first: the newest, more than a screen of them."""
+
+_OLDEST = datetime.min.replace(tzinfo=UTC)
+
 CachedRowsCallback = Callable[[Sequence[Listed]], None]
-"""Called once with the cached rows, unconfirmed, on the thread that read them."""
+"""Called with the cached rows, unconfirmed, on the thread that read them: the
+newest :data:`FIRST_ROWS` first, then (if any) the rest."""
 
 
 def unconfirmed_rows(cached: Mapping[str, CachedEnvelope]) -> list[Listed]:
@@ -53,6 +63,31 @@ def unconfirmed_rows(cached: Mapping[str, CachedEnvelope]) -> list[Listed]:
     return rows
 
 
+def _newest_first(
+    cached: Mapping[str, CachedEnvelope],
+) -> tuple[dict[str, CachedEnvelope], dict[str, CachedEnvelope]]:
+    """``cached`` cut in two: the newest :data:`FIRST_ROWS` by Date, and the rest.
+
+    Ordering needs only each payload's date (a row without one sorts oldest),
+    not the whole envelope."""
+    if len(cached) <= FIRST_ROWS:
+        return dict(cached), {}
+
+    def date(uid: str) -> datetime:
+        found = payload_date(cached[uid].payload)
+        return _OLDEST if found is None else _aware(found)
+
+    newest = set(sorted(cached, key=date, reverse=True)[:FIRST_ROWS])
+    first = {uid: cached[uid] for uid in newest}
+    rest = {uid: entry for uid, entry in cached.items() if uid not in newest}
+    return first, rest
+
+
+def _aware(value: datetime) -> datetime:
+    # A Date without a zone is read as UTC (so naive and aware dates compare).
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
 def report_cached(prefetched: Prefetched, callback: CachedRowsCallback) -> None:
     """Call ``callback`` with the unconfirmed rows once ``prefetched`` has read them.
 
@@ -67,8 +102,9 @@ def report_cached(prefetched: Prefetched, callback: CachedRowsCallback) -> None:
         cached = future.result()
         if not cached:
             return
-        rows = unconfirmed_rows(cached)
-        if rows:
-            callback(rows)
+        for part in _newest_first(cached):
+            rows = unconfirmed_rows(part)
+            if rows:
+                callback(rows)
 
     prefetched.add_done_callback(done)

@@ -144,6 +144,8 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
         self.from_cache = False
         """The list shows the cache's rows, read during the login and not yet
         confirmed by the server: nothing that needs the server is done for them."""
+        self._cached_logins: set[int] = set()
+        """The worker's logins whose cached rows were shown."""
         self._login_screen: LoginScreen | None = None
         """The login screen kept (installed) under the cached rows: back to it if
         the login fails."""
@@ -248,9 +250,18 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
     def on_cached_rows_read(self, message: msg.CachedRowsRead) -> None:
         """Paint the cached rows while the login is still in the air (the product's
         "served instantly from a local cache"), shown as the cache's, unconfirmed."""
+        if message.login != self.session_worker.logins:
+            return  # read for an earlier login attempt
+        if self.from_cache:  # the rest of them, after the newest
+            self.listing.add(message.rows)
+            self._mailbox_screen(lambda s: s.envelopes_changed())
+            return
         login = self.screen
         if not isinstance(login, LoginScreen) or self.info is not None:
             return  # the server answered first, or the user is busy on the form
+        if message.login in self._cached_logins:
+            return  # this login's rows were shown and left (its login failed)
+        self._cached_logins.add(message.login)
         self.seen_before = message.seen_before
         listing = MailboxListing()
         listing.read = set(self._read_uids(message.account_key))

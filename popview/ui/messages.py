@@ -74,11 +74,13 @@ class CachedRowsRead(Message):
         rows: The cached envelopes under their UIDLs, without message numbers.
         account_key: The account they belong to (its read flags are looked up).
         seen_before: The UIDLs the previous visit listed (what counts as new).
+        login: Which login of the worker read them (see ``SessionWorker.logins``).
     """
 
     rows: tuple[Listed, ...]
     account_key: str
     seen_before: frozenset[str] = frozenset()
+    login: int = 0
 
 
 @dataclass

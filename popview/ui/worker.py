@@ -249,6 +249,9 @@ class SessionWorker:
         self._running: Command | None = None
         """The command being run (taken off the queue, its result not posted yet)."""
         self.worker: Worker[None] | None = None
+        self.logins = 0
+        """How many logins this worker started (the cached rows of an earlier one,
+        still arriving, are not this one's)."""
 
     def submit(self, command: Command) -> None:
         """Queue ``command``; never waits. Results arrive as posted messages."""
@@ -424,9 +427,11 @@ class SessionWorker:
         session = self._factory(command.account, command.password)
         previous = session.visits.previous
         account_key = session.account_key
+        self.logins += 1
+        login = self.logins
 
         def cached(rows: Sequence[Listed]) -> None:  # on the cache's reading thread
-            self.app.post_message(msg.CachedRowsRead(tuple(rows), account_key, previous))
+            self.app.post_message(msg.CachedRowsRead(tuple(rows), account_key, previous, login))
 
         session.on_cached = cached
         try:
