@@ -22,6 +22,7 @@ from popview.ui.textual_adapter import (
     FooterKey,
     bindings_in_reach,
     footer_bindings_ready,
+    resize_virtual,
     screen_text,
 )
 
@@ -126,6 +127,38 @@ class TestBindingsInReach:
                     break
                 await pilot.pause(0.02)
             assert footer_bindings_ready(footer) is True
+
+
+class TestResizeVirtual:
+    async def test_grows_the_scroll_range_and_lays_out_only_for_a_new_scrollbar(self) -> None:
+        from textual.geometry import Size
+        from textual.scroll_view import ScrollView
+
+        class Tall(App[None]):
+            def compose(self) -> ComposeResult:
+                yield ScrollView(id="view")
+
+        app = Tall()
+        async with app.run_test(size=(40, 10)) as pilot:
+            view = app.query_one(ScrollView)
+            layouts: list[bool] = []
+            refresh = view.refresh
+
+            def counted(*args: object, layout: bool = False, **kwargs: object) -> object:
+                layouts.append(layout)
+                return refresh(*args, layout=layout, **kwargs)  # type: ignore[arg-type]
+
+            view.refresh = counted  # type: ignore[method-assign]
+            resize_virtual(view, Size(40, 100))  # the vertical scrollbar appears
+            assert True in layouts and view.show_vertical_scrollbar
+            await pilot.pause()
+            layouts.clear()
+            resize_virtual(view, Size(40, 5000))  # the same scrollbar, a longer range
+            assert True not in layouts
+            assert view.virtual_size == Size(40, 5000)
+            assert view.vertical_scrollbar.window_virtual_size == 5000
+            view.scroll_to(y=4000, animate=False, immediate=True)
+            assert view.scroll_offset.y == 4000  # reachable without a layout in between
 
 
 class TestOnlyTheAdapter:

@@ -22,6 +22,11 @@ each leaning on as few private names as possible, and
 * :func:`footer_bindings_ready` - whether a footer may draw its keys yet: Textual's
   own footer composes nothing until the screen's bindings are known, a state it
   keeps in a private attribute.
+* :func:`resize_virtual` - a scroll view's virtual size changed without a layout
+  of the whole screen: the public ``virtual_size`` reactive asks for one on
+  every change, which is what cost the keys while 10,000 envelopes stream in
+  (the list grows every 150 ms). Only a change of which scrollbars show needs
+  one; otherwise Textual's own private scrollbar update is enough.
 """
 
 from __future__ import annotations
@@ -33,7 +38,10 @@ import rich
 from rich.traceback import Traceback
 from textual.app import App
 from textual.binding import Binding
+from textual.geometry import Size
 from textual.screen import Screen
+from textual.scroll_view import ScrollView
+from textual.widget import Widget
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
@@ -43,6 +51,7 @@ __all__ = [
     "FooterKey",
     "bindings_in_reach",
     "footer_bindings_ready",
+    "resize_virtual",
     "screen_text",
 ]
 
@@ -77,3 +86,17 @@ def bindings_in_reach(screen: Screen[Any]) -> Iterator[tuple[str, Binding]]:
 def footer_bindings_ready(footer: Footer) -> bool:
     """Whether ``footer`` may draw its keys: Textual's own footer waits for this."""
     return bool(footer._bindings_ready)
+
+
+def resize_virtual(view: ScrollView, size: Size) -> None:
+    """Set ``view``'s virtual size; lay the screen out again only when its
+    scrollbars change (shown or hidden), else redraw just the scrollbars."""
+    if size == view.virtual_size:
+        return
+    before = (view.show_vertical_scrollbar, view.show_horizontal_scrollbar)
+    view.set_reactive(Widget.virtual_size, size)
+    view._refresh_scrollbars()  # recomputes which scrollbars show
+    if (view.show_vertical_scrollbar, view.show_horizontal_scrollbar) != before:
+        view.refresh(layout=True)
+    else:
+        view._scroll_update(size)

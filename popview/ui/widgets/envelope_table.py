@@ -27,6 +27,7 @@ from textual.strip import Strip
 from popview.mail.signals import badge
 from popview.session.identity import MessageKey
 from popview.ui.list_model import MailboxListing
+from popview.ui.textual_adapter import resize_virtual
 from popview.ui.widgets.formatting import compact_date, human_size, short_date, single_line
 
 __all__ = ["EnvelopeTable"]
@@ -96,6 +97,8 @@ class EnvelopeTable(ScrollView, can_focus=True):
         self.cursor = 0
         self._cuts: list[int] = []
         self._reported_key: MessageKey | None = None
+        self._drawn: tuple[object, ...] | None = None
+        """What :meth:`refresh_rows` last drew (see :meth:`_window`)."""
 
     # -- data ------------------------------------------------------------------
 
@@ -106,12 +109,30 @@ class EnvelopeTable(ScrollView, can_focus=True):
             if index is not None:
                 self.cursor = index
         self.cursor = max(0, min(self.cursor, len(self.listing.rows) - 1))
-        self.virtual_size = Size(self.scrollable_content_region.width, len(self.listing.rows) + 1)
+        # Rows added below the window (envelopes streaming in, older than those on
+        # screen) change only the scrollbar: no layout of the screen, no repaint.
+        resize_virtual(self, Size(self.scrollable_content_region.width, len(self.listing.rows) + 1))
         self._scroll_cursor_into_view()
         # A scroll is clamped to the old virtual size until the next layout: after
         # Esc restores 300 rows from 1, scroll again once they are laid out.
         self.call_after_refresh(self._scroll_cursor_into_view)
-        self.refresh()
+        window = self._window()
+        if window != self._drawn:
+            self._drawn = window
+            self.refresh()
+
+    def _window(self) -> tuple[object, ...]:
+        """What the rows on screen show: their keys, envelopes, depth, and the cursor."""
+        top = int(self.scroll_offset.y)
+        rows = self.listing.rows[top : top + max(self.size.height, 1)]
+        envelopes = self.listing.envelopes
+        hidden = self.listing.hidden_replies
+        return (
+            top,
+            self.cursor,
+            self.size,
+            tuple((row, id(envelopes.get(row.key)), hidden.get(row.key)) for row in rows),
+        )
 
     def set_marks(
         self,
@@ -158,9 +179,16 @@ class EnvelopeTable(ScrollView, can_focus=True):
 
     def move_to(self, index: int) -> None:
         """Put the cursor on row ``index`` (clamped) and scroll to it."""
+        before, top = self.cursor, self.scroll_offset.y
         self.cursor = max(0, min(index, len(self.listing.rows) - 1))
         self._scroll_cursor_into_view()
-        self.refresh()
+        self._drawn = None
+        if self.scroll_offset.y == top:
+            # Only the two cursor lines change (line 0 is the column header).
+            self.refresh_line(before + 1)
+            self.refresh_line(self.cursor + 1)
+        else:
+            self.refresh()
 
     def _report_cursor(self) -> None:
         key = self.current_key
@@ -210,6 +238,7 @@ class EnvelopeTable(ScrollView, can_focus=True):
                 self.action_select()
 
     def on_resize(self) -> None:
+        self._drawn = None
         self.virtual_size = Size(self.scrollable_content_region.width, len(self.listing.rows) + 1)
 
     # -- rendering -----------------------------------------------------------------

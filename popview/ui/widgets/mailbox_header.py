@@ -122,7 +122,7 @@ class MailboxHeader(Horizontal):
         else:
             noun = "message" if count == 1 else "messages"
             text = f"{count} {noun}{filtered}{fresh}, {human_size(total_size)}"
-        self._counts.update(Text(text))
+        _show(self._counts, text)
         pending_widget = self._pending
         text = (
             f"{pending:,} to delete, {size_label(marked_size)}"
@@ -131,5 +131,17 @@ class MailboxHeader(Horizontal):
         )
         if waiting:
             text += f" ({waiting} pending)"
-        pending_widget.update(Text(text))
+        _show(pending_widget, text)
         pending_widget.set_class(pending > 0, "pending")
+
+
+def _show(widget: Static, text: str) -> None:
+    """Show ``text`` in a header field sized to its text: laid out again only when
+    its width changes (the counts change with every batch while the list loads,
+    and a layout redoes the whole screen)."""
+    shown = widget.content
+    if isinstance(shown, Text) and shown.plain == text:
+        return
+    width = shown.cell_len if isinstance(shown, Text) else -1
+    content = Text(text)
+    widget.update(content, layout=content.cell_len != width)
