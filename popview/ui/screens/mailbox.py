@@ -6,6 +6,7 @@ far). Rows marked for deletion are restyled, not removed, until a commit.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.text import Text
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MailboxScreen"]
 
-_REBUILD_DELAY = 0.15  # coalesce envelope batches into one table rebuild
+_REBUILD_DELAY = 0.15  # at most one rebuild of the rows per this many seconds
 _CHECKING = "Checking for new mail…"
 FROM_CACHE = "From the cache: checking the server…"
 """The status line while the rows are the cache's, not yet confirmed by the server."""
@@ -185,6 +186,8 @@ class MailboxScreen(Screen[None]):
         super().__init__()
         self.listing = listing
         self._rebuild_timer: Timer | None = None
+        self._rebuilt_at = 0.0
+        """When the rows were last rebuilt (``time.monotonic``)."""
         self._status_timer: Timer | None = None
         self._asking: str | None = None
         self.status_text = ""
@@ -265,9 +268,16 @@ class MailboxScreen(Screen[None]):
     # -- updates from the app ------------------------------------------------------------
 
     def envelopes_changed(self) -> None:
-        """New envelopes arrived: rebuild soon (batches coalesce)."""
-        if self._rebuild_timer is None:
-            self._rebuild_timer = self.set_timer(_REBUILD_DELAY, self._rebuild)
+        """New envelopes arrived: rebuild at once if the last rebuild is older than
+        :data:`_REBUILD_DELAY` (the first batch is on screen without waiting), else
+        once that much time has passed (the batches in between coalesce)."""
+        if self._rebuild_timer is not None:
+            return
+        wait = self._rebuilt_at + _REBUILD_DELAY - time.monotonic()
+        if wait <= 0:
+            self._rebuild()
+        else:
+            self._rebuild_timer = self.set_timer(wait, self._rebuild)
 
     def load_progress(self, done: int, total: int) -> None:
         bar = self.query_one("#load-progress", ProgressBar)
@@ -357,6 +367,7 @@ class MailboxScreen(Screen[None]):
 
     def _rebuild(self) -> None:
         self._rebuild_timer = None
+        self._rebuilt_at = time.monotonic()
         keep = self.table.current_key
         self.listing.rebuild()
         self.table.refresh_rows(keep_key=keep)
