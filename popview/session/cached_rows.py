@@ -6,8 +6,8 @@ wants to paint them at once (docs/architecture.md, "The listing pipeline")
 passes a callback to :class:`~popview.session.MailboxSession` (``on_cached``);
 it is called on the reading thread with the rows rebuilt as envelopes: first the
 newest :data:`FIRST_ROWS` (a screenful and more, rebuilt in a few milliseconds),
-then the rest (10,000 rows take about 0.1 s more), so the first screen does not
-wait for the whole mailbox.
+then the rest in parts of :data:`LATER_ROWS` (10,000 rows take about 0.1 s more),
+so the first screen does not wait for the whole mailbox.
 
 These rows are *unconfirmed*: keyed by the UIDL the cache stored them under, with
 the size the cache recorded and no message number (``0``, which no POP3 message
@@ -31,7 +31,14 @@ if TYPE_CHECKING:
     from popview.session.envelope_stream import Prefetched
     from popview.store import CachedEnvelope
 
-__all__ = ["FIRST_ROWS", "NO_NUMBER", "CachedRowsCallback", "report_cached", "unconfirmed_rows"]
+__all__ = [
+    "FIRST_ROWS",
+    "LATER_ROWS",
+    "NO_NUMBER",
+    "CachedRowsCallback",
+    "report_cached",
+    "unconfirmed_rows",
+]
 
 NO_NUMBER = 0
 """The message number of an unconfirmed row: none (POP3 numbers start at 1)."""
@@ -39,11 +46,14 @@ NO_NUMBER = 0
 FIRST_ROWS = 200
 """Rows reported first: the newest, more than a screen of them."""
 
+LATER_ROWS = 2000
+"""Rows per report after the first (a part of 2,000 is added to a list in ~10 ms)."""
+
 _OLDEST = datetime.min.replace(tzinfo=UTC)
 
 CachedRowsCallback = Callable[[Sequence[Listed]], None]
 """Called with the cached rows, unconfirmed, on the thread that read them: the
-newest :data:`FIRST_ROWS` first, then (if any) the rest."""
+newest :data:`FIRST_ROWS` first, then the rest in parts."""
 
 
 def unconfirmed_rows(cached: Mapping[str, CachedEnvelope]) -> list[Listed]:
@@ -83,6 +93,13 @@ def _newest_first(
     return first, rest
 
 
+def _chunks(rows: dict[str, CachedEnvelope]) -> list[dict[str, CachedEnvelope]]:
+    """``rows`` in parts of :data:`LATER_ROWS` (each is added to the list in one go
+    on the UI's event loop, so a part must stay short for the keys)."""
+    items = list(rows.items())
+    return [dict(items[i : i + LATER_ROWS]) for i in range(0, len(items), LATER_ROWS)]
+
+
 def _aware(value: datetime) -> datetime:
     # A Date without a zone is read as UTC (so naive and aware dates compare).
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
@@ -102,7 +119,8 @@ def report_cached(prefetched: Prefetched, callback: CachedRowsCallback) -> None:
         cached = future.result()
         if not cached:
             return
-        for part in _newest_first(cached):
+        first, rest = _newest_first(cached)
+        for part in (first, *_chunks(rest)):
             rows = unconfirmed_rows(part)
             if rows:
                 callback(rows)

@@ -227,10 +227,20 @@ async def over_a_link(
                 await asyncio.sleep(0.0005)
             table = app.screen.query_one(EnvelopeTable)
             painted = _Painted(table)
-            while not (app.listing.rows and painted.times):
+            # The first paint that drew rows: the list had rows when the compositor
+            # asked the table for its lines (not the last paint before they came).
+            drew_rows: list[float] = []
+            recorded = table.render_lines
+
+            def render_lines(crop: Any) -> Any:
+                if app.listing.rows and not drew_rows:
+                    drew_rows.append(time.perf_counter())
+                return recorded(crop)
+
+            table.render_lines = render_lines  # type: ignore[method-assign]
+            while not drew_rows:
                 await asyncio.sleep(0.0005)
-            # The paint that drew rows: the first one after the rows existed.
-            first = painted.times[-1]
+            first = drew_rows[0]
             while app.loading and len(during) < presses:
                 during.append(await _painted_key(app, painted))
                 await asyncio.sleep(0.05)

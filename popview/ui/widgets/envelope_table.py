@@ -131,7 +131,9 @@ class EnvelopeTable(ScrollView, can_focus=True):
             top,
             self.cursor,
             self.size,
-            tuple((row, id(envelopes.get(row.key)), hidden.get(row.key)) for row in rows),
+            # The envelopes themselves (compared by value), not their ids: an id
+            # can be reused by a later envelope once the drawn one is freed.
+            tuple((row, envelopes.get(row.key), hidden.get(row.key)) for row in rows),
         )
 
     def set_marks(

@@ -1,0 +1,87 @@
+"""The cached rows reported while the login is in the air (popview/session/cached_rows.py).
+
+A real sqlite store, read ahead by the session's own prefetch; every check is on
+what the callback receives.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from popview.mail.envelope import parse_envelope
+from popview.session import cached_rows
+from popview.session.cached_rows import FIRST_ROWS, NO_NUMBER, report_cached
+from popview.session.envelope_stream import prefetch_cached
+from popview.session.payload import envelope_payload
+from popview.session.types import Listed
+from popview.store import CachedEnvelope, Store
+
+ACCOUNT = "alice@127.0.0.1:110"
+
+
+def block(n: int) -> bytes:
+    # Message n is n minutes after midnight: the higher n, the newer.
+    return (
+        f"From: Sender {n} <s{n}@example.org>\r\nSubject: Cached {n}\r\n"
+        f"Date: Fri, 15 Mar 2024 {n // 60:02d}:{n % 60:02d}:00 +0000\r\n\r\n"
+    ).encode()
+
+
+def fill(store: Store, count: int, *, payloads: bool = True) -> None:
+    rows = []
+    for n in range(1, count + 1):
+        headers = block(n)
+        envelope = parse_envelope(headers, number=n, uid=f"uid-{n}", size=100 + n)
+        payload = envelope_payload(envelope) if payloads else None
+        rows.append(CachedEnvelope(f"uid-{n}", 100 + n, headers, payload))
+    store.cache.put_envelopes(ACCOUNT, rows)
+
+
+def reported(store: Store) -> list[list[Listed]]:
+    calls: list[list[Listed]] = []
+    done = threading.Event()
+    future = prefetch_cached(store.cache, ACCOUNT)
+    report_cached(future, lambda rows: calls.append(list(rows)))
+    future.add_done_callback(lambda _f: done.set())  # runs after report_cached's
+    assert done.wait(10)
+    return calls
+
+
+def test_newest_first_then_the_rest_in_parts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cached_rows, "LATER_ROWS", 100)
+    count = FIRST_ROWS + 250
+    with Store.open(tmp_path) as store:
+        fill(store, count)
+        calls = reported(store)
+    first = calls[0]
+    assert len(first) == FIRST_ROWS
+    assert {row.key for row in first} == {f"uid-{n}" for n in range(251, count + 1)}
+    assert [len(call) for call in calls[1:]] == [100, 100, 50]
+    every = [row for call in calls for row in call]
+    assert sorted(row.key for row in every) == sorted(f"uid-{n}" for n in range(1, count + 1))
+    # Unconfirmed: the cache's size and no message number of any session.
+    assert all(row.envelope.number == NO_NUMBER for row in every)
+    sizes = {row.key: row.envelope.size for row in every}
+    assert sizes["uid-7"] == 107
+    assert next(r for r in every if r.key == "uid-7").envelope.subject == "Cached 7"
+
+
+def test_an_older_cache_without_payloads_is_parsed(tmp_path: Path) -> None:
+    with Store.open(tmp_path) as store:
+        fill(store, 3, payloads=False)
+        calls = reported(store)
+    assert sorted(row.envelope.subject for call in calls for row in call) == [
+        "Cached 1",
+        "Cached 2",
+        "Cached 3",
+    ]
+
+
+def test_an_empty_cache_reports_nothing(tmp_path: Path) -> None:
+    with Store.open(tmp_path) as store:
+        assert reported(store) == []
