@@ -21,6 +21,7 @@ from textual.widgets import Static
 from popview.server import Fault, MemoryMailbox, Pop3Server
 from popview.store import Store
 from popview.ui.app import PopviewApp
+from popview.ui.screens.dialogs import ConfirmScreen
 from popview.ui.screens.login import LoginScreen
 from popview.ui.screens.mailbox import FROM_CACHE, WAIT_FOR_SERVER, MailboxScreen
 from popview.ui.widgets.envelope_table import EnvelopeTable
@@ -184,6 +185,17 @@ class TestCachedRowsFirst:
                     await wait_for(pilot, lambda: "uid-0003" in app.session_marks)
                     deles = [c for c in server.commands()[first:] if c.startswith("DELE")]
                     assert deles == ["DELE 2"]
+                    # The commit dialog lists exactly what QUIT then deletes.
+                    await pilot.press("dollar_sign")
+                    await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+                    dialog = app.screen
+                    assert isinstance(dialog, ConfirmScreen)
+                    listed = "\n".join(dialog.lines)
+                    assert "Subject number 3" in listed and "Subject number 2" not in listed
+                    await pilot.press("y")
+                    # uid-0001 went between the visits; the commit deletes uid-0003 only.
+                    await wait_for(pilot, lambda: len(mailbox.deleted) > 1)
+                    assert mailbox.deleted == ["uid-0001", "uid-0003"]
         finally:
             release.set()
             await server.close()
