@@ -20,16 +20,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from popview.mail.envelope import parse_envelope
+from popview.mail.envelope import Envelope, parse_envelope
 from popview.session.identity import MessageKey, is_valid_uidl
-from popview.session.payload import envelope_from_payload, payload_date
 from popview.session.types import Listed
 
 if TYPE_CHECKING:
     from popview.session.envelope_stream import Prefetched
     from popview.store import CachedEnvelope
+
+_Known = tuple["CachedEnvelope", dict[str, Any] | None]
+"""A cached row and its envelope fields, checked while the login is in the air
+(:func:`~popview.session.envelope_stream.prefetch_cached`), or ``None``."""
 
 __all__ = [
     "FIRST_ROWS",
@@ -56,36 +59,38 @@ CachedRowsCallback = Callable[[Sequence[Listed]], None]
 newest :data:`FIRST_ROWS` first, then the rest in parts."""
 
 
-def unconfirmed_rows(cached: Mapping[str, CachedEnvelope]) -> list[Listed]:
+def unconfirmed_rows(cached: Mapping[str, _Known]) -> list[Listed]:
     """The cached envelopes as rows keyed by their UIDL, without a message number.
 
     Only a valid UIDL is ever cached, so each key is a stable one; a row that
     is not (a damaged cache) is left out rather than given a key of its own.
     """
     rows: list[Listed] = []
-    for uid, entry in cached.items():
+    for uid, (entry, fields) in cached.items():
         if not is_valid_uidl(uid):
             continue
-        envelope = envelope_from_payload(entry.payload, number=NO_NUMBER, uid=uid, size=entry.size)
-        if envelope is None:  # an older cache without payloads: parse the stored block
+        if fields is not None:
+            envelope = Envelope(number=NO_NUMBER, uid=uid, size=entry.size, **fields)
+        else:  # an older cache without payloads: parse the stored block
             envelope = parse_envelope(entry.headers, number=NO_NUMBER, uid=uid, size=entry.size)
         rows.append(Listed(MessageKey(uid), envelope))
     return rows
 
 
 def _newest_first(
-    cached: Mapping[str, CachedEnvelope],
-) -> tuple[dict[str, CachedEnvelope], dict[str, CachedEnvelope]]:
+    cached: Mapping[str, _Known],
+) -> tuple[dict[str, _Known], dict[str, _Known]]:
     """``cached`` cut in two: the newest :data:`FIRST_ROWS` by Date, and the rest.
 
-    Ordering needs only each payload's date (a row without one sorts oldest),
+    Ordering needs only each row's checked date (a row without one sorts oldest),
     not the whole envelope."""
     if len(cached) <= FIRST_ROWS:
         return dict(cached), {}
 
     def date(uid: str) -> datetime:
-        found = payload_date(cached[uid].payload)
-        return _OLDEST if found is None else _aware(found)
+        fields = cached[uid][1]
+        found = fields.get("date") if fields is not None else None
+        return _aware(found) if isinstance(found, datetime) else _OLDEST
 
     newest = set(sorted(cached, key=date, reverse=True)[:FIRST_ROWS])
     first = {uid: cached[uid] for uid in newest}
@@ -93,7 +98,7 @@ def _newest_first(
     return first, rest
 
 
-def _chunks(rows: dict[str, CachedEnvelope]) -> list[dict[str, CachedEnvelope]]:
+def _chunks(rows: dict[str, _Known]) -> list[dict[str, _Known]]:
     """``rows`` in parts of :data:`LATER_ROWS` (each is added to the list in one go
     on the UI's event loop, so a part must stay short for the keys)."""
     items = list(rows.items())

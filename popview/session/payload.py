@@ -25,7 +25,6 @@ __all__ = [
     "envelope_fields",
     "envelope_from_payload",
     "envelope_payload",
-    "payload_date",
 ]
 
 PAYLOAD_VERSION = 2
@@ -66,20 +65,6 @@ def envelope_payload(envelope: Envelope) -> dict[str, Any]:
     payload["x"] = sorted(envelope.signals)
     payload["ss"] = envelope.spam_score
     return payload
-
-
-def payload_date(payload: dict[str, Any] | None) -> datetime | None:
-    """Only the Date of a payload of this version (to order rows before rebuilding
-    them), or ``None`` when it has none or is not one :func:`envelope_from_payload` reads."""
-    if payload is None or payload.get(_VERSION_KEY) != PAYLOAD_TAG:
-        return None
-    value = payload.get("d")
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
 
 
 def envelope_from_payload(
