@@ -7,6 +7,7 @@ what the callback receives.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -40,11 +41,16 @@ def fill(store: Store, count: int, *, payloads: bool = True) -> None:
     store.cache.put_envelopes(ACCOUNT, rows)
 
 
-def reported(store: Store) -> list[list[Listed]]:
+def reported(store: Store, stop_after: int = 1_000) -> list[list[Listed]]:
     calls: list[list[Listed]] = []
     done = threading.Event()
     future = prefetch_cached(store.cache, ACCOUNT)
-    report_cached(future, lambda rows: calls.append(list(rows)))
+
+    def take(rows: Sequence[Listed]) -> bool:
+        calls.append(list(rows))
+        return len(calls) < stop_after
+
+    report_cached(future, take)
     future.add_done_callback(lambda _f: done.set())  # runs after report_cached's
     assert done.wait(10)
     return calls
@@ -69,6 +75,17 @@ def test_newest_first_then_the_rest_in_parts(
     sizes = {row.key: row.envelope.size for row in every}
     assert sizes["uid-7"] == 107
     assert next(r for r in every if r.key == "uid-7").envelope.subject == "Cached 7"
+
+
+def test_no_more_once_the_callback_has_enough(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session has listed: the rest is not built (its listing shows them)."""
+    monkeypatch.setattr(cached_rows, "LATER_ROWS", 100)
+    with Store.open(tmp_path) as store:
+        fill(store, FIRST_ROWS + 250)
+        calls = reported(store, stop_after=2)
+    assert [len(call) for call in calls] == [FIRST_ROWS, 100]
 
 
 def test_an_older_cache_without_payloads_is_parsed(tmp_path: Path) -> None:

@@ -54,9 +54,11 @@ LATER_ROWS = 2000
 
 _OLDEST = datetime.min.replace(tzinfo=UTC)
 
-CachedRowsCallback = Callable[[Sequence[Listed]], None]
+CachedRowsCallback = Callable[[Sequence[Listed]], bool]
 """Called with the cached rows, unconfirmed, on the thread that read them: the
-newest :data:`FIRST_ROWS` first, then the rest in parts."""
+newest :data:`FIRST_ROWS` first, then the rest in parts. It returns whether it
+wants more: once the server has listed, the session's own listing shows them,
+and building them twice would only take CPU from it."""
 
 
 def unconfirmed_rows(cached: Mapping[str, _Known]) -> list[Listed]:
@@ -127,7 +129,7 @@ def report_cached(prefetched: Prefetched, callback: CachedRowsCallback) -> None:
         first, rest = _newest_first(cached)
         for part in (first, *_chunks(rest)):
             rows = unconfirmed_rows(part)
-            if rows:
-                callback(rows)
+            if rows and not callback(rows):
+                return
 
     prefetched.add_done_callback(done)

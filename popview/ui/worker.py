@@ -430,8 +430,11 @@ class SessionWorker:
         self.logins += 1
         login = self.logins
 
-        def cached(rows: Sequence[Listed]) -> None:  # on the cache's reading thread
+        def cached(rows: Sequence[Listed]) -> bool:  # on the cache's reading thread
+            if self.logins != login or self.session is session:
+                return False  # logged in (its listing shows them), or another login
             self.app.post_message(msg.CachedRowsRead(tuple(rows), account_key, previous, login))
+            return True
 
         session.on_cached = cached
         try:
