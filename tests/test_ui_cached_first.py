@@ -222,3 +222,26 @@ class TestCachedRowsFirst:
         finally:
             release.set()
             await server.close()
+
+    async def test_q_while_checking_leaves_without_a_word_to_the_server(
+        self, tmp_path: Path
+    ) -> None:
+        server = new_server([mail(n) for n in range(1, 3)])
+        await server.start()
+        try:
+            await first_visit(server, tmp_path)
+            release, _held = hold_list(server)
+            first = len(server.commands())
+            with Store.open(tmp_path) as store:
+                app = PopviewApp(
+                    None, account=account_for(server), password=POP3_PASSWORD, store=store
+                )
+                async with app.run_test(size=SIZE) as pilot:
+                    app = await cached_rows_up(pilot)
+                    await pilot.press("q")
+                    await wait_for(pilot, lambda: app.return_code is not None)
+                    assert app.return_code == 0
+            assert "QUIT" not in server.commands()[first:]
+        finally:
+            release.set()
+            await server.close()
