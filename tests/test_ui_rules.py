@@ -252,7 +252,15 @@ class TestRulesAcrossRuns:
                 None, account=account_for(server), password=POP3_PASSWORD, store=store
             )
             async with second.run_test(size=SIZE) as pilot:
-                await wait_for(pilot, lambda: isinstance(second.screen, ConfirmScreen))
+                # The dialog drawn, not only pushed (a warm start pushes it over the
+                # cached rows, and its body composes on a later turn of the loop).
+                await wait_for(
+                    pilot,
+                    lambda: (
+                        isinstance(second.screen, ConfirmScreen)
+                        and bool(second.screen.query(".dialog-body Static"))
+                    ),
+                )
                 assert f"Marked by: {ADS} 2, spam 2" in dialog_text(second)
                 await pilot.press("y")  # keep them marked
                 await wait_listed(pilot)
