@@ -6,6 +6,7 @@ what the callback receives.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 from popview.mail.envelope import parse_envelope
 from popview.session import cached_rows
-from popview.session.cached_rows import FIRST_ROWS, NO_NUMBER, report_cached
+from popview.session.cached_rows import FIRST_ROWS, NO_NUMBER, CachedRowsReport
 from popview.session.envelope_stream import prefetch_cached
 from popview.session.payload import envelope_payload
 from popview.session.types import Listed
@@ -41,19 +42,30 @@ def fill(store: Store, count: int, *, payloads: bool = True) -> None:
     store.cache.put_envelopes(ACCOUNT, rows)
 
 
-def reported(store: Store, stop_after: int = 1_000) -> list[list[Listed]]:
+def reported(
+    store: Store, stop_after: int = 1_000, events: list[str] | None = None
+) -> list[list[Listed]]:
     calls: list[list[Listed]] = []
     done = threading.Event()
-    future = prefetch_cached(store.cache, ACCOUNT)
 
     def take(rows: Sequence[Listed]) -> bool:
         calls.append(list(rows))
+        if events is not None:
+            events.append(f"reported {len(rows)}")
         return len(calls) < stop_after
 
-    report_cached(future, take)
-    future.add_done_callback(lambda _f: done.set())  # runs after report_cached's
+    report = CachedRowsReport(take)
+    future = prefetch_cached(store.cache, ACCOUNT, report.first)
+    report.rest(future)
+    future.add_done_callback(lambda _f: done.set())  # runs after the report's
     assert done.wait(10)
     return calls
+
+
+def no_json(action: int, arg1: str | None, arg2: str | None, *_: object) -> int:
+    """An sqlite authorizer that refuses the JSON functions (an sqlite without them)."""
+    refused = any(name in (arg1 or "", arg2 or "") for name in ("json_extract", "json_valid"))
+    return sqlite3.SQLITE_DENY if refused else sqlite3.SQLITE_OK
 
 
 def test_newest_first_then_the_rest_in_parts(
@@ -102,3 +114,44 @@ def test_an_older_cache_without_payloads_is_parsed(tmp_path: Path) -> None:
 def test_an_empty_cache_reports_nothing(tmp_path: Path) -> None:
     with Store.open(tmp_path) as store:
         assert reported(store) == []
+
+
+def test_the_newest_are_reported_before_the_whole_cache_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One query ordered by date gives the first screen: it is reported before the
+    whole read starts (10,000 payloads decoded and checked), and the rest never
+    repeats a row of it."""
+    monkeypatch.setattr(cached_rows, "LATER_ROWS", 100)
+    count = FIRST_ROWS + 250
+    events: list[str] = []
+    with Store.open(tmp_path) as store:
+        fill(store, count)
+        whole_read = store.cache.get_envelopes
+
+        def read_all(*args: object) -> object:
+            events.append("whole read")
+            return whole_read(*args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(store.cache, "get_envelopes", read_all)
+        calls = reported(store, events=events)
+    assert events[:2] == [f"reported {FIRST_ROWS}", "whole read"]
+    assert {row.key for row in calls[0]} == {f"uid-{n}" for n in range(251, count + 1)}
+    keys = [row.key for call in calls for row in call]
+    assert len(keys) == len(set(keys)) == count
+
+
+def test_without_json_in_sqlite_the_whole_read_reports_them_newest_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An sqlite that refuses the JSON functions: no early query, and the whole read
+    reports every row once, the newest first, as before."""
+    monkeypatch.setattr(cached_rows, "LATER_ROWS", 100)
+    count = FIRST_ROWS + 250
+    with Store.open(tmp_path) as store:
+        fill(store, count)
+        store._db._connection.set_authorizer(no_json)
+        calls = reported(store)
+        store._db._connection.set_authorizer(None)
+    assert {row.key for row in calls[0]} == {f"uid-{n}" for n in range(251, count + 1)}
+    assert [len(call) for call in calls] == [FIRST_ROWS, 100, 100, 50]

@@ -22,13 +22,15 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from popview.errors import StoreError
 from popview.mail.envelope import Envelope, parse_envelope
 from popview.session.identity import MessageKey, is_valid_uidl
+from popview.session.payload import envelope_fields
 from popview.session.types import Listed
 
 if TYPE_CHECKING:
     from popview.session.envelope_stream import Prefetched
-    from popview.store import CachedEnvelope
+    from popview.store import CachedEnvelope, MailCache
 
 _Known = tuple["CachedEnvelope", dict[str, Any] | None]
 """A cached row and its envelope fields, checked while the login is in the air
@@ -39,7 +41,7 @@ __all__ = [
     "LATER_ROWS",
     "NO_NUMBER",
     "CachedRowsCallback",
-    "report_cached",
+    "CachedRowsReport",
     "unconfirmed_rows",
 ]
 
@@ -112,24 +114,61 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def report_cached(prefetched: Prefetched, callback: CachedRowsCallback) -> None:
-    """Call ``callback`` with the unconfirmed rows once ``prefetched`` has read them.
+class CachedRowsReport:
+    """Report an account's cached rows to ``callback``, unconfirmed: the newest
+    :data:`FIRST_ROWS` as soon as the cache can pick them (:meth:`first`, on the
+    reading thread before the whole read: one query ordered by date, so the first
+    screen waits neither for 10,000 payloads to be decoded nor for their fields to
+    be checked), then the rest once the whole read is done (:meth:`rest`).
 
-    Nothing is reported when the read failed or found nothing (the listing then
-    reads or fetches them as ever). The rows are rebuilt on the reading thread,
-    so the event loop only receives them.
+    Nothing more is reported once ``callback`` returns False (the session is open:
+    its own listing shows them). The rows are rebuilt on the reading thread, so the
+    event loop only receives them.
     """
 
-    def done(future: Prefetched) -> None:
-        if future.cancelled() or future.exception() is not None:
-            return
-        cached = future.result()
-        if not cached:
-            return
-        first, rest = _newest_first(cached)
-        for part in (first, *_chunks(rest)):
-            rows = unconfirmed_rows(part)
-            if rows and not callback(rows):
-                return
+    def __init__(self, callback: CachedRowsCallback) -> None:
+        self._callback = callback
+        self._shown: set[str] = set()
+        self._done = False
 
-    prefetched.add_done_callback(done)
+    def first(self, cache: MailCache, account: str) -> None:
+        """Report the newest rows (the ``first`` hook of
+        :func:`~popview.session.envelope_stream.prefetch_cached`)."""
+        try:
+            newest = cache.newest_envelopes(account, FIRST_ROWS)
+        except StoreError:  # e.g. an sqlite without JSON: the whole read reports them
+            return
+        known = {uid: (row, envelope_fields(row.payload)) for uid, row in newest.items()}
+        self._report(known)
+
+    def rest(self, prefetched: Prefetched) -> None:
+        """Report the rows :meth:`first` did not, once ``prefetched`` has read them all
+        (all of them, newest first, if it reported none). Nothing is reported when
+        the read failed or found nothing (the listing then reads or fetches them)."""
+
+        def done(future: Prefetched) -> None:
+            if future.cancelled() or future.exception() is not None:
+                return
+            cached = future.result()
+            if not cached:
+                return
+            if self._shown:
+                parts = _chunks({uid: k for uid, k in cached.items() if uid not in self._shown})
+            else:
+                newest, others = _newest_first(cached)
+                parts = [newest, *_chunks(others)]
+            for part in parts:
+                self._report(part)
+
+        prefetched.add_done_callback(done)
+
+    def _report(self, part: Mapping[str, _Known]) -> None:
+        if self._done:
+            return
+        rows = unconfirmed_rows(part)
+        if not rows:
+            return
+        if self._callback(rows):
+            self._shown.update(part)
+        else:
+            self._done = True

@@ -82,7 +82,9 @@ Prefetched = concurrent.futures.Future[dict[str, _Known] | None]
 checked; ``None`` if the read failed."""
 
 
-def prefetch_cached(cache: MailCache, account: str) -> Prefetched:
+def prefetch_cached(
+    cache: MailCache, account: str, first: Callable[[MailCache, str], None] | None = None
+) -> Prefetched:
     """Start reading every cached envelope of ``account`` on a thread of its own.
 
     :func:`~popview.session.opening.open_mailbox` calls this before it
@@ -90,18 +92,23 @@ def prefetch_cached(cache: MailCache, account: str) -> Prefetched:
     GIL while it reads, and the event loop is idle while it waits for the
     server). The rows are checked against the server's LIST sizes only when
     the listing takes them, as :meth:`~popview.store.MailCache.get_envelopes`
-    would check them.
+    would check them. ``first`` runs on the reading thread before the whole
+    read (:mod:`popview.session.cached_rows` shows the newest rows from there).
     """
     executor = concurrent.futures.ThreadPoolExecutor(
         max_workers=1, thread_name_prefix="popview-prefetch"
     )
     try:
-        return executor.submit(_read_cached, cache, account)
+        return executor.submit(_read_cached, cache, account, first)
     finally:
         executor.shutdown(wait=False)
 
 
-def _read_cached(cache: MailCache, account: str) -> dict[str, _Known] | None:
+def _read_cached(
+    cache: MailCache, account: str, first: Callable[[MailCache, str], None] | None = None
+) -> dict[str, _Known] | None:
+    if first is not None:
+        first(cache, account)
     # The cache is an accelerator: a failed read ahead is read again by the listing.
     try:
         rows = cache.get_envelopes(account)

@@ -35,7 +35,7 @@ from popview.pop3.predial import DialAhead
 from popview.pop3.protocol import Capabilities, RemoteProtocolError, parse_capa
 from popview.pop3.tls import client_context
 from popview.pop3.wording import WHAT, protocol_error
-from popview.session.cached_rows import CachedRowsCallback, report_cached
+from popview.session.cached_rows import CachedRowsCallback, CachedRowsReport
 from popview.session.envelope_stream import Prefetched, prefetch_cached
 from popview.session.index import MessageIndex
 from popview.session.oauth2 import OAuth2Credential, log_in_oauth2
@@ -161,9 +161,12 @@ async def open_mailbox(
         pipelining = False  # found unable to pipeline before (HARDENING A.19)
     # The cache is read while the login is in the air (after the store reads
     # above: the store serialises its users, and those are on the way to connect).
-    cached = None if store is None else prefetch_cached(store.cache, account_key)
-    if cached is not None and on_cached is not None:
-        report_cached(cached, on_cached)
+    report = CachedRowsReport(on_cached) if on_cached is not None else None
+    cached = None
+    if store is not None:
+        cached = prefetch_cached(store.cache, account_key, report.first if report else None)
+        if report is not None:
+            report.rest(cached)
     timeout = account.timeout
     client = await Pop3Client.connect(
         account.host,
