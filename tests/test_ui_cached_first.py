@@ -18,7 +18,11 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import Static
 
+from popview.config import Account
 from popview.server import Fault, MemoryMailbox, Pop3Server
+from popview.session import MailboxSession
+from popview.session.cached_rows import unconfirmed_rows
+from popview.session.types import Listed
 from popview.store import Store
 from popview.ui.app import PopviewApp
 from popview.ui.screens.dialogs import ConfirmScreen
@@ -146,6 +150,43 @@ class TestCachedRowsFirst:
             new_top.set()
             await server.close()
 
+    async def test_a_row_listed_under_another_size_goes_at_once(self, tmp_path: Path) -> None:
+        """The server lists a cached UIDL under another size: the UIDL now names other
+        content, so its cached row goes as soon as the server has listed (nothing,
+        the commit dialog included, may describe the old message); the listing then
+        brings the message as it is."""
+        mailbox = MemoryMailbox([mail(n) for n in range(1, 3)])
+        server = new_server(mailbox)
+        await server.start()
+        top = asyncio.Event()
+        release = asyncio.Event()
+        try:
+            await first_visit(server, tmp_path)
+            mailbox.expunge([item.key for item in mailbox.load() if item.uid == "uid-0002"])
+            replaced = b"From: Other <o@example.org>\r\nSubject: A replaced message\r\n\r\nx\r\n"
+            mailbox.add(replaced, uid="uid-0002")
+            release, _held = hold_list(server)
+            server.faults.append(Fault(verb="TOP", hold=top, times=1))  # its TOP, held
+            with Store.open(tmp_path) as store:
+                app = PopviewApp(
+                    None, account=account_for(server), password=POP3_PASSWORD, store=store
+                )
+                async with app.run_test(size=SIZE) as pilot:
+                    app = await cached_rows_up(pilot)
+                    assert "Subject number 2" in shown(app)
+                    release.set()
+                    await wait_for(pilot, lambda: status(app) == "")
+                    await pilot.pause()
+                    assert "Subject number 2" not in shown(app)
+                    assert "Subject number 1" in shown(app)
+                    top.set()
+                    await wait_listed(pilot)
+                    assert "A replaced message" in shown(app)
+        finally:
+            release.set()
+            top.set()
+            await server.close()
+
     async def test_keys_that_need_the_server_wait_for_it(self, tmp_path: Path) -> None:
         """d (and Enter, v, u) on a cached row is refused with a status line until the
         server has listed; then d marks the message under its number in THIS
@@ -168,11 +209,14 @@ class TestCachedRowsFirst:
                     table = app.screen.query_one(EnvelopeTable)
                     table.move_to(app.listing.index_of("uid-0003") or 0)
                     assert table.current_key == "uid-0003"
-                    for key in ("d", "enter", "v", "u"):
+                    read_before = set(app.listing.read)
+                    for key in ("d", "enter", "v", "u", "N"):
                         await pilot.press(key)
                         assert isinstance(app.screen, MailboxScreen)  # no viewer opened
                         assert status(app) == WAIT_FOR_SERVER
                     assert not app.marks
+                    # N too: the read flag is kept per account, which is not known yet.
+                    assert app.listing.read == read_before
                     release.set()
                     await wait_listed(pilot)
                     assert not app.marks  # the refused d was not queued for later
@@ -223,6 +267,45 @@ class TestCachedRowsFirst:
             release.set()
             await server.close()
 
+    async def test_rows_read_after_a_failed_login_are_not_painted(self, tmp_path: Path) -> None:
+        """The cache's reading thread may report rows after the login has failed (a
+        refused connection answers before a large cache is read): they must not
+        cover the form and its error with rows nobody will confirm. The reading
+        thread's own callback is called after the failure, as it would be."""
+        server = new_server([mail(n) for n in range(1, 3)])
+        await server.start()
+        try:
+            await first_visit(server, tmp_path)
+            rows = list(app_rows_of(tmp_path, server))
+            port = server.port
+        finally:
+            await server.close()  # nothing listens now: the login fails at once
+        sessions: list[MailboxSession] = []
+
+        def factory(account: Account, password: Any) -> MailboxSession:
+            sessions.append(MailboxSession(account, password, store=store))
+            return sessions[-1]
+
+        with Store.open(tmp_path) as store:
+            account = Account(name="d", host="127.0.0.1", port=port, tls="none", user="alice")
+            app = PopviewApp(None, account=account, password=POP3_PASSWORD, store=store,
+                             session_factory=factory)  # fmt: skip
+            async with app.run_test(size=SIZE) as pilot:
+                await wait_for(
+                    pilot,
+                    lambda: (
+                        isinstance(app.screen, LoginScreen)
+                        and "connect" in str(app.screen.query_one("#login-status", Static).render())
+                    ),
+                )
+                callback = sessions[-1].on_cached
+                assert callback is not None
+                assert callback(rows) is False  # the thread is told to stop
+                await pilot.pause()
+                await pilot.pause()
+                assert isinstance(app.screen, LoginScreen) and not app.listing.rows
+                assert not app.from_cache
+
     async def test_q_while_checking_leaves_without_a_word_to_the_server(
         self, tmp_path: Path
     ) -> None:
@@ -245,3 +328,11 @@ class TestCachedRowsFirst:
         finally:
             release.set()
             await server.close()
+
+
+def app_rows_of(cache: Path, server: Pop3Server) -> list[Listed]:
+    """The account's cached rows as the reading thread reports them."""
+    with Store.open(cache) as store:
+        key = f"{account_for(server).user}@127.0.0.1:{server.port}"
+        known = {uid: (row, None) for uid, row in store.cache.get_envelopes(key).items()}
+        return unconfirmed_rows(known)

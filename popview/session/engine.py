@@ -241,11 +241,12 @@ class MailboxSession:
         return max(0.0, self.keepalive_interval - idle)
 
     @property
-    def listed_keys(self) -> frozenset[MessageKey]:
-        """Every key the current connection listed (empty when disconnected)."""
+    def listed_sizes(self) -> dict[MessageKey, int | None]:
+        """Every key the current connection listed, with its ``LIST`` size (empty
+        when disconnected)."""
         if self._conn is None:
-            return frozenset()
-        return frozenset(ref.key for ref in self._conn.index)
+            return {}
+        return {ref.key: ref.size for ref in self._conn.index}
 
     def ref(self, key: str) -> MessageRef | None:
         """The message with session key ``key`` on the current connection, or None."""

@@ -286,13 +286,20 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
             self.switch_screen(MailboxScreen(self.listing))
         self.submit(LoadMailbox())
 
-    def _confirm_cached(self, listed: frozenset[str] | None) -> None:
-        """The server listed its messages: the cached rows it no longer has go, the
-        others are now the session's (its listing replaces them as it streams)."""
+    def _confirm_cached(self, listed: Mapping[MessageKey, int | None] | None) -> None:
+        """The server listed its messages: the cached rows it no longer has go, and
+        so do those it lists under another size (their UIDL names other content: the
+        session's listing brings them back as they are); the others are now the
+        session's (its listing replaces them as it streams)."""
         self.from_cache = False
         self._forget_login_screen()
         if listed is not None:
-            for key in [key for key in self.listing.envelopes if key not in listed]:
+            gone = [
+                key
+                for key, envelope in self.listing.envelopes.items()
+                if key not in listed or listed[key] != envelope.size
+            ]
+            for key in gone:
                 self.listing.remove(key)
         self._mailbox_screen(lambda s: s.confirmed())
 

@@ -57,9 +57,10 @@ class Connected(Message):
 
     info: SessionInfo
     seen_before: frozenset[str] = frozenset()
-    listed: frozenset[str] | None = None
-    """Every key the server listed (LIST and UIDL), or None when not known: the
-    rows shown from the cache that are not in it are gone from the server."""
+    listed: Mapping[MessageKey, int | None] | None = None
+    """Every key the server listed (LIST and UIDL) with its LIST size, or None when
+    not known: a row shown from the cache that is not in it, or under another size
+    (the UIDL now names other content), is gone from the server."""
 
 
 @dataclass

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -430,11 +431,24 @@ class SessionWorker:
         self.logins += 1
         login = self.logins
 
+        # The cache's reading thread posts rows until the login ends either way; a
+        # failed login stops it under the same lock, so no row is posted after its
+        # LoginFailed (they would cover the form with rows nobody will confirm).
+        ended = threading.Lock()
+        failed = False
+
         def cached(rows: Sequence[Listed]) -> bool:  # on the cache's reading thread
-            if self.logins != login or self.session is session:
-                return False  # logged in (its listing shows them), or another login
-            self.app.post_message(msg.CachedRowsRead(tuple(rows), account_key, previous, login))
-            return True
+            with ended:
+                if failed or self.logins != login or self.session is session:
+                    return False  # logged in (its listing shows them), failed, or another
+                self.app.post_message(msg.CachedRowsRead(tuple(rows), account_key, previous, login))
+                return True
+
+        def fail(message: msg.LoginFailed) -> None:
+            nonlocal failed
+            with ended:
+                failed = True
+                self.app.post_message(message)
 
         session.on_cached = cached
         try:
@@ -442,23 +456,19 @@ class SessionWorker:
                 _trust(self.app, session, command)
             info = await session.open()
         except TLSVerificationError as error:
-            self.app.post_message(msg.LoginFailed(error.title, error.message, error.fingerprint))
+            fail(msg.LoginFailed(error.title, error.message, error.fingerprint))
             return
         except PopviewError as error:
             refused = isinstance(error, AuthError | CredentialError)
-            self.app.post_message(
-                msg.LoginFailed(error.title, error.message, password_refused=refused)
-            )
+            fail(msg.LoginFailed(error.title, error.message, password_refused=refused))
             return
         except OSError as error:
-            self.app.post_message(
-                msg.LoginFailed("Cannot connect", f"Cannot reach the server: {error.strerror}.")
-            )
+            fail(msg.LoginFailed("Cannot connect", f"Cannot reach the server: {error.strerror}."))
             return
         self.session = session
         self._rules_ran = False
         self._last_report = session.last_reconnect
-        self.app.post_message(msg.Connected(info, previous, session.listed_keys))
+        self.app.post_message(msg.Connected(info, previous, session.listed_sizes))
         self._post_state(session)
         if session.restored_marks:
             # Marks a run left without a commit: never applied silently (obs. 7).

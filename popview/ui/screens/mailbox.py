@@ -593,6 +593,8 @@ class MailboxScreen(Screen[None]):
         self.table.refresh_rows(keep_key=keep)
 
     def action_toggle_read(self) -> None:
+        if self._needs_server():  # the read flag is kept per account, once it is known
+            return
         key = self.table.current_key
         if key is None:
             return
