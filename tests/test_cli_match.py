@@ -91,6 +91,7 @@ def test_bad_pattern_is_a_usage_error_before_connecting(
     code, _, err = run(["list", "--match", "~s (oops", *target(server)], capsys)
     assert code == 2 and "column 4" in err and "needs a value" in err
     assert server.server.commands() == []
+    assert server.server.sessions_opened == 0  # not even a connection (dialled ahead)
 
 
 def test_list_rules_shows_marks_never_commits(

@@ -7,7 +7,9 @@ early dial failed, dial again and report the failure with the usual words.
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -123,16 +125,54 @@ def test_popview_list_connects_once(
     assert thread.server.sessions_opened == 1
 
 
-def test_an_unused_dial_is_closed() -> None:
+async def test_an_unused_dial_is_closed() -> None:
     """A dial nobody took is closed by close(); taking it afterwards gives nothing."""
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
         dialled = DialAhead("127.0.0.1", port, 5.0)
-        accepted, _ = listener.accept()
+        accepted, _ = await asyncio.to_thread(listener.accept)
         with accepted:
             dialled.close()
             accepted.settimeout(5.0)
             assert accepted.recv(1) == b""  # the client end was closed
-        assert dialled.take("127.0.0.1", port) is None
+        assert await dialled.take("127.0.0.1", port) is None
+
+
+async def test_waiting_for_a_slow_dial_does_not_block_the_event_loop() -> None:
+    """A connect that hangs (a listener whose backlog is full: the kernel drops the
+    handshake) is waited for without blocking the loop, and a cancel (Ctrl+C) ends
+    the wait at once instead of after the dial's timeout."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        filling = []
+        for _ in range(8):  # fill the backlog: later handshakes are not answered
+            client = socket.socket()
+            client.setblocking(False)
+            client.connect_ex(("127.0.0.1", port))
+            filling.append(client)
+        try:
+            dialled = DialAhead("127.0.0.1", port, 30.0)
+            ticks = 0
+
+            async def tick() -> None:
+                nonlocal ticks
+                while True:
+                    ticks += 1
+                    await asyncio.sleep(0.01)
+
+            ticker = asyncio.create_task(tick())
+            started = time.monotonic()
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.3):
+                    await dialled.take("127.0.0.1", port)
+            waited = time.monotonic() - started
+            ticker.cancel()
+            assert waited < 5.0  # not the dial's 30 s
+            assert ticks >= 10  # the loop ran meanwhile
+        finally:
+            for client in filling:
+                client.close()

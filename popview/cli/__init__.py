@@ -207,6 +207,11 @@ def _dispatch(
         raise _UsageError("delete needs MESSAGE... or --match PATTERN")
     if command == "delete" and args.messages and args.match is not None:
         raise _UsageError("give either MESSAGE... or --match PATTERN, not both")
+    from popview.cli.select import check_pattern  # light: the patterns only with --match
+
+    problem = check_pattern(args)  # before connecting: a typo costs no connection
+    if problem is not None:
+        raise _UsageError(problem)
     config = _load_config(opts)
     account = _account(config, opts)
     from popview.pop3.predial import DialAhead
@@ -215,13 +220,9 @@ def _dispatch(
     # the mail parser are imported (popview.pop3.predial); nothing is sent yet.
     dialled = DialAhead(account.host, account.port, min(account.timeout, 30.0))
     try:
-        from popview.cli.commands import run_command
-        from popview.cli.select import check_pattern
-
-        problem = check_pattern(args)  # before logging in: a typo costs no login
-        if problem is not None:
-            raise _UsageError(problem)
         import asyncio
+
+        from popview.cli.commands import run_command
 
         return asyncio.run(run_command(command, args, config, account, trace, dialled))
     finally:

@@ -12,11 +12,10 @@ import argparse
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from popview.session.types import Listed
-from popview.session.visits import Visits
-
 if TYPE_CHECKING:
     from popview.mail.pattern import MatchContext, Pattern
+    from popview.session.types import Listed
+    from popview.session.visits import Visits
 
 # The pattern language is imported on use: `popview list` without --match or
 # --rules does not pay for it while its connection is being opened.

@@ -187,7 +187,7 @@ async def _connect_stream(settings: _Settings, context: ssl.SSLContext | None) -
     loop = asyncio.get_running_loop()
     stream = Stream(Pop3Connection(settings.limits))
     implicit = context if settings.tls == "implicit" else None
-    ahead = settings.dialled.take(host, port) if settings.dialled is not None else None
+    ahead = await settings.dialled.take(host, port) if settings.dialled is not None else None
     try:
         if isinstance(ahead, TimeoutError):
             raise ahead  # reported now, not after waiting as long again

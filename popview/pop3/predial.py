@@ -16,6 +16,8 @@ usual path reports it at once). This module imports nothing of popview.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import threading
 
@@ -37,7 +39,9 @@ class DialAhead:
         self._timeout = timeout
         self._lock = threading.Lock()
         self._result: socket.socket | OSError | None = None
+        self._finished = False
         self._taken = False
+        self._waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None = None
         self._thread = threading.Thread(target=self._dial, name="popview-dial", daemon=True)
         self._thread.start()
 
@@ -49,21 +53,41 @@ class DialAhead:
         except OSError as exc:
             result = exc
         with self._lock:
+            self._finished = True
+            waiter = self._waiter
             if self._taken and isinstance(result, socket.socket):
                 result.close()  # nobody wants it any more
-                return
-            self._result = result
+            else:
+                self._result = result
+        if waiter is not None:
+            loop, finished = waiter
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(_wake, finished)
 
-    def take(self, host: str, port: int) -> socket.socket | OSError | None:
+    async def take(self, host: str, port: int) -> socket.socket | OSError | None:
         """The outcome of the dial, once: the connected socket, the error that
-        ended it, or ``None`` (another address, or already taken).
+        ended it, or ``None`` (another address, already taken, or not done in time).
 
-        Waits for the dial to finish (it started earlier than a new one would).
+        Waits for the dial to finish (it started earlier than a new one would),
+        without blocking the event loop: a cancel (Ctrl+C) ends the wait at once.
         """
         if (host, port) != (self.host, self.port):
             self.close()
             return None
-        self._thread.join(self._timeout + 1)
+        loop = asyncio.get_running_loop()
+        finished: asyncio.Future[None] = loop.create_future()
+        with self._lock:
+            if not self._finished:
+                self._waiter = (loop, finished)
+        if self._waiter is not None:
+            try:
+                async with asyncio.timeout(self._timeout + 1):
+                    await finished
+            except TimeoutError:
+                pass  # dialled again by the usual path
+            except asyncio.CancelledError:
+                self.close()
+                raise
         with self._lock:
             result, self._result = self._result, None
             self._taken = True
@@ -76,3 +100,8 @@ class DialAhead:
             self._taken = True
         if isinstance(result, socket.socket):
             result.close()
+
+
+def _wake(finished: asyncio.Future[None]) -> None:
+    if not finished.done():
+        finished.set_result(None)
