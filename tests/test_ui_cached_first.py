@@ -55,10 +55,15 @@ def badge(app: PopviewApp) -> str:
     return str(app.screen.query_one("#header-tls", Static).render())
 
 
+def app_for(server: Pop3Server, store: Store) -> PopviewApp:
+    """The app on ``server``'s account, with the password given and ``store`` as its cache."""
+    return PopviewApp(None, account=account_for(server), password=POP3_PASSWORD, store=store)
+
+
 async def first_visit(server: Pop3Server, cache: Path) -> None:
     """List everything once, so the cache holds every envelope."""
     with Store.open(cache) as store:
-        app = PopviewApp(None, account=account_for(server), password=POP3_PASSWORD, store=store)
+        app = app_for(server, store)
         async with app.run_test(size=SIZE) as pilot:
             await wait_listed(pilot)
             await pilot.press("q")
@@ -89,9 +94,7 @@ class TestCachedRowsFirst:
             await first_visit(server, tmp_path)
             release, held = hold_list(server)
             with Store.open(tmp_path) as store:
-                app = PopviewApp(
-                    None, account=account_for(server), password=POP3_PASSWORD, store=store
-                )
+                app = app_for(server, store)
                 async with app.run_test(size=SIZE) as pilot:
                     app = await cached_rows_up(pilot)
                     # On screen while the server still holds its LIST reply.
@@ -127,9 +130,7 @@ class TestCachedRowsFirst:
             # The new message's TOP is held too: the server has listed, the list loads.
             server.faults.append(Fault(verb="TOP", arg="3", hold=new_top, times=1))
             with Store.open(tmp_path) as store:
-                app = PopviewApp(
-                    None, account=account_for(server), password=POP3_PASSWORD, store=store
-                )
+                app = app_for(server, store)
                 async with app.run_test(size=SIZE) as pilot:
                     app = await cached_rows_up(pilot)
                     assert "Subject number 1" in shown(app)  # the cache still has it
@@ -168,9 +169,7 @@ class TestCachedRowsFirst:
             release, _held = hold_list(server)
             server.faults.append(Fault(verb="TOP", hold=top, times=1))  # its TOP, held
             with Store.open(tmp_path) as store:
-                app = PopviewApp(
-                    None, account=account_for(server), password=POP3_PASSWORD, store=store
-                )
+                app = app_for(server, store)
                 async with app.run_test(size=SIZE) as pilot:
                     app = await cached_rows_up(pilot)
                     assert "Subject number 2" in shown(app)
@@ -201,9 +200,7 @@ class TestCachedRowsFirst:
             release, _held = hold_list(server)
             first = len(server.commands())
             with Store.open(tmp_path) as store:
-                app = PopviewApp(
-                    None, account=account_for(server), password=POP3_PASSWORD, store=store
-                )
+                app = app_for(server, store)
                 async with app.run_test(size=SIZE) as pilot:
                     app = await cached_rows_up(pilot)
                     table = app.screen.query_one(EnvelopeTable)
@@ -252,9 +249,7 @@ class TestCachedRowsFirst:
             release = asyncio.Event()
             server.faults.append(Fault(verb="AUTH", hold=release, err_code="AUTH", times=1))
             with Store.open(tmp_path) as store:
-                app = PopviewApp(
-                    None, account=account_for(server), password=POP3_PASSWORD, store=store
-                )
+                app = app_for(server, store)
                 async with app.run_test(size=SIZE) as pilot:
                     app = await cached_rows_up(pilot)
                     release.set()
@@ -316,9 +311,7 @@ class TestCachedRowsFirst:
             release, _held = hold_list(server)
             first = len(server.commands())
             with Store.open(tmp_path) as store:
-                app = PopviewApp(
-                    None, account=account_for(server), password=POP3_PASSWORD, store=store
-                )
+                app = app_for(server, store)
                 async with app.run_test(size=SIZE) as pilot:
                     app = await cached_rows_up(pilot)
                     await pilot.press("q")
