@@ -20,21 +20,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from popview.errors import StoreError
-from popview.mail.envelope import Envelope, parse_envelope
+from popview.session.envelope_stream import Known, Prefetched, checked, rebuilt
 from popview.session.identity import MessageKey, is_valid_uidl
-from popview.session.payload import envelope_fields
 from popview.session.types import Listed
 
 if TYPE_CHECKING:
-    from popview.session.envelope_stream import Prefetched
-    from popview.store import CachedEnvelope, MailCache
+    from popview.store import MailCache
 
-_Known = tuple["CachedEnvelope", dict[str, Any] | None]
-"""A cached row and its envelope fields, checked while the login is in the air
-(:func:`~popview.session.envelope_stream.prefetch_cached`), or ``None``."""
 
 __all__ = [
     "FIRST_ROWS",
@@ -63,27 +58,24 @@ wants more: once the server has listed, the session's own listing shows them,
 and building them twice would only take CPU from it."""
 
 
-def unconfirmed_rows(cached: Mapping[str, _Known]) -> list[Listed]:
+def unconfirmed_rows(cached: Mapping[str, Known]) -> list[Listed]:
     """The cached envelopes as rows keyed by their UIDL, without a message number.
 
     Only a valid UIDL is ever cached, so each key is a stable one; a row that
     is not (a damaged cache) is left out rather than given a key of its own.
     """
     rows: list[Listed] = []
-    for uid, (entry, fields) in cached.items():
+    for uid, known in cached.items():
         if not is_valid_uidl(uid):
             continue
-        if fields is not None:
-            envelope = Envelope(number=NO_NUMBER, uid=uid, size=entry.size, **fields)
-        else:  # an older cache without payloads: parse the stored block
-            envelope = parse_envelope(entry.headers, number=NO_NUMBER, uid=uid, size=entry.size)
+        envelope, _ = rebuilt(known, number=NO_NUMBER, uid=uid, size=known[0].size)
         rows.append(Listed(MessageKey(uid), envelope))
     return rows
 
 
 def _newest_first(
-    cached: Mapping[str, _Known],
-) -> tuple[dict[str, _Known], dict[str, _Known]]:
+    cached: Mapping[str, Known],
+) -> tuple[dict[str, Known], dict[str, Known]]:
     """``cached`` cut in two: the newest :data:`FIRST_ROWS` by Date, and the rest.
 
     Ordering needs only each row's checked date (a row without one sorts oldest),
@@ -102,7 +94,7 @@ def _newest_first(
     return first, rest
 
 
-def _chunks(rows: dict[str, _Known]) -> list[dict[str, _Known]]:
+def _chunks(rows: dict[str, Known]) -> list[dict[str, Known]]:
     """``rows`` in parts of :data:`LATER_ROWS` (each is added to the list in one go
     on the UI's event loop, so a part must stay short for the keys)."""
     items = list(rows.items())
@@ -138,8 +130,7 @@ class CachedRowsReport:
             newest = cache.newest_envelopes(account, FIRST_ROWS)
         except StoreError:  # e.g. an sqlite without JSON: the whole read reports them
             return
-        known = {uid: (row, envelope_fields(row.payload)) for uid, row in newest.items()}
-        self._report(known)
+        self._report(checked(newest))
 
     def rest(self, prefetched: Prefetched) -> None:
         """Report the rows :meth:`first` did not, once ``prefetched`` has read them all
@@ -162,7 +153,7 @@ class CachedRowsReport:
 
         prefetched.add_done_callback(done)
 
-    def _report(self, part: Mapping[str, _Known]) -> None:
+    def _report(self, part: Mapping[str, Known]) -> None:
         if self._done:
             return
         rows = unconfirmed_rows(part)

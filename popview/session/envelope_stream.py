@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from popview.errors import Pop3ServerError, StoreError
@@ -40,9 +40,12 @@ if TYPE_CHECKING:
 __all__ = [
     "BATCH_SIZE",
     "STORE_BATCH",
+    "Known",
     "Prefetched",
+    "checked",
     "header_block",
     "prefetch_cached",
+    "rebuilt",
     "stream_listing",
 ]
 
@@ -74,10 +77,10 @@ _T = TypeVar("_T")
 _Item = tuple[MessageRef, bytes, bool]  # message, header block, whether to cache it
 _Rows = list[CachedEnvelope]
 
-_Known = tuple[CachedEnvelope, dict[str, Any] | None]
+Known = tuple[CachedEnvelope, dict[str, Any] | None]
 """A cached row and its checked envelope fields (``None``: not checked yet, or
 unusable: see :func:`~popview.session.payload.envelope_fields`)."""
-Prefetched = concurrent.futures.Future[dict[str, _Known] | None]
+Prefetched = concurrent.futures.Future[dict[str, Known] | None]
 """Every cached envelope of an account by UID, read ahead with its envelope fields
 checked; ``None`` if the read failed."""
 
@@ -106,7 +109,7 @@ def prefetch_cached(
 
 def _read_cached(
     cache: MailCache, account: str, first: Callable[[MailCache, str], None] | None = None
-) -> dict[str, _Known] | None:
+) -> dict[str, Known] | None:
     if first is not None:
         first(cache, account)
     # The cache is an accelerator: a failed read ahead is read again by the listing.
@@ -116,7 +119,25 @@ def _read_cached(
         return None
     # Checked here, while the login is in the air: what is left for after LIST
     # is one Envelope() per row (numbers and sizes belong to the connection).
+    return checked(rows)
+
+
+def checked(rows: Mapping[str, CachedEnvelope]) -> dict[str, Known]:
+    """Cached rows with their payloads checked into envelope fields."""
     return {uid: (row, envelope_fields(row.payload)) for uid, row in rows.items()}
+
+
+def rebuilt(
+    known: Known, *, number: int, uid: str | None, size: int | None
+) -> tuple[Envelope, bool]:
+    """The envelope of a cached row, and whether its header block had to be parsed
+    (its payload is missing, of another version or malformed)."""
+    entry, fields = known
+    if fields is None:
+        fields = envelope_fields(entry.payload)
+    if fields is not None:
+        return Envelope(number=number, uid=uid, size=size, **fields), False
+    return parse_envelope(entry.headers, number=number, uid=uid, size=size), True
 
 
 def header_block(data: bytes) -> bytes:
@@ -143,18 +164,15 @@ def _parse(items: list[_Item]) -> tuple[list[Listed], _Rows]:
     return envelopes, rows
 
 
-def _rebuild(items: list[tuple[MessageRef, _Known]]) -> tuple[list[Listed], _Rows]:
+def _rebuild(items: list[tuple[MessageRef, Known]]) -> tuple[list[Listed], _Rows]:
     """Envelopes from cached payloads; entries without a usable one are parsed and
     returned as rows to store again with a payload (older caches upgrade themselves)."""
     envelopes: list[Listed] = []
     upgraded: _Rows = []
-    for ref, (cached, fields) in items:
-        if fields is None:
-            fields = envelope_fields(cached.payload)
-        if fields is not None:
-            envelope = Envelope(number=ref.number, uid=ref.uid, size=ref.size, **fields)
-        else:
-            envelope = parse_envelope(cached.headers, number=ref.number, uid=ref.uid, size=ref.size)
+    for ref, known in items:
+        envelope, parsed = rebuilt(known, number=ref.number, uid=ref.uid, size=ref.size)
+        if parsed:
+            cached = known[0]
             upgraded.append(
                 CachedEnvelope(cached.uid, cached.size, cached.headers, envelope_payload(envelope))
             )
@@ -274,7 +292,7 @@ async def _stream(
     if limit is not None:
         refs = refs[:limit]
     total = len(refs)
-    cached: list[tuple[MessageRef, _Known]] = []
+    cached: list[tuple[MessageRef, Known]] = []
     if cache is not None:
         sizes = {ref.uid: ref.size for ref in refs if ref.uid is not None and ref.size is not None}
         known = await _cached_rows(cache, account, sizes, worker, prefetched) if sizes else {}
@@ -337,7 +355,7 @@ async def _cached_rows(
     sizes: dict[str, int],
     worker: _Worker,
     prefetched: Prefetched | None,
-) -> dict[str, _Known]:
+) -> dict[str, Known]:
     """The cached rows whose UID the server lists *with the same size* (a size
     change means the UIDL now names other content)."""
     every = await asyncio.wrap_future(prefetched) if prefetched is not None else None
