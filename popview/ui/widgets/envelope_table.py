@@ -11,7 +11,7 @@ strings, never markup.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import ClassVar
 
 from rich.segment import Segment
@@ -19,14 +19,15 @@ from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.events import Click
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from popview.mail.envelope import Envelope
 from popview.mail.signals import badge
 from popview.session.identity import MessageKey
-from popview.ui.list_model import MailboxListing
+from popview.ui.list_model import MailboxListing, Row
 from popview.ui.textual_adapter import resize_virtual
 from popview.ui.widgets.formatting import compact_date, human_size, short_date, single_line
 
@@ -40,6 +41,7 @@ _RULE_W = 10  # the rule that marked the row (when rules are configured)
 _FULL_DATE_FROM = 110  # narrower than this, the date is compact (the subject keeps the room)
 _SIZE_FROM = 70  # narrower than this, the size column goes
 _RULE_FROM = 60  # narrower than this, the rule column goes (the viewer still names it)
+_LINES_KEPT = 1000  # rows kept drawn: several screens of any terminal
 
 
 class EnvelopeTable(ScrollView, can_focus=True):
@@ -99,6 +101,10 @@ class EnvelopeTable(ScrollView, can_focus=True):
         self._reported_key: MessageKey | None = None
         self._drawn: tuple[object, ...] | None = None
         """What :meth:`refresh_rows` last drew (see :meth:`_window`)."""
+        self._lines: dict[tuple[object, ...], Strip] = {}
+        """Rows drawn before, by everything that decides their look (see :meth:`render_line`)."""
+        self._line_context: tuple[object, ...] | None = None
+        self._base = Style()
 
     # -- data ------------------------------------------------------------------
 
@@ -184,13 +190,15 @@ class EnvelopeTable(ScrollView, can_focus=True):
         before, top = self.cursor, self.scroll_offset.y
         self.cursor = max(0, min(index, len(self.listing.rows) - 1))
         self._scroll_cursor_into_view()
-        self._drawn = None
         if self.scroll_offset.y == top:
             # Only the two cursor lines change (line 0 is the column header).
             self.refresh_line(before + 1)
             self.refresh_line(self.cursor + 1)
         else:
             self.refresh()
+        # What is on screen now: a batch streaming in next repaints nothing more
+        # unless it changes these rows.
+        self._drawn = self._window()
 
     def _report_cursor(self) -> None:
         key = self.current_key
@@ -278,6 +286,23 @@ class EnvelopeTable(ScrollView, can_focus=True):
             line.append_text(cell)
         return line
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._check_context()
+        return super().render_lines(crop)
+
+    def _check_context(self) -> None:
+        """The widget's style once per repaint, not per line. Rows drawn before are
+        drawn again from ``_lines``: a scroll by one row (``j`` at the bottom, while
+        envelopes stream in) repaints every line on screen, each one drawn before.
+        Another theme, the focus, or a new day (compact dates say "today") draws
+        them afresh."""
+        base = self.rich_style
+        context = (base, self.has_focus, self.app.theme, date.today())
+        if context != self._line_context:
+            self._line_context = context
+            self._lines.clear()
+        self._base = base
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         rule_w, from_w, subject_w, date_w, size_w = self._widths(width)
@@ -295,9 +320,11 @@ class EnvelopeTable(ScrollView, can_focus=True):
                 header.append(("Size", size_w, "right"))
             text = self._cells(header, style)
             return self._strip(text, width, style)
+        if self._line_context is None:
+            self._check_context()  # a line asked for outside a repaint
         index = y - 1 + int(self.scroll_offset.y)
         rows = self.listing.rows
-        base = self.rich_style
+        base = self._base
         if not 0 <= index < len(rows):
             return Strip.blank(width, base)
         row = rows[index]
@@ -305,12 +332,38 @@ class EnvelopeTable(ScrollView, can_focus=True):
         if env is None:  # removed (committed) since the last rebuild
             return Strip.blank(width, base)
         deleted = row.key in self.marks
-        style = base
+        flag = self.listing.flag(row.key)
+        hidden = self.listing.hidden_replies.get(row.key)
+        rule = single_line(self.mark_rules.get(row.key, ""), 60) if deleted else ""
+        # The envelope by value (its fields are the cells), and all else that
+        # changes the row's look: the mark, the cursor, the flag, the widths.
+        look = (row, env, hidden, deleted, index == self.cursor, flag, rule, width, rule_w)
+        strip = self._lines.get(look)
+        if strip is None:
+            if len(self._lines) >= _LINES_KEPT:
+                self._lines.clear()
+            strip = self._lines[look] = self._row_line(
+                index, row, env, deleted, flag, hidden, rule, width
+            )
+        return strip
+
+    def _row_line(
+        self,
+        index: int,
+        row: Row,
+        env: Envelope,
+        deleted: bool,
+        flag: str,
+        hidden: int | None,
+        rule: str,
+        width: int,
+    ) -> Strip:
+        rule_w, from_w, subject_w, date_w, size_w = self._widths(width)
+        style = self._base
         if deleted:
             style = style + self.get_component_rich_style("envelope-table--deleted")
         if index == self.cursor:
             style = style + self.get_component_rich_style("envelope-table--cursor")
-        flag = self.listing.flag(row.key)
         attachment = env.has_attachment
         mark = ("D" if deleted else " ") + flag + ("@" if attachment else " ")
         mark += badge(env.signals)[:1] or " "
@@ -318,11 +371,9 @@ class EnvelopeTable(ScrollView, can_focus=True):
         subject = single_line(env.subject, 400)
         if row.depth:
             subject = "  " * min(row.depth - 1, 8) + "└ " + subject
-        hidden = self.listing.hidden_replies.get(row.key)
         if hidden:
             subject = f"(+{hidden}) {subject}"
-        # The user's own config, still sanitized and never markup (a Text cell).
-        rule = single_line(self.mark_rules.get(row.key, ""), 60) if deleted else ""
+        # The rule: the user's own config, still sanitized and never markup (a Text cell).
         cells = [(mark, _MARK_W, "")]
         if rule_w:
             cells.append((rule, rule_w, ""))
