@@ -59,6 +59,9 @@ FLUSH_INTERVAL = 0.1
 """Seconds after which replies that arrived are parsed and streamed even if the
 batch is not full (a slow link, or one late reply, does not hold them back)."""
 
+REPLIES_PER_STEP = 32
+"""``TOP`` replies taken in one step of the event loop; the app's keys run between."""
+
 CACHED_BATCH = 2000
 """Envelopes rebuilt from the cache per streamed batch."""
 
@@ -449,6 +452,11 @@ class _TopReader:
                     first = min(FIRST_BATCH, self._batch_size)
                     if len(self._batch) >= (self._batch_size if self._submitted else first):
                         self._submit()
+                    if position % REPLIES_PER_STEP == 0:
+                        # Replies already whole in the buffer come without a wait: let
+                        # the loop run between every few dozen (a key press in the app
+                        # waits for one such step, about a millisecond, not for them all).
+                        await asyncio.sleep(0)
             self._submit()
         finally:
             if self._timer is not None:
