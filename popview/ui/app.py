@@ -36,7 +36,6 @@ from popview.ui.screens.message import MessageScreen
 from popview.ui.textual_adapter import CrashScreenWithoutLocals
 from popview.ui.worker import (
     Command,
-    LoadMailbox,
     Login,
     ResolveRestored,
     SessionFactory,
@@ -284,7 +283,7 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
             self.listing = MailboxListing()
             self.listing.read = set(self._read_uids(message.info.account_key))
             self.switch_screen(MailboxScreen(self.listing))
-        self.submit(LoadMailbox())
+        # The worker lists the mailbox by itself right after the login.
 
     def _confirm_cached(self, listed: Mapping[MessageKey, int | None] | None) -> None:
         """The server listed its messages: the cached rows it no longer has go, and
