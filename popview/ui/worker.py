@@ -383,9 +383,10 @@ class SessionWorker:
         if isinstance(command, Login | TrustCertificate):
             await self._login(command)
             if self.session is not None and self.session.connected:
-                # Listed at once, ahead of anything queued meanwhile: the TOPs go
-                # out while the app mounts the mailbox screen, not a turn after it.
-                self._pending.appendleft(LoadMailbox())
+                # Listed now, behind what the user queued during the login (a quit
+                # comes first): the TOPs go out while the app mounts the mailbox
+                # screen, not a turn of its message pump later.
+                self._pending.append(LoadMailbox())
             return
         if self.session is None:
             if isinstance(command, Close):  # quitting before any login
