@@ -29,6 +29,7 @@ import base64
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -85,14 +86,18 @@ async def _until(condition: Any, limit: float = 30.0) -> None:
 
 
 class _Painted:
-    """Records when a widget is painted (the compositor asks it for its lines)."""
+    """Records when a widget is painted (the compositor asks it for its lines),
+    and with ``state``, what ``state()`` was at each paint (e.g. the cursor drawn)."""
 
-    def __init__(self, widget: Any) -> None:
+    def __init__(self, widget: Any, state: Callable[[], object] | None = None) -> None:
         self.times: list[float] = []
+        self.states: list[object] = []
         original = widget.render_lines
 
         def render_lines(crop: Any) -> Any:
             self.times.append(time.perf_counter())
+            if state is not None:
+                self.states.append(state())
             return original(crop)
 
         widget.render_lines = render_lines

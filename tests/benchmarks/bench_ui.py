@@ -189,21 +189,22 @@ async def streaming(count: int, presses: int) -> tuple[list[float], list[float],
 
 
 async def _painted_key(app: PopviewApp, painted: Any) -> float:
-    """Seconds from a ``j`` key event until the table moved its cursor and was painted."""
+    """Seconds from a ``j`` key event until the table was painted with its cursor
+    moved: the first paint that drew the new cursor (``painted`` records the
+    cursor at each paint), not the first one after this task noticed the move,
+    which a busy loop can run a frame late."""
     table = app.screen.query_one(EnvelopeTable)
     before = table.cursor
     start = time.perf_counter()
+    seen = len(painted.times)
     app.simulate_key("j")
-    while table.cursor == before or not painted.after(start) or painted.times[-1] < start:
+    while True:
+        for moment, cursor in zip(painted.times[seen:], painted.states[seen:], strict=True):
+            if moment >= start and cursor != before:
+                return float(moment - start)
         await asyncio.sleep(0.0005)
         if time.perf_counter() - start > 10:
-            break
-    moved = time.perf_counter()
-    while not painted.times or painted.times[-1] < moved:
-        await asyncio.sleep(0.0005)
-        if time.perf_counter() - start > 10:
-            break
-    return painted.times[-1] - start
+            return 10.0
 
 
 async def over_a_link(
@@ -227,7 +228,7 @@ async def over_a_link(
             while not (isinstance(app.screen, MailboxScreen) and app.screen.query(EnvelopeTable)):
                 await asyncio.sleep(0.0005)
             table = app.screen.query_one(EnvelopeTable)
-            painted = _Painted(table)
+            painted = _Painted(table, state=lambda: table.cursor)
             # The first paint that drew rows: the list had rows when the compositor
             # asked the table for its lines (not the last paint before they came).
             drew_rows: list[float] = []
