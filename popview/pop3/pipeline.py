@@ -14,6 +14,7 @@ because only :meth:`~popview.pop3.client.Pop3Client.quit` may send it (rule
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
@@ -29,6 +30,8 @@ __all__ = ["PIPELINE_WINDOW", "Reply", "Sink", "pipeline", "read_queued", "top_m
 
 PIPELINE_WINDOW = 64
 """Commands in flight at once by default."""
+
+_LATER_FLIGHT = 512  # commands per write after the first flight of a large window
 
 Sink = Callable[[tuple[bytes, ...]], None]
 """Receives the lines of a block (without CRLF) instead of the :class:`Reply`."""
@@ -88,12 +91,19 @@ async def pipeline(
             async with channel.guard("the first replies"):
                 await channel.check_in_step()
             # The first commands go out alone: building a window of thousands
-            # takes tens of milliseconds the server can spend answering them.
-            for size in (min(window, PIPELINE_WINDOW), window - PIPELINE_WINDOW):
+            # takes tens of milliseconds the server can spend answering them. The
+            # rest follow in flights with a turn of the loop between (a key pressed
+            # in the app meanwhile waits for one flight, not for the window).
+            size = min(window, PIPELINE_WINDOW)
+            while size > 0:
                 flight = [c for _, c in zip(range(size), source, strict=False)]
-                if flight:
-                    pending.extend(flight)
-                    channel.write(flight)
+                if not flight:
+                    break
+                pending.extend(flight)
+                channel.write(flight)
+                size = min(window - len(pending), _LATER_FLIGHT)
+                if size > 0:
+                    await asyncio.sleep(0)
             while pending:
                 command = pending[0]
                 what = WHAT.get(command.verb, "a reply")
