@@ -322,6 +322,25 @@ class TestEnvelopeCache:
             warm,
         )
 
+    async def test_body_lines_sent_with_top_are_not_cached(
+        self, make_pop3_server: MakeServer, store: Store
+    ) -> None:
+        """HARDENING A.15: a server that answers ``TOP n 0`` with body lines gets its
+        row listed from the headers, and the cache keeps the header section only."""
+        with_body = b"+OK\r\n" + message(2, "Has a body")[:-2] + b"\r\nsecret body line\r\n.\r\n"
+        server = await make_pop3_server(
+            mailbox=MemoryMailbox([message(1), message(2, "Has a body")]),
+            faults=[Fault(verb="TOP", arg="2", replace=with_body)],
+        )
+        session = await opened(server, store)
+        envelopes = await listing(session)
+        await session.close()
+        assert sorted(e.subject for e in envelopes) == ["Has a body", "Message 1"]
+        cached = store.cache.get_envelopes(session.account_key)
+        assert len(cached) == 2
+        assert all(row.headers.endswith(b"\r\n\r\n") for row in cached.values())
+        assert not any(b"secret body line" in row.headers for row in cached.values())
+
     async def test_warm_envelopes_equal_cold_ones(
         self, make_pop3_server: MakeServer, store: Store
     ) -> None:

@@ -77,7 +77,7 @@ replies (1 MB of typical header blocks) are in flight per round trip: at
 (measured: 10,000 TOPs took 1.9 s at 1,000, 0.9 s at 4,000)."""
 
 _T = TypeVar("_T")
-_Item = tuple[MessageRef, bytes, bool]  # message, header block, whether to cache it
+_Item = tuple[MessageRef, bytes, bool]  # message, TOP block, whether to cache it
 _Rows = list[CachedEnvelope]
 
 Known = tuple[CachedEnvelope, dict[str, Any] | None]
@@ -156,10 +156,12 @@ def header_block(data: bytes) -> bytes:
 
 
 def _parse(items: list[_Item]) -> tuple[list[Listed], _Rows]:
-    """Parse header blocks (on the worker thread); return keyed envelopes and cache rows."""
+    """Parse ``TOP n 0`` blocks (on the worker thread); return keyed envelopes and
+    cache rows. Each block is cut after its header section here, off the event loop."""
     envelopes: list[Listed] = []
     rows: _Rows = []
-    for ref, headers, keep in items:
+    for ref, block, keep in items:
+        headers = header_block(block)
         envelope = parse_envelope(headers, number=ref.number, uid=ref.uid, size=ref.size)
         envelopes.append(Listed(ref.key, envelope))
         if keep and ref.uid is not None and ref.size is not None:
@@ -446,7 +448,8 @@ class _TopReader:
                         self._batch.append((ref, b"", False))
                         self._missing.append(ref.key)
                     else:
-                        self._batch.append((ref, header_block(reply.data), self._keep))
+                        # Cut to its header section on the worker thread (_parse).
+                        self._batch.append((ref, reply.data, self._keep))
                     if len(self._batch) == 1:
                         self._timer = self._loop.call_later(FLUSH_INTERVAL, self._submit)
                     first = min(FIRST_BATCH, self._batch_size)
