@@ -176,3 +176,78 @@ async def test_waiting_for_a_slow_dial_does_not_block_the_event_loop() -> None:
         finally:
             for client in filling:
                 client.close()
+
+
+async def test_a_stale_dial_is_not_adopted(make_pop3_server: MakeServer) -> None:
+    """A socket connected longer ago than ``fresh_for`` (the terminal UI waited at a
+    password prompt; the server may have dropped it) is closed unused, and the
+    session dials a connection of its own."""
+    server = await make_pop3_server()
+    dialled = DialAhead("127.0.0.1", server.port, 5.0, fresh_for=0.05)
+    await asyncio.sleep(0.3)
+    session = MailboxSession(_account(server.port), POP3_PASSWORD, dialled=dialled)
+    info = await session.open()
+    await session.close()
+    assert info.message_count == 3
+    assert server.sessions_opened == 2
+    assert server.commands(1) == []  # the stale one: nothing sent on it
+    assert "STAT" in server.commands(2)
+
+
+async def test_the_terminal_ui_adopts_the_connection_dialled_for_its_account(
+    make_pop3_server: MakeServer,
+) -> None:
+    """``popview -a NAME`` dials while Textual is imported; the app's first session
+    logs in and lists through that connection: one connection reaches the server."""
+    from popview.ui.app import PopviewApp
+    from tests.ui_support import wait_listed
+
+    server = await make_pop3_server()
+    dialled = DialAhead("127.0.0.1", server.port, 5.0, fresh_for=10.0)
+    app = PopviewApp(account=_account(server.port), password=POP3_PASSWORD, dialled=dialled)
+    async with app.run_test() as pilot:
+        await wait_listed(pilot)
+        assert len(app.listing.rows) == 3
+    assert server.sessions_opened == 1
+
+
+async def test_the_terminal_ui_closes_a_dial_it_never_used(make_pop3_server: MakeServer) -> None:
+    """No password, and the user quits at the prompt: the connection dialled ahead
+    is closed when the app ends, and nothing was sent on it."""
+    from popview.ui.app import PopviewApp
+
+    server = await make_pop3_server()
+    dialled = DialAhead("127.0.0.1", server.port, 5.0, fresh_for=10.0)
+    app = PopviewApp(account=_account(server.port), dialled=dialled)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+    assert await dialled.take("127.0.0.1", server.port) is None  # closed, not kept
+    assert server.commands() == []
+
+
+def test_popview_with_a_named_account_dials_before_textual_starts(
+    make_pop3_server_thread: Callable[..., ServerThread],
+    cli_environment: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``popview --host ...`` (a named account) hands the terminal UI a connection
+    dialled before Textual was imported, fresh for a few seconds; the app's first
+    session adopts it (above). The UI itself is replaced here: its runs on a pty
+    are tests/test_terminal_app_pty.py."""
+    import popview.ui.app
+
+    thread = make_pop3_server_thread()
+    given: dict[str, Any] = {}
+
+    def run_tui(config: Any, **options: Any) -> int:
+        given.update(options)
+        dialled = options["dialled"]
+        given["socket"] = asyncio.run(dialled.take("127.0.0.1", thread.port))
+        return 0
+
+    monkeypatch.setattr(popview.ui.app, "run_tui", run_tui)
+    assert main(account_args(thread.port)) == 0
+    assert given["account_name"] is not None and not given["demo"]
+    assert isinstance(given["socket"], socket.socket)  # connected, not an error
+    given["socket"].close()
+    assert thread.server.sessions_opened == 1

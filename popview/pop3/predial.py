@@ -9,6 +9,10 @@ and the first connection of the session adopts the connected socket
 greeting waits in the kernel's buffer, and TLS (implicit or STLS) is set up on
 the adopted socket exactly as on a fresh one.
 
+The terminal UI dials ahead too when it starts with a named account, while
+Textual is imported; the user may then sit at a password prompt, so it adopts
+the socket only while it is fresh (``fresh_for``).
+
 When the early dial failed, the session dials again by the usual path, so every
 error is reported with the usual words (a timeout is not waited for twice: the
 usual path reports it at once). This module imports nothing of popview.
@@ -20,6 +24,7 @@ import asyncio
 import contextlib
 import socket
 import threading
+import time
 
 __all__ = ["DialAhead"]
 
@@ -31,12 +36,20 @@ class DialAhead:
         host: The server name or address.
         port: The TCP port.
         timeout: Seconds the connect may take.
+        fresh_for: Seconds after the connect within which the socket may be
+            adopted (``None``: any time). The terminal UI may wait at a password
+            prompt, and a server drops a connection that does not log in; a
+            socket older than this is closed and the session dials anew.
     """
 
-    def __init__(self, host: str, port: int, timeout: float) -> None:
+    def __init__(
+        self, host: str, port: int, timeout: float, *, fresh_for: float | None = None
+    ) -> None:
         self.host = host
         self.port = port
         self._timeout = timeout
+        self._fresh_for = fresh_for
+        self._connected_at = 0.0
         self._lock = threading.Lock()
         self._result: socket.socket | OSError | None = None
         self._finished = False
@@ -54,6 +67,7 @@ class DialAhead:
             result = exc
         with self._lock:
             self._finished = True
+            self._connected_at = time.monotonic()
             waiter = self._waiter
             if self._taken and isinstance(result, socket.socket):
                 result.close()  # nobody wants it any more
@@ -66,7 +80,8 @@ class DialAhead:
 
     async def take(self, host: str, port: int) -> socket.socket | OSError | None:
         """The outcome of the dial, once: the connected socket, the error that
-        ended it, or ``None`` (another address, already taken, or not done in time).
+        ended it, or ``None`` (another address, already taken, not done in time,
+        or connected longer ago than ``fresh_for``).
 
         Waits for the dial to finish (it started earlier than a new one would),
         without blocking the event loop: a cancel (Ctrl+C) ends the wait at once.
@@ -91,6 +106,12 @@ class DialAhead:
         with self._lock:
             result, self._result = self._result, None
             self._taken = True
+        stale = self._fresh_for is not None and (
+            time.monotonic() - self._connected_at > self._fresh_for
+        )
+        if stale and isinstance(result, socket.socket):
+            result.close()  # the server may have given up on it: dial anew
+            return None
         return result
 
     def close(self) -> None:

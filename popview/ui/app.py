@@ -45,6 +45,7 @@ from popview.ui.worker import (
 
 if TYPE_CHECKING:
     from popview.config import Account, Config
+    from popview.pop3.predial import DialAhead
     from popview.session import MailboxSession, SessionInfo
     from popview.store import Store
 
@@ -102,8 +103,11 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
         store: Store | None = None,
         server_label: str | None = None,
         trace: Callable[[str], None] | None = None,
+        dialled: DialAhead | None = None,
     ) -> None:
         super().__init__()
+        self._dialled = dialled
+        """A connection opened ahead to ``account``'s server, for the first session."""
         if config is not None and config.keymap:
             check_keymap(config.keymap, str(config.path) if config.path else "the configuration")
         self.trace = trace
@@ -153,6 +157,7 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
         from popview.session import MailboxSession
 
         keepalive = self.config.general.keepalive if self.config is not None else None
+        dialled, self._dialled = self._dialled, None  # the first session's, or nobody's
         return MailboxSession(
             account,
             password,
@@ -160,6 +165,7 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
             # One setting, one meaning: 0 is "off" here as in the engine (obs. 6).
             keepalive_interval=DEFAULT_KEEPALIVE if keepalive is None else keepalive,
             trace=self.trace,
+            dialled=dialled,
         )
 
     # -- start -------------------------------------------------------------------
@@ -181,6 +187,8 @@ class PopviewApp(CrashScreenWithoutLocals, App[int]):
 
     def on_unmount(self) -> None:
         self.opener.cleanup()
+        if self._dialled is not None:  # never logged in: nobody adopted it
+            self._dialled.close()
 
     def _accounts(self) -> list[Account]:
         accounts = list(self.config.accounts.values()) if self.config is not None else []

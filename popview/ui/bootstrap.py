@@ -15,6 +15,7 @@ from popview.errors import StoreError
 
 if TYPE_CHECKING:
     from popview.config import Account, Config
+    from popview.pop3.predial import DialAhead
     from popview.store import Store
     from popview.ui.app import PopviewApp
 
@@ -27,6 +28,7 @@ def run_tui(
     account_name: str | None = None,
     demo: bool = False,
     trace: Callable[[str], None] | None = None,
+    dialled: DialAhead | None = None,
 ) -> int:
     """Run the terminal UI; the CLI's default command.
 
@@ -35,6 +37,8 @@ def run_tui(
         account_name: Go straight to this account (``popview -a NAME``).
         demo: Start the embedded server with the sample mailbox and log in to it.
         trace: Called with each POP3 protocol line, secrets masked (``--trace``).
+        dialled: A connection to the account's server opened ahead, for the
+            first session (:mod:`popview.pop3.predial`).
 
     Returns:
         The process exit status.
@@ -55,7 +59,9 @@ def run_tui(
             return app.run() or 0
     store = open_store(config)
     try:
-        app = build_app(config, account_name=account_name, store=store, trace=trace)
+        app = build_app(
+            config, account_name=account_name, store=store, trace=trace, dialled=dialled
+        )
         return app.run() or 0
     finally:
         if store is not None:
@@ -79,6 +85,7 @@ def build_app(
     account_name: str | None = None,
     store: Store | None = None,
     trace: Callable[[str], None] | None = None,
+    dialled: DialAhead | None = None,
 ) -> PopviewApp:
     """The app for ``popview [-a NAME]``: straight to the account when one is named.
 
@@ -98,7 +105,9 @@ def build_app(
     if account_name is not None and config is not None:
         account = config.account(account_name)
         password, problem = _password_without_prompt(account)
-    app = PopviewApp(config, account=account, password=password, store=store, trace=trace)
+    app = PopviewApp(
+        config, account=account, password=password, store=store, trace=trace, dialled=dialled
+    )
     app.password_problem = problem
     return app
 
