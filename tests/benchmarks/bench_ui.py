@@ -45,6 +45,7 @@ from textual.pilot import Pilot
 from popview.config import Account
 from popview.demo import sample_messages
 from popview.mail.envelope import Envelope
+from popview.pop3.predial import DialAhead
 from popview.server import MemoryMailbox, Pop3Server, ServerThread
 from popview.session.identity import MessageKey
 from popview.ui.app import PopviewApp
@@ -222,7 +223,10 @@ async def over_a_link(
     during: list[float] = []
     with Store.open(cache) as store:
         created = time.perf_counter()
-        app = PopviewApp(None, account=account, password=password, store=store)
+        # As `popview --host ...` does, but later: there the dial starts before
+        # Textual is imported, about 0.3 s before the app is created.
+        dialled = DialAhead("127.0.0.1", port, 5.0, fresh_for=10.0)
+        app = PopviewApp(None, account=account, password=password, store=store, dialled=dialled)
         async with app.run_test(size=SIZE) as pilot:
             started = time.perf_counter()
             while not (isinstance(app.screen, MailboxScreen) and app.screen.query(EnvelopeTable)):
