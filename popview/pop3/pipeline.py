@@ -31,7 +31,8 @@ __all__ = ["PIPELINE_WINDOW", "Reply", "Sink", "pipeline", "read_queued", "top_m
 PIPELINE_WINDOW = 64
 """Commands in flight at once by default."""
 
-_LATER_FLIGHT = 512  # commands per write after the first flight of a large window
+_FLIGHT = 512  # commands per write after the first flight of a large window
+_TAKEN = 64  # replies framed in one go from what is already buffered
 
 Sink = Callable[[tuple[bytes, ...]], None]
 """Receives the lines of a block (without CRLF) instead of the :class:`Reply`."""
@@ -85,25 +86,28 @@ async def pipeline(
     pending: deque[Command] = deque()
     answered = 0
     batch: deque[tuple[Command, Greeting | OkReply | ErrReply]] = deque()
+
+    async def send(size: int) -> None:
+        # Up to the window, in flights of at most _FLIGHT with a turn of the event
+        # loop between: building thousands of commands takes tens of milliseconds
+        # that the server can spend answering the first ones, and that a key
+        # pressed in the app would otherwise wait for.
+        while size > 0:
+            flight = [c for _, c in zip(range(size), source, strict=False)]
+            if not flight:
+                return
+            pending.extend(flight)
+            channel.write(flight)
+            size = min(window - len(pending), _FLIGHT)
+            if size > 0:
+                await asyncio.sleep(0)
+
     async with channel.lock:
         channel.ensure_open()
         try:
             async with channel.guard("the first replies"):
                 await channel.check_in_step()
-            # The first commands go out alone: building a window of thousands
-            # takes tens of milliseconds the server can spend answering them. The
-            # rest follow in flights with a turn of the loop between (a key pressed
-            # in the app meanwhile waits for one flight, not for the window).
-            size = min(window, PIPELINE_WINDOW)
-            while size > 0:
-                flight = [c for _, c in zip(range(size), source, strict=False)]
-                if not flight:
-                    break
-                pending.extend(flight)
-                channel.write(flight)
-                size = min(window - len(pending), _LATER_FLIGHT)
-                if size > 0:
-                    await asyncio.sleep(0)
+            await send(min(window, PIPELINE_WINDOW))  # the first ones at once
             while pending:
                 command = pending[0]
                 what = WHAT.get(command.verb, "a reply")
@@ -113,18 +117,15 @@ async def pipeline(
                     assert answer is not None
                     batch.append((pending.popleft(), answer))
                     # Replies already whole in the buffer are taken under the same
-                    # deadline: one guard per read, not per reply.
-                    while pending and not pending[0].stream:
+                    # deadline: one guard per read (or per _TAKEN), not per reply.
+                    while pending and not pending[0].stream and len(batch) < _TAKEN:
                         ready = await channel.reply(what, wait=False)
                         if ready is None:
                             break
                         batch.append((pending.popleft(), ready))
                 answered += len(batch)
                 if len(pending) <= window // 2:
-                    more = [c for _, c in zip(range(window - len(pending)), source, strict=False)]
-                    if more:
-                        pending.extend(more)
-                        channel.write(more)
+                    await send(min(window - len(pending), _FLIGHT))
                 while batch:
                     command, answer = batch.popleft()
                     yield _to_reply(answer, command.verb, sinks.get(command.verb))
