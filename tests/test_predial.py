@@ -194,6 +194,21 @@ async def test_a_stale_dial_is_not_adopted(make_pop3_server: MakeServer) -> None
     assert "STAT" in server.commands(2)
 
 
+async def test_a_dial_nobody_takes_in_time_is_closed_at_once() -> None:
+    """Past ``fresh_for`` the socket is closed without waiting for take() or the
+    app's end: no idle connection is left open at the server meanwhile."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        dialled = DialAhead("127.0.0.1", port, 5.0, fresh_for=0.1)  # held: not collected
+        accepted, _ = await asyncio.to_thread(listener.accept)
+        with accepted:
+            accepted.settimeout(5.0)
+            assert await asyncio.to_thread(accepted.recv, 1) == b""  # closed by popview
+        assert await dialled.take("127.0.0.1", port) is None
+
+
 async def test_the_terminal_ui_adopts_the_connection_dialled_for_its_account(
     make_pop3_server: MakeServer,
 ) -> None:

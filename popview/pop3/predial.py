@@ -73,6 +73,11 @@ class DialAhead:
                 result.close()  # nobody wants it any more
             else:
                 self._result = result
+        if self._fresh_for is not None and isinstance(result, socket.socket):
+            # Not left open at the server once it can no longer be adopted.
+            expiry = threading.Timer(self._fresh_for, self.close)
+            expiry.daemon = True
+            expiry.start()
         if waiter is not None:
             loop, finished = waiter
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
