@@ -299,9 +299,13 @@ async def link_mode(
             for label in labels:
                 first = statistics.median(firsts[label])
                 line = f"  {label}: first rows {ms(first)} = {first / rtt:.1f} RTT"
-                if keys[label]:
-                    med, worst = summary(keys[label])
-                    line += f"; j ({len(keys[label])} presses) median {ms(med)}, worst {ms(worst)}"
+                presses = keys[label]
+                if presses:
+                    med, worst = summary(presses)
+                    line += f"; j ({len(presses)} presses) median {ms(med)}"
+                    if len(presses) >= 10:
+                        line += f", 90th percentile {ms(statistics.quantiles(presses, n=10)[-1])}"
+                    line += f", worst {ms(worst)}"
                 print(line)
     finally:
         proxy.stop()
