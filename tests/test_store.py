@@ -451,6 +451,23 @@ class TestPruneAndSeen:
         assert store.cache.prune(ACCOUNT, uids) == 1
         assert len(store.cache.get_envelopes(ACCOUNT)) == 10_000
 
+    def test_prune_with_the_read_ahead_removes_what_it_read_and_left(self, store: Store) -> None:
+        """Given the UIDs a listing read from the cache, the envelopes of those that
+        left go, bodies and seen-UIDs as without them; an envelope stored after
+        that read (another listing's newer message) stays for the next prune."""
+        store.cache.put_envelopes(ACCOUNT, [envelope(u, 2) for u in ("a", "b", "c")])
+        read = set(store.cache.get_envelopes(ACCOUNT))
+        store.cache.put_envelopes(ACCOUNT, [envelope("d", 2)])
+        store.cache.put_body(ACCOUNT, "b", b"bb", list_size=2)
+        store.cache.set_seen_uids(ACCOUNT, ["a", "b", "c"])
+        removed = store.cache.prune(ACCOUNT, {"a", "c"}, cached_uids=read)
+        assert removed == 2
+        assert set(store.cache.get_envelopes(ACCOUNT)) == {"a", "c", "d"}
+        assert store.cache.get_body(ACCOUNT, "b") is None
+        assert store.cache.seen_uids(ACCOUNT) == {"a", "c"}
+        assert store.cache.prune(ACCOUNT, {"a", "c"}) == 1
+        assert set(store.cache.get_envelopes(ACCOUNT)) == {"a", "c"}
+
     def test_seen_uids_are_replaced_per_visit(self, store: Store) -> None:
         """The set remembered is the last visit's, per account."""
         store.cache.set_seen_uids(ACCOUNT, ["a", "b"])

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from popview.errors import StoreError
 from popview.session.envelope_stream import Known, Prefetched, checked, rebuilt
 from popview.session.identity import MessageKey, is_valid_uidl
+from popview.session.payload import tail_date
 from popview.session.types import Listed
 
 if TYPE_CHECKING:
@@ -84,9 +85,9 @@ def _newest_first(
         return dict(cached), {}
 
     def date(uid: str) -> datetime:
-        fields = cached[uid][1]
-        found = fields.get("date") if fields is not None else None
-        return _aware(found) if isinstance(found, datetime) else _OLDEST
+        tail = cached[uid][1]
+        found = tail_date(tail) if tail is not None else None
+        return _aware(found) if found is not None else _OLDEST
 
     newest = set(sorted(cached, key=date, reverse=True)[:FIRST_ROWS])
     first = {uid: cached[uid] for uid in newest}

@@ -36,7 +36,7 @@ from popview.pop3.client import Pop3Client
 from popview.pop3.predial import DialAhead
 from popview.pop3.tls import format_fingerprint, normalize_fingerprint
 from popview.session.cached_rows import CachedRowsCallback
-from popview.session.envelope_stream import Prefetched, stream_listing
+from popview.session.envelope_stream import Prefetched, read_ahead_uids, stream_listing
 from popview.session.identity import MessageKey
 from popview.session.index import MessageIndex, MessageRef
 from popview.session.marks import MarkBook
@@ -552,7 +552,9 @@ class MailboxSession:
         finally:
             self._listing = False
         if cache is not None and conn.index.has_uidl and limit is None:
-            cache.prune(self.account_key, conn.index.stable_uids())
+            # What the read ahead found spares reading every cached row again.
+            cached_uids = read_ahead_uids(prefetched)
+            cache.prune(self.account_key, conn.index.stable_uids(), cached_uids=cached_uids)
 
     def _top_refused_notice(self) -> None:
         notice = "The server refused TOP: headers load when a message is opened."

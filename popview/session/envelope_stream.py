@@ -22,14 +22,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import AsyncGenerator, Callable, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 from popview.errors import Pop3ServerError, StoreError
 from popview.mail.envelope import Envelope, parse_envelope
 from popview.pop3 import protocol
 from popview.session.index import MessageIndex, MessageRef
-from popview.session.payload import envelope_fields, envelope_payload
+from popview.session.payload import EnvelopeTail, envelope_payload, envelope_tail, with_identity
 from popview.session.types import Listed, ListingUpdate
 from popview.store import CachedEnvelope
 
@@ -45,6 +45,7 @@ __all__ = [
     "checked",
     "header_block",
     "prefetch_cached",
+    "read_ahead_uids",
     "rebuilt",
     "stream_listing",
 ]
@@ -80,9 +81,9 @@ _T = TypeVar("_T")
 _Item = tuple[MessageRef, bytes, bool]  # message, TOP block, whether to cache it
 _Rows = list[CachedEnvelope]
 
-Known = tuple[CachedEnvelope, dict[str, Any] | None]
+Known = tuple[CachedEnvelope, EnvelopeTail | None]
 """A cached row and its checked envelope fields (``None``: not checked yet, or
-unusable: see :func:`~popview.session.payload.envelope_fields`)."""
+unusable: see :func:`~popview.session.payload.envelope_tail`)."""
 Prefetched = concurrent.futures.Future[dict[str, Known] | None]
 """Every cached envelope of an account by UID, read ahead with its envelope fields
 checked; ``None`` if the read failed."""
@@ -125,9 +126,21 @@ def _read_cached(
     return checked(rows)
 
 
+def read_ahead_uids(prefetched: Prefetched | None) -> Collection[str] | None:
+    """Every envelope UID the read ahead found in the cache, or ``None`` when it
+    did not finish, failed or was not made (for
+    :meth:`~popview.store.MailCache.prune`'s ``cached_uids``)."""
+    if prefetched is None or not prefetched.done() or prefetched.cancelled():
+        return None
+    if prefetched.exception() is not None:
+        return None
+    every = prefetched.result()
+    return None if every is None else every.keys()
+
+
 def checked(rows: Mapping[str, CachedEnvelope]) -> dict[str, Known]:
     """Cached rows with their payloads checked into envelope fields."""
-    return {uid: (row, envelope_fields(row.payload)) for uid, row in rows.items()}
+    return {uid: (row, envelope_tail(row.payload)) for uid, row in rows.items()}
 
 
 def rebuilt(
@@ -135,11 +148,11 @@ def rebuilt(
 ) -> tuple[Envelope, bool]:
     """The envelope of a cached row, and whether its header block had to be parsed
     (its payload is missing, of another version or malformed)."""
-    entry, fields = known
-    if fields is None:
-        fields = envelope_fields(entry.payload)
-    if fields is not None:
-        return Envelope(number=number, uid=uid, size=size, **fields), False
+    entry, tail = known
+    if tail is None:
+        tail = envelope_tail(entry.payload)
+    if tail is not None:
+        return with_identity(tail, number=number, uid=uid, size=size), False
     return parse_envelope(entry.headers, number=number, uid=uid, size=size), True
 
 

@@ -22,9 +22,12 @@ from popview.mail.envelope import Envelope
 __all__ = [
     "PAYLOAD_TAG",
     "PAYLOAD_VERSION",
-    "envelope_fields",
+    "EnvelopeTail",
     "envelope_from_payload",
     "envelope_payload",
+    "envelope_tail",
+    "tail_date",
+    "with_identity",
 ]
 
 PAYLOAD_VERSION = 2
@@ -82,31 +85,79 @@ def envelope_from_payload(
         The envelope, or ``None`` when the payload is missing, of another
         version or malformed (the caller then parses the header block).
     """
-    fields = envelope_fields(payload)
-    return None if fields is None else Envelope(number=number, uid=uid, size=size, **fields)
+    tail = envelope_tail(payload)
+    return None if tail is None else with_identity(tail, number=number, uid=uid, size=size)
 
 
-def envelope_fields(payload: dict[str, Any] | None) -> dict[str, Any] | None:
+EnvelopeTail = tuple[Any, ...]
+"""The checked fields of a payload in :class:`Envelope` order, all but the first
+three (number, key and size, which belong to the connection)."""
+
+_TAIL_ORDER = (
+    "from_name",
+    "from_addr",
+    "to_raw",
+    "cc_raw",
+    "subject",
+    "date",
+    "date_text",
+    "message_id",
+    "in_reply_to",
+    "references_raw",
+    "has_attachment",
+    "signals",
+    "spam_score",
+    "list_id",
+)
+if Envelope._fields != ("number", "uid", "size", *_TAIL_ORDER):  # pragma: no cover
+    # envelope_tail builds its tuple in this order, field by field.
+    raise RuntimeError("popview.session.payload: update _TAIL_ORDER to Envelope's fields")
+
+_TEXT_KEYS = tuple(dict(_TEXT_FIELDS)[name] for name in _TAIL_ORDER if name in dict(_TEXT_FIELDS))
+"""The payload keys of the text fields, in :data:`_TAIL_ORDER`."""
+
+_new_tuple = tuple.__new__
+
+
+def with_identity(
+    tail: EnvelopeTail, *, number: int, uid: str | None, size: int | None
+) -> Envelope:
+    """The envelope of a checked payload (:func:`envelope_tail`) with this
+    connection's number, UID and LIST size: one tuple, no keyword matching
+    (1.3 µs where ``Envelope(**fields)`` takes 4; 10,000 per warm start)."""
+    envelope: Envelope = _new_tuple(Envelope, (number, uid, size, *tail))
+    return envelope
+
+
+_DATE_AT = _TAIL_ORDER.index("date")
+
+
+def tail_date(tail: EnvelopeTail) -> datetime | None:
+    """The Date of a checked payload (:func:`envelope_tail`)."""
+    date: datetime | None = tail[_DATE_AT]
+    return date
+
+
+def envelope_tail(payload: dict[str, Any] | None) -> EnvelopeTail | None:
     """The checked :class:`Envelope` fields of a payload, all but the number, key
-    and size (which belong to the connection): what :func:`envelope_from_payload`
+    and size (which belong to the connection): what :func:`with_identity`
     builds from, computed ahead while the login is in the air.
 
     Returns:
-        The fields, or ``None`` when the payload is missing, of another version
-        or malformed.
+        The fields in :class:`Envelope` order, or ``None`` when the payload is
+        missing, of another version or malformed.
     """
     if payload is None or payload.get(_VERSION_KEY) != PAYLOAD_TAG:
         return None
-    texts: dict[str, Any] = {}
-    for name, short in _TEXT_FIELDS:
-        value = payload.get(short)
+    get = payload.get
+    texts = tuple(map(get, _TEXT_KEYS))
+    for value in texts:
         if not isinstance(value, str):
             return None
-        texts[name] = value
-    attachment = payload.get("att")
-    date_value = payload.get("d")
-    signals = payload.get("x")
-    score = payload.get("ss")
+    attachment = get("att")
+    date_value = get("d")
+    signals = get("x")
+    score = get("ss")
     if (
         not isinstance(signals, list)
         or not all(isinstance(token, str) for token in signals)
@@ -121,10 +172,20 @@ def envelope_fields(payload: dict[str, Any] | None) -> dict[str, Any] | None:
             date = datetime.fromisoformat(date_value)
         except ValueError:
             return None
-    return {
-        "date": date,
-        "has_attachment": attachment,
-        "signals": frozenset(signals),
-        "spam_score": None if score is None else float(score),
-        **texts,
-    }
+    from_name, from_addr, to_raw, cc_raw, subject, date_text, mid, irt, refs, list_id = texts
+    return (
+        from_name,
+        from_addr,
+        to_raw,
+        cc_raw,
+        subject,
+        date,
+        date_text,
+        mid,
+        irt,
+        refs,
+        attachment,
+        frozenset(signals),
+        None if score is None else float(score),
+        list_id,
+    )

@@ -202,7 +202,13 @@ class MailCache:
 
     # -- upkeep -------------------------------------------------------------------
 
-    def prune(self, account: str, present_uids: Collection[str]) -> int:
+    def prune(
+        self,
+        account: str,
+        present_uids: Collection[str],
+        *,
+        cached_uids: Collection[str] | None = None,
+    ) -> int:
         """Remove envelopes, bodies and seen-UIDs whose UIDL left the server.
 
         The deletion journal is left alone: the session resolves its entries
@@ -211,6 +217,13 @@ class MailCache:
         Args:
             account: The account key.
             present_uids: Every UIDL the server lists now.
+            cached_uids: Every envelope UID of ``account`` the caller read from
+                this cache during its listing (its read ahead), if it has them:
+                the envelopes to remove are then those of these not present,
+                found without reading the envelope table again (a scan of
+                every cached header block: 15 ms of a warm start of 10,000).
+                An envelope stored after that read was stored for a message
+                listed by then, and is left to the next prune.
 
         Returns:
             How many envelopes and bodies were removed.
@@ -224,13 +237,16 @@ class MailCache:
             # table of 10,000 UIDs and four DELETE scans cost 50 ms per start).
             removed = 0
             for table in ("envelopes", "bodies", "seen", "read_messages"):
-                # The table name is one of the literals above.
-                query = f"SELECT uid FROM {table} WHERE account = ?"  # noqa: S608
-                gone = [
-                    (account, uid)
-                    for (uid,) in connection.execute(query, (account,))
-                    if uid not in present
-                ]
+                if table == "envelopes" and cached_uids is not None:
+                    gone = [(account, uid) for uid in set(cached_uids).difference(present)]
+                else:
+                    # The table name is one of the literals above.
+                    query = f"SELECT uid FROM {table} WHERE account = ?"  # noqa: S608
+                    gone = [
+                        (account, uid)
+                        for (uid,) in connection.execute(query, (account,))
+                        if uid not in present
+                    ]
                 if not gone:
                     continue
                 cursor = connection.executemany(
