@@ -127,13 +127,13 @@ def test_the_newest_are_reported_before_the_whole_cache_is_read(
     events: list[str] = []
     with Store.open(tmp_path) as store:
         fill(store, count)
-        whole_read = store.cache.get_envelopes
+        whole_read = store.cache.get_payloads
 
         def read_all(*args: object) -> object:
             events.append("whole read")
             return whole_read(*args)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(store.cache, "get_envelopes", read_all)
+        monkeypatch.setattr(store.cache, "get_payloads", read_all)
         calls = reported(store, events=events)
     assert events[:2] == [f"reported {FIRST_ROWS}", "whole read"]
     assert {row.key for row in calls[0]} == {f"uid-{n}" for n in range(251, count + 1)}

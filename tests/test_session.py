@@ -212,19 +212,22 @@ class TestListing:
         server = await make_pop3_server(mailbox=MemoryMailbox([message(1), message(2)]))
         await warm_cache(server, store)
         real = store.cache.get_envelopes
-        calls: list[object] = []
+        reads: list[str] = []
 
-        def failing_once(account: str, sizes: Any = None) -> Any:
-            calls.append(sizes)
-            if len(calls) == 1:
-                raise StoreError("disk I/O error")
+        def failing(account: str) -> Any:
+            reads.append("read ahead")
+            raise StoreError("disk I/O error")
+
+        def read_by_listing(account: str, sizes: Any = None) -> Any:
+            reads.append("listing")
             return real(account, sizes)
 
-        monkeypatch.setattr(store.cache, "get_envelopes", failing_once)
+        monkeypatch.setattr(store.cache, "get_payloads", failing)
+        monkeypatch.setattr(store.cache, "get_envelopes", read_by_listing)
         session = await opened(server, store)
         assert [e.subject for e in await listing(session)] == ["Message 2", "Message 1"]
         assert "TOP" not in verbs(server, server.sessions_opened)
-        assert len(calls) == 2
+        assert reads == ["read ahead", "listing"]
         await session.close()
 
     async def test_prune_drops_entries_that_left_the_server(

@@ -22,6 +22,7 @@ from popview.config import Account
 from popview.server import Fault, MemoryMailbox, Pop3Server
 from popview.session import MailboxSession
 from popview.session.cached_rows import unconfirmed_rows
+from popview.session.envelope_stream import checked
 from popview.session.types import Listed
 from popview.store import Store
 from popview.ui.app import PopviewApp
@@ -327,5 +328,4 @@ def app_rows_of(cache: Path, server: Pop3Server) -> list[Listed]:
     """The account's cached rows as the reading thread reports them."""
     with Store.open(cache) as store:
         key = f"{account_for(server).user}@127.0.0.1:{server.port}"
-        known = {uid: (row, None) for uid, row in store.cache.get_envelopes(key).items()}
-        return unconfirmed_rows(known)
+        return unconfirmed_rows(checked(store.cache.get_envelopes(key)))

@@ -69,7 +69,7 @@ def unconfirmed_rows(cached: Mapping[str, Known]) -> list[Listed]:
     for uid, known in cached.items():
         if not is_valid_uidl(uid):
             continue
-        envelope, _ = rebuilt(known, number=NO_NUMBER, uid=uid, size=known[0].size)
+        envelope, _ = rebuilt(known, number=NO_NUMBER, uid=uid, size=known.size)
         rows.append(Listed(MessageKey(uid), envelope))
     return rows
 
@@ -85,8 +85,8 @@ def _newest_first(
         return dict(cached), {}
 
     def date(uid: str) -> datetime:
-        tail = cached[uid][1]
-        found = tail_date(tail) if tail is not None else None
+        fields = cached[uid].fields
+        found = tail_date(fields) if isinstance(fields, tuple) else None
         return _aware(found) if found is not None else _OLDEST
 
     newest = set(sorted(cached, key=date, reverse=True)[:FIRST_ROWS])

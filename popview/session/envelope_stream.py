@@ -23,7 +23,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 from collections.abc import AsyncGenerator, Callable, Collection, Mapping, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from popview.errors import Pop3ServerError, StoreError
 from popview.mail.envelope import Envelope, parse_envelope
@@ -81,9 +81,19 @@ _T = TypeVar("_T")
 _Item = tuple[MessageRef, bytes, bool]  # message, TOP block, whether to cache it
 _Rows = list[CachedEnvelope]
 
-Known = tuple[CachedEnvelope, EnvelopeTail | None]
-"""A cached row and its checked envelope fields (``None``: not checked yet, or
-unusable: see :func:`~popview.session.payload.envelope_tail`)."""
+
+class Known(NamedTuple):
+    """A cached envelope as the listing takes it: its size and checked fields."""
+
+    size: int
+    """The LIST size the cache recorded (the entry is used only under the same size)."""
+    fields: EnvelopeTail | CachedEnvelope
+    """Its payload checked into envelope fields
+    (:func:`~popview.session.payload.envelope_tail`), or, when the payload is
+    missing, of another version or malformed, the whole row: its header block is
+    then parsed (and stored again with a payload)."""
+
+
 Prefetched = concurrent.futures.Future[dict[str, Known] | None]
 """Every cached envelope of an account by UID, read ahead with its envelope fields
 checked; ``None`` if the read failed."""
@@ -118,12 +128,25 @@ def _read_cached(
         first(cache, account)
     # The cache is an accelerator: a failed read ahead is read again by the listing.
     try:
-        rows = cache.get_envelopes(account)
+        payloads = cache.get_payloads(account)
+        # Checked here, while the login is in the air: what is left for after
+        # LIST is one tuple per row (numbers and sizes belong to the connection).
+        # Only the fields are kept: neither the decoded payloads nor the header
+        # blocks (25 MB for 10,000) are held, or freed, by the listing.
+        known: dict[str, Known] = {}
+        unusable: dict[str, int] = {}
+        for uid, (size, payload) in payloads.items():
+            tail = envelope_tail(payload)
+            if tail is None:
+                unusable[uid] = size
+            else:
+                known[uid] = Known(size, tail)
+        del payloads
+        if unusable:  # their header blocks are parsed: read those rows whole
+            known.update(checked(cache.get_envelopes(account, unusable)))
     except StoreError:
         return None
-    # Checked here, while the login is in the air: what is left for after LIST
-    # is one Envelope() per row (numbers and sizes belong to the connection).
-    return checked(rows)
+    return known
 
 
 def read_ahead_uids(prefetched: Prefetched | None) -> Collection[str] | None:
@@ -140,7 +163,7 @@ def read_ahead_uids(prefetched: Prefetched | None) -> Collection[str] | None:
 
 def checked(rows: Mapping[str, CachedEnvelope]) -> dict[str, Known]:
     """Cached rows with their payloads checked into envelope fields."""
-    return {uid: (row, envelope_tail(row.payload)) for uid, row in rows.items()}
+    return {uid: Known(row.size, envelope_tail(row.payload) or row) for uid, row in rows.items()}
 
 
 def rebuilt(
@@ -148,12 +171,10 @@ def rebuilt(
 ) -> tuple[Envelope, bool]:
     """The envelope of a cached row, and whether its header block had to be parsed
     (its payload is missing, of another version or malformed)."""
-    entry, tail = known
-    if tail is None:
-        tail = envelope_tail(entry.payload)
-    if tail is not None:
-        return with_identity(tail, number=number, uid=uid, size=size), False
-    return parse_envelope(entry.headers, number=number, uid=uid, size=size), True
+    fields = known.fields
+    if isinstance(fields, CachedEnvelope):
+        return parse_envelope(fields.headers, number=number, uid=uid, size=size), True
+    return with_identity(fields, number=number, uid=uid, size=size), False
 
 
 def header_block(data: bytes) -> bytes:
@@ -189,8 +210,8 @@ def _rebuild(items: list[tuple[MessageRef, Known]]) -> tuple[list[Listed], _Rows
     upgraded: _Rows = []
     for ref, known in items:
         envelope, parsed = rebuilt(known, number=ref.number, uid=ref.uid, size=ref.size)
-        if parsed:
-            cached = known[0]
+        cached = known.fields
+        if parsed and isinstance(cached, CachedEnvelope):
             upgraded.append(
                 CachedEnvelope(cached.uid, cached.size, cached.headers, envelope_payload(envelope))
             )
@@ -379,8 +400,8 @@ async def _cached_rows(
     every = await asyncio.wrap_future(prefetched) if prefetched is not None else None
     if every is None:
         rows = await worker.run(cache.get_envelopes, account, sizes)
-        return {uid: (row, None) for uid, row in rows.items()}
-    return {uid: known for uid, known in every.items() if sizes.get(uid) == known[0].size}
+        return await worker.run(checked, rows)
+    return {uid: known for uid, known in every.items() if sizes.get(uid) == known.size}
 
 
 _Parsed = tuple[list[Listed], _Rows]

@@ -143,6 +143,15 @@ class MailCache:
             found[uid] = CachedEnvelope(uid, size, headers, _decode_payload(payload))
         return found
 
+    def get_payloads(self, account: str) -> dict[str, tuple[int, dict[str, Any] | None]]:
+        """Return ``{uid: (size, payload)}`` of every cached envelope of ``account``:
+        what a warm listing needs, without the header blocks (read those with
+        :meth:`get_envelopes` for the entries whose payload does not do)."""
+        rows = self._db.fetch(
+            "SELECT uid, size, payload FROM envelopes WHERE account = ?", (account,)
+        )
+        return {uid: (size, _decode_payload(payload)) for uid, size, payload in rows}
+
     # -- bodies --------------------------------------------------------------
 
     def put_body(
