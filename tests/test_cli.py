@@ -100,11 +100,13 @@ class TestList:
         self, pop3_server_thread: ServerThread, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """A listing collects garbage rarely while it runs (fewer passes over
-        100,000 envelopes); whoever called the command gets the thresholds back."""
+        100,000 envelopes); whoever called the command gets the thresholds back,
+        with nothing left frozen."""
         before = gc.get_threshold()
         code, out, _ = run(["list", "--json", *target(pop3_server_thread)], capsys)
         assert code == 0 and json.loads(out)
         assert gc.get_threshold() == before
+        assert gc.get_freeze_count() == 0
 
     def test_headless_list_imports_no_ui_or_html_libraries(self) -> None:
         """The headless commands load neither Textual/Rich, lxml/inscriptis nor the

@@ -9,14 +9,12 @@ or a mail goes through :func:`popview.sanitize.sanitize_text` first.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
-from popview.cli import open_store, password_source
+from popview.cli import collecting_rarely, open_store, password_source
 from popview.cli.select import match_context, selected, total_size
 from popview.errors import PopviewError, TLSVerificationError, printable
 from popview.mail.envelope import Envelope
@@ -36,22 +34,6 @@ def _out(text: str = "") -> None:
     sys.stdout.write(safe_terminal_text(text) + "\n")
 
 
-@contextmanager
-def _collecting_rarely() -> Iterator[None]:
-    """Raise the collector's thresholds while a command runs, then restore them.
-
-    A listing keeps ~30 objects per message alive and makes almost no cycles:
-    with the default thresholds the collector walks them all again and again
-    (measured: 18 % of the CPU of a 100,000-message `list`).
-    """
-    thresholds = gc.get_threshold()
-    gc.set_threshold(50_000, 20, 100)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-
-
 async def run_command(
     command: str,
     args: argparse.Namespace,
@@ -64,7 +46,7 @@ async def run_command(
 
     ``dialled`` is a connection to the account's server opened ahead, for the
     session's first connection (:mod:`popview.pop3.predial`)."""
-    with _collecting_rarely():
+    with collecting_rarely():  # also when called without main()
         no_cache = bool(getattr(args, "no_cache", False))
         store = open_store(config, enabled=not no_cache)
         session = MailboxSession(
