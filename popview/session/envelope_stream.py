@@ -336,10 +336,18 @@ async def _stream(
         refs = refs[:limit]
     total = len(refs)
     cached: list[tuple[MessageRef, Known]] = []
-    if cache is not None:
-        sizes = {ref.uid: ref.size for ref in refs if ref.uid is not None and ref.size is not None}
-        known = await _cached_rows(cache, account, sizes, worker, prefetched) if sizes else {}
-        cached = [(ref, known[ref.uid]) for ref in refs if ref.uid is not None and ref.uid in known]
+    wanted = refs
+    if cache is not None and any(ref.uid is not None for ref in refs):
+        known = await _cached_rows(cache, account, refs, worker, prefetched)
+        # One pass: a cached row is used only under the size the server lists
+        # now (a size change means the UIDL now names other content).
+        wanted = []
+        for ref in refs:
+            entry = known.get(ref.uid) if ref.uid is not None else None
+            if entry is not None and entry.size == ref.size:
+                cached.append((ref, entry))
+            else:
+                wanted.append(ref)
     done = 0
     first = True
     pending: _Rows = []
@@ -368,8 +376,6 @@ async def _stream(
         yield ListingUpdate(
             (), 0, total, from_cache=True, rejected=tuple(rejected), rejected_count=rejected_count
         )
-    have = {ref.key for ref, _ in cached}
-    wanted = [ref for ref in refs if ref.key not in have]
     if not wanted:
         return
     if not use_top or client is None:
@@ -395,17 +401,19 @@ async def _stream(
 async def _cached_rows(
     cache: MailCache,
     account: str,
-    sizes: dict[str, int],
+    refs: Sequence[MessageRef],
     worker: _Worker,
     prefetched: Prefetched | None,
-) -> dict[str, Known]:
-    """The cached rows whose UID the server lists *with the same size* (a size
-    change means the UIDL now names other content)."""
+) -> Mapping[str, Known]:
+    """The cached rows of ``refs`` by UID: those read ahead (every row of the
+    account), else read now, only those listed with the size they were cached
+    under. The caller still checks each row's size against the LIST size."""
     every = await asyncio.wrap_future(prefetched) if prefetched is not None else None
-    if every is None:
-        rows = await worker.run(cache.get_envelopes, account, sizes)
-        return await worker.run(checked, rows)
-    return {uid: known for uid, known in every.items() if sizes.get(uid) == known.size}
+    if every is not None:
+        return every
+    sizes = {ref.uid: ref.size for ref in refs if ref.uid is not None and ref.size is not None}
+    rows = await worker.run(cache.get_envelopes, account, sizes)
+    return await worker.run(checked, rows)
 
 
 _Parsed = tuple[list[Listed], _Rows]
