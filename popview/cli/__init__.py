@@ -197,7 +197,9 @@ def collecting_rarely() -> Iterator[None]:
     A listing keeps ~30 objects per message alive and makes almost no cycles:
     with the default thresholds the collector walks them all again and again
     (measured: 18 % of the CPU of a 100,000-message `list`). The imports made
-    about 30 small passes (5 ms of a warm `list`) before the command ran.
+    about 30 small passes (5 ms of a warm `list`) before the command ran; at
+    50,000 a warm listing of 10,000 then paid two passes of 8-14 ms over its
+    fresh objects, one of them after ``UIDL``: at 200,000 it pays none.
     """
     thresholds = gc.get_threshold()
     gc.set_threshold(_RARELY, 20, 100)
@@ -214,7 +216,7 @@ def collecting_rarely() -> Iterator[None]:
         gc.set_threshold(*thresholds)
 
 
-_RARELY = 50_000
+_RARELY = 200_000
 """Allocations between two collections of the youngest generation while a
 headless command runs (the default is 700)."""
 
