@@ -208,13 +208,13 @@ def _rebuild(items: list[tuple[MessageRef, Known]]) -> tuple[list[Listed], _Rows
     returned as rows to store again with a payload (older caches upgrade themselves)."""
     envelopes: list[Listed] = []
     upgraded: _Rows = []
-    # Both tuples built without a Python call (as payload.with_identity does):
-    # 10,000 rows after UIDL in 14 ms instead of 23.
+    # The usual row is payload.with_identity written in line, and the Listed built
+    # the same way, with no Python call: 10,000 rows after UIDL in 14 ms, not 23.
     new = tuple.__new__
     for ref, known in items:
         fields = known.fields
-        if isinstance(fields, CachedEnvelope):
-            envelope = parse_envelope(fields.headers, number=ref.number, uid=ref.uid, size=ref.size)
+        if isinstance(fields, CachedEnvelope):  # no usable payload: rebuilt() parses
+            envelope, _ = rebuilt(known, number=ref.number, uid=ref.uid, size=ref.size)
             payload = envelope_payload(envelope)
             upgraded.append(CachedEnvelope(fields.uid, fields.size, fields.headers, payload))
         else:
