@@ -263,6 +263,11 @@ def test_popview_with_a_named_account_dials_before_textual_starts(
     monkeypatch.setattr(popview.ui.app, "run_tui", run_tui)
     assert main(account_args(thread.port)) == 0
     assert given["account_name"] is not None and not given["demo"]
-    assert isinstance(given["socket"], socket.socket)  # connected, not an error
-    given["socket"].close()
+    connection = given["socket"]
+    assert isinstance(connection, socket.socket)  # connected, not an error
+    with connection:
+        connection.settimeout(5.0)
+        # The server's greeting on it: the server has accepted this connection
+        # (the kernel completes a handshake before the server's loop takes it).
+        assert connection.recv(100).startswith(b"+OK")
     assert thread.server.sessions_opened == 1
