@@ -97,6 +97,42 @@ class TestMailboxList:
         finally:
             await srv.close()
 
+    async def test_first_rows_are_drawn_when_they_arrive(self) -> None:
+        """A cold start: the list was just drawn empty (as at its mount), then the
+        first envelopes come. They are on screen once their message is handled, not
+        when the rebuild's coalescing delay has passed (that delay only spaces
+        rebuilds of a list that already shows rows)."""
+        answer_tops, answer_last = asyncio.Event(), asyncio.Event()
+        srv = new_server(
+            sample_messages(40),
+            faults=[
+                Fault("TOP", hold=answer_tops, times=1),
+                # The oldest is asked last: held, the listing is still running.
+                Fault("TOP", arg="1", hold=answer_last),
+            ],
+        )
+        await srv.start()
+        try:
+            app = demo_app(srv)
+            async with app.run_test(size=SIZE) as pilot:
+                await wait_for(pilot, lambda: isinstance(app.screen, MailboxScreen))
+                screen = app.screen
+                assert isinstance(screen, MailboxScreen)
+                await wait_for(pilot, lambda: srv.faults[0].fired == 1)
+                screen.rebuild_now()  # drawn empty just now
+                assert not app.listing.envelopes
+                answer_tops.set()
+                await wait_for(pilot, lambda: bool(app.listing.envelopes))
+                await pilot.pause()  # handles what is queued; no timer has had its time
+                newest = subject_of(sample_messages(40)[-1])
+                assert app.loading and newest in table_lines(app)[1]
+                answer_last.set()
+                await wait_listed(pilot)
+        finally:
+            answer_tops.set()
+            answer_last.set()
+            await srv.close()
+
     async def test_filter_sort_and_threads(self, server: Pop3Server) -> None:
         """`/` narrows to matching From/Subject, Esc restores; `t` indents replies; `o` sorts."""
         app = demo_app(server)

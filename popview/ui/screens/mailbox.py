@@ -187,7 +187,7 @@ class MailboxScreen(Screen[None]):
         self.listing = listing
         self._rebuild_timer: Timer | None = None
         self._rebuilt_at = 0.0
-        """When the rows were last rebuilt (``time.monotonic``)."""
+        """When rows were last rebuilt with envelopes in them (``time.monotonic``)."""
         self._status_timer: Timer | None = None
         self._asking: str | None = None
         self.status_text = ""
@@ -367,7 +367,10 @@ class MailboxScreen(Screen[None]):
 
     def _rebuild(self) -> None:
         self._rebuild_timer = None
-        self._rebuilt_at = time.monotonic()
+        # A rebuild of an empty list does not hold back the next one: the first
+        # envelopes go on screen as soon as they arrive, not up to
+        # _REBUILD_DELAY after the screen was mounted empty (a cold start).
+        self._rebuilt_at = time.monotonic() if self.listing.envelopes else 0.0
         keep = self.table.current_key
         self.listing.rebuild()
         self.table.refresh_rows(keep_key=keep)
