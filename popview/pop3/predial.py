@@ -7,7 +7,9 @@ server's greeting (half of one) need none of that. :class:`DialAhead` starts
 and the first connection of the session adopts the connected socket
 (:func:`popview.pop3.dial.open_channel`). Nothing is read or written here: the
 greeting waits in the kernel's buffer, and TLS (implicit or STLS) is set up on
-the adopted socket exactly as on a fresh one.
+the adopted socket exactly as on a fresh one. It needs only ``socket`` and
+``threading`` to start: ``asyncio`` (and the ``ssl`` it imports, about 20 ms)
+is imported once the connect is on its way, by the session.
 
 The terminal UI dials ahead too when it starts with a named account, while
 Textual is imported; the user may then sit at a password prompt, so it adopts
@@ -20,11 +22,14 @@ usual path reports it at once). This module imports nothing of popview.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
 import threading
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["DialAhead"]
 
@@ -94,6 +99,8 @@ class DialAhead:
         if (host, port) != (self.host, self.port):
             self.close()
             return None
+        import asyncio  # imported by now: the caller runs on its loop
+
         loop = asyncio.get_running_loop()
         finished: asyncio.Future[None] = loop.create_future()
         with self._lock:
