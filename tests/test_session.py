@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -256,6 +257,34 @@ class TestListing:
         assert fetched[-1].done == 600
         assert len({e.uid for u in updates for e in u.envelopes}) == 600
         await session.close()
+
+    @pytest.mark.parametrize("filler", [0, 8000])
+    async def test_only_a_small_first_batch_is_parsed_on_the_event_loop(
+        self, make_pop3_server: MakeServer, monkeypatch: pytest.MonkeyPatch, filler: int
+    ) -> None:
+        """The first 50 envelopes are parsed on the loop when their header blocks
+        are small (a few milliseconds, and the first rows wait for nothing else);
+        50 blocks of 8 KB (400 KB, over INLINE_FIRST_BYTES) go to the listing's
+        thread like every later batch, so hostile headers cannot stall the loop."""
+        from popview.session import envelope_stream
+
+        big = b"X-Filler: " + b"\r\n x".join([b"y" * 78] * (filler // 80)) + b"\r\n"
+        mails = [message(n).replace(b"\r\n\r\n", b"\r\n" + big + b"\r\n", 1) for n in range(120)]
+        server = await make_pop3_server(mailbox=MemoryMailbox(mails))
+        threads: list[str] = []
+        parse = envelope_stream.parse_envelope
+
+        def spied(*args: Any, **kwargs: Any) -> Any:
+            threads.append(threading.current_thread().name)
+            return parse(*args, **kwargs)
+
+        monkeypatch.setattr(envelope_stream, "parse_envelope", spied)
+        session = await opened(server)
+        envelopes = await listing(session)
+        await session.close()
+        assert len(envelopes) == 120 and len(threads) == 120
+        on_loop = [name == threading.current_thread().name for name in threads]
+        assert on_loop == [filler == 0] * envelope_stream.FIRST_BATCH + [False] * 70
 
     async def test_envelopes_stream_before_a_late_top(self, make_pop3_server: MakeServer) -> None:
         """40 messages (fewer than a batch), the oldest TOP answered late - held until
