@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import gc
 import json
 import os
@@ -11,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import cast
 
 import pytest
 from hypothesis import given, settings
@@ -44,6 +46,14 @@ def hostile_server(make_pop3_server_thread: Callable[..., ServerThread]) -> Serv
 
 def target(server: ServerThread) -> list[str]:
     return account_args(server.port)
+
+
+def loaded_by(imports: str, modules: tuple[str, ...]) -> list[str]:
+    """Which of ``modules`` a fresh interpreter has loaded after ``import imports``."""
+    code = f"import sys, {imports}\nprint([m for m in {modules!r} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return cast("list[str]", ast.literal_eval(done.stdout.strip()))
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -111,30 +121,18 @@ class TestList:
     def test_headless_list_imports_no_ui_or_html_libraries(self) -> None:
         """The headless commands load neither Textual/Rich, lxml/inscriptis nor the
         message parser (start-up time is part of every `popview list`)."""
-        code = (
-            "import sys, popview.cli, popview.cli.commands, popview.session\n"
-            "heavy = ('textual', 'rich', 'lxml', 'inscriptis', 'popview.mail.message')\n"
-            "heavy = [m for m in heavy if m in sys.modules]\n"
-            "print(heavy)"
-        )
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.strip() == "[]"
+        imports = "popview.cli, popview.cli.commands, popview.session"
+        heavy = ("textual", "rich", "lxml", "inscriptis", "popview.mail.message")
+        assert loaded_by(imports, heavy) == []
 
     def test_the_dial_starts_before_asyncio_ssl_and_the_session_are_imported(self) -> None:
         """What a headless command imports before it dials (the CLI, the config,
         the pattern check, the dialler) leaves asyncio, ssl, sqlite and the session
         to be imported while the connect and the greeting travel (about 20 ms of
         asyncio and ssl alone, out of every `popview list`)."""
-        code = (
-            "import sys, popview.cli, popview.config, popview.cli.select\n"
-            "import popview.pop3.predial\n"
-            "late = ('asyncio', 'ssl', 'sqlite3', 'popview.session')\n"
-            "print([m for m in late if m in sys.modules])"
-        )
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.strip() == "[]"
+        imports = "popview.cli, popview.config, popview.cli.select, popview.pop3.predial"
+        late = ("asyncio", "ssl", "sqlite3", "popview.session")
+        assert loaded_by(imports, late) == []
 
     def test_second_run_uses_the_cache(
         self, pop3_server_thread: ServerThread, capsys: pytest.CaptureFixture[str]
