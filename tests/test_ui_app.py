@@ -6,6 +6,7 @@ Each test asserts what the user sees on screen or what the server received.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -16,7 +17,7 @@ from popview.config import Config
 from popview.demo import sample_messages
 from popview.server import Fault, MemoryMailbox, Pop3Server
 from popview.session import MailboxSession
-from popview.ui.app import PopviewApp, build_app
+from popview.ui.app import UI_SWITCH_INTERVAL, PopviewApp, build_app
 from popview.ui.screens.dialogs import ConfirmScreen, ErrorScreen, QuitScreen
 from popview.ui.screens.help import HelpScreen
 from popview.ui.screens.login import LoginScreen
@@ -346,6 +347,22 @@ def static_text_any(app: PopviewApp) -> str:
         if isinstance(screen, MailboxScreen):
             return screen.status_text
     return ""
+
+
+class TestInterpreter:
+    async def test_the_listing_thread_yields_the_lock_sooner_while_the_app_runs(
+        self, server: Pop3Server
+    ) -> None:
+        """While the app runs, a thread holding the interpreter lock (the listing's
+        parser) gives it up after 1 ms, not Python's 5, so each turn of the app's loop
+        waits less for it (a key press takes several); the caller's interval comes back
+        when the app ends (README, bench_ui.py)."""
+        before = sys.getswitchinterval()
+        app = demo_app(server)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_listed(pilot)
+            assert sys.getswitchinterval() == pytest.approx(UI_SWITCH_INTERVAL) != before
+        assert sys.getswitchinterval() == before
 
 
 class TestHelpInfoKeymap:
